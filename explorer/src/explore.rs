@@ -1,0 +1,457 @@
+//! Exact enumeration of crash states.
+//!
+//! At crash point k (ops 1..=k have returned; op k+1 may have started) a crash state is the result
+//! of a downward-closed set of effects issued by ops 1..=k+1 that contains the durability floor of
+//! the syncs among ops 1..=k. The enumeration splits effects in two:
+//! - *global* effects (metadata): every downward-closed set of them is enumerated;
+//! - *block versions*: for a fixed set of global effects, every block chooses its own versions
+//!   independently (block versions only depend on global effects), so for each chunk the explorer
+//!   computes the set of values a block can end up with, and a crash-state class records which of
+//!   them the chunk's blocks take. Counting the members of a class is combinatorics
+//!   ([`crate::state::surjections`]), not enumeration.
+
+use crate::graph::Graph;
+use crate::state::{exact_segments, CrashState, Node, Segment};
+use num_bigint::BigUint;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use unplug_model::volatile::{Initial, Trace};
+use unplug_model::{Assign, BlockValue, EffectKind, Extent, Ino, Kind, Path, Persistence, BLOCK};
+
+/// Limits that keep an exploration bounded. When one is hit the result says so and which crash
+/// points are unproven; nothing is silently dropped.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Limits {
+    /// Downward-closed sets of global effects per crash point.
+    pub max_downsets: usize,
+    /// Distinct crash-state classes per crash point.
+    pub max_states: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_downsets: 1 << 20, max_states: 200_000 }
+    }
+}
+
+/// Which block values a class chose for one chunk: indices into the chunk's candidate list of
+/// the downset that produced it (`None` = the base value: the latest durable metadata's, or the
+/// initial content).
+pub type Choice = Vec<Option<usize>>;
+
+/// How to rebuild one crash state: the crash point, the global effects that persisted, and for
+/// each visible chunk with more than one possible value, the versions its blocks hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Witness {
+    pub at: usize,
+    pub persisted: Vec<usize>,
+    /// (chunk index, chosen sources): a source is `None` for the base value, or the effect index
+    /// of a block version.
+    pub chunks: Vec<(usize, Vec<Option<usize>>)>,
+}
+
+/// One distinct crash-state class at a crash point.
+#[derive(Clone, Debug, Serialize)]
+pub struct StateEntry {
+    pub state: CrashState,
+    /// How many concrete disk states the class stands for (JSON: a decimal string).
+    #[serde(serialize_with = "big")]
+    pub count: BigUint,
+    pub witness: Witness,
+}
+
+/// The crash states of one crash point.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    pub at: usize,
+    /// Sorted by state, so output is deterministic.
+    pub states: Vec<StateEntry>,
+    /// Distinct concrete crash states (the sum of the classes' counts; JSON: a decimal string).
+    #[serde(serialize_with = "big")]
+    pub total: BigUint,
+    /// A limit was hit: `states` is incomplete.
+    pub bound_hit: bool,
+}
+
+/// All crash points of one program under one model.
+#[derive(Clone, Debug, Serialize)]
+pub struct Exploration {
+    pub points: Vec<Point>,
+}
+
+impl Exploration {
+    pub fn unproven(&self) -> Vec<usize> {
+        self.points.iter().filter(|p| p.bound_hit).map(|p| p.at).collect()
+    }
+}
+
+fn big<S: serde::Serializer>(n: &BigUint, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&n.to_string())
+}
+
+/// The candidate values of one chunk for one downset.
+struct Candidates {
+    base: BlockValue,
+    /// Whether the base value is possible (no required version is newer than it).
+    base_ok: bool,
+    /// Block versions that may be the latest durable one: (effect, value).
+    versions: Vec<(usize, BlockValue)>,
+}
+
+/// Explores every crash point of a program.
+pub fn explore(trace: &Trace, p: &Persistence, g: &Graph, limits: Limits) -> Exploration {
+    let n = trace.ops.len();
+    let points = (0..=n).map(|k| explore_point(trace, p, g, k, limits)).collect();
+    Exploration { points }
+}
+
+/// The durable floor at crash point k, closed under edges.
+pub fn floor_at(p: &Persistence, g: &Graph, k: usize) -> Vec<bool> {
+    let mut in_floor = vec![false; p.effects.len()];
+    let mut stack: Vec<usize> = p.floors.iter().filter(|f| f.op <= k).flat_map(|f| f.effects.iter().copied()).collect();
+    while let Some(e) = stack.pop() {
+        if !in_floor[e] {
+            in_floor[e] = true;
+            stack.extend(g.preds(e));
+        }
+    }
+    in_floor
+}
+
+pub fn explore_point(trace: &Trace, p: &Persistence, g: &Graph, k: usize, limits: Limits) -> Point {
+    let floor = floor_at(p, g, k);
+    let issued = |e: usize| p.effects[e].op <= k + 1;
+    let globals: Vec<usize> = (0..p.effects.len()).filter(|&e| issued(e) && !p.effects[e].is_block()).collect();
+    let mut classes: HashMap<CrashState, Witness> = HashMap::new();
+    let mut bound_hit = false;
+    let mut included = vec![false; p.effects.len()];
+    let mut downsets = 0usize;
+    enumerate(&globals, 0, &mut included, &floor, g, &mut |inc| {
+        downsets += 1;
+        if downsets > limits.max_downsets || classes.len() > limits.max_states {
+            bound_hit = true;
+            return false;
+        }
+        states_for(trace, p, g, k, inc, &floor, &mut |state, w| {
+            classes.entry(state).or_insert(w);
+        });
+        true
+    });
+    let mut states: Vec<StateEntry> =
+        classes.into_iter().map(|(state, witness)| StateEntry { count: state.concrete_count(), state, witness }).collect();
+    states.sort_by(|a, b| a.state.cmp(&b.state));
+    let total = states.iter().map(|s| &s.count).sum();
+    Point { at: k, states, total, bound_hit }
+}
+
+/// Depth-first enumeration of the downward-closed subsets of `globals` (in index order, which is
+/// a topological order: every edge goes from a lower to a higher index) that contain the floor.
+/// `visit` returns false to stop.
+fn enumerate(
+    globals: &[usize],
+    i: usize,
+    inc: &mut Vec<bool>,
+    floor: &[bool],
+    g: &Graph,
+    visit: &mut dyn FnMut(&[bool]) -> bool,
+) -> bool {
+    let Some(&e) = globals.get(i) else { return visit(inc) };
+    if !floor[e] && !enumerate(globals, i + 1, inc, floor, g, visit) {
+        return false;
+    }
+    if g.preds(e).all(|q| inc[q]) {
+        inc[e] = true;
+        let go_on = enumerate(globals, i + 1, inc, floor, g, visit);
+        inc[e] = false;
+        return go_on;
+    }
+    true
+}
+
+/// The metadata a set of global effects leaves: entries, initialised inodes, sizes, and for each
+/// chunk the op and value of the latest hole (truncate) that covers it.
+struct Meta {
+    entries: BTreeMap<(Ino, String), Ino>,
+    kinds: BTreeMap<Ino, Kind>,
+    sizes: BTreeMap<Ino, u64>,
+    /// Per inode, the latest durable truncate: (op, first freed block).
+    holes: BTreeMap<Ino, Vec<(usize, u64)>>,
+}
+
+fn meta_of(initial: &Initial, p: &Persistence, inc: &[bool]) -> Meta {
+    let mut m = Meta {
+        entries: initial.entries.clone(),
+        kinds: initial.inodes.iter().map(|(i, (k, _, _))| (*i, *k)).collect(),
+        sizes: initial.inodes.iter().map(|(i, (_, s, _))| (*i, *s)).collect(),
+        holes: BTreeMap::new(),
+    };
+    // Effects are stored in op order, so applying them in index order makes the latest win.
+    for (e, eff) in p.effects.iter().enumerate() {
+        if !inc[e] {
+            continue;
+        }
+        for a in eff.assigns() {
+            match a {
+                Assign::Entry { dir, name, target } => {
+                    match target {
+                        Some(t) => m.entries.insert((*dir, name.clone()), *t),
+                        None => m.entries.remove(&(*dir, name.clone())),
+                    };
+                }
+                Assign::Init { ino, kind } => {
+                    m.kinds.insert(*ino, *kind);
+                    m.sizes.insert(*ino, 0);
+                }
+                Assign::Size { ino, size, holes_from } => {
+                    m.sizes.insert(*ino, *size);
+                    if let Some(h) = holes_from {
+                        m.holes.entry(*ino).or_default().push((eff.op, *h));
+                    }
+                }
+            }
+        }
+    }
+    m
+}
+
+/// Walks the durable tree from the root: every reachable path and its inode.
+fn reachable(m: &Meta) -> Vec<(Path, Ino)> {
+    let mut out = vec![(Path::root(), 0)];
+    let mut i = 0;
+    while i < out.len() {
+        let (path, ino) = out[i].clone();
+        i += 1;
+        if m.kinds.get(&ino) != Some(&Kind::Dir) || out.len() > 100_000 {
+            continue;
+        }
+        for ((_, name), child) in m.entries.range((ino, String::new())..).take_while(|((d, _), _)| *d == ino) {
+            if m.kinds.contains_key(child) && !out.iter().any(|(_, x)| *x == *child && m.kinds[child] == Kind::Dir) {
+                out.push((path.join(name), *child));
+            }
+        }
+    }
+    out
+}
+
+/// The crash-state classes of one downset of global effects: calls `emit` for each.
+pub fn states_for(
+    trace: &Trace,
+    p: &Persistence,
+    g: &Graph,
+    k: usize,
+    inc: &[bool],
+    floor: &[bool],
+    emit: &mut dyn FnMut(CrashState, Witness),
+) {
+    let m = meta_of(&trace.initial, p, inc);
+    let paths = reachable(&m);
+    let mut links: BTreeMap<Ino, u64> = BTreeMap::new();
+    for (_, ino) in paths.iter().skip(1) {
+        *links.entry(*ino).or_default() += 1;
+    }
+    // Per visible file chunk: its candidate values.
+    let mut files: BTreeMap<Ino, Vec<(usize, Candidates)>> = BTreeMap::new();
+    for (_, ino) in &paths {
+        if m.kinds.get(ino) != Some(&Kind::File) || files.contains_key(ino) {
+            continue;
+        }
+        let size = m.sizes.get(ino).copied().unwrap_or(0);
+        let mut v = Vec::new();
+        for c in p.layout.chunks_of(*ino) {
+            if p.layout.chunks[c].start() >= size {
+                break;
+            }
+            v.push((c, candidates(trace, p, g, k, inc, floor, &m, c)));
+        }
+        files.insert(*ino, v);
+    }
+    // Choices: for every chunk with several candidate values, every nonempty subset of them
+    // (no larger than its block count).
+    let mut slots: Vec<(Ino, usize, usize)> = Vec::new(); // (ino, position in files[ino], chunk)
+    let mut options: Vec<Vec<Choice>> = Vec::new();
+    for (ino, chunks) in &files {
+        for (i, (c, cand)) in chunks.iter().enumerate() {
+            let mut vals: Vec<Option<usize>> = Vec::new();
+            if cand.base_ok {
+                vals.push(None);
+            }
+            vals.extend(cand.versions.iter().map(|(e, _)| Some(*e)));
+            let blocks = p.layout.chunks[*c].blocks as usize;
+            options.push(subsets(&vals, blocks));
+            slots.push((*ino, i, *c));
+        }
+    }
+    let mut pick = vec![0usize; options.len()];
+    loop {
+        let mut w = Witness { at: k, persisted: (0..inc.len()).filter(|&e| inc[e]).collect(), chunks: Vec::new() };
+        let mut content_of: BTreeMap<Ino, Vec<Segment>> = BTreeMap::new();
+        for (slot, &(ino, i, c)) in slots.iter().enumerate() {
+            let choice = &options[slot][pick[slot]];
+            let (_, cand) = &files[&ino][i];
+            let size = m.sizes.get(&ino).copied().unwrap_or(0);
+            let chunk = &p.layout.chunks[c];
+            let value_of = |s: &Option<usize>| -> BlockValue {
+                match s {
+                    None => cand.base.clone(),
+                    Some(e) => cand.versions.iter().find(|(x, _)| x == e).map(|(_, v)| v.clone()).unwrap_or_else(BlockValue::zero),
+                }
+            };
+            if options[slot].len() > 1 {
+                w.chunks.push((c, choice.clone()));
+            }
+            let segs = content_of.entry(ino).or_default();
+            let values: BTreeSet<BlockValue> = choice.iter().map(value_of).map(|v| clip(&v, chunk, size)).collect();
+            if values.len() == 1 {
+                let v = values.into_iter().next().expect("one value");
+                if let [(0, BLOCK, origin)] = v.0.as_slice() {
+                    // A whole-block value: the chunk is one extent, whatever its length.
+                    let end = chunk.end().min(size);
+                    segs.push(Segment::Exact(Extent { start: chunk.start(), end, origin: origin.clone() }));
+                    continue;
+                }
+                for b in 0..chunk.blocks {
+                    let base = chunk.start() + b * BLOCK;
+                    if base >= size {
+                        break;
+                    }
+                    segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
+                }
+            } else {
+                segs.push(Segment::Mixed { start: chunk.start(), end: chunk.end().min(size), blocks: chunk.blocks, values });
+            }
+        }
+        let mut state = CrashState::default();
+        for (path, ino) in &paths {
+            let node = match m.kinds[ino] {
+                Kind::Dir => Node::Dir {
+                    links: 2 + paths.iter().filter(|(q, i)| q.parent().as_ref() == Some(path) && m.kinds[i] == Kind::Dir && !q.0.is_empty()).count() as u64,
+                },
+                Kind::File => Node::File {
+                    size: m.sizes.get(ino).copied().unwrap_or(0),
+                    links: links.get(ino).copied().unwrap_or(0),
+                    content: canonical(content_of.get(ino).cloned().unwrap_or_default()),
+                },
+            };
+            state.tree.insert(path.clone(), node);
+        }
+        emit(state, w);
+        // Next combination.
+        let mut i = 0;
+        loop {
+            if i == pick.len() {
+                return;
+            }
+            pick[i] += 1;
+            if pick[i] < options[i].len() {
+                break;
+            }
+            pick[i] = 0;
+            i += 1;
+        }
+    }
+}
+
+/// Clips a block value to the file size (bytes past the end are not part of the file) and
+/// normalises it so that equal bytes compare equal.
+fn clip(v: &BlockValue, chunk: &unplug_model::Chunk, size: u64) -> BlockValue {
+    let start = chunk.start();
+    if chunk.blocks == 1 && start + BLOCK > size {
+        let lim = size.saturating_sub(start);
+        BlockValue(v.0.iter().filter(|(s, _, _)| *s < lim).map(|(s, e, o)| (*s, (*e).min(lim), o.clone())).collect())
+    } else {
+        v.clone()
+    }
+}
+
+/// Merges exact extents into canonical form (mixed segments stay as they are).
+fn canonical(segs: Vec<Segment>) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    let mut run: Vec<Extent> = Vec::new();
+    for s in segs {
+        match s {
+            Segment::Exact(e) => run.push(e),
+            m @ Segment::Mixed { .. } => {
+                out.extend(exact_segments(std::mem::take(&mut run)));
+                out.push(m);
+            }
+        }
+    }
+    out.extend(exact_segments(run));
+    out
+}
+
+/// Nonempty subsets of `vals` with at most `max` elements, in a fixed order.
+fn subsets(vals: &[Option<usize>], max: usize) -> Vec<Choice> {
+    let n = vals.len();
+    let mut out = Vec::new();
+    for mask in 1u64..(1u64 << n.min(20)) {
+        if (mask.count_ones() as usize) <= max {
+            out.push((0..n).filter(|i| mask >> i & 1 == 1).map(|i| vals[i]).collect());
+        }
+    }
+    out.sort_by_key(|c: &Choice| c.len());
+    out
+}
+
+/// The values a block of chunk `c` may hold, given the durable global effects `inc`.
+#[allow(clippy::too_many_arguments)]
+fn candidates(trace: &Trace, p: &Persistence, g: &Graph, k: usize, inc: &[bool], floor: &[bool], m: &Meta, c: usize) -> Candidates {
+    let chunk = &p.layout.chunks[c];
+    // Base: the latest durable truncate that freed this chunk, else the initial content.
+    let hole_op = m.holes.get(&chunk.ino).and_then(|v| v.iter().filter(|(_, h)| chunk.first >= *h).map(|(op, _)| *op).max());
+    let (base_op, base) = match hole_op {
+        Some(op) => (op, BlockValue::zero()),
+        None => match trace.initial.inodes.get(&chunk.ino) {
+            Some((_, _, content)) => (0, BlockValue::of(content, chunk)),
+            None => (0, BlockValue::zero()),
+        },
+    };
+    let mut required = 0;
+    let mut versions = Vec::new();
+    for &e in &g.blocks_of_chunk[c] {
+        let eff = &p.effects[e];
+        let EffectKind::Block { value, .. } = &eff.kind else { continue };
+        if eff.op > k + 1 {
+            continue;
+        }
+        if floor[e] {
+            required = required.max(eff.op);
+        }
+        if g.preds(e).all(|q| inc[q]) {
+            versions.push((e, eff.op, value.clone()));
+        }
+    }
+    let base_ok = base_op >= required;
+    let versions =
+        versions.into_iter().filter(|(_, op, _)| *op > base_op && *op >= required).map(|(e, _, v)| (e, v)).collect();
+    Candidates { base, base_ok, versions }
+}
+
+/// The state a running system sees: the initial state (`old`) or the last one (`new`).
+pub fn volatile_state(v: &Initial) -> CrashState {
+    let m = Meta {
+        entries: v.entries.clone(),
+        kinds: v.inodes.iter().map(|(i, (k, _, _))| (*i, *k)).collect(),
+        sizes: v.inodes.iter().map(|(i, (_, s, _))| (*i, *s)).collect(),
+        holes: BTreeMap::new(),
+    };
+    let paths = reachable(&m);
+    let mut links: BTreeMap<Ino, u64> = BTreeMap::new();
+    for (_, ino) in paths.iter().skip(1) {
+        *links.entry(*ino).or_default() += 1;
+    }
+    let mut state = CrashState::default();
+    for (path, ino) in &paths {
+        let node = match m.kinds[ino] {
+            Kind::Dir => Node::Dir {
+                links: 2 + paths.iter().filter(|(q, i)| q.parent().as_ref() == Some(path) && m.kinds[i] == Kind::Dir && !q.0.is_empty()).count() as u64,
+            },
+            Kind::File => {
+                let (_, size, content) = &v.inodes[ino];
+                Node::File { size: *size, links: links[ino], content: exact_segments(content.slice(0, *size)) }
+            }
+        };
+        state.tree.insert(path.clone(), node);
+    }
+    state
+}

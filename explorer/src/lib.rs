@@ -1,0 +1,161 @@
+//! The unplug explorer: builds the persistence graph of a program under a model, enumerates every
+//! crash state at every crash point exactly, checks properties, and answers sync questions.
+//!
+//! It never touches a real file system: its input is a parsed [`Program`] and a [`ModelSpec`].
+//!
+//! ```
+//! let src = "f = open a create\nwrite f 4KiB D\nfsync f\nproperty P: after 3: exists a\n";
+//! let program = unplug_model::parse::parse(src).unwrap();
+//! let analysis = unplug_explorer::Analysis::new(&program).unwrap();
+//! let run = analysis.run(&unplug_model::ModelSpec::Posix);
+//! // POSIX: fsync of a new file does not make its directory entry durable.
+//! assert!(!run.check()[0].holds);
+//! ```
+
+pub mod explore;
+pub mod graph;
+pub mod replay;
+pub mod state;
+pub mod syncs;
+
+pub use explore::{Exploration, Limits, Point, StateEntry, Witness};
+pub use state::{CrashState, Node, Segment};
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use unplug_model::volatile::{OpFacts, SyncReq, Trace};
+use unplug_model::{Diagnostic, Layout, ModelSpec, Persistence, Program, When};
+
+/// A program made ready for exploration: parsed, executed on the volatile file system, with its
+/// `old` and `new` states.
+#[derive(Clone)]
+pub struct Analysis {
+    pub program: Program,
+    pub trace: Trace,
+    pub old: CrashState,
+    pub new: CrashState,
+    pub limits: Limits,
+    /// Use the brute-force layout (every block its own chunk): for cross-checking the reduction.
+    pub per_block: bool,
+}
+
+/// A program explored under one model.
+pub struct ModelRun<'a> {
+    pub analysis: &'a Analysis,
+    pub model: ModelSpec,
+    pub trace: Trace,
+    pub persistence: Persistence,
+    pub graph: graph::Graph,
+    pub exploration: Exploration,
+    /// Op numbers inserted by a repair shift later ops: `after N` thresholds move with them.
+    pub inserted_after: Option<usize>,
+}
+
+/// The first violation of a property: where, and the state.
+#[derive(Clone, Debug, Serialize)]
+pub struct Violation {
+    pub at: usize,
+    pub state: StateEntry,
+}
+
+/// A property's result under one model.
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyResult {
+    pub property: String,
+    /// True when no crash state violates the property (and every crash point was explored).
+    pub holds: bool,
+    pub counterexample: Option<Violation>,
+    /// Distinct violating crash-state classes, over all crash points.
+    pub violating_classes: usize,
+    /// Crash points where a bound was hit and the property is not proven.
+    pub unproven: Vec<usize>,
+}
+
+impl Analysis {
+    /// Executes the program's ops on the volatile file system; returns every semantic error.
+    pub fn new(program: &Program) -> Result<Analysis, Vec<Diagnostic>> {
+        let trace = unplug_model::execute(program)?;
+        Ok(Analysis {
+            old: explore::volatile_state(&trace.initial),
+            new: explore::volatile_state(&trace.last),
+            program: program.clone(),
+            trace,
+            limits: Limits::default(),
+            per_block: false,
+        })
+    }
+
+    pub fn run(&self, model: &ModelSpec) -> ModelRun<'_> {
+        self.run_trace(model, self.trace.clone(), None)
+    }
+
+    /// Explores a variant of the program's trace (a sync removed, weakened or inserted).
+    pub fn run_trace(&self, model: &ModelSpec, trace: Trace, inserted_after: Option<usize>) -> ModelRun<'_> {
+        let layout = if self.per_block { Layout::per_block(&trace) } else { Layout::new(&trace) };
+        let persistence = unplug_model::build(model, &trace, layout);
+        let graph = graph::Graph::new(&persistence);
+        let exploration = explore::explore(&trace, &persistence, &graph, self.limits);
+        ModelRun { analysis: self, model: model.clone(), trace, persistence, graph, exploration, inserted_after }
+    }
+
+    /// The trace with the sync of op `op` removed (the op stays, as a no-op, so numbering holds).
+    pub fn without_sync(trace: &Trace, op: usize) -> Trace {
+        let mut t = trace.clone();
+        t.ops[op - 1].sync = None;
+        t
+    }
+
+    /// The trace with a sync inserted after op `after` (0 = before the first op).
+    pub fn with_sync(trace: &Trace, after: usize, req: SyncReq) -> Trace {
+        let mut t = trace.clone();
+        t.ops.insert(after, OpFacts { sync: Some(req), ..OpFacts::default() });
+        t.contents.insert(after, BTreeMap::new());
+        t
+    }
+}
+
+impl ModelRun<'_> {
+    /// The first crash point at which a property must hold.
+    pub fn threshold(&self, when: &When) -> usize {
+        match when {
+            When::Always => 0,
+            When::After { op, .. } => match self.inserted_after {
+                Some(a) if *op > a => op + 1,
+                _ => *op,
+            },
+        }
+    }
+
+    /// Checks every property of the program.
+    pub fn check(&self) -> Vec<PropertyResult> {
+        self.analysis.program.properties.iter().map(|p| self.check_one(p)).collect()
+    }
+
+    pub fn check_one(&self, p: &unplug_model::Property) -> PropertyResult {
+        let cx = state::EvalContext { old: &self.analysis.old, new: &self.analysis.new, data_len: &self.trace.data_len };
+        let from = self.threshold(&p.when);
+        let mut counterexample = None;
+        let mut violating = 0;
+        let mut unproven = Vec::new();
+        for point in self.exploration.points.iter().filter(|pt| pt.at >= from) {
+            if point.bound_hit {
+                unproven.push(point.at);
+            }
+            for s in &point.states {
+                if !state::eval(&p.expr, &s.state, &cx) {
+                    violating += 1;
+                    if counterexample.is_none() {
+                        counterexample = Some(Violation { at: point.at, state: s.clone() });
+                    }
+                }
+            }
+        }
+        PropertyResult {
+            property: p.name.clone(),
+            holds: violating == 0 && unproven.is_empty(),
+            counterexample,
+            violating_classes: violating,
+            unproven,
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! A crash state as a reader sees it after reboot and recovery, and the evaluation of properties
+//! on it.
+//!
+//! One [`CrashState`] stands for a *class* of concrete disk states: where the blocks of a chunk
+//! may differ from each other (some persisted, some not), the class records the set of values the
+//! chunk's blocks take, and [`CrashState::concrete_count`] says how many concrete states that is.
+//! Every predicate of the property language has the same truth value on every member of a class
+//! (see `eval`), which is what makes the reduction exact.
+
+use num_bigint::{BigInt, BigUint};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use unplug_model::{BlockValue, Cmp, ContentRef, Expr, Extent, Origin, Path, BLOCK};
+
+/// The content of a file: segments in offset order covering `[0, size)`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Segment {
+    /// Every byte is known: extents merged where neighbours share an origin.
+    Exact(Extent),
+    /// `blocks` blocks starting at `start`, each holding one of `values`, and each value held
+    /// by at least one block.
+    Mixed { start: u64, end: u64, blocks: u64, values: BTreeSet<BlockValue> },
+}
+
+/// A file or directory in a crash state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Node {
+    Dir { links: u64 },
+    File { size: u64, links: u64, content: Vec<Segment> },
+}
+
+/// A crash state: every reachable path and what it holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct CrashState {
+    pub tree: BTreeMap<Path, Node>,
+}
+
+/// Number of surjections from `n` blocks onto `k` values: the concrete states of one mixed chunk.
+pub fn surjections(n: u64, k: usize) -> BigUint {
+    let mut total = BigInt::from(0);
+    let mut binom = BigInt::from(1);
+    for j in 0..=k {
+        let term = &binom * BigInt::from((k - j) as u64).pow(n as u32);
+        if j % 2 == 0 {
+            total += term;
+        } else {
+            total -= term;
+        }
+        binom = binom * BigInt::from((k - j) as u64) / BigInt::from((j + 1) as u64);
+    }
+    total.to_biguint().unwrap_or_default()
+}
+
+impl CrashState {
+    /// How many concrete disk states this class stands for.
+    pub fn concrete_count(&self) -> BigUint {
+        let mut n = BigUint::from(1u32);
+        for node in self.tree.values() {
+            if let Node::File { content, .. } = node {
+                for s in content {
+                    if let Segment::Mixed { blocks, values, .. } = s {
+                        n *= surjections(*blocks, values.len());
+                    }
+                }
+            }
+        }
+        n
+    }
+}
+
+/// What `old` and `new` mean for a path, and the lengths of named data.
+pub struct EvalContext<'a> {
+    pub old: &'a CrashState,
+    pub new: &'a CrashState,
+    pub data_len: &'a BTreeMap<String, u64>,
+}
+
+fn exact(content: &[Segment]) -> Option<Vec<&Extent>> {
+    content
+        .iter()
+        .map(|s| match s {
+            Segment::Exact(e) => Some(e),
+            Segment::Mixed { .. } => None,
+        })
+        .collect()
+}
+
+/// Canonical segments of a file that is exactly `extents` (which may contain zero runs).
+pub fn exact_segments(extents: Vec<Extent>) -> Vec<Segment> {
+    unplug_model::volatile::merge(extents).into_iter().map(Segment::Exact).collect()
+}
+
+fn data_segments(name: &str, len: u64) -> Vec<Segment> {
+    if len == 0 {
+        return Vec::new();
+    }
+    vec![Segment::Exact(Extent { start: 0, end: len, origin: Origin::Data { name: name.to_string(), delta: 0 } })]
+}
+
+/// Evaluates a predicate on a crash state. A mixed segment holds at least two different block
+/// values, so it never equals content that is one fixed value per chunk (named data, zero, or the
+/// old or new content, whose boundaries are all layout cuts): content comparisons are constant
+/// over the class.
+pub fn eval(e: &Expr, s: &CrashState, cx: &EvalContext) -> bool {
+    match e {
+        Expr::Exists(p) => s.tree.contains_key(p),
+        Expr::Size(p, cmp, n) => matches!(s.tree.get(p), Some(Node::File { size, .. }) if cmp.eval(*size, *n)),
+        Expr::Links(p, cmp, n) => match s.tree.get(p) {
+            Some(Node::File { links, .. }) | Some(Node::Dir { links }) => cmp.eval(*links, *n),
+            None => false,
+        },
+        Expr::Entries(p, names) => match s.tree.get(p) {
+            Some(Node::Dir { .. }) => {
+                let want: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+                let have: BTreeSet<&str> = s
+                    .tree
+                    .keys()
+                    .filter(|q| q.parent().as_ref() == Some(p) && !q.0.is_empty())
+                    .filter_map(|q| q.file_name())
+                    .collect();
+                want == have
+            }
+            _ => false,
+        },
+        Expr::ContentEq(p, r) => {
+            let Some(Node::File { size, content, .. }) = s.tree.get(p) else { return false };
+            let want: Vec<Segment> = match r {
+                ContentRef::Data(d) => data_segments(d, cx.data_len.get(d).copied().unwrap_or(0)),
+                ContentRef::Empty => Vec::new(),
+                ContentRef::Old | ContentRef::New => {
+                    let other = if *r == ContentRef::Old { cx.old } else { cx.new };
+                    match other.tree.get(p) {
+                        Some(Node::File { size: osize, content, .. }) if osize == size => content.clone(),
+                        _ => return false,
+                    }
+                }
+            };
+            let want_size = want
+                .iter()
+                .map(|s| match s {
+                    Segment::Exact(e) => e.end,
+                    Segment::Mixed { end, .. } => *end,
+                })
+                .max()
+                .unwrap_or(0);
+            want_size == *size && exact(content).is_some() && *content == want
+        }
+        Expr::PrefixOf(p, d) => {
+            let Some(Node::File { size, content, .. }) = s.tree.get(p) else { return false };
+            let len = cx.data_len.get(d).copied().unwrap_or(0);
+            *size <= len && *content == data_segments(d, *size)
+        }
+        Expr::Not(a) => !eval(a, s, cx),
+        Expr::And(a, b) => eval(a, s, cx) && eval(b, s, cx),
+        Expr::Or(a, b) => eval(a, s, cx) || eval(b, s, cx),
+        Expr::Implies(a, b) => !eval(a, s, cx) || eval(b, s, cx),
+    }
+}
+
+/// A size in bytes, in the largest unit that divides it (`8MiB`, `4KiB`, `100B`).
+pub fn size_str(n: u64) -> String {
+    for (unit, v) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if n >= v && n % v == 0 {
+            return format!("{}{unit}", n / v);
+        }
+    }
+    format!("{n}B")
+}
+
+fn origin_str(o: &Origin, start: u64) -> String {
+    match o {
+        Origin::Zero => "zero".into(),
+        Origin::Data { name, delta } => {
+            let at = start as i64 + delta;
+            if *delta == 0 {
+                name.clone()
+            } else {
+                format!("{name}@{}", if at >= 0 { size_str(at as u64) } else { at.to_string() })
+            }
+        }
+    }
+}
+
+/// `[0, 8MiB) D` or `[4KiB, 8KiB) D@0` (data D from offset 0 placed at file offset 4KiB).
+pub fn extent_str(e: &Extent) -> String {
+    format!("[{}, {}) {}", size_str(e.start), size_str(e.end), origin_str(&e.origin, e.start))
+}
+
+fn value_str(v: &BlockValue) -> String {
+    v.0.iter()
+        .map(|(s, e, o)| if *s == 0 && *e == BLOCK { origin_str(o, 0) } else { format!("[{s}..{e}) {}", origin_str(o, 0)) })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Segment::Exact(e) => f.write_str(&extent_str(e)),
+            Segment::Mixed { start, end, blocks, values } => write!(
+                f,
+                "[{}, {}) {} blocks, each one of: {}",
+                size_str(*start),
+                size_str(*end),
+                blocks,
+                values.iter().map(value_str).collect::<Vec<_>>().join(" | ")
+            ),
+        }
+    }
+}
+
+impl fmt::Display for CrashState {
+    /// One line per path: `final  file 8MiB  links 1  [0, 8MiB) D`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (p, n) in &self.tree {
+            if p.0.is_empty() {
+                continue;
+            }
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            match n {
+                Node::Dir { .. } => write!(f, "{p}/  dir")?,
+                Node::File { size, links, content } => {
+                    write!(f, "{p}  file {}", size_str(*size))?;
+                    if *links != 1 {
+                        write!(f, "  links {links}")?;
+                    }
+                    if !content.is_empty() {
+                        let c: Vec<String> = content.iter().map(|s| s.to_string()).collect();
+                        write!(f, "  {}", c.join(", "))?;
+                    }
+                }
+            }
+        }
+        if first {
+            write!(f, "(empty file system)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Shorthand used by the CLI: `Cmp` in text.
+pub fn cmp_str(c: Cmp) -> &'static str {
+    c.symbol()
+}

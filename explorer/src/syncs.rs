@@ -1,0 +1,290 @@
+//! Sync analysis: for each sync call of a program, each model and each property, is the sync
+//! needed (the property holds with it and fails without it, or fails in more crash states without
+//! it), with the crash state that breaks the property; the minimal sets of syncs that keep every
+//! property; a cheaper call that does the same job (fsync -> fdatasync); and, where a property
+//! fails as written, the sync that would repair it.
+//!
+//! A variant of the program is described by a [`Variant`] (syncs removed, fsyncs weakened) so
+//! that a counterexample's replay string can name the variant it lives in.
+
+use crate::{replay, Analysis, ModelRun, PropertyResult, Violation};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use unplug_model::volatile::{Assign, Ino, Kind, SyncReq, Trace};
+use unplug_model::ModelSpec;
+
+/// Most syncs for which every subset is explored (minimal sufficient sets).
+pub const MAX_SUBSET_SYNCS: usize = 10;
+
+/// A variant of the program: syncs removed, fsyncs replaced by fdatasync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Variant {
+    pub removed: BTreeSet<usize>,
+    pub datasync: BTreeSet<usize>,
+}
+
+impl Variant {
+    pub fn apply(&self, trace: &Trace) -> Trace {
+        let mut t = trace.clone();
+        for &op in &self.removed {
+            t.ops[op - 1].sync = None;
+        }
+        for &op in &self.datasync {
+            if let Some(SyncReq::File { datasync, .. }) = &mut t.ops[op - 1].sync {
+                *datasync = true;
+            }
+        }
+        t
+    }
+
+    /// `no5+6@` / `fdatasync8@` / empty for the program as written.
+    pub fn prefix(&self) -> String {
+        let mut s = String::new();
+        if !self.removed.is_empty() {
+            s.push_str(&format!("no{}@", self.removed.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("+")));
+        }
+        if !self.datasync.is_empty() {
+            s.push_str(&format!("fdatasync{}@", self.datasync.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("+")));
+        }
+        s
+    }
+
+    /// Splits a replay string into its variant and the rest.
+    pub fn split(text: &str) -> Result<(Variant, &str), String> {
+        let mut v = Variant::default();
+        let mut rest = text.trim();
+        while let Some((head, tail)) = rest.split_once('@') {
+            let (set, nums) = if let Some(n) = head.strip_prefix("no") {
+                (&mut v.removed, n)
+            } else if let Some(n) = head.strip_prefix("fdatasync") {
+                (&mut v.datasync, n)
+            } else {
+                return Err(format!("`{head}@` is not a variant (`noN+M@` or `fdatasyncN@`)"));
+            };
+            for n in nums.split('+') {
+                set.insert(n.parse().map_err(|_| format!("`{n}` is not an op number"))?);
+            }
+            rest = tail;
+        }
+        Ok((v, rest))
+    }
+
+    pub fn run<'a>(&self, a: &'a Analysis, model: &ModelSpec) -> Result<ModelRun<'a>, String> {
+        for &op in self.removed.iter().chain(&self.datasync) {
+            if op == 0 || op > a.trace.ops.len() || !a.program.ops[op - 1].kind.is_sync() {
+                return Err(format!("op {op} is not a sync call of this program"));
+            }
+        }
+        Ok(a.run_trace(model, self.apply(&a.trace), None))
+    }
+}
+
+/// A counterexample: a crash state that violates a property, and its replay string.
+#[derive(Clone, Debug, Serialize)]
+pub struct Counterexample {
+    pub at: usize,
+    pub replay: String,
+    pub state: crate::CrashState,
+}
+
+impl Counterexample {
+    pub fn of(run: &ModelRun, variant: &Variant, v: &Violation) -> Self {
+        Counterexample {
+            at: v.at,
+            replay: format!("{}{}", variant.prefix(), replay::format(run, &v.state.witness)),
+            state: v.state.state.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Need {
+    Needed,
+    Redundant,
+}
+
+/// One sync call under one model.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncEntry {
+    pub op: usize,
+    pub call: String,
+    pub verdicts: BTreeMap<String, Need>,
+    /// For each property the sync is needed for: the crash state that breaks it without the sync.
+    pub counterexamples: BTreeMap<String, Counterexample>,
+    /// For an fsync of a file: whether fdatasync in its place keeps every property that holds.
+    pub fdatasync_suffices: Option<bool>,
+    /// When fdatasync does not suffice: the crash state that shows it.
+    pub fdatasync_counterexample: Option<Counterexample>,
+}
+
+/// A sync to insert that makes a failing property hold.
+#[derive(Clone, Debug, Serialize)]
+pub struct Repair {
+    /// Insert after this op (0 = before the first).
+    pub after: usize,
+    /// `file` or `directory`.
+    pub target_kind: &'static str,
+    pub path: String,
+    /// The lines to insert.
+    pub code: String,
+}
+
+/// The sync analysis of one program under one model.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncReport {
+    pub model: String,
+    pub results: Vec<PropertyResult>,
+    pub syncs: Vec<SyncEntry>,
+    /// Minimal sets of sync ops that keep each holding property (key: property name) and all of
+    /// them together (key: `*`). Empty when there are more than [`MAX_SUBSET_SYNCS`] syncs.
+    pub minimal_sets: BTreeMap<String, Vec<Vec<usize>>>,
+    pub minimal_sets_computed: bool,
+    /// For each property that fails as written: single syncs whose insertion makes it hold.
+    pub repairs: BTreeMap<String, Vec<Repair>>,
+}
+
+/// Runs the whole sync analysis of `a` under `model`.
+pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
+    let syncs: Vec<usize> = (1..=a.program.ops.len()).filter(|&k| a.program.ops[k - 1].kind.is_sync()).collect();
+    let props = &a.program.properties;
+    let base_run = a.run(model);
+    let results = base_run.check();
+
+    // Every subset of syncs kept (when few), or just "all" and "all but one".
+    let subset_ok = syncs.len() <= MAX_SUBSET_SYNCS;
+    let mut by_kept: BTreeMap<Vec<usize>, Vec<PropertyResult>> = BTreeMap::new();
+    by_kept.insert(syncs.clone(), results.clone());
+    let mut entries = Vec::new();
+    for &s in &syncs {
+        let variant = Variant { removed: [s].into(), ..Variant::default() };
+        let run = a.run_trace(model, variant.apply(&a.trace), None);
+        let without = run.check();
+        let mut verdicts = BTreeMap::new();
+        let mut counterexamples = BTreeMap::new();
+        for (i, p) in props.iter().enumerate() {
+            let needed = without[i].violating_classes > results[i].violating_classes || (!without[i].unproven.is_empty() && results[i].holds);
+            verdicts.insert(p.name.clone(), if needed { Need::Needed } else { Need::Redundant });
+            if needed {
+                // The first violation without the sync that the program as written does not have.
+                let v = first_new_violation(&base_run, &run, i).or_else(|| without[i].counterexample.clone());
+                if let Some(v) = v {
+                    counterexamples.insert(p.name.clone(), Counterexample::of(&run, &variant, &v));
+                }
+            }
+        }
+        by_kept.insert(syncs.iter().copied().filter(|&x| x != s).collect(), without);
+        let (fdatasync_suffices, fdatasync_counterexample) = match &a.trace.ops[s - 1].sync {
+            Some(SyncReq::File { datasync: false, range: None, .. }) => {
+                let variant = Variant { datasync: [s].into(), ..Variant::default() };
+                let run = a.run_trace(model, variant.apply(&a.trace), None);
+                let r = run.check();
+                let worse = (0..props.len()).find(|&i| r[i].violating_classes > results[i].violating_classes);
+                let cx = worse.and_then(|i| first_new_violation(&base_run, &run, i)).map(|v| Counterexample::of(&run, &variant, &v));
+                (Some(worse.is_none()), cx)
+            }
+            _ => (None, None),
+        };
+        entries.push(SyncEntry {
+            op: s,
+            call: a.program.ops[s - 1].text.clone(),
+            verdicts,
+            counterexamples,
+            fdatasync_suffices,
+            fdatasync_counterexample,
+        });
+    }
+
+    let mut minimal_sets = BTreeMap::new();
+    if subset_ok {
+        for mask in 0u32..(1u32 << syncs.len()) {
+            let kept: Vec<usize> = (0..syncs.len()).filter(|i| mask >> i & 1 == 1).map(|i| syncs[i]).collect();
+            if by_kept.contains_key(&kept) {
+                continue;
+            }
+            let removed = syncs.iter().copied().filter(|s| !kept.contains(s)).collect();
+            let variant = Variant { removed, ..Variant::default() };
+            by_kept.insert(kept, a.run_trace(model, variant.apply(&a.trace), None).check());
+        }
+        let holding: Vec<usize> = (0..props.len()).filter(|&i| results[i].holds).collect();
+        for &i in &holding {
+            minimal_sets.insert(props[i].name.clone(), minimal(&by_kept, |r| r[i].holds));
+        }
+        if !holding.is_empty() {
+            minimal_sets.insert("*".to_string(), minimal(&by_kept, |r| holding.iter().all(|&i| r[i].holds)));
+        }
+    }
+
+    let mut repairs = BTreeMap::new();
+    for (i, p) in props.iter().enumerate() {
+        if !results[i].holds {
+            repairs.insert(p.name.clone(), find_repairs(a, model, i));
+        }
+    }
+    SyncReport { model: model.to_string(), results, syncs: entries, minimal_sets, minimal_sets_computed: subset_ok, repairs }
+}
+
+/// The minimal sets (by inclusion) among the kept-sync sets that satisfy `ok`.
+fn minimal(by_kept: &BTreeMap<Vec<usize>, Vec<PropertyResult>>, ok: impl Fn(&[PropertyResult]) -> bool) -> Vec<Vec<usize>> {
+    let mut good: Vec<&Vec<usize>> = by_kept.iter().filter(|(_, r)| ok(r)).map(|(k, _)| k).collect();
+    good.sort_by_key(|k| (k.len(), (*k).clone()));
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for k in good {
+        if !out.iter().any(|m| m.iter().all(|x| k.contains(x))) {
+            out.push(k.clone());
+        }
+    }
+    out
+}
+
+/// The first violation of property `i` in `run` that is not a violation in `base`.
+fn first_new_violation(base: &ModelRun, run: &ModelRun, i: usize) -> Option<Violation> {
+    let p = &run.analysis.program.properties[i];
+    let cx = crate::state::EvalContext { old: &run.analysis.old, new: &run.analysis.new, data_len: &run.trace.data_len };
+    let from = run.threshold(&p.when);
+    for point in run.exploration.points.iter().filter(|pt| pt.at >= from) {
+        let base_states: BTreeSet<&crate::CrashState> = base.exploration.points[point.at].states.iter().map(|s| &s.state).collect();
+        for s in &point.states {
+            if !crate::state::eval(&p.expr, &s.state, &cx) && !base_states.contains(&s.state) {
+                return Some(Violation { at: point.at, state: s.clone() });
+            }
+        }
+    }
+    None
+}
+
+/// Single syncs (of a file or of a directory, after some op) that make property `i` hold.
+fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
+    let t = &a.trace;
+    let mut born: BTreeMap<Ino, usize> = t.initial.inodes.keys().map(|&i| (i, 0)).collect();
+    for (k, f) in t.ops.iter().enumerate() {
+        for asg in &f.assigns {
+            if let Assign::Init { ino, .. } = asg {
+                born.insert(*ino, k + 1);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for after in 0..=t.ops.len() {
+        for (&ino, &b) in &born {
+            if b > after {
+                continue;
+            }
+            let kind = t.kinds[&ino];
+            let req = match kind {
+                Kind::Dir => SyncReq::Dir { ino, datasync: false },
+                Kind::File => SyncReq::File { ino, datasync: false, range: None },
+            };
+            let run = a.run_trace(model, Analysis::with_sync(t, after, req), Some(after));
+            if run.check_one(&a.program.properties[i]).holds {
+                let path = t.names.get(&ino).map(|p| p.to_string()).unwrap_or_else(|| format!("inode {ino}"));
+                let code = match kind {
+                    Kind::Dir => format!("d = open {path} dir\nfsync d\nclose d"),
+                    Kind::File => format!("h = open {path}\nfsync h\nclose h"),
+                };
+                out.push(Repair { after, target_kind: if kind == Kind::Dir { "directory" } else { "file" }, path, code });
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,517 @@
+//! Runs a program for real: every op becomes the system call it names, inside a root directory.
+//!
+//! The setup ops run first; then the runner makes their result durable with `syncfs` on the root
+//! (the model takes setup as durable before crash point 0); then the program's ops run in order.
+//! A hook is called before setup, after setup and after every op, so that a block-recording
+//! backend can put a mark in its log between ops.
+//!
+//! Handles (`f = open ...`) and mappings (`m = mmap ...`) are names mapping to owned file
+//! descriptors and [`memmap2::MmapMut`]s; whatever is still open at the end is unmapped and
+//! closed. A failing system call ends the run with a [`RunError`] naming the op; nothing panics.
+
+use crate::pattern::data_bytes;
+use memmap2::{MmapMut, MmapOptions};
+use rustix::fd::OwnedFd;
+use rustix::fs::{AtFlags, Mode, OFlags};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path as StdPath, PathBuf};
+use std::time::Instant;
+use unplug_model::{MsyncMode, Op, OpKind, OpenFlags, Path, Program};
+
+/// Where the run is when the hook is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Step {
+    /// Before the first setup op (the root is open and empty).
+    BeforeSetup,
+    /// After the setup ops and the `syncfs` that makes them durable: crash point 0.
+    AfterSetup,
+    /// After op `n` (1-based) returned: crash point `n`.
+    AfterOp(usize),
+}
+
+/// What one op took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpRecord {
+    /// 1-based: the op number for program ops, the position in the setup block for setup ops.
+    pub number: usize,
+    /// The op's text as written.
+    pub text: String,
+    /// Wall-clock time of the op's system calls, in nanoseconds.
+    pub elapsed_ns: u64,
+}
+
+/// What a run did, op by op.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunLog {
+    pub setup: Vec<OpRecord>,
+    /// `ops[i]` is op number `i + 1`.
+    pub ops: Vec<OpRecord>,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The root could not be used: it does not exist, is not a directory, is not empty, or could
+    /// not be opened or synced.
+    #[error("root {}: {source}", path.display())]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Setup op `number` (1-based within the setup block) failed.
+    #[error("setup op {number} `{text}`: {source}")]
+    Setup {
+        number: usize,
+        text: String,
+        #[source]
+        source: io::Error,
+    },
+    /// Op `number` (1-based) failed.
+    #[error("op {number} `{text}`: {source}")]
+    Op {
+        number: usize,
+        text: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The hook returned an error.
+    #[error("hook at {step:?}: {source}")]
+    Hook {
+        step: Step,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl RunError {
+    /// The number of the program op that failed, if it was one.
+    pub fn op_number(&self) -> Option<usize> {
+        match self {
+            RunError::Op { number, .. } => Some(*number),
+            _ => None,
+        }
+    }
+
+    /// The underlying I/O error.
+    pub fn io_error(&self) -> &io::Error {
+        match self {
+            RunError::Root { source, .. }
+            | RunError::Setup { source, .. }
+            | RunError::Op { source, .. }
+            | RunError::Hook { source, .. } => source,
+        }
+    }
+}
+
+/// Runs `program` in the directory `root`, which must exist and be empty.
+pub fn run(program: &Program, root: &StdPath) -> Result<RunLog, RunError> {
+    run_with(program, root, &mut |_| Ok(()))
+}
+
+/// Like [`run`], calling `hook` before setup ([`Step::BeforeSetup`]), after setup
+/// ([`Step::AfterSetup`]) and after each op returns ([`Step::AfterOp`]). An error from the hook
+/// ends the run with [`RunError::Hook`].
+pub fn run_with(
+    program: &Program,
+    root: &StdPath,
+    hook: &mut dyn FnMut(Step) -> io::Result<()>,
+) -> Result<RunLog, RunError> {
+    let root_err = |source| RunError::Root {
+        path: root.to_path_buf(),
+        source,
+    };
+    let mut entries = std::fs::read_dir(root).map_err(root_err)?;
+    if entries.next().is_some() {
+        return Err(root_err(io::Error::other(
+            "the root directory is not empty",
+        )));
+    }
+    let root_fd = rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| root_err(e.into()))?;
+
+    let mut state = State {
+        root: root_fd,
+        handles: HashMap::new(),
+        maps: HashMap::new(),
+    };
+    let mut log = RunLog::default();
+    let call = |step: Step, hook: &mut dyn FnMut(Step) -> io::Result<()>| {
+        hook(step).map_err(|source| RunError::Hook { step, source })
+    };
+
+    call(Step::BeforeSetup, hook)?;
+    for (i, op) in program.setup.iter().enumerate() {
+        let elapsed_ns = state.timed(op).map_err(|source| RunError::Setup {
+            number: i + 1,
+            text: op.text.clone(),
+            source,
+        })?;
+        log.setup.push(OpRecord {
+            number: i + 1,
+            text: op.text.clone(),
+            elapsed_ns,
+        });
+    }
+    rustix::fs::syncfs(&state.root).map_err(|e| root_err(e.into()))?;
+    call(Step::AfterSetup, hook)?;
+    for (i, op) in program.ops.iter().enumerate() {
+        let number = i + 1;
+        let elapsed_ns = state.timed(op).map_err(|source| RunError::Op {
+            number,
+            text: op.text.clone(),
+            source,
+        })?;
+        log.ops.push(OpRecord {
+            number,
+            text: op.text.clone(),
+            elapsed_ns,
+        });
+        call(Step::AfterOp(number), hook)?;
+    }
+    // Mappings go before the descriptors (dropping either is enough; this is the natural order).
+    state.maps.clear();
+    state.handles.clear();
+    Ok(log)
+}
+
+/// An open handle.
+struct Handle {
+    fd: OwnedFd,
+    append: bool,
+}
+
+/// A live mapping.
+struct Map {
+    mmap: MmapMut,
+    /// The file offset of mapping offset 0.
+    file_off: u64,
+    /// A duplicate of the file's descriptor, to check the file's size before a store (a store
+    /// past the page holding the end of the file would raise SIGBUS).
+    fd: OwnedFd,
+}
+
+struct State {
+    root: OwnedFd,
+    handles: HashMap<String, Handle>,
+    maps: HashMap<String, Map>,
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// The path relative to the root as given to the `*at` calls (`.` for the root itself).
+fn rel(path: &Path) -> String {
+    if path.0.is_empty() {
+        ".".to_string()
+    } else {
+        path.0.join("/")
+    }
+}
+
+fn open_flags(flags: &OpenFlags) -> (OFlags, Mode) {
+    let mut o = OFlags::CLOEXEC;
+    let mode = if flags.directory {
+        o |= OFlags::RDONLY | OFlags::DIRECTORY;
+        Mode::from_raw_mode(0o755)
+    } else {
+        o |= OFlags::RDWR;
+        Mode::from_raw_mode(0o644)
+    };
+    for (set, f) in [
+        (flags.create, OFlags::CREATE),
+        (flags.excl, OFlags::EXCL),
+        (flags.trunc, OFlags::TRUNC),
+        (flags.append, OFlags::APPEND),
+        (flags.sync, OFlags::SYNC),
+        (flags.dsync, OFlags::DSYNC),
+    ] {
+        if set {
+            o |= f;
+        }
+    }
+    (o, mode)
+}
+
+/// Writes all of `buf`, at `offset` (pwrite) or at the file position (write).
+fn write_all(fd: &OwnedFd, mut buf: &[u8], offset: Option<u64>) -> io::Result<()> {
+    let mut offset = offset;
+    while !buf.is_empty() {
+        let n = match offset {
+            Some(off) => rustix::io::pwrite(fd, buf, off)?,
+            None => rustix::io::write(fd, buf)?,
+        };
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0"));
+        }
+        buf = &buf[n..];
+        if let Some(off) = offset.as_mut() {
+            *off += n as u64;
+        }
+    }
+    Ok(())
+}
+
+fn to_usize(x: u64, what: &str) -> io::Result<usize> {
+    usize::try_from(x).map_err(|_| invalid(format!("{what} {x} does not fit in memory")))
+}
+
+fn page_size() -> u64 {
+    rustix::param::page_size() as u64
+}
+
+impl State {
+    fn timed(&mut self, op: &Op) -> io::Result<u64> {
+        let t = Instant::now();
+        self.exec(&op.kind)?;
+        Ok(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn handle(&self, name: &str) -> io::Result<&Handle> {
+        self.handles
+            .get(name)
+            .ok_or_else(|| invalid(format!("no open handle `{name}`")))
+    }
+
+    fn map(&self, name: &str) -> io::Result<&Map> {
+        self.maps
+            .get(name)
+            .ok_or_else(|| invalid(format!("no live mapping `{name}`")))
+    }
+
+    fn exec(&mut self, kind: &OpKind) -> io::Result<()> {
+        match kind {
+            OpKind::Open {
+                handle,
+                path,
+                flags,
+            } => {
+                if self.handles.contains_key(handle) {
+                    return Err(invalid(format!("handle `{handle}` is already open")));
+                }
+                let (oflags, mode) = open_flags(flags);
+                let fd = rustix::fs::openat(&self.root, rel(path), oflags, mode)?;
+                self.handles.insert(
+                    handle.clone(),
+                    Handle {
+                        fd,
+                        append: flags.append,
+                    },
+                );
+            }
+            OpKind::Close { handle } => {
+                let h = self
+                    .handles
+                    .remove(handle)
+                    .ok_or_else(|| invalid(format!("no open handle `{handle}`")))?;
+                drop(h.fd);
+            }
+            OpKind::Write {
+                handle,
+                offset,
+                len,
+                data,
+                data_off,
+            } => {
+                let h = self.handle(handle)?;
+                // Where the bytes land: with O_APPEND at the end of the file (Linux ignores
+                // pwrite's offset then too), else at the given offset or the handle's position
+                // (the position of its open file description, which only this handle uses).
+                let lands_at = if h.append {
+                    rustix::fs::fstat(&h.fd)?.st_size as u64
+                } else {
+                    match offset {
+                        Some(off) => *off,
+                        None => rustix::fs::tell(&h.fd)?,
+                    }
+                };
+                let bytes = data_bytes(data, data_off.unwrap_or(lands_at), to_usize(*len, "len")?);
+                write_all(&h.fd, &bytes, *offset)?;
+            }
+            OpKind::Ftruncate { handle, size } => {
+                rustix::fs::ftruncate(&self.handle(handle)?.fd, *size)?;
+            }
+            OpKind::Mmap {
+                handle,
+                map,
+                offset,
+                len,
+            } => {
+                if self.maps.contains_key(map) {
+                    return Err(invalid(format!("mapping `{map}` is already live")));
+                }
+                let h = self.handle(handle)?;
+                let len = to_usize(*len, "mapping length")?;
+                // SAFETY: the mapping is of a file in the run's own private directory, which
+                // nothing else truncates behind our back; stores check the file size first (see
+                // `Store`), so no access of ours goes past the end of the file.
+                let mmap = unsafe { MmapOptions::new().offset(*offset).len(len).map_mut(&h.fd)? };
+                let fd = h.fd.try_clone()?;
+                self.maps.insert(
+                    map.clone(),
+                    Map {
+                        mmap,
+                        file_off: *offset,
+                        fd,
+                    },
+                );
+            }
+            OpKind::Store {
+                map,
+                offset,
+                len,
+                data,
+                data_off,
+            } => {
+                let m = self
+                    .maps
+                    .get_mut(map)
+                    .ok_or_else(|| invalid(format!("no live mapping `{map}`")))?;
+                let start = to_usize(*offset, "store offset")?;
+                let n = to_usize(*len, "store length")?;
+                let end = start
+                    .checked_add(n)
+                    .filter(|&e| e <= m.mmap.len())
+                    .ok_or_else(|| invalid(format!("store [{start}, +{n}) outside the mapping")))?;
+                let file_at = m.file_off + *offset;
+                let size = rustix::fs::fstat(&m.fd)?.st_size as u64;
+                let ps = page_size();
+                let mapped_end = size.div_ceil(ps) * ps;
+                if n > 0 && file_at + n as u64 > mapped_end {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "store at file offset {file_at} + {n} goes past the last page of the \
+                             file (size {size}): it would raise SIGBUS"
+                        ),
+                    ));
+                }
+                let bytes = data_bytes(data, data_off.unwrap_or(file_at), n);
+                m.mmap[start..end].copy_from_slice(&bytes);
+            }
+            OpKind::Msync {
+                map,
+                range,
+                mode,
+                invalidate,
+            } => {
+                let m = self.map(map)?;
+                let (off, len) = match range {
+                    Some((off, len)) => (
+                        to_usize(*off, "msync offset")?,
+                        to_usize(*len, "msync length")?,
+                    ),
+                    None => (0, m.mmap.len()),
+                };
+                match (mode, invalidate) {
+                    (MsyncMode::Sync, false) => m.mmap.flush_range(off, len)?,
+                    (MsyncMode::Async, false) => m.mmap.flush_async_range(off, len)?,
+                    (mode, true) => msync_invalidate(&m.mmap, off, len, *mode)?,
+                }
+            }
+            OpKind::Munmap { map } => {
+                let m = self
+                    .maps
+                    .remove(map)
+                    .ok_or_else(|| invalid(format!("no live mapping `{map}`")))?;
+                drop(m.mmap);
+            }
+            OpKind::Fsync { handle } => rustix::fs::fsync(&self.handle(handle)?.fd)?,
+            OpKind::Fdatasync { handle } => rustix::fs::fdatasync(&self.handle(handle)?.fd)?,
+            OpKind::Sync => rustix::fs::sync(),
+            OpKind::Syncfs { handle } => rustix::fs::syncfs(&self.handle(handle)?.fd)?,
+            OpKind::Rename { from, to } => {
+                rustix::fs::renameat(&self.root, rel(from), &self.root, rel(to))?
+            }
+            OpKind::Link { from, to } => {
+                rustix::fs::linkat(&self.root, rel(from), &self.root, rel(to), AtFlags::empty())?
+            }
+            OpKind::Unlink { path } => {
+                rustix::fs::unlinkat(&self.root, rel(path), AtFlags::empty())?
+            }
+            OpKind::Mkdir { path } => {
+                rustix::fs::mkdirat(&self.root, rel(path), Mode::from_raw_mode(0o755))?
+            }
+            OpKind::Rmdir { path } => {
+                rustix::fs::unlinkat(&self.root, rel(path), AtFlags::REMOVEDIR)?
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `msync(MS_SYNC | MS_INVALIDATE)` or `msync(MS_ASYNC | MS_INVALIDATE)` of a range of a mapping
+/// (memmap2 has no invalidate).
+fn msync_invalidate(mmap: &MmapMut, off: usize, len: usize, mode: MsyncMode) -> io::Result<()> {
+    if off > mmap.len() || len > mmap.len() - off {
+        return Err(invalid(format!(
+            "msync [{off}, +{len}) outside the mapping"
+        )));
+    }
+    let ps = page_size() as usize;
+    let addr = mmap.as_ptr() as usize + off;
+    let align = addr % ps;
+    let flags = rustix::mm::MsyncFlags::INVALIDATE
+        | match mode {
+            MsyncMode::Sync => rustix::mm::MsyncFlags::SYNC,
+            MsyncMode::Async => rustix::mm::MsyncFlags::ASYNC,
+        };
+    // SAFETY: the range, extended down to its page boundary, lies within the live mapping
+    // (memmap2 maps from the page boundary below the requested offset); msync reads no memory.
+    unsafe { rustix::mm::msync((addr - align) as *mut _, len + align, flags)? };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(rel(&Path::root()), ".");
+        assert_eq!(rel(&Path(vec!["d".into(), "f".into()])), "d/f");
+    }
+
+    #[test]
+    fn flags() {
+        let (o, m) = open_flags(&OpenFlags {
+            create: true,
+            trunc: true,
+            ..Default::default()
+        });
+        assert_eq!(
+            o,
+            OFlags::CLOEXEC | OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC
+        );
+        assert_eq!(m.as_raw_mode(), 0o644);
+        let (o, _) = open_flags(&OpenFlags {
+            directory: true,
+            ..Default::default()
+        });
+        assert_eq!(o, OFlags::CLOEXEC | OFlags::RDONLY | OFlags::DIRECTORY);
+    }
+
+    #[test]
+    fn root_must_be_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("root");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("x"), b"").unwrap();
+        let err = run(&Program::default(), &dir).unwrap_err();
+        assert!(matches!(err, RunError::Root { .. }), "{err}");
+        assert_eq!(err.op_number(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = run(&Program::default(), &dir).unwrap_err();
+        assert_eq!(err.io_error().kind(), io::ErrorKind::NotFound, "{err}");
+        // An empty root with an empty program: nothing to do, no error.
+        std::fs::create_dir(&dir).unwrap();
+        assert_eq!(run(&Program::default(), &dir).unwrap(), RunLog::default());
+    }
+}

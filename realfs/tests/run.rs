@@ -1,0 +1,749 @@
+//! Runs hand-built programs in a temporary directory and checks the tree they leave.
+
+use std::io;
+use unplug_model::{MsyncMode, Op, OpKind, OpenFlags, Path, Program, Span};
+use unplug_realfs::pattern::{data_bytes, Extent, Origin};
+use unplug_realfs::readback::{read_tree, Kind, ObservedTree};
+use unplug_realfs::runner::{run, run_with, RunError, Step};
+
+fn p(s: &str) -> Path {
+    if s == "." {
+        Path::root()
+    } else {
+        Path(s.split('/').map(str::to_string).collect())
+    }
+}
+
+fn op(text: &str, kind: OpKind) -> Op {
+    Op {
+        kind,
+        label: None,
+        text: text.to_string(),
+        span: Span::default(),
+    }
+}
+
+fn open(h: &str, path: &str, flags: OpenFlags) -> OpKind {
+    OpKind::Open {
+        handle: h.into(),
+        path: p(path),
+        flags,
+    }
+}
+
+fn create() -> OpenFlags {
+    OpenFlags {
+        create: true,
+        ..Default::default()
+    }
+}
+
+fn pwrite(h: &str, off: u64, len: u64, data: &str) -> OpKind {
+    OpKind::Write {
+        handle: h.into(),
+        offset: Some(off),
+        len,
+        data: data.into(),
+        data_off: None,
+    }
+}
+
+fn write(h: &str, len: u64, data: &str) -> OpKind {
+    OpKind::Write {
+        handle: h.into(),
+        offset: None,
+        len,
+        data: data.into(),
+        data_off: None,
+    }
+}
+
+fn close(h: &str) -> OpKind {
+    OpKind::Close { handle: h.into() }
+}
+
+fn d(name: &str, delta: i64) -> Origin {
+    Origin::Data {
+        name: name.into(),
+        delta,
+    }
+}
+
+fn ext(start: u64, end: u64, origin: Origin) -> Extent {
+    Extent { start, end, origin }
+}
+
+fn program(setup: Vec<Op>, ops: Vec<Op>) -> Program {
+    Program {
+        setup,
+        ops,
+        ..Default::default()
+    }
+}
+
+fn run_and_read(prog: &Program, names: &[&str]) -> ObservedTree {
+    let dir = tempfile::tempdir().unwrap();
+    run(prog, dir.path()).unwrap_or_else(|e| panic!("run failed: {e}"));
+    read_tree(dir.path(), names).unwrap()
+}
+
+/// Asserts a file entry's size, link count and extents.
+fn assert_file(tree: &ObservedTree, path: &str, size: u64, links: u64, extents: &[Extent]) {
+    let e = tree
+        .get(&p(path))
+        .unwrap_or_else(|| panic!("no {path} in\n{tree}"));
+    assert_eq!(e.kind, Kind::File, "{tree}");
+    assert_eq!(e.size, size, "{path} in\n{tree}");
+    assert_eq!(e.links, links, "{path} in\n{tree}");
+    assert_eq!(e.extents, extents, "{path} in\n{tree}");
+}
+
+fn paths(tree: &ObservedTree) -> Vec<String> {
+    tree.entries.iter().map(|e| e.path.to_string()).collect()
+}
+
+#[test]
+fn create_write_fsync_rename() {
+    let prog = program(
+        vec![],
+        vec![
+            op(
+                "f = open tmp create trunc",
+                open(
+                    "f",
+                    "tmp",
+                    OpenFlags {
+                        create: true,
+                        trunc: true,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            op("pwrite f 0 8192 D", pwrite("f", 0, 8192, "D")),
+            op("fsync f", OpKind::Fsync { handle: "f".into() }),
+            op("close f", close("f")),
+            op(
+                "rename tmp final",
+                OpKind::Rename {
+                    from: p("tmp"),
+                    to: p("final"),
+                },
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut steps = Vec::new();
+    let log = run_with(&prog, dir.path(), &mut |s| {
+        steps.push(s);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        steps,
+        [
+            Step::BeforeSetup,
+            Step::AfterSetup,
+            Step::AfterOp(1),
+            Step::AfterOp(2),
+            Step::AfterOp(3),
+            Step::AfterOp(4),
+            Step::AfterOp(5)
+        ]
+    );
+    assert!(log.setup.is_empty());
+    assert_eq!(log.ops.len(), 5);
+    for (i, r) in log.ops.iter().enumerate() {
+        assert_eq!(r.number, i + 1);
+        assert_eq!(r.text, prog.ops[i].text);
+    }
+    let tree = read_tree(dir.path(), &["D"]).unwrap();
+    assert_eq!(paths(&tree), [".", "final"]);
+    assert_file(&tree, "final", 8192, 1, &[ext(0, 8192, d("D", 0))]);
+    assert_eq!(
+        std::fs::read(dir.path().join("final")).unwrap(),
+        data_bytes("D", 0, 8192)
+    );
+    // The readable form.
+    let text = tree.to_string();
+    assert_eq!(
+        text.lines().nth(1),
+        Some("final  file  size 8192  links 1  [0..8192) D+0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn setup_then_overwrite_with_second_data() {
+    // Setup writes D; the ops overwrite the middle with E and extend with F at an explicit data
+    // offset (so its delta is not 0).
+    let prog = program(
+        vec![
+            op("f = open file create", open("f", "file", create())),
+            op("pwrite f 0 16384 D", pwrite("f", 0, 16384, "D")),
+        ],
+        vec![
+            op("pwrite f 4096 4096 E", pwrite("f", 4096, 4096, "E")),
+            op(
+                "pwrite f 16384 1000 F 0",
+                OpKind::Write {
+                    handle: "f".into(),
+                    offset: Some(16384),
+                    len: 1000,
+                    data: "F".into(),
+                    data_off: Some(0),
+                },
+            ),
+            op("fdatasync f", OpKind::Fdatasync { handle: "f".into() }),
+            op("sync", OpKind::Sync),
+            op("syncfs f", OpKind::Syncfs { handle: "f".into() }),
+        ],
+    );
+    let tree = run_and_read(&prog, &["D", "E", "F"]);
+    assert_file(
+        &tree,
+        "file",
+        17384,
+        1,
+        &[
+            ext(0, 4096, d("D", 0)),
+            ext(4096, 8192, d("E", 0)),
+            ext(8192, 16384, d("D", 0)),
+            ext(16384, 17384, d("F", -16384)),
+        ],
+    );
+    // A name not asked about reads back as unknown.
+    let tree = run_and_read(&prog, &["D"]);
+    assert_file(
+        &tree,
+        "file",
+        17384,
+        1,
+        &[
+            ext(0, 4096, d("D", 0)),
+            ext(4096, 8192, Origin::Unknown),
+            ext(8192, 16384, d("D", 0)),
+            ext(16384, 17384, Origin::Unknown),
+        ],
+    );
+}
+
+#[test]
+fn mmap_store_msync() {
+    let prog = program(
+        vec![
+            op("f = open file create", open("f", "file", create())),
+            op(
+                "ftruncate f 16384",
+                OpKind::Ftruncate {
+                    handle: "f".into(),
+                    size: 16384,
+                },
+            ),
+        ],
+        vec![
+            op(
+                "m = mmap f 0 16384",
+                OpKind::Mmap {
+                    handle: "f".into(),
+                    map: "m".into(),
+                    offset: 0,
+                    len: 16384,
+                },
+            ),
+            op(
+                "store m 4096 4096 E",
+                OpKind::Store {
+                    map: "m".into(),
+                    offset: 4096,
+                    len: 4096,
+                    data: "E".into(),
+                    data_off: None,
+                },
+            ),
+            op(
+                "msync m sync",
+                OpKind::Msync {
+                    map: "m".into(),
+                    range: None,
+                    mode: MsyncMode::Sync,
+                    invalidate: false,
+                },
+            ),
+            op(
+                "store m 0 4096 D",
+                OpKind::Store {
+                    map: "m".into(),
+                    offset: 0,
+                    len: 4096,
+                    data: "D".into(),
+                    data_off: None,
+                },
+            ),
+            op(
+                "msync m 0 4096 async",
+                OpKind::Msync {
+                    map: "m".into(),
+                    range: Some((0, 4096)),
+                    mode: MsyncMode::Async,
+                    invalidate: false,
+                },
+            ),
+            op(
+                "store m 10000 1000 F 0",
+                OpKind::Store {
+                    map: "m".into(),
+                    offset: 10000,
+                    len: 1000,
+                    data: "F".into(),
+                    data_off: Some(0),
+                },
+            ),
+            op(
+                "msync m 8192 4096 sync invalidate",
+                OpKind::Msync {
+                    map: "m".into(),
+                    range: Some((8192, 4096)),
+                    mode: MsyncMode::Sync,
+                    invalidate: true,
+                },
+            ),
+            op("munmap m", OpKind::Munmap { map: "m".into() }),
+            op(
+                "n = mmap f 12288 4096",
+                OpKind::Mmap {
+                    handle: "f".into(),
+                    map: "n".into(),
+                    offset: 12288,
+                    len: 4096,
+                },
+            ),
+            op(
+                "store n 0 512 D",
+                OpKind::Store {
+                    map: "n".into(),
+                    offset: 0,
+                    len: 512,
+                    data: "D".into(),
+                    data_off: None,
+                },
+            ),
+            op(
+                "msync n async invalidate",
+                OpKind::Msync {
+                    map: "n".into(),
+                    range: None,
+                    mode: MsyncMode::Async,
+                    invalidate: true,
+                },
+            ),
+            op("close f", close("f")),
+        ],
+    );
+    let tree = run_and_read(&prog, &["D", "E", "F"]);
+    assert_file(
+        &tree,
+        "file",
+        16384,
+        1,
+        &[
+            ext(0, 4096, d("D", 0)),
+            ext(4096, 8192, d("E", 0)),
+            ext(8192, 10000, Origin::Zero),
+            ext(10000, 11000, d("F", -10000)),
+            ext(11000, 12288, Origin::Zero),
+            // Stored through the second mapping (file offset 12288, default data offset).
+            ext(12288, 12800, d("D", 0)),
+            ext(12800, 16384, Origin::Zero),
+        ],
+    );
+}
+
+#[test]
+fn store_past_end_of_file_is_an_error_not_sigbus() {
+    let prog = program(
+        vec![op("f = open file create", open("f", "file", create()))],
+        vec![
+            op(
+                "ftruncate f 100",
+                OpKind::Ftruncate {
+                    handle: "f".into(),
+                    size: 100,
+                },
+            ),
+            op(
+                "m = mmap f 0 16384",
+                OpKind::Mmap {
+                    handle: "f".into(),
+                    map: "m".into(),
+                    offset: 0,
+                    len: 16384,
+                },
+            ),
+            op(
+                "store m 8192 10 D",
+                OpKind::Store {
+                    map: "m".into(),
+                    offset: 8192,
+                    len: 10,
+                    data: "D".into(),
+                    data_off: None,
+                },
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let err = run(&prog, dir.path()).unwrap_err();
+    assert_eq!(err.op_number(), Some(3), "{err}");
+}
+
+#[test]
+fn append_handle() {
+    let prog = program(
+        vec![],
+        vec![
+            op(
+                "f = open log create append",
+                open(
+                    "f",
+                    "log",
+                    OpenFlags {
+                        create: true,
+                        append: true,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            op("write f 1000 D", write("f", 1000, "D")),
+            op("write f 1000 D", write("f", 1000, "D")),
+            // Linux appends even with pwrite's offset when the file is O_APPEND.
+            op("pwrite f 0 1000 D", pwrite("f", 0, 1000, "D")),
+            op("fsync f", OpKind::Fsync { handle: "f".into() }),
+            // A second handle without append writes at its own position, from 0.
+            op(
+                "g = open log dsync",
+                open(
+                    "g",
+                    "log",
+                    OpenFlags {
+                        dsync: true,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            op("write g 500 E", write("g", 500, "E")),
+            op("write g 500 E", write("g", 500, "E")),
+            op("close g", close("g")),
+            op(
+                "h = open log sync",
+                open(
+                    "h",
+                    "log",
+                    OpenFlags {
+                        sync: true,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            op("write h 100 F", write("h", 100, "F")),
+            op("close f", close("f")),
+            op("close h", close("h")),
+        ],
+    );
+    let tree = run_and_read(&prog, &["D", "E", "F"]);
+    assert_file(
+        &tree,
+        "log",
+        3000,
+        1,
+        &[
+            ext(0, 100, d("F", 0)),
+            ext(100, 1000, d("E", 0)),
+            ext(1000, 3000, d("D", 0)),
+        ],
+    );
+}
+
+#[test]
+fn link_unlink_mkdir_rmdir() {
+    let prog = program(
+        vec![op("mkdir d", OpKind::Mkdir { path: p("d") })],
+        vec![
+            op("f = open d/a create", open("f", "d/a", create())),
+            op("pwrite f 0 512 D", pwrite("f", 0, 512, "D")),
+            op("close f", close("f")),
+            op(
+                "link d/a b",
+                OpKind::Link {
+                    from: p("d/a"),
+                    to: p("b"),
+                },
+            ),
+            op(
+                "link b c",
+                OpKind::Link {
+                    from: p("b"),
+                    to: p("c"),
+                },
+            ),
+            op("unlink d/a", OpKind::Unlink { path: p("d/a") }),
+            op("mkdir e", OpKind::Mkdir { path: p("e") }),
+            op("mkdir e/x", OpKind::Mkdir { path: p("e/x") }),
+            op("rmdir e/x", OpKind::Rmdir { path: p("e/x") }),
+            op(
+                "dd = open d dir",
+                open(
+                    "dd",
+                    "d",
+                    OpenFlags {
+                        directory: true,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            op(
+                "fsync dd",
+                OpKind::Fsync {
+                    handle: "dd".into(),
+                },
+            ),
+            op(
+                "r = open . dir",
+                open(
+                    "r",
+                    ".",
+                    OpenFlags {
+                        directory: true,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            op("fsync r", OpKind::Fsync { handle: "r".into() }),
+        ],
+    );
+    let tree = run_and_read(&prog, &["D"]);
+    assert_eq!(paths(&tree), [".", "b", "c", "d", "e"], "{tree}");
+    assert_file(&tree, "b", 512, 2, &[ext(0, 512, d("D", 0))]);
+    assert_file(&tree, "c", 512, 2, &[ext(0, 512, d("D", 0))]);
+    for dir in ["d", "e"] {
+        let e = tree.get(&p(dir)).unwrap();
+        assert_eq!(e.kind, Kind::Dir);
+        assert!(e.extents.is_empty());
+    }
+    let text = tree.to_string();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("b  file  size 512  links 2  [0..512) D+0")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("d  dir   links ")),
+        "{text}"
+    );
+
+    // Once e is removed too, the tree is back to files only.
+    let mut prog2 = prog.clone();
+    prog2
+        .ops
+        .push(op("rmdir e", OpKind::Rmdir { path: p("e") }));
+    let tree = run_and_read(&prog2, &["D"]);
+    assert_eq!(paths(&tree), [".", "b", "c", "d"], "{tree}");
+}
+
+#[test]
+fn nested_paths_are_walked_in_order() {
+    let prog = program(
+        vec![],
+        vec![
+            op("mkdir z", OpKind::Mkdir { path: p("z") }),
+            op("mkdir a", OpKind::Mkdir { path: p("a") }),
+            op("f = open z/y create", open("f", "z/y", create())),
+            op("g = open a/b create", open("g", "a/b", create())),
+            op("h = open m create", open("h", "m", create())),
+        ],
+    );
+    let tree = run_and_read(&prog, &[]);
+    assert_eq!(paths(&tree), [".", "a", "a/b", "m", "z", "z/y"], "{tree}");
+    assert_file(&tree, "m", 0, 1, &[]);
+    // The tree serializes.
+    let json = serde_json::to_string(&tree).unwrap();
+    assert!(
+        json.contains("\"a/b\"") || json.contains("[\"a\",\"b\"]"),
+        "{json}"
+    );
+}
+
+#[test]
+fn failing_op_returns_its_number() {
+    let prog = program(
+        vec![op("f = open x create", open("f", "x", create()))],
+        vec![
+            op("close f", close("f")),
+            op(
+                "rename missing final",
+                OpKind::Rename {
+                    from: p("missing"),
+                    to: p("final"),
+                },
+            ),
+            op("unlink x", OpKind::Unlink { path: p("x") }),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut steps = Vec::new();
+    let err = run_with(&prog, dir.path(), &mut |s| {
+        steps.push(s);
+        Ok(())
+    })
+    .unwrap_err();
+    match &err {
+        RunError::Op {
+            number,
+            text,
+            source,
+        } => {
+            assert_eq!(*number, 2);
+            assert_eq!(text, "rename missing final");
+            assert_eq!(source.kind(), io::ErrorKind::NotFound);
+        }
+        other => panic!("wrong error {other:?}"),
+    }
+    assert_eq!(err.op_number(), Some(2));
+    assert!(
+        err.to_string().starts_with("op 2 `rename missing final`: "),
+        "{err}"
+    );
+    // The op after the failing one did not run, and the hook saw only what completed.
+    assert_eq!(
+        steps,
+        [Step::BeforeSetup, Step::AfterSetup, Step::AfterOp(1)]
+    );
+    assert!(dir.path().join("x").exists());
+}
+
+#[test]
+fn failing_setup_op_and_open_flags() {
+    // O_EXCL on an existing file fails in setup.
+    let prog = program(
+        vec![
+            op("f = open x create", open("f", "x", create())),
+            op(
+                "g = open x create excl",
+                open(
+                    "g",
+                    "x",
+                    OpenFlags {
+                        create: true,
+                        excl: true,
+                        ..Default::default()
+                    },
+                ),
+            ),
+        ],
+        vec![],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    match run(&prog, dir.path()).unwrap_err() {
+        RunError::Setup { number, source, .. } => {
+            assert_eq!(number, 2);
+            assert_eq!(source.kind(), io::ErrorKind::AlreadyExists);
+        }
+        other => panic!("wrong error {other:?}"),
+    }
+    // Open without create of a missing file, and a handle that was never opened.
+    for (kind, number) in [
+        (open("f", "nope", OpenFlags::default()), 1),
+        (
+            OpKind::Fsync {
+                handle: "nope".into(),
+            },
+            1,
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(&program(vec![], vec![op("bad", kind)]), dir.path()).unwrap_err();
+        assert_eq!(err.op_number(), Some(number), "{err}");
+    }
+}
+
+#[test]
+fn trunc_and_ftruncate_shrink() {
+    let prog = program(
+        vec![
+            op("f = open file create", open("f", "file", create())),
+            op("pwrite f 0 8192 D", pwrite("f", 0, 8192, "D")),
+            op("close f", close("f")),
+        ],
+        vec![
+            op(
+                "f = open file trunc",
+                open(
+                    "f",
+                    "file",
+                    OpenFlags {
+                        trunc: true,
+                        ..Default::default()
+                    },
+                ),
+            ),
+            op("pwrite f 1024 1024 E", pwrite("f", 1024, 1024, "E")),
+            op(
+                "ftruncate f 1536",
+                OpKind::Ftruncate {
+                    handle: "f".into(),
+                    size: 1536,
+                },
+            ),
+            op(
+                "ftruncate f 3000",
+                OpKind::Ftruncate {
+                    handle: "f".into(),
+                    size: 3000,
+                },
+            ),
+        ],
+    );
+    let tree = run_and_read(&prog, &["D", "E"]);
+    assert_file(
+        &tree,
+        "file",
+        3000,
+        1,
+        &[
+            ext(0, 1024, Origin::Zero),
+            ext(1024, 1536, d("E", 0)),
+            ext(1536, 3000, Origin::Zero),
+        ],
+    );
+}
+
+#[test]
+fn hook_error_stops_the_run() {
+    let prog = program(
+        vec![],
+        vec![
+            op("mkdir a", OpKind::Mkdir { path: p("a") }),
+            op("mkdir b", OpKind::Mkdir { path: p("b") }),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let err = run_with(&prog, dir.path(), &mut |s| {
+        if s == Step::AfterOp(1) {
+            Err(io::Error::other("mark failed"))
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RunError::Hook {
+                step: Step::AfterOp(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(dir.path().join("a").exists());
+    assert!(!dir.path().join("b").exists());
+}
