@@ -1,1 +1,100 @@
-fn main(){}
+//! The `unplug` command line: the only part of unplug that knows about terminals, files given on
+//! the command line, exit codes and output formats.
+
+mod commands;
+mod render;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// unplug: what a power cut can leave on disk after a sequence of file-system calls, and which of
+/// your fsync / fdatasync / msync calls you actually need.
+///
+/// Write the calls in a small `.up` program (see README.md), state the properties you need
+/// (`always (exists final implies final == D)`), and ask:
+///
+///   unplug syncs prog.up     which syncs are needed, per file system, with counterexamples
+///   unplug check prog.up     does each property hold under each model
+///   unplug states prog.up    every distinct crash state at every crash point
+///   unplug explain prog.up --state REPLAY   one crash state and the rules that allowed it
+///   unplug models            the models and their rules, with sources
+///
+/// Exit status: 0 every property holds, 1 a property fails, 2 bad usage or a bad program.
+#[derive(Parser, Debug)]
+#[command(
+    name = "unplug",
+    version,
+    verbatim_doc_comment,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check each property under each model: holds, or a counterexample (the crash point, what
+    /// persisted, the resulting tree with sizes and content origins, and a replay string).
+    Check(Common),
+    /// List the distinct crash states at each crash point, with counts.
+    ///
+    /// Crash point K means ops 1..K have returned and op K+1 may have started. A row can stand
+    /// for many concrete states (blocks of one write that persisted or not independently); its
+    /// count says how many.
+    States {
+        #[command(flatten)]
+        common: Common,
+        /// Only this crash point.
+        #[arg(long, value_name = "K")]
+        at: Option<usize>,
+    },
+    /// For each sync call (fsync, fdatasync, msync MS_SYNC, sync, syncfs), each model and each
+    /// property: needed (with the crash state that breaks the property without it) or redundant.
+    /// Also the minimal sets of syncs that keep every property, cheaper calls that do the same
+    /// job (fsync -> fdatasync), and a repair where a property fails as written.
+    Syncs(Common),
+    /// Show one crash state (from a replay string printed by check or syncs) and the rules, with
+    /// their sources, that allowed it.
+    Explain {
+        #[command(flatten)]
+        common: Common,
+        /// The replay string, e.g. `no8@8:m1,m2` (variant @ crash point : persisted effects).
+        #[arg(long, value_name = "REPLAY")]
+        state: String,
+    },
+    /// List every model, its options and its rules with their sources.
+    Models {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// The program (a `.up` file).
+    program: PathBuf,
+    /// A model, e.g. `posix`, `ext4`, `ext4:data=ordered,delalloc,noauto_da_alloc`. Repeat for
+    /// several. Default: every model.
+    #[arg(long = "model", short = 'm', value_name = "MODEL")]
+    models: Vec<String>,
+    /// Print JSON instead of text (schema: README.md, "JSON output").
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check(c) => commands::check(&c.program, &c.models, c.json),
+        Command::States { common: c, at } => commands::states(&c.program, &c.models, c.json, at),
+        Command::Syncs(c) => commands::syncs(&c.program, &c.models, c.json),
+        Command::Explain { common: c, state } => {
+            commands::explain(&c.program, &c.models, c.json, &state)
+        }
+        Command::Models { json } => commands::models(json),
+    };
+    ExitCode::from(code)
+}

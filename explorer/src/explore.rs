@@ -30,7 +30,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_downsets: 1 << 20, max_states: 200_000 }
+        Limits {
+            max_downsets: 1 << 20,
+            max_states: 200_000,
+        }
     }
 }
 
@@ -81,7 +84,11 @@ pub struct Exploration {
 
 impl Exploration {
     pub fn unproven(&self) -> Vec<usize> {
-        self.points.iter().filter(|p| p.bound_hit).map(|p| p.at).collect()
+        self.points
+            .iter()
+            .filter(|p| p.bound_hit)
+            .map(|p| p.at)
+            .collect()
     }
 }
 
@@ -101,14 +108,21 @@ struct Candidates {
 /// Explores every crash point of a program.
 pub fn explore(trace: &Trace, p: &Persistence, g: &Graph, limits: Limits) -> Exploration {
     let n = trace.ops.len();
-    let points = (0..=n).map(|k| explore_point(trace, p, g, k, limits)).collect();
+    let points = (0..=n)
+        .map(|k| explore_point(trace, p, g, k, limits))
+        .collect();
     Exploration { points }
 }
 
 /// The durable floor at crash point k, closed under edges.
 pub fn floor_at(p: &Persistence, g: &Graph, k: usize) -> Vec<bool> {
     let mut in_floor = vec![false; p.effects.len()];
-    let mut stack: Vec<usize> = p.floors.iter().filter(|f| f.op <= k).flat_map(|f| f.effects.iter().copied()).collect();
+    let mut stack: Vec<usize> = p
+        .floors
+        .iter()
+        .filter(|f| f.op <= k)
+        .flat_map(|f| f.effects.iter().copied())
+        .collect();
     while let Some(e) = stack.pop() {
         if !in_floor[e] {
             in_floor[e] = true;
@@ -121,7 +135,9 @@ pub fn floor_at(p: &Persistence, g: &Graph, k: usize) -> Vec<bool> {
 pub fn explore_point(trace: &Trace, p: &Persistence, g: &Graph, k: usize, limits: Limits) -> Point {
     let floor = floor_at(p, g, k);
     let issued = |e: usize| p.effects[e].op <= k + 1;
-    let globals: Vec<usize> = (0..p.effects.len()).filter(|&e| issued(e) && !p.effects[e].is_block()).collect();
+    let globals: Vec<usize> = (0..p.effects.len())
+        .filter(|&e| issued(e) && !p.effects[e].is_block())
+        .collect();
     let mut classes: HashMap<CrashState, Witness> = HashMap::new();
     let mut bound_hit = false;
     let mut included = vec![false; p.effects.len()];
@@ -137,11 +153,22 @@ pub fn explore_point(trace: &Trace, p: &Persistence, g: &Graph, k: usize, limits
         });
         true
     });
-    let mut states: Vec<StateEntry> =
-        classes.into_iter().map(|(state, witness)| StateEntry { count: state.concrete_count(), state, witness }).collect();
+    let mut states: Vec<StateEntry> = classes
+        .into_iter()
+        .map(|(state, witness)| StateEntry {
+            count: state.concrete_count(),
+            state,
+            witness,
+        })
+        .collect();
     states.sort_by(|a, b| a.state.cmp(&b.state));
     let total = states.iter().map(|s| &s.count).sum();
-    Point { at: k, states, total, bound_hit }
+    Point {
+        at: k,
+        states,
+        total,
+        bound_hit,
+    }
 }
 
 /// Depth-first enumeration of the downward-closed subsets of `globals` (in index order, which is
@@ -155,7 +182,9 @@ fn enumerate(
     g: &Graph,
     visit: &mut dyn FnMut(&[bool]) -> bool,
 ) -> bool {
-    let Some(&e) = globals.get(i) else { return visit(inc) };
+    let Some(&e) = globals.get(i) else {
+        return visit(inc);
+    };
     if !floor[e] && !enumerate(globals, i + 1, inc, floor, g, visit) {
         return false;
     }
@@ -181,8 +210,16 @@ struct Meta {
 fn meta_of(initial: &Initial, p: &Persistence, inc: &[bool]) -> Meta {
     let mut m = Meta {
         entries: initial.entries.clone(),
-        kinds: initial.inodes.iter().map(|(i, (k, _, _))| (*i, *k)).collect(),
-        sizes: initial.inodes.iter().map(|(i, (_, s, _))| (*i, *s)).collect(),
+        kinds: initial
+            .inodes
+            .iter()
+            .map(|(i, (k, _, _))| (*i, *k))
+            .collect(),
+        sizes: initial
+            .inodes
+            .iter()
+            .map(|(i, (_, s, _))| (*i, *s))
+            .collect(),
         holes: BTreeMap::new(),
     };
     // Effects are stored in op order, so applying them in index order makes the latest win.
@@ -202,7 +239,11 @@ fn meta_of(initial: &Initial, p: &Persistence, inc: &[bool]) -> Meta {
                     m.kinds.insert(*ino, *kind);
                     m.sizes.insert(*ino, 0);
                 }
-                Assign::Size { ino, size, holes_from } => {
+                Assign::Size {
+                    ino,
+                    size,
+                    holes_from,
+                } => {
                     m.sizes.insert(*ino, *size);
                     if let Some(h) = holes_from {
                         m.holes.entry(*ino).or_default().push((eff.op, *h));
@@ -224,8 +265,16 @@ fn reachable(m: &Meta) -> Vec<(Path, Ino)> {
         if m.kinds.get(&ino) != Some(&Kind::Dir) || out.len() > 100_000 {
             continue;
         }
-        for ((_, name), child) in m.entries.range((ino, String::new())..).take_while(|((d, _), _)| *d == ino) {
-            if m.kinds.contains_key(child) && !out.iter().any(|(_, x)| *x == *child && m.kinds[child] == Kind::Dir) {
+        for ((_, name), child) in m
+            .entries
+            .range((ino, String::new())..)
+            .take_while(|((d, _), _)| *d == ino)
+        {
+            if m.kinds.contains_key(child)
+                && !out
+                    .iter()
+                    .any(|(_, x)| *x == *child && m.kinds[child] == Kind::Dir)
+            {
                 out.push((path.join(name), *child));
             }
         }
@@ -283,7 +332,11 @@ pub fn states_for(
     }
     let mut pick = vec![0usize; options.len()];
     loop {
-        let mut w = Witness { at: k, persisted: (0..inc.len()).filter(|&e| inc[e]).collect(), chunks: Vec::new() };
+        let mut w = Witness {
+            at: k,
+            persisted: (0..inc.len()).filter(|&e| inc[e]).collect(),
+            chunks: Vec::new(),
+        };
         let mut content_of: BTreeMap<Ino, Vec<Segment>> = BTreeMap::new();
         for (slot, &(ino, i, c)) in slots.iter().enumerate() {
             let choice = &options[slot][pick[slot]];
@@ -293,20 +346,33 @@ pub fn states_for(
             let value_of = |s: &Option<usize>| -> BlockValue {
                 match s {
                     None => cand.base.clone(),
-                    Some(e) => cand.versions.iter().find(|(x, _)| x == e).map(|(_, v)| v.clone()).unwrap_or_else(BlockValue::zero),
+                    Some(e) => cand
+                        .versions
+                        .iter()
+                        .find(|(x, _)| x == e)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_else(BlockValue::zero),
                 }
             };
             if options[slot].len() > 1 {
                 w.chunks.push((c, choice.clone()));
             }
             let segs = content_of.entry(ino).or_default();
-            let values: BTreeSet<BlockValue> = choice.iter().map(value_of).map(|v| clip(&v, chunk, size)).collect();
+            let values: BTreeSet<BlockValue> = choice
+                .iter()
+                .map(value_of)
+                .map(|v| clip(&v, chunk, size))
+                .collect();
             if values.len() == 1 {
                 let v = values.into_iter().next().expect("one value");
                 if let [(0, BLOCK, origin)] = v.0.as_slice() {
                     // A whole-block value: the chunk is one extent, whatever its length.
                     let end = chunk.end().min(size);
-                    segs.push(Segment::Exact(Extent { start: chunk.start(), end, origin: origin.clone() }));
+                    segs.push(Segment::Exact(Extent {
+                        start: chunk.start(),
+                        end,
+                        origin: origin.clone(),
+                    }));
                     continue;
                 }
                 for b in 0..chunk.blocks {
@@ -317,14 +383,26 @@ pub fn states_for(
                     segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
                 }
             } else {
-                segs.push(Segment::Mixed { start: chunk.start(), end: chunk.end().min(size), blocks: chunk.blocks, values });
+                segs.push(Segment::Mixed {
+                    start: chunk.start(),
+                    end: chunk.end().min(size),
+                    blocks: chunk.blocks,
+                    values,
+                });
             }
         }
         let mut state = CrashState::default();
         for (path, ino) in &paths {
             let node = match m.kinds[ino] {
                 Kind::Dir => Node::Dir {
-                    links: 2 + paths.iter().filter(|(q, i)| q.parent().as_ref() == Some(path) && m.kinds[i] == Kind::Dir && !q.0.is_empty()).count() as u64,
+                    links: 2 + paths
+                        .iter()
+                        .filter(|(q, i)| {
+                            q.parent().as_ref() == Some(path)
+                                && m.kinds[i] == Kind::Dir
+                                && !q.0.is_empty()
+                        })
+                        .count() as u64,
                 },
                 Kind::File => Node::File {
                     size: m.sizes.get(ino).copied().unwrap_or(0),
@@ -357,7 +435,12 @@ fn clip(v: &BlockValue, chunk: &unplug_model::Chunk, size: u64) -> BlockValue {
     let start = chunk.start();
     if chunk.blocks == 1 && start + BLOCK > size {
         let lim = size.saturating_sub(start);
-        BlockValue(v.0.iter().filter(|(s, _, _)| *s < lim).map(|(s, e, o)| (*s, (*e).min(lim), o.clone())).collect())
+        BlockValue(
+            v.0.iter()
+                .filter(|(s, _, _)| *s < lim)
+                .map(|(s, e, o)| (*s, (*e).min(lim), o.clone()))
+                .collect(),
+        )
     } else {
         v.clone()
     }
@@ -386,7 +469,12 @@ fn subsets(vals: &[Option<usize>], max: usize) -> Vec<Choice> {
     let mut out = Vec::new();
     for mask in 1u64..(1u64 << n.min(20)) {
         if (mask.count_ones() as usize) <= max {
-            out.push((0..n).filter(|i| mask >> i & 1 == 1).map(|i| vals[i]).collect());
+            out.push(
+                (0..n)
+                    .filter(|i| mask >> i & 1 == 1)
+                    .map(|i| vals[i])
+                    .collect(),
+            );
         }
     }
     out.sort_by_key(|c: &Choice| c.len());
@@ -395,10 +483,24 @@ fn subsets(vals: &[Option<usize>], max: usize) -> Vec<Choice> {
 
 /// The values a block of chunk `c` may hold, given the durable global effects `inc`.
 #[allow(clippy::too_many_arguments)]
-fn candidates(trace: &Trace, p: &Persistence, g: &Graph, k: usize, inc: &[bool], floor: &[bool], m: &Meta, c: usize) -> Candidates {
+fn candidates(
+    trace: &Trace,
+    p: &Persistence,
+    g: &Graph,
+    k: usize,
+    inc: &[bool],
+    floor: &[bool],
+    m: &Meta,
+    c: usize,
+) -> Candidates {
     let chunk = &p.layout.chunks[c];
     // Base: the latest durable truncate that freed this chunk, else the initial content.
-    let hole_op = m.holes.get(&chunk.ino).and_then(|v| v.iter().filter(|(_, h)| chunk.first >= *h).map(|(op, _)| *op).max());
+    let hole_op = m.holes.get(&chunk.ino).and_then(|v| {
+        v.iter()
+            .filter(|(_, h)| chunk.first >= *h)
+            .map(|(op, _)| *op)
+            .max()
+    });
     let (base_op, base) = match hole_op {
         Some(op) => (op, BlockValue::zero()),
         None => match trace.initial.inodes.get(&chunk.ino) {
@@ -410,7 +512,9 @@ fn candidates(trace: &Trace, p: &Persistence, g: &Graph, k: usize, inc: &[bool],
     let mut versions = Vec::new();
     for &e in &g.blocks_of_chunk[c] {
         let eff = &p.effects[e];
-        let EffectKind::Block { value, .. } = &eff.kind else { continue };
+        let EffectKind::Block { value, .. } = &eff.kind else {
+            continue;
+        };
         if eff.op > k + 1 {
             continue;
         }
@@ -422,9 +526,16 @@ fn candidates(trace: &Trace, p: &Persistence, g: &Graph, k: usize, inc: &[bool],
         }
     }
     let base_ok = base_op >= required;
-    let versions =
-        versions.into_iter().filter(|(_, op, _)| *op > base_op && *op >= required).map(|(e, _, v)| (e, v)).collect();
-    Candidates { base, base_ok, versions }
+    let versions = versions
+        .into_iter()
+        .filter(|(_, op, _)| *op > base_op && *op >= required)
+        .map(|(e, _, v)| (e, v))
+        .collect();
+    Candidates {
+        base,
+        base_ok,
+        versions,
+    }
 }
 
 /// The state a running system sees: the initial state (`old`) or the last one (`new`).
@@ -444,11 +555,22 @@ pub fn volatile_state(v: &Initial) -> CrashState {
     for (path, ino) in &paths {
         let node = match m.kinds[ino] {
             Kind::Dir => Node::Dir {
-                links: 2 + paths.iter().filter(|(q, i)| q.parent().as_ref() == Some(path) && m.kinds[i] == Kind::Dir && !q.0.is_empty()).count() as u64,
+                links: 2 + paths
+                    .iter()
+                    .filter(|(q, i)| {
+                        q.parent().as_ref() == Some(path)
+                            && m.kinds[i] == Kind::Dir
+                            && !q.0.is_empty()
+                    })
+                    .count() as u64,
             },
             Kind::File => {
                 let (_, size, content) = &v.inodes[ino];
-                Node::File { size: *size, links: links[ino], content: exact_segments(content.slice(0, *size)) }
+                Node::File {
+                    size: *size,
+                    links: links[ino],
+                    content: exact_segments(content.slice(0, *size)),
+                }
             }
         };
         state.tree.insert(path.clone(), node);

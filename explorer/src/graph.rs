@@ -22,7 +22,13 @@ impl Graph {
         let nodes: Vec<NodeIndex> = (0..p.effects.len()).map(|e| graph.add_node(e)).collect();
         let mut preds = vec![Vec::new(); p.effects.len()];
         for e in &p.edges {
-            assert!(e.from < e.to, "edge {} -> {} ({}) goes backwards in op order", e.from, e.to, e.rule.id);
+            assert!(
+                e.from < e.to,
+                "edge {} -> {} ({}) goes backwards in op order",
+                e.from,
+                e.to,
+                e.rule.id
+            );
             graph.add_edge(nodes[e.from], nodes[e.to], e.rule);
             preds[e.to].push(e.from);
         }
@@ -36,7 +42,11 @@ impl Graph {
                 blocks_of_chunk[chunk].push(i);
             }
         }
-        Graph { graph, preds, blocks_of_chunk }
+        Graph {
+            graph,
+            preds,
+            blocks_of_chunk,
+        }
     }
 
     /// The effects that must be durable whenever `e` is (direct predecessors).
@@ -50,7 +60,12 @@ impl Graph {
         let mut v: Vec<(usize, &'static Rule)> = self
             .graph
             .edges_directed(n, Direction::Incoming)
-            .map(|x| (self.graph[petgraph::visit::EdgeRef::source(&x)], *x.weight()))
+            .map(|x| {
+                (
+                    self.graph[petgraph::visit::EdgeRef::source(&x)],
+                    *x.weight(),
+                )
+            })
             .collect();
         v.sort_by_key(|(f, r)| (*f, r.id));
         v

@@ -90,12 +90,29 @@ impl Analysis {
     }
 
     /// Explores a variant of the program's trace (a sync removed, weakened or inserted).
-    pub fn run_trace(&self, model: &ModelSpec, trace: Trace, inserted_after: Option<usize>) -> ModelRun<'_> {
-        let layout = if self.per_block { Layout::per_block(&trace) } else { Layout::new(&trace) };
+    pub fn run_trace(
+        &self,
+        model: &ModelSpec,
+        trace: Trace,
+        inserted_after: Option<usize>,
+    ) -> ModelRun<'_> {
+        let layout = if self.per_block {
+            Layout::per_block(&trace)
+        } else {
+            Layout::new(&trace)
+        };
         let persistence = unplug_model::build(model, &trace, layout);
         let graph = graph::Graph::new(&persistence);
         let exploration = explore::explore(&trace, &persistence, &graph, self.limits);
-        ModelRun { analysis: self, model: model.clone(), trace, persistence, graph, exploration, inserted_after }
+        ModelRun {
+            analysis: self,
+            model: model.clone(),
+            trace,
+            persistence,
+            graph,
+            exploration,
+            inserted_after,
+        }
     }
 
     /// The trace with the sync of op `op` removed (the op stays, as a no-op, so numbering holds).
@@ -108,7 +125,13 @@ impl Analysis {
     /// The trace with a sync inserted after op `after` (0 = before the first op).
     pub fn with_sync(trace: &Trace, after: usize, req: SyncReq) -> Trace {
         let mut t = trace.clone();
-        t.ops.insert(after, OpFacts { sync: Some(req), ..OpFacts::default() });
+        t.ops.insert(
+            after,
+            OpFacts {
+                sync: Some(req),
+                ..OpFacts::default()
+            },
+        );
         t.contents.insert(after, BTreeMap::new());
         t
     }
@@ -128,11 +151,20 @@ impl ModelRun<'_> {
 
     /// Checks every property of the program.
     pub fn check(&self) -> Vec<PropertyResult> {
-        self.analysis.program.properties.iter().map(|p| self.check_one(p)).collect()
+        self.analysis
+            .program
+            .properties
+            .iter()
+            .map(|p| self.check_one(p))
+            .collect()
     }
 
     pub fn check_one(&self, p: &unplug_model::Property) -> PropertyResult {
-        let cx = state::EvalContext { old: &self.analysis.old, new: &self.analysis.new, data_len: &self.trace.data_len };
+        let cx = state::EvalContext {
+            old: &self.analysis.old,
+            new: &self.analysis.new,
+            data_len: &self.trace.data_len,
+        };
         let from = self.threshold(&p.when);
         let mut counterexample = None;
         let mut violating = 0;
@@ -145,7 +177,10 @@ impl ModelRun<'_> {
                 if !state::eval(&p.expr, &s.state, &cx) {
                     violating += 1;
                     if counterexample.is_none() {
-                        counterexample = Some(Violation { at: point.at, state: s.clone() });
+                        counterexample = Some(Violation {
+                            at: point.at,
+                            state: s.clone(),
+                        });
                     }
                 }
             }

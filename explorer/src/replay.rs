@@ -14,8 +14,20 @@ use unplug_model::EffectKind;
 /// Formats a witness of `run` as a replay string.
 pub fn format(run: &ModelRun, w: &Witness) -> String {
     let p = &run.persistence;
-    let names: Vec<&str> = w.persisted.iter().map(|&e| p.effects[e].name.as_str()).collect();
-    let mut s = format!("{}:{}", w.at, if names.is_empty() { "-".to_string() } else { names.join(",") });
+    let names: Vec<&str> = w
+        .persisted
+        .iter()
+        .map(|&e| p.effects[e].name.as_str())
+        .collect();
+    let mut s = format!(
+        "{}:{}",
+        w.at,
+        if names.is_empty() {
+            "-".to_string()
+        } else {
+            names.join(",")
+        }
+    );
     for (c, srcs) in &w.chunks {
         let v: Vec<String> = srcs
             .iter()
@@ -36,10 +48,17 @@ pub fn parse(run: &ModelRun, text: &str) -> Result<Witness, String> {
     let p = &run.persistence;
     let mut parts = text.trim().split('/');
     let head = parts.next().unwrap_or("");
-    let (at, effs) = head.split_once(':').ok_or("a replay string starts with `CRASHPOINT:EFFECTS`, e.g. `7:m1,m2,m7`")?;
-    let at: usize = at.parse().map_err(|_| format!("`{at}` is not a crash point number"))?;
+    let (at, effs) = head
+        .split_once(':')
+        .ok_or("a replay string starts with `CRASHPOINT:EFFECTS`, e.g. `7:m1,m2,m7`")?;
+    let at: usize = at
+        .parse()
+        .map_err(|_| format!("`{at}` is not a crash point number"))?;
     if at > run.trace.ops.len() {
-        return Err(format!("crash point {at} does not exist: the program has {} ops", run.trace.ops.len()));
+        return Err(format!(
+            "crash point {at} does not exist: the program has {} ops",
+            run.trace.ops.len()
+        ));
     }
     let mut persisted = Vec::new();
     if effs != "-" && !effs.is_empty() {
@@ -48,9 +67,14 @@ pub fn parse(run: &ModelRun, text: &str) -> Result<Witness, String> {
                 .effects
                 .iter()
                 .position(|x| x.name == name && !x.is_block())
-                .ok_or_else(|| format!("no metadata effect is called `{name}` under {}", run.model))?;
+                .ok_or_else(|| {
+                    format!("no metadata effect is called `{name}` under {}", run.model)
+                })?;
             if p.effects[e].op > at + 1 {
-                return Err(format!("`{name}` is issued by op {}, after crash point {at} (and the op in flight)", p.effects[e].op));
+                return Err(format!(
+                    "`{name}` is issued by op {}, after crash point {at} (and the op in flight)",
+                    p.effects[e].op
+                ));
             }
             persisted.push(e);
         }
@@ -63,9 +87,14 @@ pub fn parse(run: &ModelRun, text: &str) -> Result<Witness, String> {
             .strip_prefix('c')
             .and_then(|x| x.split_once('='))
             .ok_or_else(|| format!("`{part}` is not a chunk choice like `c0=b+d4`"))?;
-        let c: usize = c.parse().map_err(|_| format!("`{c}` is not a chunk number"))?;
+        let c: usize = c
+            .parse()
+            .map_err(|_| format!("`{c}` is not a chunk number"))?;
         if c >= p.layout.chunks.len() {
-            return Err(format!("chunk {c} does not exist (the layout has {})", p.layout.chunks.len()));
+            return Err(format!(
+                "chunk {c} does not exist (the layout has {})",
+                p.layout.chunks.len()
+            ));
         }
         let mut v = Vec::new();
         for s in srcs.split('+') {
@@ -73,17 +102,26 @@ pub fn parse(run: &ModelRun, text: &str) -> Result<Witness, String> {
                 v.push(None);
                 continue;
             }
-            let op: usize = s.strip_prefix('d').and_then(|x| x.parse().ok()).ok_or_else(|| format!("`{s}` is not `b` or `dOP`"))?;
+            let op: usize = s
+                .strip_prefix('d')
+                .and_then(|x| x.parse().ok())
+                .ok_or_else(|| format!("`{s}` is not `b` or `dOP`"))?;
             let e = run.graph.blocks_of_chunk[c]
                 .iter()
                 .copied()
-                .find(|&e| p.effects[e].op == op && matches!(p.effects[e].kind, EffectKind::Block { .. }))
+                .find(|&e| {
+                    p.effects[e].op == op && matches!(p.effects[e].kind, EffectKind::Block { .. })
+                })
                 .ok_or_else(|| format!("op {op} wrote no version of chunk {c}"))?;
             v.push(Some(e));
         }
         chunks.push((c, v));
     }
-    let w = Witness { at, persisted, chunks };
+    let w = Witness {
+        at,
+        persisted,
+        chunks,
+    };
     state_of(run, &w).map(|_| w)
 }
 
@@ -98,7 +136,13 @@ pub fn state_of(run: &ModelRun, w: &Witness) -> Result<CrashState, String> {
     for &e in &w.persisted {
         for q in run.graph.preds(e) {
             if !inc[q] {
-                let rule = run.graph.edges_into(e).into_iter().find(|(f, _)| *f == q).map(|(_, r)| r.id).unwrap_or("?");
+                let rule = run
+                    .graph
+                    .edges_into(e)
+                    .into_iter()
+                    .find(|(f, _)| *f == q)
+                    .map(|(_, r)| r.id)
+                    .unwrap_or("?");
                 return Err(format!(
                     "`{}` persisted but `{}` did not, and rule {rule} says `{}` requires it",
                     p.effects[e].name, p.effects[q].name, p.effects[e].name
@@ -108,14 +152,25 @@ pub fn state_of(run: &ModelRun, w: &Witness) -> Result<CrashState, String> {
     }
     for (e, eff) in p.effects.iter().enumerate() {
         if floor[e] && !eff.is_block() && !inc[e] {
-            return Err(format!("`{}` is durable at crash point {} (a completed sync forces it) but is missing", eff.name, w.at));
+            return Err(format!(
+                "`{}` is durable at crash point {} (a completed sync forces it) but is missing",
+                eff.name, w.at
+            ));
         }
     }
     let mut found = None;
-    explore::states_for(&run.trace, p, &run.graph, w.at, &inc, &floor, &mut |s, cand| {
-        if found.is_none() && cand.chunks == w.chunks {
-            found = Some(s);
-        }
-    });
+    explore::states_for(
+        &run.trace,
+        p,
+        &run.graph,
+        w.at,
+        &inc,
+        &floor,
+        &mut |s, cand| {
+            if found.is_none() && cand.chunks == w.chunks {
+                found = Some(s);
+            }
+        },
+    );
     found.ok_or_else(|| "the chunk choices do not match what this crash point allows (run `unplug states` to list them)".to_string())
 }

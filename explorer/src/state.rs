@@ -20,14 +20,25 @@ pub enum Segment {
     Exact(Extent),
     /// `blocks` blocks starting at `start`, each holding one of `values`, and each value held
     /// by at least one block.
-    Mixed { start: u64, end: u64, blocks: u64, values: BTreeSet<BlockValue> },
+    Mixed {
+        start: u64,
+        end: u64,
+        blocks: u64,
+        values: BTreeSet<BlockValue>,
+    },
 }
 
 /// A file or directory in a crash state.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Node {
-    Dir { links: u64 },
-    File { size: u64, links: u64, content: Vec<Segment> },
+    Dir {
+        links: u64,
+    },
+    File {
+        size: u64,
+        links: u64,
+        content: Vec<Segment>,
+    },
 }
 
 /// A crash state: every reachable path and what it holds.
@@ -88,14 +99,24 @@ fn exact(content: &[Segment]) -> Option<Vec<&Extent>> {
 
 /// Canonical segments of a file that is exactly `extents` (which may contain zero runs).
 pub fn exact_segments(extents: Vec<Extent>) -> Vec<Segment> {
-    unplug_model::volatile::merge(extents).into_iter().map(Segment::Exact).collect()
+    unplug_model::volatile::merge(extents)
+        .into_iter()
+        .map(Segment::Exact)
+        .collect()
 }
 
 fn data_segments(name: &str, len: u64) -> Vec<Segment> {
     if len == 0 {
         return Vec::new();
     }
-    vec![Segment::Exact(Extent { start: 0, end: len, origin: Origin::Data { name: name.to_string(), delta: 0 } })]
+    vec![Segment::Exact(Extent {
+        start: 0,
+        end: len,
+        origin: Origin::Data {
+            name: name.to_string(),
+            delta: 0,
+        },
+    })]
 }
 
 /// Evaluates a predicate on a crash state. A mixed segment holds at least two different block
@@ -105,7 +126,9 @@ fn data_segments(name: &str, len: u64) -> Vec<Segment> {
 pub fn eval(e: &Expr, s: &CrashState, cx: &EvalContext) -> bool {
     match e {
         Expr::Exists(p) => s.tree.contains_key(p),
-        Expr::Size(p, cmp, n) => matches!(s.tree.get(p), Some(Node::File { size, .. }) if cmp.eval(*size, *n)),
+        Expr::Size(p, cmp, n) => {
+            matches!(s.tree.get(p), Some(Node::File { size, .. }) if cmp.eval(*size, *n))
+        }
         Expr::Links(p, cmp, n) => match s.tree.get(p) {
             Some(Node::File { links, .. }) | Some(Node::Dir { links }) => cmp.eval(*links, *n),
             None => false,
@@ -124,14 +147,24 @@ pub fn eval(e: &Expr, s: &CrashState, cx: &EvalContext) -> bool {
             _ => false,
         },
         Expr::ContentEq(p, r) => {
-            let Some(Node::File { size, content, .. }) = s.tree.get(p) else { return false };
+            let Some(Node::File { size, content, .. }) = s.tree.get(p) else {
+                return false;
+            };
             let want: Vec<Segment> = match r {
                 ContentRef::Data(d) => data_segments(d, cx.data_len.get(d).copied().unwrap_or(0)),
                 ContentRef::Empty => Vec::new(),
                 ContentRef::Old | ContentRef::New => {
-                    let other = if *r == ContentRef::Old { cx.old } else { cx.new };
+                    let other = if *r == ContentRef::Old {
+                        cx.old
+                    } else {
+                        cx.new
+                    };
                     match other.tree.get(p) {
-                        Some(Node::File { size: osize, content, .. }) if osize == size => content.clone(),
+                        Some(Node::File {
+                            size: osize,
+                            content,
+                            ..
+                        }) if osize == size => content.clone(),
                         _ => return false,
                     }
                 }
@@ -147,7 +180,9 @@ pub fn eval(e: &Expr, s: &CrashState, cx: &EvalContext) -> bool {
             want_size == *size && exact(content).is_some() && *content == want
         }
         Expr::PrefixOf(p, d) => {
-            let Some(Node::File { size, content, .. }) = s.tree.get(p) else { return false };
+            let Some(Node::File { size, content, .. }) = s.tree.get(p) else {
+                return false;
+            };
             let len = cx.data_len.get(d).copied().unwrap_or(0);
             *size <= len && *content == data_segments(d, *size)
         }
@@ -165,6 +200,9 @@ pub fn size_str(n: u64) -> String {
             return format!("{}{unit}", n / v);
         }
     }
+    if n == 0 {
+        return "0".into();
+    }
     format!("{n}B")
 }
 
@@ -176,7 +214,14 @@ fn origin_str(o: &Origin, start: u64) -> String {
             if *delta == 0 {
                 name.clone()
             } else {
-                format!("{name}@{}", if at >= 0 { size_str(at as u64) } else { at.to_string() })
+                format!(
+                    "{name}@{}",
+                    if at >= 0 {
+                        size_str(at as u64)
+                    } else {
+                        at.to_string()
+                    }
+                )
             }
         }
     }
@@ -184,12 +229,23 @@ fn origin_str(o: &Origin, start: u64) -> String {
 
 /// `[0, 8MiB) D` or `[4KiB, 8KiB) D@0` (data D from offset 0 placed at file offset 4KiB).
 pub fn extent_str(e: &Extent) -> String {
-    format!("[{}, {}) {}", size_str(e.start), size_str(e.end), origin_str(&e.origin, e.start))
+    format!(
+        "[{}, {}) {}",
+        size_str(e.start),
+        size_str(e.end),
+        origin_str(&e.origin, e.start)
+    )
 }
 
 fn value_str(v: &BlockValue) -> String {
     v.0.iter()
-        .map(|(s, e, o)| if *s == 0 && *e == BLOCK { origin_str(o, 0) } else { format!("[{s}..{e}) {}", origin_str(o, 0)) })
+        .map(|(s, e, o)| {
+            if *s == 0 && *e == BLOCK {
+                origin_str(o, 0)
+            } else {
+                format!("[{s}..{e}) {}", origin_str(o, 0))
+            }
+        })
         .collect::<Vec<_>>()
         .join(" + ")
 }
@@ -198,7 +254,12 @@ impl fmt::Display for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Segment::Exact(e) => f.write_str(&extent_str(e)),
-            Segment::Mixed { start, end, blocks, values } => write!(
+            Segment::Mixed {
+                start,
+                end,
+                blocks,
+                values,
+            } => write!(
                 f,
                 "[{}, {}) {} blocks, each one of: {}",
                 size_str(*start),
@@ -224,7 +285,11 @@ impl fmt::Display for CrashState {
             first = false;
             match n {
                 Node::Dir { .. } => write!(f, "{p}/  dir")?,
-                Node::File { size, links, content } => {
+                Node::File {
+                    size,
+                    links,
+                    content,
+                } => {
                     write!(f, "{p}  file {}", size_str(*size))?;
                     if *links != 1 {
                         write!(f, "  links {links}")?;

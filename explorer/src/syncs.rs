@@ -41,10 +41,24 @@ impl Variant {
     pub fn prefix(&self) -> String {
         let mut s = String::new();
         if !self.removed.is_empty() {
-            s.push_str(&format!("no{}@", self.removed.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("+")));
+            s.push_str(&format!(
+                "no{}@",
+                self.removed
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            ));
         }
         if !self.datasync.is_empty() {
-            s.push_str(&format!("fdatasync{}@", self.datasync.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("+")));
+            s.push_str(&format!(
+                "fdatasync{}@",
+                self.datasync
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            ));
         }
         s
     }
@@ -59,10 +73,15 @@ impl Variant {
             } else if let Some(n) = head.strip_prefix("fdatasync") {
                 (&mut v.datasync, n)
             } else {
-                return Err(format!("`{head}@` is not a variant (`noN+M@` or `fdatasyncN@`)"));
+                return Err(format!(
+                    "`{head}@` is not a variant (`noN+M@` or `fdatasyncN@`)"
+                ));
             };
             for n in nums.split('+') {
-                set.insert(n.parse().map_err(|_| format!("`{n}` is not an op number"))?);
+                set.insert(
+                    n.parse()
+                        .map_err(|_| format!("`{n}` is not an op number"))?,
+                );
             }
             rest = tail;
         }
@@ -91,7 +110,11 @@ impl Counterexample {
     pub fn of(run: &ModelRun, variant: &Variant, v: &Violation) -> Self {
         Counterexample {
             at: v.at,
-            replay: format!("{}{}", variant.prefix(), replay::format(run, &v.state.witness)),
+            replay: format!(
+                "{}{}",
+                variant.prefix(),
+                replay::format(run, &v.state.witness)
+            ),
             state: v.state.state.clone(),
         }
     }
@@ -140,13 +163,26 @@ pub struct SyncReport {
     /// them together (key: `*`). Empty when there are more than [`MAX_SUBSET_SYNCS`] syncs.
     pub minimal_sets: BTreeMap<String, Vec<Vec<usize>>>,
     pub minimal_sets_computed: bool,
+    /// For each holding property whose minimal sets differ: the syncs that can stand in for each
+    /// other (each redundant alone), and the crash state that breaks the property without all of
+    /// them.
+    pub alternatives: BTreeMap<String, Alternatives>,
     /// For each property that fails as written: single syncs whose insertion makes it hold.
     pub repairs: BTreeMap<String, Vec<Repair>>,
 }
 
+/// Syncs that are each redundant alone but not all together.
+#[derive(Clone, Debug, Serialize)]
+pub struct Alternatives {
+    pub ops: Vec<usize>,
+    pub counterexample: Option<Counterexample>,
+}
+
 /// Runs the whole sync analysis of `a` under `model`.
 pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
-    let syncs: Vec<usize> = (1..=a.program.ops.len()).filter(|&k| a.program.ops[k - 1].kind.is_sync()).collect();
+    let syncs: Vec<usize> = (1..=a.program.ops.len())
+        .filter(|&k| a.program.ops[k - 1].kind.is_sync())
+        .collect();
     let props = &a.program.properties;
     let base_run = a.run(model);
     let results = base_run.check();
@@ -157,17 +193,29 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
     by_kept.insert(syncs.clone(), results.clone());
     let mut entries = Vec::new();
     for &s in &syncs {
-        let variant = Variant { removed: [s].into(), ..Variant::default() };
+        let variant = Variant {
+            removed: [s].into(),
+            ..Variant::default()
+        };
         let run = a.run_trace(model, variant.apply(&a.trace), None);
         let without = run.check();
         let mut verdicts = BTreeMap::new();
         let mut counterexamples = BTreeMap::new();
         for (i, p) in props.iter().enumerate() {
-            let needed = without[i].violating_classes > results[i].violating_classes || (!without[i].unproven.is_empty() && results[i].holds);
-            verdicts.insert(p.name.clone(), if needed { Need::Needed } else { Need::Redundant });
+            let needed = without[i].violating_classes > results[i].violating_classes
+                || (!without[i].unproven.is_empty() && results[i].holds);
+            verdicts.insert(
+                p.name.clone(),
+                if needed {
+                    Need::Needed
+                } else {
+                    Need::Redundant
+                },
+            );
             if needed {
                 // The first violation without the sync that the program as written does not have.
-                let v = first_new_violation(&base_run, &run, i).or_else(|| without[i].counterexample.clone());
+                let v = first_new_violation(&base_run, &run, i)
+                    .or_else(|| without[i].counterexample.clone());
                 if let Some(v) = v {
                     counterexamples.insert(p.name.clone(), Counterexample::of(&run, &variant, &v));
                 }
@@ -175,12 +223,22 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         }
         by_kept.insert(syncs.iter().copied().filter(|&x| x != s).collect(), without);
         let (fdatasync_suffices, fdatasync_counterexample) = match &a.trace.ops[s - 1].sync {
-            Some(SyncReq::File { datasync: false, range: None, .. }) => {
-                let variant = Variant { datasync: [s].into(), ..Variant::default() };
+            Some(SyncReq::File {
+                datasync: false,
+                range: None,
+                ..
+            }) => {
+                let variant = Variant {
+                    datasync: [s].into(),
+                    ..Variant::default()
+                };
                 let run = a.run_trace(model, variant.apply(&a.trace), None);
                 let r = run.check();
-                let worse = (0..props.len()).find(|&i| r[i].violating_classes > results[i].violating_classes);
-                let cx = worse.and_then(|i| first_new_violation(&base_run, &run, i)).map(|v| Counterexample::of(&run, &variant, &v));
+                let worse = (0..props.len())
+                    .find(|&i| r[i].violating_classes > results[i].violating_classes);
+                let cx = worse
+                    .and_then(|i| first_new_violation(&base_run, &run, i))
+                    .map(|v| Counterexample::of(&run, &variant, &v));
                 (Some(worse.is_none()), cx)
             }
             _ => (None, None),
@@ -198,21 +256,71 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
     let mut minimal_sets = BTreeMap::new();
     if subset_ok {
         for mask in 0u32..(1u32 << syncs.len()) {
-            let kept: Vec<usize> = (0..syncs.len()).filter(|i| mask >> i & 1 == 1).map(|i| syncs[i]).collect();
+            let kept: Vec<usize> = (0..syncs.len())
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| syncs[i])
+                .collect();
             if by_kept.contains_key(&kept) {
                 continue;
             }
-            let removed = syncs.iter().copied().filter(|s| !kept.contains(s)).collect();
-            let variant = Variant { removed, ..Variant::default() };
-            by_kept.insert(kept, a.run_trace(model, variant.apply(&a.trace), None).check());
+            let removed = syncs
+                .iter()
+                .copied()
+                .filter(|s| !kept.contains(s))
+                .collect();
+            let variant = Variant {
+                removed,
+                ..Variant::default()
+            };
+            by_kept.insert(
+                kept,
+                a.run_trace(model, variant.apply(&a.trace), None).check(),
+            );
         }
         let holding: Vec<usize> = (0..props.len()).filter(|&i| results[i].holds).collect();
         for &i in &holding {
             minimal_sets.insert(props[i].name.clone(), minimal(&by_kept, |r| r[i].holds));
         }
         if !holding.is_empty() {
-            minimal_sets.insert("*".to_string(), minimal(&by_kept, |r| holding.iter().all(|&i| r[i].holds)));
+            minimal_sets.insert(
+                "*".to_string(),
+                minimal(&by_kept, |r| holding.iter().all(|&i| r[i].holds)),
+            );
         }
+    }
+
+    let mut alternatives = BTreeMap::new();
+    for (i, p) in props.iter().enumerate() {
+        let Some(sets) = minimal_sets.get(&p.name) else {
+            continue;
+        };
+        let in_all: BTreeSet<usize> = syncs
+            .iter()
+            .copied()
+            .filter(|s| sets.iter().all(|m| m.contains(s)))
+            .collect();
+        let some: Vec<usize> = syncs
+            .iter()
+            .copied()
+            .filter(|s| !in_all.contains(s) && sets.iter().any(|m| m.contains(s)))
+            .collect();
+        if some.len() < 2 {
+            continue;
+        }
+        let variant = Variant {
+            removed: some.iter().copied().collect(),
+            ..Variant::default()
+        };
+        let run = a.run_trace(model, variant.apply(&a.trace), None);
+        let cx =
+            first_new_violation(&base_run, &run, i).map(|v| Counterexample::of(&run, &variant, &v));
+        alternatives.insert(
+            p.name.clone(),
+            Alternatives {
+                ops: some,
+                counterexample: cx,
+            },
+        );
     }
 
     let mut repairs = BTreeMap::new();
@@ -221,12 +329,27 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
             repairs.insert(p.name.clone(), find_repairs(a, model, i));
         }
     }
-    SyncReport { model: model.to_string(), results, syncs: entries, minimal_sets, minimal_sets_computed: subset_ok, repairs }
+    SyncReport {
+        model: model.to_string(),
+        results,
+        syncs: entries,
+        minimal_sets,
+        minimal_sets_computed: subset_ok,
+        alternatives,
+        repairs,
+    }
 }
 
 /// The minimal sets (by inclusion) among the kept-sync sets that satisfy `ok`.
-fn minimal(by_kept: &BTreeMap<Vec<usize>, Vec<PropertyResult>>, ok: impl Fn(&[PropertyResult]) -> bool) -> Vec<Vec<usize>> {
-    let mut good: Vec<&Vec<usize>> = by_kept.iter().filter(|(_, r)| ok(r)).map(|(k, _)| k).collect();
+fn minimal(
+    by_kept: &BTreeMap<Vec<usize>, Vec<PropertyResult>>,
+    ok: impl Fn(&[PropertyResult]) -> bool,
+) -> Vec<Vec<usize>> {
+    let mut good: Vec<&Vec<usize>> = by_kept
+        .iter()
+        .filter(|(_, r)| ok(r))
+        .map(|(k, _)| k)
+        .collect();
     good.sort_by_key(|k| (k.len(), (*k).clone()));
     let mut out: Vec<Vec<usize>> = Vec::new();
     for k in good {
@@ -240,13 +363,24 @@ fn minimal(by_kept: &BTreeMap<Vec<usize>, Vec<PropertyResult>>, ok: impl Fn(&[Pr
 /// The first violation of property `i` in `run` that is not a violation in `base`.
 fn first_new_violation(base: &ModelRun, run: &ModelRun, i: usize) -> Option<Violation> {
     let p = &run.analysis.program.properties[i];
-    let cx = crate::state::EvalContext { old: &run.analysis.old, new: &run.analysis.new, data_len: &run.trace.data_len };
+    let cx = crate::state::EvalContext {
+        old: &run.analysis.old,
+        new: &run.analysis.new,
+        data_len: &run.trace.data_len,
+    };
     let from = run.threshold(&p.when);
     for point in run.exploration.points.iter().filter(|pt| pt.at >= from) {
-        let base_states: BTreeSet<&crate::CrashState> = base.exploration.points[point.at].states.iter().map(|s| &s.state).collect();
+        let base_states: BTreeSet<&crate::CrashState> = base.exploration.points[point.at]
+            .states
+            .iter()
+            .map(|s| &s.state)
+            .collect();
         for s in &point.states {
             if !crate::state::eval(&p.expr, &s.state, &cx) && !base_states.contains(&s.state) {
-                return Some(Violation { at: point.at, state: s.clone() });
+                return Some(Violation {
+                    at: point.at,
+                    state: s.clone(),
+                });
             }
         }
     }
@@ -272,17 +406,37 @@ fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
             }
             let kind = t.kinds[&ino];
             let req = match kind {
-                Kind::Dir => SyncReq::Dir { ino, datasync: false },
-                Kind::File => SyncReq::File { ino, datasync: false, range: None },
+                Kind::Dir => SyncReq::Dir {
+                    ino,
+                    datasync: false,
+                },
+                Kind::File => SyncReq::File {
+                    ino,
+                    datasync: false,
+                    range: None,
+                },
             };
             let run = a.run_trace(model, Analysis::with_sync(t, after, req), Some(after));
             if run.check_one(&a.program.properties[i]).holds {
-                let path = t.names.get(&ino).map(|p| p.to_string()).unwrap_or_else(|| format!("inode {ino}"));
+                let path = t
+                    .names
+                    .get(&ino)
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| format!("inode {ino}"));
                 let code = match kind {
                     Kind::Dir => format!("d = open {path} dir\nfsync d\nclose d"),
                     Kind::File => format!("h = open {path}\nfsync h\nclose h"),
                 };
-                out.push(Repair { after, target_kind: if kind == Kind::Dir { "directory" } else { "file" }, path, code });
+                out.push(Repair {
+                    after,
+                    target_kind: if kind == Kind::Dir {
+                        "directory"
+                    } else {
+                        "file"
+                    },
+                    path,
+                    code,
+                });
             }
         }
     }

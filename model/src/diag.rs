@@ -17,7 +17,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { span, message: message.into(), hint: None }
+        Diagnostic {
+            span,
+            message: message.into(),
+            hint: None,
+        }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -52,10 +56,17 @@ impl MietteDiagnostic for One {
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let len = self.d.span.end.saturating_sub(self.d.span.start);
-        Some(Box::new(std::iter::once(LabeledSpan::new(Some("here".into()), self.d.span.start, len))))
+        Some(Box::new(std::iter::once(LabeledSpan::new(
+            Some("here".into()),
+            self.d.span.start,
+            len,
+        ))))
     }
     fn help(&self) -> Option<Box<dyn fmt::Display + '_>> {
-        self.d.hint.as_ref().map(|h| Box::new(h.clone()) as Box<dyn fmt::Display>)
+        self.d
+            .hint
+            .as_ref()
+            .map(|h| Box::new(h.clone()) as Box<dyn fmt::Display>)
     }
 }
 
@@ -63,7 +74,10 @@ impl ProgramErrors {
     pub fn new(name: &str, source: &str, mut errors: Vec<Diagnostic>) -> Self {
         errors.sort_by_key(|d| (d.span.start, d.span.end));
         errors.dedup();
-        ProgramErrors { src: NamedSource::new(name, source.to_string()), errors }
+        ProgramErrors {
+            src: NamedSource::new(name, source.to_string()),
+            errors,
+        }
     }
 
     /// `file:line:col` of an error (1-based line and column, counting characters).
@@ -78,7 +92,13 @@ impl ProgramErrors {
         let mut out = String::new();
         for d in &self.errors {
             let (line, col) = line_col(text, d.span.start);
-            out.push_str(&format!("{}:{}:{}: error: {}\n", self.src.name(), line, col, d.message));
+            out.push_str(&format!(
+                "{}:{}:{}: error: {}\n",
+                self.src.name(),
+                line,
+                col,
+                d.message
+            ));
             let src_line = text.lines().nth(line - 1).unwrap_or("");
             out.push_str(&format!("  {:>4} | {}\n", line, src_line));
             let width = text
@@ -89,7 +109,11 @@ impl ProgramErrors {
                 .map(|s| s.chars().count())
                 .unwrap_or(0)
                 .max(1);
-            out.push_str(&format!("       | {}{}\n", " ".repeat(col - 1), "^".repeat(width)));
+            out.push_str(&format!(
+                "       | {}{}\n",
+                " ".repeat(col - 1),
+                "^".repeat(width)
+            ));
             if let Some(h) = &d.hint {
                 out.push_str(&format!("       = hint: {}\n", h));
             }
@@ -107,7 +131,12 @@ impl ProgramErrors {
     pub fn diagnostics(&self) -> Vec<Box<dyn MietteDiagnostic + Send + Sync>> {
         self.errors
             .iter()
-            .map(|d| Box::new(One { src: self.src.clone(), d: d.clone() }) as Box<dyn MietteDiagnostic + Send + Sync>)
+            .map(|d| {
+                Box::new(One {
+                    src: self.src.clone(),
+                    d: d.clone(),
+                }) as Box<dyn MietteDiagnostic + Send + Sync>
+            })
             .collect()
     }
 }

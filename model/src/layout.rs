@@ -47,7 +47,13 @@ impl BlockValue {
     /// The value of the first block of `chunk` in `content`.
     pub fn of(content: &Content, chunk: &Chunk) -> Self {
         let s = chunk.start();
-        BlockValue(content.slice(s, s + BLOCK).into_iter().map(|e| (e.start - s, e.end - s, e.origin)).collect())
+        BlockValue(
+            content
+                .slice(s, s + BLOCK)
+                .into_iter()
+                .map(|e| (e.start - s, e.end - s, e.origin))
+                .collect(),
+        )
     }
     /// The extents of block `i` of `chunk` with this value, clipped to `size`, in file offsets.
     pub fn extents(&self, chunk: &Chunk, i: u64, size: u64) -> Vec<Extent> {
@@ -56,7 +62,11 @@ impl BlockValue {
             .iter()
             .filter_map(|(s, e, o)| {
                 let (s, e) = (base + s, (base + e).min(size));
-                (s < e).then(|| Extent { start: s, end: e, origin: o.clone() })
+                (s < e).then(|| Extent {
+                    start: s,
+                    end: e,
+                    origin: o.clone(),
+                })
             })
             .collect()
     }
@@ -108,7 +118,11 @@ impl Layout {
             }
             let begin = chunks.len();
             for w in v.windows(2) {
-                chunks.push(Chunk { ino: *ino, first: w[0], blocks: w[1] - w[0] });
+                chunks.push(Chunk {
+                    ino: *ino,
+                    first: w[0],
+                    blocks: w[1] - w[0],
+                });
             }
             by_ino.insert(*ino, (begin, chunks.len()));
         }

@@ -32,7 +32,10 @@ pub struct Ext4Opts {
 
 impl Default for Ext4Opts {
     fn default() -> Self {
-        Ext4Opts { delalloc: true, auto_da_alloc: true }
+        Ext4Opts {
+            delalloc: true,
+            auto_da_alloc: true,
+        }
     }
 }
 
@@ -80,7 +83,12 @@ impl ModelSpec {
 
     /// The rules this model uses.
     pub fn rules(&self) -> Vec<&'static Rule> {
-        let mut v = vec![&rules::SETUP_DURABLE, &rules::OP_ATOMIC, &rules::SYNC_ALL, &rules::MS_ASYNC_NOOP];
+        let mut v = vec![
+            &rules::SETUP_DURABLE,
+            &rules::OP_ATOMIC,
+            &rules::SYNC_ALL,
+            &rules::MS_ASYNC_NOOP,
+        ];
         match self {
             ModelSpec::Posix => v.extend([
                 &rules::POSIX_UNORDERED,
@@ -104,7 +112,10 @@ impl ModelSpec {
                     &rules::POSIX_OSYNC,
                 ]);
                 if o.auto_da_alloc {
-                    v.extend([&rules::EXT4_AUTO_DA_ALLOC_RENAME, &rules::EXT4_AUTO_DA_ALLOC_CLOSE]);
+                    v.extend([
+                        &rules::EXT4_AUTO_DA_ALLOC_RENAME,
+                        &rules::EXT4_AUTO_DA_ALLOC_CLOSE,
+                    ]);
                 }
             }
         }
@@ -118,8 +129,20 @@ impl fmt::Display for ModelSpec {
             ModelSpec::Posix => write!(f, "posix"),
             ModelSpec::Ext4(o) if *o == Ext4Opts::default() => write!(f, "ext4"),
             ModelSpec::Ext4(o) => {
-                write!(f, "ext4:data=ordered,{}", if o.delalloc { "delalloc" } else { "nodelalloc" })?;
-                write!(f, ",{}", if o.auto_da_alloc { "auto_da_alloc" } else { "noauto_da_alloc" })
+                write!(
+                    f,
+                    "ext4:data=ordered,{}",
+                    if o.delalloc { "delalloc" } else { "nodelalloc" }
+                )?;
+                write!(
+                    f,
+                    ",{}",
+                    if o.auto_da_alloc {
+                        "auto_da_alloc"
+                    } else {
+                        "noauto_da_alloc"
+                    }
+                )
             }
         }
     }
@@ -185,12 +208,24 @@ pub struct Persistence {
 
 /// Builds the effects, edges and floors of `trace` under `model`.
 pub fn build(model: &ModelSpec, trace: &Trace, layout: Layout) -> Persistence {
-    let mut b = Builder { trace, layout, p_effects: Vec::new(), edges: Vec::new(), floors: Vec::new() };
+    let mut b = Builder {
+        trace,
+        layout,
+        p_effects: Vec::new(),
+        edges: Vec::new(),
+        floors: Vec::new(),
+    };
     match model {
         ModelSpec::Posix => b.posix(),
         ModelSpec::Ext4(o) => b.ext4(*o),
     }
-    Persistence { model: model.clone(), effects: b.p_effects, edges: b.edges, floors: b.floors, layout: b.layout }
+    Persistence {
+        model: model.clone(),
+        effects: b.p_effects,
+        edges: b.edges,
+        floors: b.floors,
+        layout: b.layout,
+    }
 }
 
 struct Builder<'a> {
@@ -217,14 +252,22 @@ impl Builder<'_> {
     fn block_effects(&mut self, k: usize, facts: &OpFacts) -> Vec<(usize, usize, Ino)> {
         let mut chunks = BTreeSet::new();
         for d in &facts.dirtied {
-            chunks.extend(self.layout.chunks_in(d.ino, d.start, d.end).map(|c| (c, d.ino)));
+            chunks.extend(
+                self.layout
+                    .chunks_in(d.ino, d.start, d.end)
+                    .map(|c| (c, d.ino)),
+            );
         }
         let mut out = Vec::new();
         for (c, ino) in chunks {
             let content = &self.trace.contents[k - 1][&ino];
             let value = BlockValue::of(content, &self.layout.chunks[c]);
             let name = format!("d{k}");
-            out.push((self.push(k, EffectKind::Block { chunk: c, value }, name), c, ino));
+            out.push((
+                self.push(k, EffectKind::Block { chunk: c, value }, name),
+                c,
+                ino,
+            ));
         }
         out
     }
@@ -236,7 +279,9 @@ impl Builder<'_> {
                 match &eff.kind {
                     EffectKind::Block { chunk, .. } => {
                         let c: &Chunk = &self.layout.chunks[*chunk];
-                        eff.op <= upto && c.ino == ino && range.is_none_or(|(s, t)| c.overlaps(s, t))
+                        eff.op <= upto
+                            && c.ino == ino
+                            && range.is_none_or(|(s, t)| c.overlaps(s, t))
                     }
                     _ => false,
                 }
@@ -245,7 +290,9 @@ impl Builder<'_> {
     }
 
     fn all_upto(&self, upto: usize) -> Vec<usize> {
-        (0..self.p_effects.len()).filter(|&e| self.p_effects[e].op <= upto).collect()
+        (0..self.p_effects.len())
+            .filter(|&e| self.p_effects[e].op <= upto)
+            .collect()
     }
 
     // ------------------------------------------------------------------ posix
@@ -265,7 +312,11 @@ impl Builder<'_> {
                 }
             }
             if let Some((ino, size)) = facts.extends {
-                per_inode.entry(ino).or_default().push(Assign::Size { ino, size, holes_from: None });
+                per_inode.entry(ino).or_default().push(Assign::Size {
+                    ino,
+                    size,
+                    holes_from: None,
+                });
             }
             for (ino, assigns) in per_inode {
                 let is_init = assigns.iter().any(|a| matches!(a, Assign::Init { .. }));
@@ -290,7 +341,11 @@ impl Builder<'_> {
             let floor = match &facts.sync {
                 None => continue,
                 Some(SyncReq::All) => (self.all_upto(k), &rules::SYNC_ALL),
-                Some(SyncReq::File { ino, datasync, range }) => {
+                Some(SyncReq::File {
+                    ino,
+                    datasync,
+                    range,
+                }) => {
                     let mut v = self.inode_meta_of(*ino, k);
                     v.extend(self.block_effects_of(*ino, k, *range));
                     let rule = if range.is_some() && facts.dirtied.iter().any(|d| d.ino == *ino) {
@@ -323,7 +378,11 @@ impl Builder<'_> {
                     (v, &rules::POSIX_FSYNC_DIR)
                 }
             };
-            self.floors.push(Floor { op: k, effects: floor.0, rule: floor.1 });
+            self.floors.push(Floor {
+                op: k,
+                effects: floor.0,
+                rule: floor.1,
+            });
         }
     }
 
@@ -334,7 +393,10 @@ impl Builder<'_> {
                 let eff = &self.p_effects[e];
                 eff.op <= upto
                     && matches!(eff.kind, EffectKind::Meta(_))
-                    && eff.assigns().iter().any(|a| !matches!(a, Assign::Entry { .. }) && a.inode() == ino)
+                    && eff
+                        .assigns()
+                        .iter()
+                        .any(|a| !matches!(a, Assign::Entry { .. }) && a.inode() == ino)
             })
             .collect()
     }
@@ -373,12 +435,21 @@ impl Builder<'_> {
                     }
                 }
                 for w in pending_close_edges.drain(..) {
-                    self.edges.push(Edge { from: w, to: e, rule: &rules::EXT4_AUTO_DA_ALLOC_CLOSE });
+                    self.edges.push(Edge {
+                        from: w,
+                        to: e,
+                        rule: &rules::EXT4_AUTO_DA_ALLOC_CLOSE,
+                    });
                 }
                 last_meta = Some(e);
                 // A truncate frees blocks: later writes to them allocate anew.
                 for a in &facts.assigns {
-                    if let Assign::Size { ino, holes_from: Some(h), .. } = a {
+                    if let Assign::Size {
+                        ino,
+                        holes_from: Some(h),
+                        ..
+                    } = a
+                    {
                         let (ino, h) = (*ino, *h);
                         first_dirty.retain(|c, _| {
                             let ch = &self.layout.chunks[*c];
@@ -405,7 +476,15 @@ impl Builder<'_> {
             }
             // An append's on-disk size moves at writeback (delalloc).
             if let Some((ino, size)) = facts.extends {
-                let e = self.push(k, EffectKind::Writeback(vec![Assign::Size { ino, size, holes_from: None }]), format!("w{k}"));
+                let e = self.push(
+                    k,
+                    EffectKind::Writeback(vec![Assign::Size {
+                        ino,
+                        size,
+                        holes_from: None,
+                    }]),
+                    format!("w{k}"),
+                );
                 if let Some(m) = meta_upto[k] {
                     self.edge(m, e, &rules::EXT4_DELALLOC);
                 }
@@ -426,27 +505,57 @@ impl Builder<'_> {
             let (mut v, rule) = match sync {
                 SyncReq::All => (self.all_upto(k), &rules::SYNC_ALL),
                 SyncReq::Dir { .. } => (meta_upto[k].into_iter().collect(), &rules::EXT4_FSYNC_DIR),
-                SyncReq::File { ino, datasync, range } => {
+                SyncReq::File {
+                    ino,
+                    datasync,
+                    range,
+                } => {
                     let (ino, datasync) = (*ino, *datasync);
                     let mut v = self.block_effects_of(ino, k, *range);
                     v.extend(writebacks.get(&ino).into_iter().flatten().copied());
-                    let touched = |f: &OpFacts| if datasync { f.datasync_touched.contains(&ino) } else { f.touched.contains(&ino) };
+                    let touched = |f: &OpFacts| {
+                        if datasync {
+                            f.datasync_touched.contains(&ino)
+                        } else {
+                            f.touched.contains(&ino)
+                        }
+                    };
                     let last_touch = (1..=k).rev().find(|&j| touched(&trace.ops[j - 1]));
-                    let rule = if datasync { &rules::EXT4_FDATASYNC } else { &rules::EXT4_FSYNC };
-                    let rule = if range.is_some() && facts.dirtied.iter().any(|d| d.ino == ino) { &rules::POSIX_OSYNC } else { rule };
-                    (ext4_sync_meta(v, &floored, &allocating, last_touch, k, &meta_upto), rule)
+                    let rule = if datasync {
+                        &rules::EXT4_FDATASYNC
+                    } else {
+                        &rules::EXT4_FSYNC
+                    };
+                    let rule = if range.is_some() && facts.dirtied.iter().any(|d| d.ino == ino) {
+                        &rules::POSIX_OSYNC
+                    } else {
+                        rule
+                    };
+                    (
+                        ext4_sync_meta(v, &floored, &allocating, last_touch, k, &meta_upto),
+                        rule,
+                    )
                 }
                 SyncReq::Msync { ino, start, end } => {
                     let ino = *ino;
                     let v = self.block_effects_of(ino, k, Some((*start, *end)));
-                    let last_touch = (1..=k).rev().find(|&j| trace.ops[j - 1].datasync_touched.contains(&ino));
-                    (ext4_sync_meta(v, &floored, &allocating, last_touch, k, &meta_upto), &rules::EXT4_FDATASYNC)
+                    let last_touch = (1..=k)
+                        .rev()
+                        .find(|&j| trace.ops[j - 1].datasync_touched.contains(&ino));
+                    (
+                        ext4_sync_meta(v, &floored, &allocating, last_touch, k, &meta_upto),
+                        &rules::EXT4_FDATASYNC,
+                    )
                 }
             };
             v.sort();
             v.dedup();
             floored.extend(v.iter().copied());
-            self.floors.push(Floor { op: k, effects: v, rule });
+            self.floors.push(Floor {
+                op: k,
+                effects: v,
+                rule,
+            });
         }
     }
 
@@ -454,7 +563,11 @@ impl Builder<'_> {
         let c = &self.layout.chunks[chunk];
         match self.trace.initial.inodes.get(&ino) {
             Some((Kind::File, size, content)) => {
-                c.start() < *size && content.0.iter().any(|e| e.start < c.end() && c.start() < e.end)
+                c.start() < *size
+                    && content
+                        .0
+                        .iter()
+                        .any(|e| e.start < c.end() && c.start() < e.end)
             }
             _ => false,
         }
@@ -479,7 +592,9 @@ fn ext4_sync_meta(
     k: usize,
     meta_upto: &[Option<usize>],
 ) -> Vec<usize> {
-    let allocates = data.iter().any(|e| allocating.contains(e) && !floored.contains(e));
+    let allocates = data
+        .iter()
+        .any(|e| allocating.contains(e) && !floored.contains(e));
     let upto = if allocates { Some(k) } else { last_touch };
     if let Some(m) = upto.and_then(|u| meta_upto[u]) {
         data.push(m);

@@ -89,21 +89,47 @@ pub enum MsyncMode {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum OpKind {
     /// `f = open PATH [create] [excl] [trunc] [append] [sync] [dsync] [dir]`
-    Open { handle: String, path: Path, flags: OpenFlags },
+    Open {
+        handle: String,
+        path: Path,
+        flags: OpenFlags,
+    },
     /// `close f`
     Close { handle: String },
     /// `write f LEN DATA` (at the handle's position, or at the end with `append`)
     /// and `pwrite f OFF LEN DATA`. The bytes written are `DATA[data_off .. data_off + len]`;
     /// `data_off` defaults to the file offset, so `DATA` names the intended whole-file content.
-    Write { handle: String, offset: Option<u64>, len: u64, data: String, data_off: Option<u64> },
+    Write {
+        handle: String,
+        offset: Option<u64>,
+        len: u64,
+        data: String,
+        data_off: Option<u64>,
+    },
     /// `ftruncate f SIZE`
     Ftruncate { handle: String, size: u64 },
     /// `m = mmap f OFF LEN` (a MAP_SHARED mapping of the file range)
-    Mmap { handle: String, map: String, offset: u64, len: u64 },
+    Mmap {
+        handle: String,
+        map: String,
+        offset: u64,
+        len: u64,
+    },
     /// `store m OFF LEN DATA`: stores through the mapping at mapping offset OFF.
-    Store { map: String, offset: u64, len: u64, data: String, data_off: Option<u64> },
+    Store {
+        map: String,
+        offset: u64,
+        len: u64,
+        data: String,
+        data_off: Option<u64>,
+    },
     /// `msync m [OFF LEN] sync|async [invalidate]`; no range means the whole mapping.
-    Msync { map: String, range: Option<(u64, u64)>, mode: MsyncMode, invalidate: bool },
+    Msync {
+        map: String,
+        range: Option<(u64, u64)>,
+        mode: MsyncMode,
+        invalidate: bool,
+    },
     /// `munmap m`
     Munmap { map: String },
     /// `fsync f` (file or directory handle)
@@ -135,7 +161,10 @@ impl OpKind {
                 | OpKind::Fdatasync { .. }
                 | OpKind::Sync
                 | OpKind::Syncfs { .. }
-                | OpKind::Msync { mode: MsyncMode::Sync, .. }
+                | OpKind::Msync {
+                    mode: MsyncMode::Sync,
+                    ..
+                }
         )
     }
 }

@@ -59,10 +59,18 @@ impl Content {
                 continue;
             }
             if e.start < start {
-                out.push(Extent { start: e.start, end: start, origin: e.origin.clone() });
+                out.push(Extent {
+                    start: e.start,
+                    end: start,
+                    origin: e.origin.clone(),
+                });
             }
             if e.end > end {
-                out.push(Extent { start: end, end: e.end, origin: e.origin });
+                out.push(Extent {
+                    start: end,
+                    end: e.end,
+                    origin: e.origin,
+                });
             }
         }
         if origin != Origin::Zero {
@@ -87,14 +95,26 @@ impl Content {
             }
             let s = e.start.max(start);
             if s > at {
-                out.push(Extent { start: at, end: s, origin: Origin::Zero });
+                out.push(Extent {
+                    start: at,
+                    end: s,
+                    origin: Origin::Zero,
+                });
             }
             let t = e.end.min(end);
-            out.push(Extent { start: s, end: t, origin: e.origin.clone() });
+            out.push(Extent {
+                start: s,
+                end: t,
+                origin: e.origin.clone(),
+            });
             at = t;
         }
         if at < end {
-            out.push(Extent { start: at, end, origin: Origin::Zero });
+            out.push(Extent {
+                start: at,
+                end,
+                origin: Origin::Zero,
+            });
         }
         out
     }
@@ -120,12 +140,20 @@ pub fn merge(v: Vec<Extent>) -> Vec<Extent> {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Assign {
     /// Directory `dir` maps `name` to `target` (None: the name is absent).
-    Entry { dir: Ino, name: String, target: Option<Ino> },
+    Entry {
+        dir: Ino,
+        name: String,
+        target: Option<Ino>,
+    },
     /// Inode `ino` is allocated and initialised as `kind` (size 0, no blocks).
     Init { ino: Ino, kind: Kind },
     /// The inode's size becomes `size`; if `holes_from` is set, every block from that block
     /// index on is freed and reads as zero (a truncate).
-    Size { ino: Ino, size: u64, holes_from: Option<u64> },
+    Size {
+        ino: Ino,
+        size: u64,
+        holes_from: Option<u64>,
+    },
 }
 
 impl Assign {
@@ -143,7 +171,11 @@ impl Assign {
 pub enum SyncReq {
     /// fsync (datasync false) or fdatasync (true) of a file, over a byte range (None = whole file;
     /// O_SYNC/O_DSYNC writes sync exactly the range written).
-    File { ino: Ino, datasync: bool, range: Option<(u64, u64)> },
+    File {
+        ino: Ino,
+        datasync: bool,
+        range: Option<(u64, u64)>,
+    },
     /// msync(MS_SYNC) of a mapped file range: a ranged fdatasync.
     Msync { ino: Ino, start: u64, end: u64 },
     /// fsync or fdatasync of a directory.
@@ -252,7 +284,15 @@ struct Fs {
 impl Fs {
     fn new(program: &Program) -> Self {
         let mut inodes = BTreeMap::new();
-        inodes.insert(0, Inode { kind: Kind::Dir, size: 0, content: Content::default(), open: 0 });
+        inodes.insert(
+            0,
+            Inode {
+                kind: Kind::Dir,
+                size: 0,
+                content: Content::default(),
+                open: 0,
+            },
+        );
         let mut names = BTreeMap::new();
         names.insert(0, Path::root());
         Fs {
@@ -262,7 +302,11 @@ impl Fs {
             handles: BTreeMap::new(),
             maps: BTreeMap::new(),
             data_len: BTreeMap::new(),
-            declared: program.data.iter().map(|d| (d.name.clone(), d.len)).collect(),
+            declared: program
+                .data
+                .iter()
+                .map(|d| (d.name.clone(), d.len))
+                .collect(),
             cuts: BTreeMap::new(),
             names,
         }
@@ -296,7 +340,9 @@ impl Fs {
     }
 
     fn use_data(&mut self, name: &str, data_off: u64, len: u64) -> Result<(), String> {
-        let end = data_off.checked_add(len).ok_or("offset + length overflows")?;
+        let end = data_off
+            .checked_add(len)
+            .ok_or("offset + length overflows")?;
         if let Some(&declared) = self.declared.get(name) {
             if end > declared {
                 return Err(format!(
@@ -310,13 +356,20 @@ impl Fs {
     }
 
     fn children(&self, dir: Ino) -> impl Iterator<Item = (&String, &Ino)> {
-        self.entries.range((dir, String::new())..).take_while(move |((d, _), _)| *d == dir).map(|((_, n), i)| (n, i))
+        self.entries
+            .range((dir, String::new())..)
+            .take_while(move |((d, _), _)| *d == dir)
+            .map(|((_, n), i)| (n, i))
     }
 
     fn snapshot(&self) -> Initial {
         Initial {
             entries: self.entries.clone(),
-            inodes: self.inodes.iter().map(|(i, n)| (*i, (n.kind, n.size, n.content.clone()))).collect(),
+            inodes: self
+                .inodes
+                .iter()
+                .map(|(i, n)| (*i, (n.kind, n.size, n.content.clone())))
+                .collect(),
         }
     }
 }
@@ -356,7 +409,12 @@ pub fn execute(program: &Program) -> Result<Trace, Vec<Diagnostic>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    let sizes: Vec<(Ino, u64)> = fs.inodes.iter().filter(|(_, n)| n.kind == Kind::File).map(|(i, n)| (*i, n.size)).collect();
+    let sizes: Vec<(Ino, u64)> = fs
+        .inodes
+        .iter()
+        .filter(|(_, n)| n.kind == Kind::File)
+        .map(|(i, n)| (*i, n.size))
+        .collect();
     for (ino, size) in sizes {
         fs.cut(ino, size);
     }
@@ -403,18 +461,23 @@ fn err(op: &Op, msg: impl Into<String>) -> Diagnostic {
 fn handle<'a>(fs: &'a Fs, op: &Op, name: &str) -> Result<&'a Handle, Diagnostic> {
     fs.handles.get(name).ok_or_else(|| {
         let open: Vec<_> = fs.handles.keys().map(String::as_str).collect();
-        err(op, format!("handle `{name}` is not open at this point")).with_hint(if open.is_empty() {
-            "open it first: `NAME = open PATH [create]`".to_string()
-        } else {
-            format!("open handles here: {}", open.join(", "))
-        })
+        err(op, format!("handle `{name}` is not open at this point")).with_hint(
+            if open.is_empty() {
+                "open it first: `NAME = open PATH [create]`".to_string()
+            } else {
+                format!("open handles here: {}", open.join(", "))
+            },
+        )
     })
 }
 
 fn file_handle(fs: &Fs, op: &Op, name: &str) -> Result<Handle, Diagnostic> {
     let h = handle(fs, op, name)?.clone();
     if fs.inodes[&h.ino].kind != Kind::File {
-        return Err(err(op, format!("`{name}` is a directory handle; this op needs a regular file")));
+        return Err(err(
+            op,
+            format!("`{name}` is a directory handle; this op needs a regular file"),
+        ));
     }
     Ok(h)
 }
@@ -423,9 +486,14 @@ fn file_handle(fs: &Fs, op: &Op, name: &str) -> Result<Handle, Diagnostic> {
 fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
     let mut f = OpFacts::default();
     match &op.kind {
-        OpKind::Open { handle, path, flags } => {
+        OpKind::Open {
+            handle,
+            path,
+            flags,
+        } => {
             if fs.handles.contains_key(handle) {
-                return Err(err(op, format!("handle `{handle}` is already open")).with_hint("close it first, or use another name"));
+                return Err(err(op, format!("handle `{handle}` is already open"))
+                    .with_hint("close it first, or use another name"));
             }
             let ino = match fs.lookup(path) {
                 Some(ino) => {
@@ -437,7 +505,8 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                         return Err(err(op, format!("`{path}` is not a directory")));
                     }
                     if !flags.directory && kind == Kind::Dir {
-                        return Err(err(op, format!("`{path}` is a directory")).with_hint("add the `dir` flag to open a directory"));
+                        return Err(err(op, format!("`{path}` is a directory"))
+                            .with_hint("add the `dir` flag to open a directory"));
                     }
                     if flags.trunc && kind == Kind::File {
                         truncate(fs, &mut f, ino, 0);
@@ -450,23 +519,46 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                             .with_hint("add the `create` flag to create it"));
                     }
                     if flags.directory {
-                        return Err(err(op, "open cannot create a directory").with_hint("use `mkdir PATH` first"));
+                        return Err(err(op, "open cannot create a directory")
+                            .with_hint("use `mkdir PATH` first"));
                     }
                     let (dir, name) = fs.parent(path).map_err(|m| err(op, m))?;
                     let ino = fs.next_ino;
                     fs.next_ino += 1;
-                    fs.inodes.insert(ino, Inode { kind: Kind::File, size: 0, content: Content::default(), open: 0 });
+                    fs.inodes.insert(
+                        ino,
+                        Inode {
+                            kind: Kind::File,
+                            size: 0,
+                            content: Content::default(),
+                            open: 0,
+                        },
+                    );
                     fs.entries.insert((dir, name.clone()), ino);
                     fs.names.insert(ino, path.clone());
-                    f.assigns.push(Assign::Init { ino, kind: Kind::File });
-                    f.assigns.push(Assign::Entry { dir, name, target: Some(ino) });
+                    f.assigns.push(Assign::Init {
+                        ino,
+                        kind: Kind::File,
+                    });
+                    f.assigns.push(Assign::Entry {
+                        dir,
+                        name,
+                        target: Some(ino),
+                    });
                     f.touched.extend([ino, dir]);
                     f.datasync_touched.push(ino);
                     ino
                 }
             };
             fs.inodes.get_mut(&ino).expect("looked up").open += 1;
-            fs.handles.insert(handle.clone(), Handle { ino, pos: 0, flags: *flags });
+            fs.handles.insert(
+                handle.clone(),
+                Handle {
+                    ino,
+                    pos: 0,
+                    flags: *flags,
+                },
+            );
         }
         OpKind::Close { handle: name } => {
             let h = handle(fs, op, name)?.clone();
@@ -477,14 +569,22 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                 f.closed_last = Some(h.ino);
             }
         }
-        OpKind::Write { handle: name, offset, len, data, data_off } => {
+        OpKind::Write {
+            handle: name,
+            offset,
+            len,
+            data,
+            data_off,
+        } => {
             let h = file_handle(fs, op, name)?;
             let at = match offset {
                 Some(o) => *o,
                 None if h.flags.append => fs.inodes[&h.ino].size,
                 None => h.pos,
             };
-            let end = at.checked_add(*len).ok_or_else(|| err(op, "offset + length overflows"))?;
+            let end = at
+                .checked_add(*len)
+                .ok_or_else(|| err(op, "offset + length overflows"))?;
             let doff = data_off.unwrap_or(at);
             fs.use_data(data, doff, *len).map_err(|m| err(op, m))?;
             write_bytes(fs, &mut f, h.ino, at, end, data, doff);
@@ -492,31 +592,68 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                 fs.handles.get_mut(name).expect("open").pos = end;
             }
             if (h.flags.sync || h.flags.dsync) && *len > 0 {
-                f.sync = Some(SyncReq::File { ino: h.ino, datasync: !h.flags.sync, range: Some((at, end)) });
+                f.sync = Some(SyncReq::File {
+                    ino: h.ino,
+                    datasync: !h.flags.sync,
+                    range: Some((at, end)),
+                });
             }
         }
         OpKind::Ftruncate { handle: name, size } => {
             let h = file_handle(fs, op, name)?;
             truncate(fs, &mut f, h.ino, *size);
         }
-        OpKind::Mmap { handle: name, map, offset, len } => {
+        OpKind::Mmap {
+            handle: name,
+            map,
+            offset,
+            len,
+        } => {
             let h = file_handle(fs, op, name)?;
             if fs.maps.contains_key(map) {
-                return Err(err(op, format!("mapping `{map}` already exists")).with_hint("munmap it first, or use another name"));
+                return Err(err(op, format!("mapping `{map}` already exists"))
+                    .with_hint("munmap it first, or use another name"));
             }
             if offset % BLOCK != 0 {
-                return Err(err(op, format!("mmap offset {offset} is not a multiple of the page size ({BLOCK})")));
+                return Err(err(
+                    op,
+                    format!("mmap offset {offset} is not a multiple of the page size ({BLOCK})"),
+                ));
             }
             if *len == 0 {
                 return Err(err(op, "mmap of length 0 fails with EINVAL"));
             }
-            fs.maps.insert(map.clone(), Mapping { ino: h.ino, offset: *offset, len: *len });
+            fs.maps.insert(
+                map.clone(),
+                Mapping {
+                    ino: h.ino,
+                    offset: *offset,
+                    len: *len,
+                },
+            );
         }
-        OpKind::Store { map, offset, len, data, data_off } => {
-            let m = fs.maps.get(map).cloned().ok_or_else(|| err(op, format!("mapping `{map}` does not exist at this point")))?;
-            let end = offset.checked_add(*len).ok_or_else(|| err(op, "offset + length overflows"))?;
+        OpKind::Store {
+            map,
+            offset,
+            len,
+            data,
+            data_off,
+        } => {
+            let m =
+                fs.maps.get(map).cloned().ok_or_else(|| {
+                    err(op, format!("mapping `{map}` does not exist at this point"))
+                })?;
+            let end = offset
+                .checked_add(*len)
+                .ok_or_else(|| err(op, "offset + length overflows"))?;
             if end > m.len {
-                return Err(err(op, format!("store ends at {end}, past the end of the {}-byte mapping", m.len)));
+                return Err(err(
+                    op,
+                    format!(
+                        "store ends at {end}, past the end of the {}-byte mapping",
+                        m.len
+                    ),
+                ));
             }
             let (fstart, fend) = (m.offset + offset, m.offset + end);
             let size = fs.inodes[&m.ino].size;
@@ -525,41 +662,79 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                     .with_hint("ftruncate the file to its final size before storing through the mapping"));
             }
             if fend > size {
-                return Err(err(op, format!("store past the end of the file ({size} bytes) is not written back"))
-                    .with_hint("ftruncate the file to its final size first"));
+                return Err(err(
+                    op,
+                    format!("store past the end of the file ({size} bytes) is not written back"),
+                )
+                .with_hint("ftruncate the file to its final size first"));
             }
             let doff = data_off.unwrap_or(fstart);
             fs.use_data(data, doff, *len).map_err(|m| err(op, m))?;
             write_bytes(fs, &mut f, m.ino, fstart, fend, data, doff);
         }
-        OpKind::Msync { map, range, mode, invalidate: _ } => {
-            let m = fs.maps.get(map).cloned().ok_or_else(|| err(op, format!("mapping `{map}` does not exist at this point")))?;
+        OpKind::Msync {
+            map,
+            range,
+            mode,
+            invalidate: _,
+        } => {
+            let m =
+                fs.maps.get(map).cloned().ok_or_else(|| {
+                    err(op, format!("mapping `{map}` does not exist at this point"))
+                })?;
             let (off, len) = range.unwrap_or((0, m.len));
             if off % BLOCK != 0 {
-                return Err(err(op, format!("msync offset {off} is not a multiple of the page size ({BLOCK}): EINVAL")));
+                return Err(err(
+                    op,
+                    format!(
+                        "msync offset {off} is not a multiple of the page size ({BLOCK}): EINVAL"
+                    ),
+                ));
             }
-            let end = off.checked_add(len).ok_or_else(|| err(op, "offset + length overflows"))?;
+            let end = off
+                .checked_add(len)
+                .ok_or_else(|| err(op, "offset + length overflows"))?;
             if end > m.len {
-                return Err(err(op, format!("msync range ends at {end}, past the {}-byte mapping: ENOMEM", m.len)));
+                return Err(err(
+                    op,
+                    format!(
+                        "msync range ends at {end}, past the {}-byte mapping: ENOMEM",
+                        m.len
+                    ),
+                ));
             }
             if *mode == MsyncMode::Sync {
                 let (s, e) = (m.offset + off, m.offset + end);
                 fs.cut(m.ino, s);
                 fs.cut(m.ino, e);
-                f.sync = Some(SyncReq::Msync { ino: m.ino, start: s, end: e });
+                f.sync = Some(SyncReq::Msync {
+                    ino: m.ino,
+                    start: s,
+                    end: e,
+                });
             }
         }
         OpKind::Munmap { map } => {
             if fs.maps.remove(map).is_none() {
-                return Err(err(op, format!("mapping `{map}` does not exist at this point")));
+                return Err(err(
+                    op,
+                    format!("mapping `{map}` does not exist at this point"),
+                ));
             }
         }
         OpKind::Fsync { handle: name } | OpKind::Fdatasync { handle: name } => {
             let h = handle(fs, op, name)?.clone();
             let datasync = matches!(op.kind, OpKind::Fdatasync { .. });
             f.sync = Some(match fs.inodes[&h.ino].kind {
-                Kind::File => SyncReq::File { ino: h.ino, datasync, range: None },
-                Kind::Dir => SyncReq::Dir { ino: h.ino, datasync },
+                Kind::File => SyncReq::File {
+                    ino: h.ino,
+                    datasync,
+                    range: None,
+                },
+                Kind::Dir => SyncReq::Dir {
+                    ino: h.ino,
+                    datasync,
+                },
             });
         }
         OpKind::Sync => f.sync = Some(SyncReq::All),
@@ -568,7 +743,9 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             f.sync = Some(SyncReq::All);
         }
         OpKind::Rename { from, to } => {
-            let src = fs.lookup(from).ok_or_else(|| err(op, format!("`{from}` does not exist at this point")))?;
+            let src = fs
+                .lookup(from)
+                .ok_or_else(|| err(op, format!("`{from}` does not exist at this point")))?;
             let (sdir, sname) = fs.parent(from).map_err(|m| err(op, m))?;
             let (ddir, dname) = fs.parent(to).map_err(|m| err(op, m))?;
             let kind = fs.inodes[&src].kind;
@@ -578,10 +755,17 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                 }
                 let dkind = fs.inodes[&dst].kind;
                 match (kind, dkind) {
-                    (Kind::File, Kind::Dir) => return Err(err(op, format!("`{to}` is a directory: EISDIR"))),
-                    (Kind::Dir, Kind::File) => return Err(err(op, format!("`{to}` is not a directory: ENOTDIR"))),
+                    (Kind::File, Kind::Dir) => {
+                        return Err(err(op, format!("`{to}` is a directory: EISDIR")))
+                    }
+                    (Kind::Dir, Kind::File) => {
+                        return Err(err(op, format!("`{to}` is not a directory: ENOTDIR")))
+                    }
                     (Kind::Dir, Kind::Dir) if fs.children(dst).next().is_some() => {
-                        return Err(err(op, format!("`{to}` is a non-empty directory: ENOTEMPTY")))
+                        return Err(err(
+                            op,
+                            format!("`{to}` is a non-empty directory: ENOTEMPTY"),
+                        ))
                     }
                     _ => {}
                 }
@@ -596,12 +780,22 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             fs.entries.remove(&(sdir, sname.clone()));
             fs.entries.insert((ddir, dname.clone()), src);
             fs.names.insert(src, to.clone());
-            f.assigns.push(Assign::Entry { dir: sdir, name: sname, target: None });
-            f.assigns.push(Assign::Entry { dir: ddir, name: dname, target: Some(src) });
+            f.assigns.push(Assign::Entry {
+                dir: sdir,
+                name: sname,
+                target: None,
+            });
+            f.assigns.push(Assign::Entry {
+                dir: ddir,
+                name: dname,
+                target: Some(src),
+            });
             f.touched.extend([src, sdir, ddir]);
         }
         OpKind::Link { from, to } => {
-            let src = fs.lookup(from).ok_or_else(|| err(op, format!("`{from}` does not exist at this point")))?;
+            let src = fs
+                .lookup(from)
+                .ok_or_else(|| err(op, format!("`{from}` does not exist at this point")))?;
             if fs.inodes[&src].kind == Kind::Dir {
                 return Err(err(op, format!("`{from}` is a directory: hard links to directories are not allowed (EPERM)")));
             }
@@ -610,17 +804,27 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             }
             let (dir, name) = fs.parent(to).map_err(|m| err(op, m))?;
             fs.entries.insert((dir, name.clone()), src);
-            f.assigns.push(Assign::Entry { dir, name, target: Some(src) });
+            f.assigns.push(Assign::Entry {
+                dir,
+                name,
+                target: Some(src),
+            });
             f.touched.extend([src, dir]);
         }
         OpKind::Unlink { path } => {
-            let ino = fs.lookup(path).ok_or_else(|| err(op, format!("`{path}` does not exist at this point")))?;
+            let ino = fs
+                .lookup(path)
+                .ok_or_else(|| err(op, format!("`{path}` does not exist at this point")))?;
             if fs.inodes[&ino].kind == Kind::Dir {
                 return Err(err(op, format!("`{path}` is a directory")).with_hint("use `rmdir`"));
             }
             let (dir, name) = fs.parent(path).map_err(|m| err(op, m))?;
             fs.entries.remove(&(dir, name.clone()));
-            f.assigns.push(Assign::Entry { dir, name, target: None });
+            f.assigns.push(Assign::Entry {
+                dir,
+                name,
+                target: None,
+            });
             f.touched.extend([ino, dir]);
         }
         OpKind::Mkdir { path } => {
@@ -630,25 +834,48 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             let (dir, name) = fs.parent(path).map_err(|m| err(op, m))?;
             let ino = fs.next_ino;
             fs.next_ino += 1;
-            fs.inodes.insert(ino, Inode { kind: Kind::Dir, size: 0, content: Content::default(), open: 0 });
+            fs.inodes.insert(
+                ino,
+                Inode {
+                    kind: Kind::Dir,
+                    size: 0,
+                    content: Content::default(),
+                    open: 0,
+                },
+            );
             fs.entries.insert((dir, name.clone()), ino);
             fs.names.insert(ino, path.clone());
-            f.assigns.push(Assign::Init { ino, kind: Kind::Dir });
-            f.assigns.push(Assign::Entry { dir, name, target: Some(ino) });
+            f.assigns.push(Assign::Init {
+                ino,
+                kind: Kind::Dir,
+            });
+            f.assigns.push(Assign::Entry {
+                dir,
+                name,
+                target: Some(ino),
+            });
             f.touched.extend([ino, dir]);
             f.datasync_touched.push(ino);
         }
         OpKind::Rmdir { path } => {
-            let ino = fs.lookup(path).ok_or_else(|| err(op, format!("`{path}` does not exist at this point")))?;
+            let ino = fs
+                .lookup(path)
+                .ok_or_else(|| err(op, format!("`{path}` does not exist at this point")))?;
             if fs.inodes[&ino].kind != Kind::Dir {
-                return Err(err(op, format!("`{path}` is not a directory")).with_hint("use `unlink`"));
+                return Err(
+                    err(op, format!("`{path}` is not a directory")).with_hint("use `unlink`")
+                );
             }
             if fs.children(ino).next().is_some() {
                 return Err(err(op, format!("`{path}` is not empty: ENOTEMPTY")));
             }
             let (dir, name) = fs.parent(path).map_err(|m| err(op, m))?;
             fs.entries.remove(&(dir, name.clone()));
-            f.assigns.push(Assign::Entry { dir, name, target: None });
+            f.assigns.push(Assign::Entry {
+                dir,
+                name,
+                target: None,
+            });
             f.touched.extend([ino, dir]);
         }
     }
@@ -672,12 +899,27 @@ fn is_ancestor(fs: &Fs, anc: Ino, mut d: Ino) -> bool {
     }
 }
 
-fn write_bytes(fs: &mut Fs, f: &mut OpFacts, ino: Ino, start: u64, end: u64, data: &str, doff: u64) {
+fn write_bytes(
+    fs: &mut Fs,
+    f: &mut OpFacts,
+    ino: Ino,
+    start: u64,
+    end: u64,
+    data: &str,
+    doff: u64,
+) {
     if start >= end {
         return;
     }
     let n = fs.inodes.get_mut(&ino).expect("handle's inode exists");
-    n.content.write(start, end, Origin::Data { name: data.to_string(), delta: doff as i64 - start as i64 });
+    n.content.write(
+        start,
+        end,
+        Origin::Data {
+            name: data.to_string(),
+            delta: doff as i64 - start as i64,
+        },
+    );
     f.dirtied.push(Dirty { ino, start, end });
     f.touched.push(ino); // mtime
     if end > n.size {
@@ -693,12 +935,24 @@ fn truncate(fs: &mut Fs, f: &mut OpFacts, ino: Ino, size: u64) {
     let old = n.size;
     n.size = size;
     n.content.clip(size);
-    let holes_from = if size < old { Some(size.div_ceil(BLOCK)) } else { None };
+    let holes_from = if size < old {
+        Some(size.div_ceil(BLOCK))
+    } else {
+        None
+    };
     if size < old && size % BLOCK != 0 {
         // The tail of the new last page is zeroed in the page cache and written back.
-        f.dirtied.push(Dirty { ino, start: size, end: (size / BLOCK + 1) * BLOCK });
+        f.dirtied.push(Dirty {
+            ino,
+            start: size,
+            end: (size / BLOCK + 1) * BLOCK,
+        });
     }
-    f.assigns.push(Assign::Size { ino, size, holes_from });
+    f.assigns.push(Assign::Size {
+        ino,
+        size,
+        holes_from,
+    });
     f.touched.push(ino);
     f.datasync_touched.push(ino);
     if size == 0 {

@@ -1,0 +1,259 @@
+//! The subcommands: load the program, run the explorer, print text or JSON, return the exit code.
+
+use crate::render;
+use serde_json::{json, Value};
+use std::path::Path;
+use unplug_explorer::syncs::{self, Variant};
+use unplug_explorer::{replay, Analysis};
+use unplug_model::{Diagnostic, ModelSpec, ProgramErrors};
+
+/// Exit codes.
+pub const HOLDS: u8 = 0;
+pub const FAILS: u8 = 1;
+pub const INPUT_ERROR: u8 = 2;
+
+/// A usage or input problem: printed (as JSON with `--json`) and turned into exit code 2.
+fn input_error(json: bool, msg: &str) -> u8 {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "errors": [{ "message": msg }] })).expect("json")
+        );
+    } else {
+        eprintln!("error: {msg}");
+    }
+    INPUT_ERROR
+}
+
+fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
+    if json {
+        let errors: Vec<Value> = e
+            .errors
+            .iter()
+            .map(|d| {
+                let (line, col) = e.location(d);
+                json!({ "file": e.src.name(), "line": line, "column": col, "message": d.message, "hint": d.hint })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "errors": errors })).expect("json")
+        );
+    } else {
+        eprint!("{}", e.render_plain());
+    }
+    INPUT_ERROR
+}
+
+/// Reads, parses and executes a program; on failure prints every error and returns exit code 2.
+fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
+    let name = path.display().to_string();
+    let src = std::fs::read_to_string(path)
+        .map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
+    let program = unplug_model::parse::parse(&src)
+        .map_err(|errs| program_errors(json, &ProgramErrors::new(&name, &src, errs)))?;
+    Analysis::new(&program).map_err(|errs: Vec<Diagnostic>| {
+        program_errors(json, &ProgramErrors::new(&name, &src, errs))
+    })
+}
+
+fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {
+    if names.is_empty() {
+        return Ok(ModelSpec::all());
+    }
+    let mut out = Vec::new();
+    let mut errs = Vec::new();
+    for n in names {
+        match ModelSpec::parse(n) {
+            Ok(m) if !out.contains(&m) => out.push(m),
+            Ok(_) => {}
+            Err(e) => errs.push(format!("--model {n}: {e}")),
+        }
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(input_error(json, &errs.join("\n")))
+    }
+}
+
+/// The program and the models a command runs on.
+fn prepare(path: &Path, names: &[String], json: bool) -> Result<(Analysis, Vec<ModelSpec>), u8> {
+    let models = parse_models(names, json)?;
+    Ok((load(path, json)?, models))
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("json"));
+}
+
+pub fn check(path: &Path, names: &[String], json: bool) -> u8 {
+    let (a, ms) = match prepare(path, names, json) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let mut all_hold = true;
+    let mut results = Vec::new();
+    let mut text = String::new();
+    for m in &ms {
+        let run = a.run(m);
+        for r in run.check() {
+            all_hold &= r.holds;
+            let cx = r
+                .counterexample
+                .as_ref()
+                .map(|v| syncs::Counterexample::of(&run, &Variant::default(), v));
+            text.push_str(&render::check_line(&a, path, m, &r, cx.as_ref()));
+            results.push(json!({
+                "model": m.to_string(),
+                "property": r.property,
+                "holds": r.holds,
+                "violating_classes": r.violating_classes,
+                "unproven_crash_points": r.unproven,
+                "counterexample": cx.map(|c| render::counterexample_json(&a, &c)),
+            }));
+        }
+    }
+    if json {
+        print_json(&json!({ "program": path.display().to_string(), "results": results }));
+    } else {
+        print!("{text}");
+    }
+    if all_hold {
+        HOLDS
+    } else {
+        FAILS
+    }
+}
+
+pub fn states(path: &Path, names: &[String], json: bool, at: Option<usize>) -> u8 {
+    let (a, ms) = match prepare(path, names, json) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    if let Some(k) = at {
+        if k > a.program.ops.len() {
+            return input_error(
+                json,
+                &format!(
+                    "--at {k}: the program has crash points 0 to {}",
+                    a.program.ops.len()
+                ),
+            );
+        }
+    }
+    let mut out = Vec::new();
+    for m in &ms {
+        let run = a.run(m);
+        if json {
+            let points: Vec<Value> = run
+                .exploration
+                .points
+                .iter()
+                .filter(|p| at.is_none_or(|k| k == p.at))
+                .map(|p| {
+                    json!({
+                        "at": p.at,
+                        "distinct_states": p.total.to_string(),
+                        "classes": p.states.len(),
+                        "bound_hit": p.bound_hit,
+                        "states": p.states.iter().map(|s| json!({
+                            "count": s.count.to_string(),
+                            "tree": render::state_json(&s.state),
+                            "text": s.state.to_string(),
+                            "replay": replay::format(&run, &s.witness),
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            out.push(json!({ "model": m.to_string(), "crash_points": points }));
+        } else {
+            print!("{}", render::states_text(&a, &run, at));
+        }
+    }
+    if json {
+        // With one model the object is that model's: `crash_points` at the top level.
+        if out.len() == 1 {
+            print_json(&out.remove(0));
+        } else {
+            print_json(&json!({ "models": out }));
+        }
+    }
+    HOLDS
+}
+
+pub fn syncs(path: &Path, names: &[String], json: bool) -> u8 {
+    let (a, ms) = match prepare(path, names, json) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let reports: Vec<syncs::SyncReport> = ms.iter().map(|m| syncs::analyse(&a, m)).collect();
+    let all_hold = reports.iter().all(|r| r.results.iter().all(|x| x.holds));
+    if json {
+        print_json(&render::syncs_json(&a, path, &reports));
+    } else {
+        print!("{}", render::syncs_text(&a, path, &reports));
+    }
+    if all_hold {
+        HOLDS
+    } else {
+        FAILS
+    }
+}
+
+pub fn explain(path: &Path, names: &[String], json: bool, text: &str) -> u8 {
+    let (a, ms) = match prepare(path, names, json) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    if ms.len() != 1 {
+        return input_error(
+            json,
+            "explain needs exactly one --model (the one the replay string came from)",
+        );
+    }
+    let m = &ms[0];
+    let (variant, rest) = match Variant::split(text) {
+        Ok(x) => x,
+        Err(e) => return input_error(json, &format!("--state: {e}")),
+    };
+    let run = match variant.run(&a, m) {
+        Ok(r) => r,
+        Err(e) => return input_error(json, &format!("--state: {e}")),
+    };
+    let w = match replay::parse(&run, rest) {
+        Ok(w) => w,
+        Err(e) => return input_error(json, &format!("--state `{text}` under {m}: {e}")),
+    };
+    let state = replay::state_of(&run, &w).expect("parse checked it");
+    let e = render::explanation(&a, &run, &variant, &w, &state);
+    if json {
+        print_json(&e.json);
+    } else {
+        print!("{}", e.text);
+    }
+    HOLDS
+}
+
+pub fn models(json: bool) -> u8 {
+    let all = ModelSpec::all();
+    if json {
+        let v: Vec<Value> = all
+            .iter()
+            .map(|m| {
+                json!({
+                    "model": m.to_string(),
+                    "rules": m.rules().iter().map(|r| json!({
+                        "id": r.id, "summary": r.summary, "source": r.source, "basis": r.basis.to_string(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        print_json(
+            &json!({ "models": v, "options": { "ext4": ["data=ordered", "delalloc", "auto_da_alloc", "noauto_da_alloc"] } }),
+        );
+    } else {
+        print!("{}", render::models_text(&all));
+    }
+    HOLDS
+}

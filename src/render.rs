@@ -1,0 +1,627 @@
+//! Text and JSON output. Everything here is deterministic: sorted maps, fixed orders.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use num_bigint::BigUint;
+use serde_json::{json, Value};
+use std::fmt::Write;
+use std::path::Path;
+use unplug_explorer::syncs::{Counterexample, Need, SyncReport, Variant};
+use unplug_explorer::{
+    state::size_str, Analysis, CrashState, ModelRun, Node, PropertyResult, Segment, Witness,
+};
+use unplug_model::{EffectKind, ModelSpec, Origin};
+
+/// `op 7 `rename tmp final``
+pub fn op_str(a: &Analysis, k: usize) -> String {
+    match a.program.ops.get(k.wrapping_sub(1)) {
+        Some(op) => format!("op {k} `{}`", op.text),
+        None => format!("op {k}"),
+    }
+}
+
+/// What crash point k means for this program.
+pub fn point_str(a: &Analysis, k: usize) -> String {
+    let n = a.program.ops.len();
+    let done = match k {
+        0 => "before op 1".to_string(),
+        _ => format!("after {}", op_str(a, k)),
+    };
+    if k < n {
+        format!(
+            "crash point {k} ({done}; {} may have started)",
+            op_str(a, k + 1)
+        )
+    } else {
+        format!("crash point {k} ({done}, the last op)")
+    }
+}
+
+/// A count: exact up to 15 digits, else `≈ 3.23e616`.
+pub fn count_str(n: &BigUint) -> String {
+    let s = n.to_string();
+    if s.len() <= 15 {
+        s
+    } else {
+        format!("≈ {}.{}e{}", &s[..1], &s[1..3], s.len() - 1)
+    }
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+fn explain_cmd(path: &Path, m: &ModelSpec, replay: &str) -> String {
+    format!(
+        "unplug explain {} --model {} --state '{}'",
+        path.display(),
+        m,
+        replay
+    )
+}
+
+pub fn check_line(
+    a: &Analysis,
+    path: &Path,
+    m: &ModelSpec,
+    r: &PropertyResult,
+    cx: Option<&Counterexample>,
+) -> String {
+    let mut s = String::new();
+    let prop = a
+        .program
+        .properties
+        .iter()
+        .find(|p| p.name == r.property)
+        .expect("property exists");
+    if r.holds {
+        let _ = writeln!(s, "{m}: {} holds   ({})", r.property, prop.text);
+    } else if !r.unproven.is_empty() && r.violating_classes == 0 {
+        let _ = writeln!(
+            s,
+            "{m}: {} NOT PROVEN: a bound was hit at crash points {:?}",
+            r.property, r.unproven
+        );
+    } else {
+        let _ = writeln!(s, "{m}: {} FAILS   ({})", r.property, prop.text);
+        if let Some(c) = cx {
+            let _ = writeln!(s, "  counterexample at {}:", point_str(a, c.at));
+            s.push_str(&indent(&c.state.to_string(), "    "));
+            let _ = writeln!(s, "  replay: {}", explain_cmd(path, m, &c.replay));
+        }
+    }
+    s
+}
+
+pub fn state_json(st: &CrashState) -> Value {
+    let entries: Vec<Value> = st
+        .tree
+        .iter()
+        .filter(|(p, _)| !p.0.is_empty())
+        .map(|(p, n)| match n {
+            Node::Dir { links } => json!({ "path": p.to_string(), "kind": "dir", "links": links }),
+            Node::File {
+                size,
+                links,
+                content,
+            } => json!({
+                "path": p.to_string(),
+                "kind": "file",
+                "size": size,
+                "links": links,
+                "content": content.iter().map(segment_json).collect::<Vec<_>>(),
+            }),
+        })
+        .collect();
+    Value::Array(entries)
+}
+
+fn origin_json(o: &Origin) -> Value {
+    match o {
+        Origin::Zero => json!({ "zero": true }),
+        Origin::Data { name, delta } => json!({ "data": name, "delta": delta }),
+    }
+}
+
+fn segment_json(s: &Segment) -> Value {
+    match s {
+        Segment::Exact(e) => {
+            json!({ "start": e.start, "end": e.end, "origin": origin_json(&e.origin) })
+        }
+        Segment::Mixed {
+            start,
+            end,
+            blocks,
+            values,
+        } => json!({
+            "start": start, "end": end, "blocks": blocks,
+            "each_block_one_of": values.iter().map(|v| v.0.iter().map(|(s, e, o)| json!({
+                "start": s, "end": e, "origin": origin_json(o)
+            })).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+pub fn counterexample_json(a: &Analysis, c: &Counterexample) -> Value {
+    json!({
+        "crash_point": c.at,
+        "crash_point_text": point_str(a, c.at),
+        "replay": c.replay,
+        "tree": state_json(&c.state),
+        "text": c.state.to_string(),
+    })
+}
+
+pub fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "== {} ==", run.model);
+    for p in run
+        .exploration
+        .points
+        .iter()
+        .filter(|p| at.is_none_or(|k| k == p.at))
+    {
+        let _ = writeln!(
+            s,
+            "{}: {} distinct state{}{}",
+            point_str(a, p.at),
+            count_str(&p.total),
+            if p.total == BigUint::from(1u32) {
+                ""
+            } else {
+                "s"
+            },
+            if p.bound_hit {
+                " (BOUND HIT: incomplete, not proven)"
+            } else {
+                ""
+            }
+        );
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_header(vec!["#", "count", "state", "replay"]);
+        for (i, e) in p.states.iter().enumerate() {
+            t.add_row(vec![
+                (i + 1).to_string(),
+                count_str(&e.count),
+                e.state.to_string(),
+                unplug_explorer::replay::format(run, &e.witness),
+            ]);
+        }
+        let _ = writeln!(s, "{t}");
+    }
+    s
+}
+
+fn verdict_cell(r: &SyncReport, k: usize, prop: &str) -> String {
+    let held = r
+        .results
+        .iter()
+        .find(|x| x.property == prop)
+        .map(|x| x.holds)
+        .unwrap_or(false);
+    let e = r.syncs.iter().find(|x| x.op == k).expect("sync listed");
+    let alt = r.alternatives.get(prop).filter(|al| al.ops.contains(&k));
+    match e.verdicts[prop] {
+        Need::Needed => "NEEDED".to_string(),
+        Need::Redundant if alt.is_some() => {
+            let others: Vec<String> = alt
+                .expect("some")
+                .ops
+                .iter()
+                .filter(|&&o| o != k)
+                .map(|o| format!("op {o}"))
+                .collect();
+            format!("redundant alone ({} does its job)", others.join(" or "))
+        }
+        Need::Redundant if !held => "redundant (fails anyway)".to_string(),
+        Need::Redundant => "redundant".to_string(),
+    }
+}
+
+fn sets_str(sets: &[Vec<usize>]) -> String {
+    if sets.is_empty() {
+        return "none".into();
+    }
+    sets.iter()
+        .map(|s| {
+            if s.is_empty() {
+                "{} (no sync at all)".to_string()
+            } else {
+                format!(
+                    "{{{}}}",
+                    s.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+pub fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> String {
+    let mut s = String::new();
+    let props: Vec<&str> = a
+        .program
+        .properties
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    let sync_ops: Vec<usize> = reports
+        .first()
+        .map(|r| r.syncs.iter().map(|x| x.op).collect())
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "{}: {} ops, {} sync call{}, properties {}; models {}\n",
+        path.display(),
+        a.program.ops.len(),
+        sync_ops.len(),
+        if sync_ops.len() == 1 { "" } else { "s" },
+        props.join(", "),
+        reports
+            .iter()
+            .map(|r| r.model.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for p in &a.program.properties {
+        let _ = writeln!(s, "  property {}: {}", p.name, p.text);
+    }
+    let _ = writeln!(s, "\nAs written:");
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut h = vec!["model".to_string()];
+    h.extend(props.iter().map(|p| p.to_string()));
+    t.set_header(h);
+    for r in reports {
+        let mut row = vec![r.model.clone()];
+        for x in &r.results {
+            row.push(if x.holds {
+                "holds".into()
+            } else if x.violating_classes == 0 {
+                format!("not proven (bound hit at {:?})", x.unproven)
+            } else {
+                "FAILS".into()
+            });
+        }
+        t.add_row(row);
+    }
+    let _ = writeln!(s, "{t}");
+
+    if !sync_ops.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nEach sync call (needed: the property breaks without it):"
+        );
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        let mut h = vec!["op".to_string(), "call".to_string()];
+        for r in reports {
+            for p in &props {
+                h.push(format!("{} {}", r.model, p));
+            }
+        }
+        t.set_header(h);
+        for &k in &sync_ops {
+            let mut row = vec![k.to_string(), a.program.ops[k - 1].text.clone()];
+            for r in reports {
+                for p in &props {
+                    row.push(verdict_cell(r, k, p));
+                }
+            }
+            t.add_row(row);
+        }
+        let _ = writeln!(s, "{t}");
+    }
+
+    for r in reports {
+        let m = ModelSpec::parse(&r.model).expect("model name round-trips");
+        let _ = writeln!(s, "\n== {} ==", r.model);
+        for e in &r.syncs {
+            for (p, c) in &e.counterexamples {
+                let _ = writeln!(
+                    s,
+                    "{} is NEEDED for {p}: without it, at {}:",
+                    op_str(a, e.op),
+                    point_str(a, c.at)
+                );
+                s.push_str(&indent(&c.state.to_string(), "    "));
+                let _ = writeln!(s, "  replay: {}", explain_cmd(path, &m, &c.replay));
+            }
+        }
+        for (p, al) in &r.alternatives {
+            let ops: Vec<String> = al.ops.iter().map(|&o| op_str(a, o)).collect();
+            let _ = writeln!(
+                s,
+                "For {p}, any one of {} is enough, but not none of them:",
+                ops.join(", ")
+            );
+            if let Some(c) = &al.counterexample {
+                let _ = writeln!(s, "  without all of them, at {}:", point_str(a, c.at));
+                s.push_str(&indent(&c.state.to_string(), "    "));
+                let _ = writeln!(s, "  replay: {}", explain_cmd(path, &m, &c.replay));
+            }
+        }
+        if r.minimal_sets_computed {
+            for (p, sets) in &r.minimal_sets {
+                let what = if p == "*" {
+                    "every property that holds".to_string()
+                } else {
+                    format!("property {p}")
+                };
+                let _ = writeln!(
+                    s,
+                    "Minimal sets of syncs that keep {what}: {}",
+                    sets_str(sets)
+                );
+            }
+        } else {
+            let _ = writeln!(
+                s,
+                "Minimal sets not computed: more than {} sync calls.",
+                unplug_explorer::syncs::MAX_SUBSET_SYNCS
+            );
+        }
+        for e in &r.syncs {
+            match (e.fdatasync_suffices, &e.fdatasync_counterexample) {
+                (Some(true), _) => {
+                    let _ = writeln!(
+                        s,
+                        "{} can be fdatasync: every result stays the same.",
+                        op_str(a, e.op)
+                    );
+                }
+                (Some(false), Some(c)) => {
+                    let _ = writeln!(
+                        s,
+                        "{} must stay fsync: with fdatasync, at {}:",
+                        op_str(a, e.op),
+                        point_str(a, c.at)
+                    );
+                    s.push_str(&indent(&c.state.to_string(), "    "));
+                    let _ = writeln!(s, "  replay: {}", explain_cmd(path, &m, &c.replay));
+                }
+                _ => {}
+            }
+        }
+        for (p, reps) in &r.repairs {
+            if reps.is_empty() {
+                let _ = writeln!(s, "{p} FAILS, and no single added fsync (of a file or a directory, after any op) repairs it.");
+                continue;
+            }
+            let _ = writeln!(s, "{p} FAILS as written. Adding one sync repairs it:");
+            for rep in reps {
+                let _ = writeln!(
+                    s,
+                    "  after {}: fsync the {} `{}`:",
+                    if rep.after == 0 {
+                        "setup".to_string()
+                    } else {
+                        op_str(a, rep.after)
+                    },
+                    rep.target_kind,
+                    rep.path
+                );
+                s.push_str(&indent(&rep.code, "      "));
+            }
+        }
+    }
+    s
+}
+
+pub fn syncs_json(a: &Analysis, path: &Path, reports: &[SyncReport]) -> Value {
+    let models: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            json!({
+                "model": r.model,
+                "results": r.results.iter().map(|x| json!({
+                    "property": x.property, "holds": x.holds, "violating_classes": x.violating_classes,
+                    "unproven_crash_points": x.unproven,
+                })).collect::<Vec<_>>(),
+                "syncs": r.syncs.iter().map(|e| json!({
+                    "op": e.op,
+                    "call": e.call,
+                    "verdicts": e.verdicts,
+                    "counterexamples": e.counterexamples.iter().map(|(p, c)| (p.clone(), counterexample_json(a, c))).collect::<serde_json::Map<_, _>>(),
+                    "fdatasync_suffices": e.fdatasync_suffices,
+                    "fdatasync_counterexample": e.fdatasync_counterexample.as_ref().map(|c| counterexample_json(a, c)),
+                })).collect::<Vec<_>>(),
+                "minimal_sets": if r.minimal_sets_computed { json!(r.minimal_sets) } else { Value::Null },
+                "alternatives": r.alternatives.iter().map(|(p, al)| (p.clone(), json!({
+                    "ops": al.ops,
+                    "counterexample": al.counterexample.as_ref().map(|c| counterexample_json(a, c)),
+                }))).collect::<serde_json::Map<_, _>>(),
+                "repairs": r.repairs.iter().map(|(p, reps)| (p.clone(), json!(reps.iter().map(|x| json!({
+                    "after_op": x.after, "target_kind": x.target_kind, "path": x.path, "code": x.code,
+                })).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
+            })
+        })
+        .collect();
+    json!({ "program": path.display().to_string(), "models": models })
+}
+
+pub struct Explanation {
+    pub text: String,
+    pub json: Value,
+}
+
+pub fn explanation(
+    a: &Analysis,
+    run: &ModelRun,
+    variant: &Variant,
+    w: &Witness,
+    state: &CrashState,
+) -> Explanation {
+    let p = &run.persistence;
+    let floor = unplug_explorer::explore::floor_at(p, &run.graph, w.at);
+    let mut t = String::new();
+    let _ = writeln!(t, "Model {} at {}", run.model, point_str(a, w.at));
+    if !variant.removed.is_empty() {
+        let _ = writeln!(
+            t,
+            "Variant: the program without the sync of {}",
+            variant
+                .removed
+                .iter()
+                .map(|&o| op_str(a, o))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !variant.datasync.is_empty() {
+        let _ = writeln!(
+            t,
+            "Variant: fdatasync in place of {}",
+            variant
+                .datasync
+                .iter()
+                .map(|&o| op_str(a, o))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(t, "\nThe state after recovery:");
+    t.push_str(&indent(&state.to_string(), "  "));
+    let describe = |e: usize| -> String {
+        let eff = &p.effects[e];
+        let what = match &eff.kind {
+            EffectKind::Meta(_) => "metadata of",
+            EffectKind::Writeback(_) => "writeback-time size of",
+            EffectKind::Block { .. } => "data written by",
+        };
+        format!("{} ({what} {})", eff.name, op_str(a, eff.op))
+    };
+    let mut persisted = Vec::new();
+    let _ = writeln!(t, "\nPersisted metadata effects:");
+    if w.persisted.is_empty() {
+        let _ = writeln!(t, "  none");
+    }
+    for &e in &w.persisted {
+        let why = if floor[e] {
+            "forced by a completed sync"
+        } else {
+            "may persist: nothing forbids it"
+        };
+        let _ = writeln!(t, "  {}: {why}", describe(e));
+        for (f, r) in run.graph.edges_into(e) {
+            let _ = writeln!(
+                t,
+                "      requires {} by {}: {}",
+                p.effects[f].name, r.id, r.summary
+            );
+        }
+        persisted.push(
+            json!({ "effect": p.effects[e].name, "op": p.effects[e].op, "forced": floor[e] }),
+        );
+    }
+    let _ = writeln!(
+        t,
+        "\nNot persisted (issued by crash point {} or in flight):",
+        w.at
+    );
+    let mut lost = Vec::new();
+    for (e, eff) in p.effects.iter().enumerate() {
+        if eff.op > w.at + 1 || w.persisted.contains(&e) || floor[e] {
+            continue;
+        }
+        if eff.is_block() && w.chunks.iter().any(|(_, srcs)| srcs.contains(&Some(e))) {
+            continue;
+        }
+        let _ = writeln!(
+            t,
+            "  {}: no completed sync forces it, and no persisted effect requires it",
+            describe(e)
+        );
+        lost.push(json!({ "effect": eff.name, "op": eff.op }));
+    }
+    let _ = writeln!(t, "\nSyncs in force at this crash point:");
+    let mut floors = Vec::new();
+    for f in p.floors.iter().filter(|f| f.op <= w.at) {
+        let _ = writeln!(
+            t,
+            "  {}: {} — {}\n      source: {}",
+            op_str(a, f.op),
+            f.rule.id,
+            f.rule.summary,
+            f.rule.source
+        );
+        floors.push(json!({ "op": f.op, "rule": f.rule.id }));
+    }
+    if floors.is_empty() {
+        let _ = writeln!(t, "  none");
+    }
+    // The rules behind this state: the edges it respects, the syncs in force, and the rule that
+    // lets each lost effect be lost.
+    let mut used: Vec<&'static unplug_model::Rule> = Vec::new();
+    for &e in &w.persisted {
+        used.extend(run.graph.edges_into(e).into_iter().map(|(_, r)| r));
+    }
+    used.extend(p.floors.iter().filter(|f| f.op <= w.at).map(|f| f.rule));
+    for (e, eff) in p.effects.iter().enumerate() {
+        if eff.op <= w.at + 1 && !w.persisted.contains(&e) && !floor[e] {
+            used.push(why_lost(run, e));
+        }
+    }
+    used.sort_by_key(|r| r.id);
+    used.dedup_by_key(|r| r.id);
+    let _ = writeln!(t, "\nRules of {} behind this state:", run.model);
+    let mut rules = Vec::new();
+    for r in used {
+        let _ = writeln!(
+            t,
+            "  {} ({}): {}\n      source: {}",
+            r.id, r.basis, r.summary, r.source
+        );
+        rules.push(json!({ "id": r.id, "summary": r.summary, "source": r.source, "basis": r.basis.to_string() }));
+    }
+    let json = json!({
+        "model": run.model.to_string(),
+        "crash_point": w.at,
+        "tree": state_json(state),
+        "text": state.to_string(),
+        "persisted": persisted,
+        "not_persisted": lost,
+        "syncs_in_force": floors,
+        "rules": rules,
+    });
+    Explanation { text: t, json }
+}
+
+/// The rule that lets effect `e` be lost at a crash: nothing orders it before what persisted.
+fn why_lost(run: &ModelRun, e: usize) -> &'static unplug_model::Rule {
+    use unplug_model::rules;
+    let eff = &run.persistence.effects[e];
+    match (&run.model, &eff.kind) {
+        (ModelSpec::Posix, _) => &rules::POSIX_UNORDERED,
+        (ModelSpec::Ext4(_), EffectKind::Meta(_)) => &rules::EXT4_JOURNAL_PREFIX,
+        (ModelSpec::Ext4(_), _) if run.graph.edges_into(e).is_empty() && eff.is_block() => {
+            &rules::EXT4_OVERWRITE
+        }
+        (ModelSpec::Ext4(_), _) => &rules::EXT4_DELALLOC,
+    }
+}
+
+pub fn models_text(all: &[ModelSpec]) -> String {
+    let mut s = String::new();
+    for m in all {
+        let _ = writeln!(s, "{m}");
+        for r in m.rules() {
+            let _ = writeln!(
+                s,
+                "  {} ({})\n      {}\n      source: {}",
+                r.id, r.basis, r.summary, r.source
+            );
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "ext4 options: data=ordered, delalloc, auto_da_alloc | noauto_da_alloc (e.g. --model ext4:noauto_da_alloc)");
+    let _ = writeln!(
+        s,
+        "Sizes are shown in the largest exact unit: {}.",
+        size_str(8 << 20)
+    );
+    s
+}
