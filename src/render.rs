@@ -103,11 +103,13 @@ pub fn state_json(st: &CrashState) -> Value {
                 size,
                 links,
                 content,
+                same_file_as,
             } => json!({
                 "path": p.to_string(),
                 "kind": "file",
                 "size": size,
                 "links": links,
+                "same_file_as": same_file_as.as_ref().map(|x| x.to_string()),
                 "content": content.iter().map(segment_json).collect::<Vec<_>>(),
             }),
         })

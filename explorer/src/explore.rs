@@ -11,7 +11,7 @@
 //!   ([`crate::state::surjections`]), not enumeration.
 
 use crate::graph::Graph;
-use crate::state::{exact_segments, CrashState, Node, Segment};
+use crate::state::{build_tree, exact_segments, CrashState, Segment};
 use num_bigint::BigUint;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -294,10 +294,6 @@ pub fn states_for(
 ) {
     let m = meta_of(&trace.initial, p, inc);
     let paths = reachable(&m);
-    let mut links: BTreeMap<Ino, u64> = BTreeMap::new();
-    for (_, ino) in paths.iter().skip(1) {
-        *links.entry(*ino).or_default() += 1;
-    }
     // Per visible file chunk: its candidate values.
     let mut files: BTreeMap<Ino, Vec<(usize, Candidates)>> = BTreeMap::new();
     for (_, ino) in &paths {
@@ -391,27 +387,9 @@ pub fn states_for(
                 });
             }
         }
-        let mut state = CrashState::default();
-        for (path, ino) in &paths {
-            let node = match m.kinds[ino] {
-                Kind::Dir => Node::Dir {
-                    links: 2 + paths
-                        .iter()
-                        .filter(|(q, i)| {
-                            q.parent().as_ref() == Some(path)
-                                && m.kinds[i] == Kind::Dir
-                                && !q.0.is_empty()
-                        })
-                        .count() as u64,
-                },
-                Kind::File => Node::File {
-                    size: m.sizes.get(ino).copied().unwrap_or(0),
-                    links: links.get(ino).copied().unwrap_or(0),
-                    content: canonical(content_of.get(ino).cloned().unwrap_or_default()),
-                },
-            };
-            state.tree.insert(path.clone(), node);
-        }
+        let state = build_tree(&paths, |i| m.kinds[&i] == Kind::Dir, |i| {
+            (m.sizes.get(&i).copied().unwrap_or(0), canonical(content_of.get(&i).cloned().unwrap_or_default()))
+        });
         emit(state, w);
         // Next combination.
         let mut i = 0;
@@ -547,33 +525,8 @@ pub fn volatile_state(v: &Initial) -> CrashState {
         holes: BTreeMap::new(),
     };
     let paths = reachable(&m);
-    let mut links: BTreeMap<Ino, u64> = BTreeMap::new();
-    for (_, ino) in paths.iter().skip(1) {
-        *links.entry(*ino).or_default() += 1;
-    }
-    let mut state = CrashState::default();
-    for (path, ino) in &paths {
-        let node = match m.kinds[ino] {
-            Kind::Dir => Node::Dir {
-                links: 2 + paths
-                    .iter()
-                    .filter(|(q, i)| {
-                        q.parent().as_ref() == Some(path)
-                            && m.kinds[i] == Kind::Dir
-                            && !q.0.is_empty()
-                    })
-                    .count() as u64,
-            },
-            Kind::File => {
-                let (_, size, content) = &v.inodes[ino];
-                Node::File {
-                    size: *size,
-                    links: links[ino],
-                    content: exact_segments(content.slice(0, *size)),
-                }
-            }
-        };
-        state.tree.insert(path.clone(), node);
-    }
-    state
+    build_tree(&paths, |i| m.kinds[&i] == Kind::Dir, |i| {
+        let (_, size, content) = &v.inodes[&i];
+        (*size, exact_segments(content.slice(0, *size)))
+    })
 }

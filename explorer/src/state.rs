@@ -38,6 +38,9 @@ pub enum Node {
         size: u64,
         links: u64,
         content: Vec<Segment>,
+        /// For a file with several names: the first of its other names (in path order), when
+        /// that comes before this one. The content is the same object, counted once.
+        same_file_as: Option<Path>,
     },
 }
 
@@ -68,7 +71,7 @@ impl CrashState {
     pub fn concrete_count(&self) -> BigUint {
         let mut n = BigUint::from(1u32);
         for node in self.tree.values() {
-            if let Node::File { content, .. } = node {
+            if let Node::File { content, same_file_as: None, .. } = node {
                 for s in content {
                     if let Segment::Mixed { blocks, values, .. } = s {
                         n *= surjections(*blocks, values.len());
@@ -289,10 +292,15 @@ impl fmt::Display for CrashState {
                     size,
                     links,
                     content,
+                    same_file_as,
                 } => {
                     write!(f, "{p}  file {}", size_str(*size))?;
                     if *links != 1 {
                         write!(f, "  links {links}")?;
+                    }
+                    if let Some(other) = same_file_as {
+                        write!(f, "  (same file as {other})")?;
+                        continue;
                     }
                     if !content.is_empty() {
                         let c: Vec<String> = content.iter().map(|s| s.to_string()).collect();
@@ -306,6 +314,36 @@ impl fmt::Display for CrashState {
         }
         Ok(())
     }
+}
+
+/// Builds a crash state from the reachable paths (root first) and their inodes: link counts,
+/// directories' `2 + subdirectories`, and which names share a file.
+pub fn build_tree<I: Copy + Ord>(
+    paths: &[(Path, I)],
+    is_dir: impl Fn(I) -> bool,
+    file: impl Fn(I) -> (u64, Vec<Segment>),
+) -> CrashState {
+    let mut names: BTreeMap<I, Vec<&Path>> = BTreeMap::new();
+    for (p, i) in paths.iter().filter(|(p, _)| !p.0.is_empty()) {
+        names.entry(*i).or_default().push(p);
+    }
+    for v in names.values_mut() {
+        v.sort();
+    }
+    let mut state = CrashState::default();
+    for (path, ino) in paths {
+        let node = if is_dir(*ino) {
+            let subdirs = paths.iter().filter(|(q, i)| !q.0.is_empty() && q.parent().as_ref() == Some(path) && is_dir(*i)).count();
+            Node::Dir { links: 2 + subdirs as u64 }
+        } else {
+            let (size, content) = file(*ino);
+            let v = &names[ino];
+            let same_file_as = (v[0] != path).then(|| v[0].clone());
+            Node::File { size, links: v.len() as u64, content, same_file_as }
+        };
+        state.tree.insert(path.clone(), node);
+    }
+    state
 }
 
 /// Shorthand used by the CLI: `Cmp` in text.
