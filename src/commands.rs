@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use unplug_explorer::syncs::{self, Variant};
 use unplug_explorer::{replay, Analysis};
-use unplug_model::{Diagnostic, ModelSpec, ProgramErrors};
+use unplug_model::{ModelSpec, ProgramErrors};
 
 /// Exit codes.
 pub const HOLDS: u8 = 0;
@@ -50,11 +50,9 @@ fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
     let name = path.display().to_string();
     let src = std::fs::read_to_string(path)
         .map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
-    let program = unplug_model::parse::parse(&src)
+    let (program, trace) = unplug_model::load(&src)
         .map_err(|errs| program_errors(json, &ProgramErrors::new(&name, &src, errs)))?;
-    Analysis::new(&program).map_err(|errs: Vec<Diagnostic>| {
-        program_errors(json, &ProgramErrors::new(&name, &src, errs))
-    })
+    Ok(Analysis::from_trace(program, trace))
 }
 
 fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {

@@ -387,9 +387,16 @@ pub fn states_for(
                 });
             }
         }
-        let state = build_tree(&paths, |i| m.kinds[&i] == Kind::Dir, |i| {
-            (m.sizes.get(&i).copied().unwrap_or(0), canonical(content_of.get(&i).cloned().unwrap_or_default()))
-        });
+        let state = build_tree(
+            &paths,
+            |i| m.kinds[&i] == Kind::Dir,
+            |i| {
+                (
+                    m.sizes.get(&i).copied().unwrap_or(0),
+                    canonical(content_of.get(&i).cloned().unwrap_or_default()),
+                )
+            },
+        );
         emit(state, w);
         // Next combination.
         let mut i = 0;
@@ -525,8 +532,12 @@ pub fn volatile_state(v: &Initial) -> CrashState {
         holes: BTreeMap::new(),
     };
     let paths = reachable(&m);
-    build_tree(&paths, |i| m.kinds[&i] == Kind::Dir, |i| {
-        let (_, size, content) = &v.inodes[&i];
-        (*size, exact_segments(content.slice(0, *size)))
-    })
+    build_tree(
+        &paths,
+        |i| m.kinds[&i] == Kind::Dir,
+        |i| {
+            let (_, size, content) = &v.inodes[&i];
+            (*size, exact_segments(content.slice(0, *size)))
+        },
+    )
 }

@@ -37,6 +37,8 @@ pub struct Analysis {
     pub limits: Limits,
     /// Use the brute-force layout (every block its own chunk): for cross-checking the reduction.
     pub per_block: bool,
+    /// Switch one rule off (by id): the mutation tests use it to show each rule matters.
+    pub drop_rule: Option<String>,
 }
 
 /// A program explored under one model.
@@ -74,15 +76,23 @@ pub struct PropertyResult {
 impl Analysis {
     /// Executes the program's ops on the volatile file system; returns every semantic error.
     pub fn new(program: &Program) -> Result<Analysis, Vec<Diagnostic>> {
-        let trace = unplug_model::execute(program)?;
-        Ok(Analysis {
+        Ok(Self::from_trace(
+            program.clone(),
+            unplug_model::execute(program)?,
+        ))
+    }
+
+    /// An analysis of a program already executed (see [`unplug_model::load`]).
+    pub fn from_trace(program: Program, trace: Trace) -> Analysis {
+        Analysis {
             old: explore::volatile_state(&trace.initial),
             new: explore::volatile_state(&trace.last),
-            program: program.clone(),
+            program,
             trace,
             limits: Limits::default(),
             per_block: false,
-        })
+            drop_rule: None,
+        }
     }
 
     pub fn run(&self, model: &ModelSpec) -> ModelRun<'_> {
@@ -101,7 +111,8 @@ impl Analysis {
         } else {
             Layout::new(&trace)
         };
-        let persistence = unplug_model::build(model, &trace, layout);
+        let persistence =
+            unplug_model::persist::build_dropping(model, &trace, layout, self.drop_rule.as_deref());
         let graph = graph::Graph::new(&persistence);
         let exploration = explore::explore(&trace, &persistence, &graph, self.limits);
         ModelRun {

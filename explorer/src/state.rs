@@ -71,7 +71,12 @@ impl CrashState {
     pub fn concrete_count(&self) -> BigUint {
         let mut n = BigUint::from(1u32);
         for node in self.tree.values() {
-            if let Node::File { content, same_file_as: None, .. } = node {
+            if let Node::File {
+                content,
+                same_file_as: None,
+                ..
+            } = node
+            {
                 for s in content {
                     if let Segment::Mixed { blocks, values, .. } = s {
                         n *= surjections(*blocks, values.len());
@@ -199,7 +204,7 @@ pub fn eval(e: &Expr, s: &CrashState, cx: &EvalContext) -> bool {
 /// A size in bytes, in the largest unit that divides it (`8MiB`, `4KiB`, `100B`).
 pub fn size_str(n: u64) -> String {
     for (unit, v) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= v && n % v == 0 {
+        if n >= v && n.is_multiple_of(v) {
             return format!("{}{unit}", n / v);
         }
     }
@@ -333,13 +338,23 @@ pub fn build_tree<I: Copy + Ord>(
     let mut state = CrashState::default();
     for (path, ino) in paths {
         let node = if is_dir(*ino) {
-            let subdirs = paths.iter().filter(|(q, i)| !q.0.is_empty() && q.parent().as_ref() == Some(path) && is_dir(*i)).count();
-            Node::Dir { links: 2 + subdirs as u64 }
+            let subdirs = paths
+                .iter()
+                .filter(|(q, i)| !q.0.is_empty() && q.parent().as_ref() == Some(path) && is_dir(*i))
+                .count();
+            Node::Dir {
+                links: 2 + subdirs as u64,
+            }
         } else {
             let (size, content) = file(*ino);
             let v = &names[ino];
             let same_file_as = (v[0] != path).then(|| v[0].clone());
-            Node::File { size, links: v.len() as u64, content, same_file_as }
+            Node::File {
+                size,
+                links: v.len() as u64,
+                content,
+                same_file_as,
+            }
         };
         state.tree.insert(path.clone(), node);
     }

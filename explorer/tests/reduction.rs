@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use unplug_explorer::state::{build_tree, eval, exact_segments, EvalContext};
 use unplug_explorer::{Analysis, CrashState};
 use unplug_model::volatile::Trace;
-use unplug_model::{Assign, EffectKind, Extent, Ino, Kind, Layout, ModelSpec, Origin, Path, Persistence, BLOCK};
+use unplug_model::{
+    Assign, EffectKind, Extent, Ino, Kind, Layout, ModelSpec, Origin, Path, Persistence, BLOCK,
+};
 
 /// All crash states at crash point `k`, by brute force over a per-block layout.
 fn brute_states(trace: &Trace, p: &Persistence, k: usize) -> BTreeSet<CrashState> {
@@ -22,7 +24,12 @@ fn brute_states(trace: &Trace, p: &Persistence, k: usize) -> BTreeSet<CrashState
         preds[e.to].push(e.from);
     }
     let mut floor = vec![false; n];
-    let mut stack: Vec<usize> = p.floors.iter().filter(|f| f.op <= k).flat_map(|f| f.effects.clone()).collect();
+    let mut stack: Vec<usize> = p
+        .floors
+        .iter()
+        .filter(|f| f.op <= k)
+        .flat_map(|f| f.effects.clone())
+        .collect();
     while let Some(e) = stack.pop() {
         if !floor[e] {
             floor[e] = true;
@@ -30,14 +37,20 @@ fn brute_states(trace: &Trace, p: &Persistence, k: usize) -> BTreeSet<CrashState
         }
     }
     let issued: Vec<usize> = (0..n).filter(|&e| p.effects[e].op <= k + 1).collect();
-    assert!(issued.len() <= 22, "brute force is for small programs ({} effects)", issued.len());
+    assert!(
+        issued.len() <= 22,
+        "brute force is for small programs ({} effects)",
+        issued.len()
+    );
     let mut out = BTreeSet::new();
     for mask in 0u64..(1u64 << issued.len()) {
         let mut inc = vec![false; n];
         for (i, &e) in issued.iter().enumerate() {
             inc[e] = mask >> i & 1 == 1;
         }
-        let closed = issued.iter().all(|&e| (!floor[e] || inc[e]) && (!inc[e] || preds[e].iter().all(|&q| inc[q])));
+        let closed = issued
+            .iter()
+            .all(|&e| (!floor[e] || inc[e]) && (!inc[e] || preds[e].iter().all(|&q| inc[q])));
         if closed {
             out.insert(apply(trace, p, &inc));
         }
@@ -45,17 +58,34 @@ fn brute_states(trace: &Trace, p: &Persistence, k: usize) -> BTreeSet<CrashState
     out
 }
 
+/// A byte range of a block and where its bytes come from.
+type BlockPart = (u64, u64, Origin);
+
 /// The state a set of durable effects leaves: the latest persisted assignment of every key wins.
 fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
     let mut entries = trace.initial.entries.clone();
-    let mut kinds: BTreeMap<Ino, Kind> = trace.initial.inodes.iter().map(|(i, v)| (*i, v.0)).collect();
-    let mut sizes: BTreeMap<Ino, u64> = trace.initial.inodes.iter().map(|(i, v)| (*i, v.1)).collect();
+    let mut kinds: BTreeMap<Ino, Kind> = trace
+        .initial
+        .inodes
+        .iter()
+        .map(|(i, v)| (*i, v.0))
+        .collect();
+    let mut sizes: BTreeMap<Ino, u64> = trace
+        .initial
+        .inodes
+        .iter()
+        .map(|(i, v)| (*i, v.1))
+        .collect();
     // Per (inode, block): (op of the latest write, its extents relative to the block).
-    let mut blocks: BTreeMap<(Ino, u64), (usize, Vec<(u64, u64, Origin)>)> = BTreeMap::new();
+    let mut blocks: BTreeMap<(Ino, u64), (usize, Vec<BlockPart>)> = BTreeMap::new();
     for (ino, (_, _, content)) in &trace.initial.inodes {
         for e in &content.0 {
             for b in e.start / BLOCK..e.end.div_ceil(BLOCK) {
-                let v = content.slice(b * BLOCK, (b + 1) * BLOCK).into_iter().map(|x| (x.start - b * BLOCK, x.end - b * BLOCK, x.origin)).collect();
+                let v = content
+                    .slice(b * BLOCK, (b + 1) * BLOCK)
+                    .into_iter()
+                    .map(|x| (x.start - b * BLOCK, x.end - b * BLOCK, x.origin))
+                    .collect();
                 blocks.insert((*ino, b), (0, v));
             }
         }
@@ -68,17 +98,29 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
             EffectKind::Meta(a) | EffectKind::Writeback(a) => {
                 for a in a {
                     match a {
-                        Assign::Entry { dir, name, target: Some(t) } => {
+                        Assign::Entry {
+                            dir,
+                            name,
+                            target: Some(t),
+                        } => {
                             entries.insert((*dir, name.clone()), *t);
                         }
-                        Assign::Entry { dir, name, target: None } => {
+                        Assign::Entry {
+                            dir,
+                            name,
+                            target: None,
+                        } => {
                             entries.remove(&(*dir, name.clone()));
                         }
                         Assign::Init { ino, kind } => {
                             kinds.insert(*ino, *kind);
                             sizes.insert(*ino, 0);
                         }
-                        Assign::Size { ino, size, holes_from } => {
+                        Assign::Size {
+                            ino,
+                            size,
+                            holes_from,
+                        } => {
                             sizes.insert(*ino, *size);
                             if let Some(h) = holes_from {
                                 for ((i, b), v) in blocks.iter_mut() {
@@ -95,7 +137,9 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
             EffectKind::Block { chunk, value } => {
                 let c = &p.layout.chunks[*chunk];
                 assert_eq!(c.blocks, 1, "brute force needs the per-block layout");
-                let slot = blocks.entry((c.ino, c.first)).or_insert((0, vec![(0, BLOCK, Origin::Zero)]));
+                let slot = blocks
+                    .entry((c.ino, c.first))
+                    .or_insert((0, vec![(0, BLOCK, Origin::Zero)]));
                 if eff.op >= slot.0 {
                     *slot = (eff.op, value.0.clone());
                 }
@@ -119,20 +163,31 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
             }
         }
     }
-    build_tree(&paths, |i| kinds[&i] == Kind::Dir, |ino| {
-        let size = sizes[&ino];
-        let mut ext = Vec::new();
-        for b in 0..size.div_ceil(BLOCK) {
-            let v = blocks.get(&(ino, b)).map(|x| x.1.clone()).unwrap_or_else(|| vec![(0, BLOCK, Origin::Zero)]);
-            for (s, e, o) in v {
-                let (s, e) = (b * BLOCK + s, (b * BLOCK + e).min(size));
-                if s < e {
-                    ext.push(Extent { start: s, end: e, origin: o });
+    build_tree(
+        &paths,
+        |i| kinds[&i] == Kind::Dir,
+        |ino| {
+            let size = sizes[&ino];
+            let mut ext = Vec::new();
+            for b in 0..size.div_ceil(BLOCK) {
+                let v = blocks
+                    .get(&(ino, b))
+                    .map(|x| x.1.clone())
+                    .unwrap_or_else(|| vec![(0, BLOCK, Origin::Zero)]);
+                for (s, e, o) in v {
+                    let (s, e) = (b * BLOCK + s, (b * BLOCK + e).min(size));
+                    if s < e {
+                        ext.push(Extent {
+                            start: s,
+                            end: e,
+                            origin: o,
+                        });
+                    }
                 }
             }
-        }
-        (size, exact_segments(ext))
-    })
+            (size, exact_segments(ext))
+        },
+    )
 }
 
 /// Compares the explorer (reduced layout) with brute force on `src`, under every model.
@@ -147,18 +202,37 @@ fn check_exact(src: &str) {
         let fast = reduced.run(m);
         let slow = per_block.run(m);
         let brute_p = unplug_model::build(m, &reduced.trace, Layout::per_block(&reduced.trace));
-        let cx = EvalContext { old: &reduced.old, new: &reduced.new, data_len: &reduced.trace.data_len };
+        let cx = EvalContext {
+            old: &reduced.old,
+            new: &reduced.new,
+            data_len: &reduced.trace.data_len,
+        };
         for k in 0..=program.ops.len() {
             let brute = brute_states(&reduced.trace, &brute_p, k);
             let fast_pt = &fast.exploration.points[k];
             let slow_pt = &slow.exploration.points[k];
-            let slow_set: BTreeSet<CrashState> = slow_pt.states.iter().map(|s| s.state.clone()).collect();
-            assert_eq!(slow_set, brute, "{m}, crash point {k}: per-block explorer vs brute force\n{src}");
-            assert_eq!(fast_pt.total, num_bigint::BigUint::from(brute.len()), "{m}, crash point {k}: reduced count vs brute force\n{src}");
+            let slow_set: BTreeSet<CrashState> =
+                slow_pt.states.iter().map(|s| s.state.clone()).collect();
+            assert_eq!(
+                slow_set, brute,
+                "{m}, crash point {k}: per-block explorer vs brute force\n{src}"
+            );
+            assert_eq!(
+                fast_pt.total,
+                num_bigint::BigUint::from(brute.len()),
+                "{m}, crash point {k}: reduced count vs brute force\n{src}"
+            );
             for prop in &program.properties {
                 let brute_ok = brute.iter().all(|s| eval(&prop.expr, s, &cx));
-                let fast_ok = fast_pt.states.iter().all(|s| eval(&prop.expr, &s.state, &cx));
-                assert_eq!(fast_ok, brute_ok, "{m}, crash point {k}, property {}: reduced vs brute force\n{src}", prop.name);
+                let fast_ok = fast_pt
+                    .states
+                    .iter()
+                    .all(|s| eval(&prop.expr, &s.state, &cx));
+                assert_eq!(
+                    fast_ok, brute_ok,
+                    "{m}, crash point {k}, property {}: reduced vs brute force\n{src}",
+                    prop.name
+                );
             }
         }
     }
@@ -207,12 +281,20 @@ fn overwrite_of_setup_blocks() {
 
 /// A small op vocabulary over two files for generated programs.
 fn op_strategy() -> impl Strategy<Value = String> {
-    let size = prop_oneof![Just("0"), Just("2KiB"), Just("4KiB"), Just("6KiB"), Just("8KiB")];
+    let size = prop_oneof![
+        Just("0"),
+        Just("2KiB"),
+        Just("4KiB"),
+        Just("6KiB"),
+        Just("8KiB")
+    ];
     let handle = prop_oneof![Just("f"), Just("g")];
     let data = prop_oneof![Just("D"), Just("E")];
     prop_oneof![
-        (handle.clone(), size.clone(), data.clone()).prop_map(|(h, s, d)| format!("write {h} {s} {d}")),
-        (handle.clone(), size.clone(), size.clone(), data).prop_map(|(h, o, s, d)| format!("pwrite {h} {o} {s} {d}")),
+        (handle.clone(), size.clone(), data.clone())
+            .prop_map(|(h, s, d)| format!("write {h} {s} {d}")),
+        (handle.clone(), size.clone(), size.clone(), data)
+            .prop_map(|(h, o, s, d)| format!("pwrite {h} {o} {s} {d}")),
         (handle.clone(), size).prop_map(|(h, s)| format!("ftruncate {h} {s}")),
         handle.clone().prop_map(|h| format!("fsync {h}")),
         handle.prop_map(|h| format!("fdatasync {h}")),

@@ -23,6 +23,17 @@ use std::collections::{HashMap, HashSet};
 /// the errors found once the whole text is read: unclosed `setup`, unknown `after` targets),
 /// sorted by position. Lines may end with `\n` or `\r\n`.
 pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    let (program, diags) = parse_partial(source);
+    if diags.is_empty() {
+        Ok(program)
+    } else {
+        Err(diags)
+    }
+}
+
+/// Parses what can be parsed: the program without its broken statements, and every error.
+/// Used to go on checking the ops before the first error, so one run reports those too.
+pub fn parse_partial(source: &str) -> (Program, Vec<Diagnostic>) {
     let mut parser = Parser::new(source);
     let mut start = 0usize;
     for raw in source.split('\n') {
@@ -1561,7 +1572,7 @@ impl<'s> Parser<'s> {
         }
     }
 
-    fn finish(mut self) -> Result<Program, Vec<Diagnostic>> {
+    fn finish(mut self) -> (Program, Vec<Diagnostic>) {
         if let Some(open) = self.setup_open {
             self.diags.push(err(
                 open,
@@ -1589,12 +1600,8 @@ impl<'s> Parser<'s> {
                 Err(d) => self.diags.push(d),
             }
         }
-        if self.diags.is_empty() {
-            Ok(self.prog)
-        } else {
-            self.diags.sort_by_key(|d| (d.span.start, d.span.end));
-            Err(self.diags)
-        }
+        self.diags.sort_by_key(|d| (d.span.start, d.span.end));
+        (self.prog, self.diags)
     }
 }
 

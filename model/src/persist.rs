@@ -208,9 +208,21 @@ pub struct Persistence {
 
 /// Builds the effects, edges and floors of `trace` under `model`.
 pub fn build(model: &ModelSpec, trace: &Trace, layout: Layout) -> Persistence {
+    build_dropping(model, trace, layout, None)
+}
+
+/// [`build`] with one rule switched off (its edges and floors are not made): the mutation used
+/// by the tests that show every rule changes some litmus outcome.
+pub fn build_dropping(
+    model: &ModelSpec,
+    trace: &Trace,
+    layout: Layout,
+    drop: Option<&str>,
+) -> Persistence {
     let mut b = Builder {
         trace,
         layout,
+        drop,
         p_effects: Vec::new(),
         edges: Vec::new(),
         floors: Vec::new(),
@@ -230,6 +242,7 @@ pub fn build(model: &ModelSpec, trace: &Trace, layout: Layout) -> Persistence {
 
 struct Builder<'a> {
     trace: &'a Trace,
+    drop: Option<&'a str>,
     layout: Layout,
     p_effects: Vec<Effect>,
     edges: Vec<Edge>,
@@ -242,8 +255,18 @@ impl Builder<'_> {
         self.p_effects.len() - 1
     }
 
+    fn enabled(&self, rule: &Rule) -> bool {
+        self.drop != Some(rule.id)
+    }
+
+    fn floor(&mut self, op: usize, effects: Vec<usize>, rule: &'static Rule) {
+        if self.enabled(rule) {
+            self.floors.push(Floor { op, effects, rule });
+        }
+    }
+
     fn edge(&mut self, from: usize, to: usize, rule: &'static Rule) {
-        if from != to {
+        if from != to && self.enabled(rule) {
             self.edges.push(Edge { from, to, rule });
         }
     }
@@ -378,11 +401,7 @@ impl Builder<'_> {
                     (v, &rules::POSIX_FSYNC_DIR)
                 }
             };
-            self.floors.push(Floor {
-                op: k,
-                effects: floor.0,
-                rule: floor.1,
-            });
+            self.floor(k, floor.0, floor.1);
         }
     }
 
@@ -434,12 +453,8 @@ impl Builder<'_> {
                         self.edge(w, e, &rules::EXT4_AUTO_DA_ALLOC_RENAME);
                     }
                 }
-                for w in pending_close_edges.drain(..) {
-                    self.edges.push(Edge {
-                        from: w,
-                        to: e,
-                        rule: &rules::EXT4_AUTO_DA_ALLOC_CLOSE,
-                    });
+                for w in std::mem::take(&mut pending_close_edges) {
+                    self.edge(w, e, &rules::EXT4_AUTO_DA_ALLOC_CLOSE);
                 }
                 last_meta = Some(e);
                 // A truncate frees blocks: later writes to them allocate anew.
@@ -502,6 +517,10 @@ impl Builder<'_> {
                 }
             }
             let Some(sync) = &facts.sync else { continue };
+            // ext4.fsync-allocates (None when the rule is switched off by a mutation test).
+            let alloc = self
+                .enabled(&rules::EXT4_FSYNC_ALLOC)
+                .then_some(&allocating);
             let (mut v, rule) = match sync {
                 SyncReq::All => (self.all_upto(k), &rules::SYNC_ALL),
                 SyncReq::Dir { .. } => (meta_upto[k].into_iter().collect(), &rules::EXT4_FSYNC_DIR),
@@ -532,7 +551,7 @@ impl Builder<'_> {
                         rule
                     };
                     (
-                        ext4_sync_meta(v, &floored, &allocating, last_touch, k, &meta_upto),
+                        ext4_sync_meta(v, &floored, alloc, last_touch, k, &meta_upto),
                         rule,
                     )
                 }
@@ -543,7 +562,7 @@ impl Builder<'_> {
                         .rev()
                         .find(|&j| trace.ops[j - 1].datasync_touched.contains(&ino));
                     (
-                        ext4_sync_meta(v, &floored, &allocating, last_touch, k, &meta_upto),
+                        ext4_sync_meta(v, &floored, alloc, last_touch, k, &meta_upto),
                         &rules::EXT4_FDATASYNC,
                     )
                 }
@@ -551,11 +570,7 @@ impl Builder<'_> {
             v.sort();
             v.dedup();
             floored.extend(v.iter().copied());
-            self.floors.push(Floor {
-                op: k,
-                effects: v,
-                rule,
-            });
+            self.floor(k, v, rule);
         }
     }
 
@@ -587,14 +602,13 @@ impl Builder<'_> {
 fn ext4_sync_meta(
     mut data: Vec<usize>,
     floored: &BTreeSet<usize>,
-    allocating: &BTreeSet<usize>,
+    allocating: Option<&BTreeSet<usize>>,
     last_touch: Option<usize>,
     k: usize,
     meta_upto: &[Option<usize>],
 ) -> Vec<usize> {
-    let allocates = data
-        .iter()
-        .any(|e| allocating.contains(e) && !floored.contains(e));
+    let allocates =
+        allocating.is_some_and(|a| data.iter().any(|e| a.contains(e) && !floored.contains(e)));
     let upto = if allocates { Some(k) } else { last_touch };
     if let Some(m) = upto.and_then(|u| meta_upto[u]) {
         data.push(m);

@@ -454,6 +454,28 @@ fn check_properties(program: &Program, fs: &Fs, errors: &mut Vec<Diagnostic>) {
     }
 }
 
+/// "PATH does not exist", with the paths that do exist as the hint.
+fn missing(fs: &Fs, op: &Op, path: &Path) -> Diagnostic {
+    let mut all = Vec::new();
+    let mut todo = vec![(Path::root(), 0)];
+    while let Some((p, ino)) = todo.pop() {
+        for (name, child) in fs.children(ino) {
+            let q = p.join(name);
+            all.push(q.to_string());
+            if fs.inodes[child].kind == Kind::Dir {
+                todo.push((q, *child));
+            }
+        }
+    }
+    all.sort();
+    let hint = if all.is_empty() {
+        "the file system is empty here".to_string()
+    } else {
+        format!("paths that exist here: {}", all.join(", "))
+    };
+    err(op, format!("`{path}` does not exist at this point")).with_hint(hint)
+}
+
 fn err(op: &Op, msg: impl Into<String>) -> Diagnostic {
     Diagnostic::new(op.span, msg)
 }
@@ -743,9 +765,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             f.sync = Some(SyncReq::All);
         }
         OpKind::Rename { from, to } => {
-            let src = fs
-                .lookup(from)
-                .ok_or_else(|| err(op, format!("`{from}` does not exist at this point")))?;
+            let src = fs.lookup(from).ok_or_else(|| missing(fs, op, from))?;
             let (sdir, sname) = fs.parent(from).map_err(|m| err(op, m))?;
             let (ddir, dname) = fs.parent(to).map_err(|m| err(op, m))?;
             let kind = fs.inodes[&src].kind;
@@ -793,9 +813,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             f.touched.extend([src, sdir, ddir]);
         }
         OpKind::Link { from, to } => {
-            let src = fs
-                .lookup(from)
-                .ok_or_else(|| err(op, format!("`{from}` does not exist at this point")))?;
+            let src = fs.lookup(from).ok_or_else(|| missing(fs, op, from))?;
             if fs.inodes[&src].kind == Kind::Dir {
                 return Err(err(op, format!("`{from}` is a directory: hard links to directories are not allowed (EPERM)")));
             }
@@ -812,9 +830,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             f.touched.extend([src, dir]);
         }
         OpKind::Unlink { path } => {
-            let ino = fs
-                .lookup(path)
-                .ok_or_else(|| err(op, format!("`{path}` does not exist at this point")))?;
+            let ino = fs.lookup(path).ok_or_else(|| missing(fs, op, path))?;
             if fs.inodes[&ino].kind == Kind::Dir {
                 return Err(err(op, format!("`{path}` is a directory")).with_hint("use `rmdir`"));
             }
@@ -858,9 +874,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             f.datasync_touched.push(ino);
         }
         OpKind::Rmdir { path } => {
-            let ino = fs
-                .lookup(path)
-                .ok_or_else(|| err(op, format!("`{path}` does not exist at this point")))?;
+            let ino = fs.lookup(path).ok_or_else(|| missing(fs, op, path))?;
             if fs.inodes[&ino].kind != Kind::Dir {
                 return Err(
                     err(op, format!("`{path}` is not a directory")).with_hint("use `unlink`")
@@ -940,7 +954,7 @@ fn truncate(fs: &mut Fs, f: &mut OpFacts, ino: Ino, size: u64) {
     } else {
         None
     };
-    if size < old && size % BLOCK != 0 {
+    if size < old && !size.is_multiple_of(BLOCK) {
         // The tail of the new last page is zeroed in the page cache and written back.
         f.dirtied.push(Dirty {
             ino,

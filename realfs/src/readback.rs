@@ -1,5 +1,6 @@
 //! Reads a directory tree back after a run (or after a crash and a mount): every entry's path,
-//! kind, size, link count, and for files where each byte came from ([`crate::pattern::classify`]).
+//! kind, size, link count and inode number, and for files where each byte came from
+//! ([`crate::pattern::classify`]).
 
 use crate::pattern::{classify, Extent};
 use serde::Serialize;
@@ -38,6 +39,8 @@ pub struct Entry {
     pub size: u64,
     /// `st_nlink`.
     pub links: u64,
+    /// `st_ino`: names of one file share it (the whole tree is on one file system).
+    pub ino: u64,
     /// For files: the classified content, tiling `[0, size)`. Empty for other kinds.
     pub extents: Vec<Extent>,
 }
@@ -112,6 +115,7 @@ fn entry(p: &StdPath, path: Path, meta: &std::fs::Metadata, names: &[&str]) -> i
         kind,
         size: meta.len(),
         links: meta.nlink(),
+        ino: meta.ino(),
         extents,
     })
 }

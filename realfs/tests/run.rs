@@ -1,10 +1,12 @@
-//! Runs hand-built programs in a temporary directory and checks the tree they leave.
+//! Runs hand-built programs in a temporary directory and checks the tree they leave; runs every
+//! litmus test and example for real and compares the tree with the model's volatile state.
 
 use std::io;
 use unplug_model::{MsyncMode, Op, OpKind, OpenFlags, Path, Program, Span};
 use unplug_realfs::pattern::{data_bytes, Extent, Origin};
 use unplug_realfs::readback::{read_tree, Kind, ObservedTree};
 use unplug_realfs::runner::{run, run_with, RunError, Step};
+use unplug_realfs::{data_names, run_and_compare, Error, Unmapped};
 
 fn p(s: &str) -> Path {
     if s == "." {
@@ -746,4 +748,144 @@ fn hook_error_stops_the_run() {
     );
     assert!(dir.path().join("a").exists());
     assert!(!dir.path().join("b").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model's volatile semantics against the real kernel
+// ---------------------------------------------------------------------------------------------
+
+/// Programs that cannot run for real, by file name, with the reason. None so far: every litmus
+/// test and example stays within a few MiB.
+const CANNOT_RUN: &[(&str, &str)] = &[];
+
+/// Parses, runs and compares every `*.up` file of `dir` (relative to the workspace root), and
+/// fails with every mismatch at once. Returns the names of the programs compared.
+fn compare_all(dir: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(dir);
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "up"))
+        .collect();
+    files.sort();
+    let mut compared = Vec::new();
+    let mut failures = Vec::new();
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some((_, why)) = CANNOT_RUN.iter().find(|(n, _)| *n == name) {
+            eprintln!("skipped {name}: {why}");
+            continue;
+        }
+        let src = std::fs::read_to_string(&file).unwrap();
+        let program = match unplug_model::parse::parse(&src) {
+            Ok(p) => p,
+            Err(diags) => {
+                failures.push(format!("{name}: does not parse: {diags:?}"));
+                continue;
+            }
+        };
+        let root = tempfile::tempdir().unwrap();
+        match run_and_compare(&program, root.path()) {
+            Ok(c) if c.equal => compared.push(name),
+            Ok(c) => failures.push(format!(
+                "{name}: the kernel and the model differ after the last op:\n  {}\n\
+                 on disk:\n{}\npredicted:\n{}",
+                c.differences.join("\n  "),
+                c.observed,
+                c.predicted
+            )),
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    compared
+}
+
+#[test]
+fn litmus_tests_match_the_models_volatile_state() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../litmus");
+    if !dir.exists() {
+        eprintln!("skipped: {} does not exist", dir.display());
+        return;
+    }
+    let compared = compare_all("litmus");
+    eprintln!("compared {} litmus tests: {compared:?}", compared.len());
+}
+
+#[test]
+fn examples_match_the_models_volatile_state() {
+    let compared = compare_all("examples");
+    assert!(
+        compared.contains(&"mmap-rename.up".to_string()),
+        "{compared:?}"
+    );
+}
+
+#[test]
+fn run_and_compare_a_program_with_links_holes_and_a_subdirectory() {
+    let src = "setup\n\
+               f = open a create\n\
+               write f 4KiB OLD\n\
+               close f\n\
+               end\n\
+               mkdir d\n\
+               g = open d/b create\n\
+               pwrite g 8KiB 4KiB D\n\
+               pwrite g 0 512 E at 100\n\
+               link d/b c\n\
+               f = open a append\n\
+               write f 4KiB D\n\
+               rename a d/a\n";
+    let program = unplug_model::parse::parse(src).unwrap();
+    assert_eq!(data_names(&program), vec!["D", "E", "OLD"]);
+    let root = tempfile::tempdir().unwrap();
+    let c = run_and_compare(&program, root.path()).unwrap();
+    assert!(c.equal, "{}", c.differences.join("\n"));
+    assert!(c.differences.is_empty());
+    assert_eq!(c.observed.to_string(), c.predicted.to_string());
+    assert_eq!(
+        c.observed.to_string(),
+        "c  file 12KiB  links 2  [0, 512B) E@100B, [512B, 8KiB) zero, [8KiB, 12KiB) D\n\
+         d/  dir\n\
+         d/a  file 8KiB  [0, 4KiB) OLD, [4KiB, 8KiB) D\n\
+         d/b  file 12KiB  links 2  (same file as c)"
+    );
+}
+
+#[test]
+fn run_and_compare_rejects_an_invalid_program_without_running_it() {
+    // Writing through a handle that was never opened: the model's volatile execution rejects it.
+    let program = program(vec![], vec![op("write f 4KiB D", write("f", 4096, "D"))]);
+    let root = tempfile::tempdir().unwrap();
+    let err = run_and_compare(&program, root.path()).unwrap_err();
+    assert!(matches!(err, Error::Invalid { count: 1, .. }), "{err:?}");
+    assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn run_and_compare_reports_run_errors() {
+    let program = program(vec![], vec![op("mkdir a", OpKind::Mkdir { path: p("a") })]);
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("x"), b"").unwrap();
+    let err = run_and_compare(&program, root.path()).unwrap_err();
+    assert!(matches!(err, Error::Run(RunError::Root { .. })), "{err:?}");
+}
+
+#[test]
+fn bytes_no_program_wrote_are_unmapped() {
+    // What a run leaves is read against the data the program writes: a file whose bytes are some
+    // other data's (here, as after a crash that exposes stale blocks) maps to no model state.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), data_bytes("STALE", 0, 4096)).unwrap();
+    let tree = read_tree(dir.path(), &["D"]).unwrap();
+    let err = unplug_realfs::to_state(&tree).unwrap_err();
+    assert_eq!(
+        err,
+        Unmapped::Content {
+            path: p("a"),
+            extent: ext(0, 4096, Origin::Unknown)
+        }
+    );
 }

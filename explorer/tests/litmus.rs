@@ -1,0 +1,299 @@
+//! The litmus corpus: every `litmus/*.up` program, checked against the verdicts its header
+//! promises, and its crash states snapshotted.
+//!
+//! A program's header says what each model must answer:
+//!
+//! ```text
+//! # expect posix: A=holds B=fails
+//! # expect ext4: A=holds B=holds
+//! # expect ext4:noauto_da_alloc: A=fails B=holds
+//! ```
+//!
+//! Every program has a `posix` and an `ext4` line, and every line names every property. Each
+//! program runs under every model of `ModelSpec::all()` and every model an expect line names.
+//! The golden text (`tests/snapshots/litmus__NAME.snap`) lists, per model and crash point, the
+//! number of distinct concrete states, the number of classes and every class with its count.
+//! Update goldens with `INSTA_UPDATE=always cargo test -p unplug-explorer --test litmus` and
+//! review the diff.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use unplug_explorer::{Analysis, ModelRun};
+use unplug_model::ModelSpec;
+
+/// The corpus must not shrink below this.
+const MIN_PROGRAMS: usize = 15;
+
+#[test]
+fn corpus_is_big_enough() {
+    let n = programs().len();
+    assert!(
+        n >= MIN_PROGRAMS,
+        "litmus corpus has {n} programs, want at least {MIN_PROGRAMS}"
+    );
+}
+
+#[test]
+fn verdicts_match_expectations() {
+    let failures: Vec<String> = programs().iter().flat_map(|p| check(p)).collect();
+    assert!(
+        failures.is_empty(),
+        "{} litmus failure(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn crash_states_match_goldens() {
+    for path in programs() {
+        let program = load(&path);
+        let text = golden(&program);
+        insta::assert_snapshot!(stem(&path), text);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The corpus
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../litmus")
+}
+
+/// Every `*.up` file of the corpus, sorted by name.
+fn programs() -> Vec<PathBuf> {
+    let dir = corpus_dir();
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut v: Vec<PathBuf> = entries
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "up"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A program of the corpus: its name, source and analysis.
+struct Litmus {
+    /// `litmus/NAME.up`, for messages.
+    name: String,
+    source: String,
+    analysis: Analysis,
+}
+
+fn load(path: &Path) -> Litmus {
+    let name = format!("litmus/{}.up", stem(path));
+    let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let program = unplug_model::parse::parse(&source)
+        .unwrap_or_else(|d| panic!("{name}: does not parse: {d:?}"));
+    let analysis =
+        Analysis::new(&program).unwrap_or_else(|d| panic!("{name}: does not execute: {d:?}"));
+    Litmus {
+        name,
+        source,
+        analysis,
+    }
+}
+
+/// Every model of `ModelSpec::all()`, then every other model the expectations name.
+fn models(expects: &[Expect]) -> Vec<ModelSpec> {
+    let mut v = ModelSpec::all();
+    for e in expects {
+        if !v.contains(&e.model) {
+            v.push(e.model.clone());
+        }
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expectations
+
+/// One `# expect MODEL: NAME=holds|fails ...` line.
+struct Expect {
+    written: String,
+    model: ModelSpec,
+    verdicts: Vec<(String, bool)>,
+}
+
+/// Parses the `# expect` lines of a header.
+fn expectations(source: &str) -> Result<Vec<Expect>, String> {
+    let mut out: Vec<Expect> = Vec::new();
+    for line in source.lines() {
+        let Some(rest) = line.strip_prefix("# expect ") else {
+            continue;
+        };
+        let (written, verdicts) = rest
+            .split_once(": ")
+            .ok_or_else(|| format!("`{line}`: want `# expect MODEL: NAME=holds|fails ...`"))?;
+        let model = ModelSpec::parse(written).map_err(|e| format!("`{line}`: {e}"))?;
+        if out.iter().any(|e| e.model == model) {
+            return Err(format!("`{line}`: a second expect line for model {model}"));
+        }
+        let verdicts = verdicts
+            .split_whitespace()
+            .map(|v| match v.split_once('=') {
+                Some((p, "holds")) => Ok((p.to_string(), true)),
+                Some((p, "fails")) => Ok((p.to_string(), false)),
+                _ => Err(format!("`{line}`: `{v}` is not NAME=holds or NAME=fails")),
+            })
+            .collect::<Result<_, _>>()?;
+        out.push(Expect {
+            written: written.to_string(),
+            model,
+            verdicts,
+        });
+    }
+    Ok(out)
+}
+
+/// Checks one program against its header; returns one message per mismatch.
+fn check(path: &Path) -> Vec<String> {
+    let l = load(path);
+    let expects = match expectations(&l.source) {
+        Ok(e) => e,
+        Err(e) => return vec![format!("{}: {e}", l.name)],
+    };
+    let mut errors = header_errors(&l, &expects);
+    for e in &expects {
+        let run = l.analysis.run(&e.model);
+        errors.extend(verdict_errors(&l.name, e, &run));
+    }
+    errors
+}
+
+/// The header's shape: posix and ext4 lines, and every property on every line, once.
+fn header_errors(l: &Litmus, expects: &[Expect]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for required in ["posix", "ext4"] {
+        let m = ModelSpec::parse(required).expect("a known model");
+        if !expects.iter().any(|e| e.model == m) {
+            errors.push(format!("{}: no `# expect {required}:` line", l.name));
+        }
+    }
+    let props: Vec<&str> = l
+        .analysis
+        .program
+        .properties
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    for e in expects {
+        let named: Vec<&str> = e.verdicts.iter().map(|(p, _)| p.as_str()).collect();
+        let mut sorted = named.clone();
+        sorted.sort();
+        let mut want = props.clone();
+        want.sort();
+        if sorted != want {
+            errors.push(format!(
+                "{}: `# expect {}:` names properties {named:?}, the program has {props:?}",
+                l.name, e.written
+            ));
+        }
+    }
+    errors
+}
+
+/// The verdicts of one model against one expect line.
+fn verdict_errors(name: &str, e: &Expect, run: &ModelRun<'_>) -> Vec<String> {
+    let results = run.check();
+    let mut errors = Vec::new();
+    for (prop, want) in &e.verdicts {
+        let Some(r) = results.iter().find(|r| &r.property == prop) else {
+            continue; // reported by header_errors
+        };
+        if r.holds == *want {
+            continue;
+        }
+        let mut msg = format!(
+            "{name}: model {}: property {prop}: expected {}, got {}",
+            e.model,
+            verdict(*want),
+            verdict(r.holds)
+        );
+        if let Some(v) = &r.counterexample {
+            let _ = write!(
+                msg,
+                "\n  counterexample at crash point {}:\n    {}",
+                v.at,
+                indent(&v.state.state.to_string())
+            );
+        }
+        if !r.unproven.is_empty() {
+            let _ = write!(
+                msg,
+                "\n  unproven at crash points {:?} (a bound was hit)",
+                r.unproven
+            );
+        }
+        errors.push(msg);
+    }
+    errors
+}
+
+fn verdict(holds: bool) -> &'static str {
+    if holds {
+        "holds"
+    } else {
+        "fails"
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.replace('\n', "\n    ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Goldens
+
+/// The golden text of one program: per model, its verdicts, and per crash point the total of
+/// distinct concrete states, the number of classes and each class (count, then state).
+fn golden(l: &Litmus) -> String {
+    let expects = expectations(&l.source).unwrap_or_default();
+    let mut out = String::new();
+    for model in models(&expects) {
+        let run = l.analysis.run(&model);
+        let _ = writeln!(out, "== {model} ==");
+        let verdicts: Vec<String> = run
+            .check()
+            .iter()
+            .map(|r| format!("{}={}", r.property, verdict(r.holds)))
+            .collect();
+        let _ = writeln!(out, "verdicts: {}", verdicts.join(" "));
+        for point in &run.exploration.points {
+            out.push_str(&point_text(point));
+        }
+    }
+    out
+}
+
+fn point_text(point: &unplug_explorer::Point) -> String {
+    let mut states: Vec<(String, String)> = point
+        .states
+        .iter()
+        .map(|s| {
+            (
+                s.state.to_string().replace('\n', " ; "),
+                s.count.to_string(),
+            )
+        })
+        .collect();
+    states.sort();
+    let bound = if point.bound_hit { " (bound hit)" } else { "" };
+    let mut out = format!(
+        "at {}: total {}, {} classes{bound}\n",
+        point.at,
+        point.total,
+        point.states.len()
+    );
+    for (state, count) in states {
+        let _ = writeln!(out, "  {count}  {state}");
+    }
+    out
+}
