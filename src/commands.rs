@@ -2,10 +2,28 @@
 
 use crate::render;
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use unplug_explorer::syncs::{self, Variant};
-use unplug_explorer::{replay, Analysis};
+use unplug_explorer::{replay, Analysis, Limits};
 use unplug_model::{ModelSpec, ProgramErrors};
+
+/// What every command that reads a program takes.
+#[derive(clap::Args, Debug)]
+pub struct Common {
+    /// The program (a `.up` file).
+    pub program: PathBuf,
+    /// A model, e.g. `posix`, `ext4`, `ext4:data=ordered,delalloc,noauto_da_alloc`. Repeat for
+    /// several. Default: every model.
+    #[arg(long = "model", short = 'm', value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// Print JSON instead of text (schema: README.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
+    /// Most distinct crash-state classes explored per crash point; past it, the crash point is
+    /// reported as not proven (never dropped silently).
+    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    pub max_states: usize,
+}
 
 /// Exit codes.
 pub const HOLDS: u8 = 0;
@@ -76,17 +94,20 @@ fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {
 }
 
 /// The program and the models a command runs on.
-fn prepare(path: &Path, names: &[String], json: bool) -> Result<(Analysis, Vec<ModelSpec>), u8> {
-    let models = parse_models(names, json)?;
-    Ok((load(path, json)?, models))
+fn prepare(c: &Common) -> Result<(Analysis, Vec<ModelSpec>), u8> {
+    let models = parse_models(&c.models, c.json)?;
+    let mut a = load(&c.program, c.json)?;
+    a.limits.max_states = c.max_states;
+    Ok((a, models))
 }
 
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("json"));
 }
 
-pub fn check(path: &Path, names: &[String], json: bool) -> u8 {
-    let (a, ms) = match prepare(path, names, json) {
+pub fn check(c: &Common) -> u8 {
+    let (path, json) = (c.program.as_path(), c.json);
+    let (a, ms) = match prepare(c) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -124,8 +145,9 @@ pub fn check(path: &Path, names: &[String], json: bool) -> u8 {
     }
 }
 
-pub fn states(path: &Path, names: &[String], json: bool, at: Option<usize>) -> u8 {
-    let (a, ms) = match prepare(path, names, json) {
+pub fn states(c: &Common, at: Option<usize>) -> u8 {
+    let json = c.json;
+    let (a, ms) = match prepare(c) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -180,8 +202,9 @@ pub fn states(path: &Path, names: &[String], json: bool, at: Option<usize>) -> u
     HOLDS
 }
 
-pub fn syncs(path: &Path, names: &[String], json: bool) -> u8 {
-    let (a, ms) = match prepare(path, names, json) {
+pub fn syncs(c: &Common) -> u8 {
+    let (path, json) = (c.program.as_path(), c.json);
+    let (a, ms) = match prepare(c) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -199,8 +222,9 @@ pub fn syncs(path: &Path, names: &[String], json: bool) -> u8 {
     }
 }
 
-pub fn explain(path: &Path, names: &[String], json: bool, text: &str) -> u8 {
-    let (a, ms) = match prepare(path, names, json) {
+pub fn explain(c: &Common, text: &str) -> u8 {
+    let json = c.json;
+    let (a, ms) = match prepare(c) {
         Ok(x) => x,
         Err(c) => return c,
     };

@@ -4,8 +4,8 @@
 mod commands;
 mod render;
 
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use clap::{Parser, Subcommand};
+use commands::Common;
 use std::process::ExitCode;
 
 /// unplug: what a power cut can leave on disk after a sequence of file-system calls, and which of
@@ -72,27 +72,14 @@ enum Command {
     },
 }
 
-#[derive(Args, Debug)]
-struct Common {
-    /// The program (a `.up` file).
-    program: PathBuf,
-    /// A model, e.g. `posix`, `ext4`, `ext4:data=ordered,delalloc,noauto_da_alloc`. Repeat for
-    /// several. Default: every model.
-    #[arg(long = "model", short = 'm', value_name = "MODEL")]
-    models: Vec<String>,
-    /// Print JSON instead of text (schema: README.md, "JSON output").
-    #[arg(long)]
-    json: bool,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check(c) => commands::check(&c.program, &c.models, c.json),
-        Command::States { common: c, at } => commands::states(&c.program, &c.models, c.json, at),
-        Command::Syncs(c) => commands::syncs(&c.program, &c.models, c.json),
+        Command::Check(c) => commands::check(&c),
+        Command::States { common: c, at } => commands::states(&c, at),
+        Command::Syncs(c) => commands::syncs(&c),
         Command::Explain { common: c, state } => {
-            commands::explain(&c.program, &c.models, c.json, &state)
+            commands::explain(&c, &state)
         }
         Command::Models { json } => commands::models(json),
     };

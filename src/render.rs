@@ -162,22 +162,17 @@ pub fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
         .iter()
         .filter(|p| at.is_none_or(|k| k == p.at))
     {
-        let _ = writeln!(
-            s,
-            "{}: {} distinct state{}{}",
-            point_str(a, p.at),
-            count_str(&p.total),
-            if p.total == BigUint::from(1u32) {
-                ""
-            } else {
-                "s"
-            },
-            if p.bound_hit {
-                " (BOUND HIT: incomplete, not proven)"
-            } else {
-                ""
-            }
-        );
+        let plural = if p.total == BigUint::from(1u32) { "" } else { "s" };
+        if p.bound_hit {
+            let _ = writeln!(
+                s,
+                "{}: {} distinct state{plural} found before a bound was hit (--max-states): INCOMPLETE, properties here are not proven",
+                point_str(a, p.at),
+                count_str(&p.total)
+            );
+        } else {
+            let _ = writeln!(s, "{}: {} distinct state{plural}", point_str(a, p.at), count_str(&p.total));
+        }
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
         t.set_header(vec!["#", "count", "state", "replay"]);

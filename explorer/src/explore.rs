@@ -144,14 +144,18 @@ pub fn explore_point(trace: &Trace, p: &Persistence, g: &Graph, k: usize, limits
     let mut downsets = 0usize;
     enumerate(&globals, 0, &mut included, &floor, g, &mut |inc| {
         downsets += 1;
-        if downsets > limits.max_downsets || classes.len() > limits.max_states {
+        if downsets > limits.max_downsets {
             bound_hit = true;
             return false;
         }
         states_for(trace, p, g, k, inc, &floor, &mut |state, w| {
-            classes.entry(state).or_insert(w);
+            if classes.len() < limits.max_states || classes.contains_key(&state) {
+                classes.entry(state).or_insert(w);
+            } else {
+                bound_hit = true;
+            }
         });
-        true
+        !bound_hit
     });
     let mut states: Vec<StateEntry> = classes
         .into_iter()

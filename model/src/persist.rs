@@ -506,8 +506,9 @@ impl Builder<'_> {
                 writebacks.entry(ino).or_default().push(e);
                 allocating.insert(e);
             }
-            // auto_da_alloc: closing the last handle after a truncate to 0 starts writeback.
-            if let (true, Some(ino)) = (opts.auto_da_alloc, facts.closed_last) {
+            // auto_da_alloc: releasing an open file description after a truncate to 0 starts
+            // writeback.
+            if let (true, Some(ino)) = (opts.auto_da_alloc, facts.released) {
                 if let Some(t) = da_alloc_close.remove(&ino) {
                     for &w in writebacks.get(&ino).into_iter().flatten() {
                         if self.p_effects[w].op >= t {

@@ -117,8 +117,8 @@ rules! {
         "auto_da_alloc: a rename over an existing file first starts writeback of the source's delayed blocks, so their allocation and on-disk size precede the rename; it does not wait for the data (unwritten extents since 5.6), so the file may still read as zeros.",
         "fs/ext4/namei.c ext4_rename -> ext4_alloc_da_blocks (filemap_flush, no wait); Jan Kara on lkml 2022-09-01; SEMANTICS.md E10";
     EXT4_AUTO_DA_ALLOC_CLOSE = "ext4.auto-da-alloc-close", Implementation,
-        "auto_da_alloc: after a truncate to size 0, closing the last handle starts writeback of the delayed blocks, so their allocation and on-disk size precede every later op; the data itself is not waited for.",
-        "fs/ext4/inode.c ext4_truncate (EXT4_STATE_DA_ALLOC_CLOSE); fs/ext4/file.c ext4_release_file; SEMANTICS.md E10";
+        "auto_da_alloc: after a truncate to size 0, releasing an open file description (close, and munmap of its mappings) starts writeback of the delayed blocks, so their allocation and on-disk size precede every later op; the data itself is not waited for.",
+        "fs/ext4/inode.c ext4_truncate (EXT4_STATE_DA_ALLOC_CLOSE); fs/ext4/file.c ext4_release_file, which __fput calls for every open file description (despite its comment); SEMANTICS.md E10";
 }
 
 /// Looks a rule up by id.

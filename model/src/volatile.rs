@@ -208,8 +208,9 @@ pub struct OpFacts {
     pub touched: Vec<Ino>,
     /// Inodes whose data-relevant metadata (creation, size) the op changed (i_datasync_tid).
     pub datasync_touched: Vec<Ino>,
-    /// The last open handle of this inode was closed.
-    pub closed_last: Option<Ino>,
+    /// An open file description of this inode was released: its handle closed and every mapping
+    /// made through it unmapped (the file system's `release` runs, e.g. ext4_release_file).
+    pub released: Option<Ino>,
     /// A rename replaced an existing file: (source inode, replaced inode).
     pub rename_over: Option<(Ino, Ino)>,
     /// The op truncated this inode to size 0 (ftruncate 0, or O_TRUNC of an existing file).
@@ -251,12 +252,13 @@ struct Inode {
     kind: Kind,
     size: u64,
     content: Content,
-    open: usize,
 }
 
 #[derive(Clone, Debug)]
 struct Handle {
     ino: Ino,
+    /// The open file description (one per `open`); mappings made through the handle hold it too.
+    desc: usize,
     pos: u64,
     flags: OpenFlags,
 }
@@ -264,6 +266,7 @@ struct Handle {
 #[derive(Clone, Debug)]
 struct Mapping {
     ino: Ino,
+    desc: usize,
     offset: u64,
     len: u64,
 }
@@ -275,6 +278,8 @@ struct Fs {
     next_ino: Ino,
     handles: BTreeMap<String, Handle>,
     maps: BTreeMap<String, Mapping>,
+    /// References to each open file description (its handle and its mappings).
+    descs: Vec<usize>,
     data_len: BTreeMap<String, u64>,
     declared: BTreeMap<String, u64>,
     cuts: BTreeMap<Ino, BTreeSet<u64>>,
@@ -290,7 +295,6 @@ impl Fs {
                 kind: Kind::Dir,
                 size: 0,
                 content: Content::default(),
-                open: 0,
             },
         );
         let mut names = BTreeMap::new();
@@ -301,6 +305,7 @@ impl Fs {
             next_ino: 1,
             handles: BTreeMap::new(),
             maps: BTreeMap::new(),
+            descs: Vec::new(),
             data_len: BTreeMap::new(),
             declared: program
                 .data
@@ -332,6 +337,14 @@ impl Fs {
             Some(d) if self.inodes[&d].kind == Kind::Dir => Ok((d, name.to_string())),
             Some(_) => Err(format!("`{parent}` is not a directory")),
             None => Err(format!("directory `{parent}` does not exist at this point")),
+        }
+    }
+
+    /// Drops a reference to an open file description; the last one releases it.
+    fn unref(&mut self, f: &mut OpFacts, desc: usize, ino: Ino) {
+        self.descs[desc] -= 1;
+        if self.descs[desc] == 0 {
+            f.released = Some(ino);
         }
     }
 
@@ -553,7 +566,6 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                             kind: Kind::File,
                             size: 0,
                             content: Content::default(),
-                            open: 0,
                         },
                     );
                     fs.entries.insert((dir, name.clone()), ino);
@@ -572,11 +584,13 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                     ino
                 }
             };
-            fs.inodes.get_mut(&ino).expect("looked up").open += 1;
+            let desc = fs.descs.len();
+            fs.descs.push(1);
             fs.handles.insert(
                 handle.clone(),
                 Handle {
                     ino,
+                    desc,
                     pos: 0,
                     flags: *flags,
                 },
@@ -585,11 +599,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
         OpKind::Close { handle: name } => {
             let h = handle(fs, op, name)?.clone();
             fs.handles.remove(name);
-            let n = fs.inodes.get_mut(&h.ino).expect("open inode exists");
-            n.open -= 1;
-            if n.open == 0 {
-                f.closed_last = Some(h.ino);
-            }
+            fs.unref(&mut f, h.desc, h.ino);
         }
         OpKind::Write {
             handle: name,
@@ -645,10 +655,12 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             if *len == 0 {
                 return Err(err(op, "mmap of length 0 fails with EINVAL"));
             }
+            fs.descs[h.desc] += 1;
             fs.maps.insert(
                 map.clone(),
                 Mapping {
                     ino: h.ino,
+                    desc: h.desc,
                     offset: *offset,
                     len: *len,
                 },
@@ -737,12 +749,13 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             }
         }
         OpKind::Munmap { map } => {
-            if fs.maps.remove(map).is_none() {
+            let Some(m) = fs.maps.remove(map) else {
                 return Err(err(
                     op,
                     format!("mapping `{map}` does not exist at this point"),
                 ));
-            }
+            };
+            fs.unref(&mut f, m.desc, m.ino);
         }
         OpKind::Fsync { handle: name } | OpKind::Fdatasync { handle: name } => {
             let h = handle(fs, op, name)?.clone();
@@ -856,7 +869,6 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                     kind: Kind::Dir,
                     size: 0,
                     content: Content::default(),
-                    open: 0,
                 },
             );
             fs.entries.insert((dir, name.clone()), ino);
