@@ -78,9 +78,7 @@ fn main() -> ExitCode {
         Command::Check(c) => commands::check(&c),
         Command::States { common: c, at } => commands::states(&c, at),
         Command::Syncs(c) => commands::syncs(&c),
-        Command::Explain { common: c, state } => {
-            commands::explain(&c, &state)
-        }
+        Command::Explain { common: c, state } => commands::explain(&c, &state),
         Command::Models { json } => commands::models(json),
     };
     ExitCode::from(code)

@@ -162,7 +162,11 @@ pub fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
         .iter()
         .filter(|p| at.is_none_or(|k| k == p.at))
     {
-        let plural = if p.total == BigUint::from(1u32) { "" } else { "s" };
+        let plural = if p.total == BigUint::from(1u32) {
+            ""
+        } else {
+            "s"
+        };
         if p.bound_hit {
             let _ = writeln!(
                 s,
@@ -171,7 +175,12 @@ pub fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
                 count_str(&p.total)
             );
         } else {
-            let _ = writeln!(s, "{}: {} distinct state{plural}", point_str(a, p.at), count_str(&p.total));
+            let _ = writeln!(
+                s,
+                "{}: {} distinct state{plural}",
+                point_str(a, p.at),
+                count_str(&p.total)
+            );
         }
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);

@@ -177,6 +177,15 @@ fn header_errors(l: &Litmus, expects: &[Expect]) -> Vec<String> {
             errors.push(format!("{}: no `# expect {required}:` line", l.name));
         }
     }
+    for key in ["# litmus: ", "# why: "] {
+        if !l.source.lines().any(|line| line.starts_with(key)) {
+            errors.push(format!("{}: no `{}` line", l.name, key.trim_end()));
+        }
+    }
+    errors.extend(
+        unknown_rules(&l.source)
+            .map(|id| format!("{}: `# why:` cites unknown rule `{id}`", l.name)),
+    );
     let props: Vec<&str> = l
         .analysis
         .program
@@ -198,6 +207,17 @@ fn header_errors(l: &Litmus, expects: &[Expect]) -> Vec<String> {
         }
     }
     errors
+}
+
+/// Rule ids cited in `# why:` lines (the dotted ones: `posix.*`, `ext4.*`) that do not exist.
+fn unknown_rules(source: &str) -> impl Iterator<Item = String> + '_ {
+    source
+        .lines()
+        .filter_map(|line| line.strip_prefix("# why: "))
+        .flat_map(|why| why.split(|c: char| c.is_whitespace() || ",;()".contains(c)))
+        .filter(|w| w.starts_with("posix.") || w.starts_with("ext4."))
+        .filter(|id| unplug_model::rules::rule(id).is_none())
+        .map(str::to_string)
 }
 
 /// The verdicts of one model against one expect line.

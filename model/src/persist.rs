@@ -129,20 +129,17 @@ impl fmt::Display for ModelSpec {
             ModelSpec::Posix => write!(f, "posix"),
             ModelSpec::Ext4(o) if *o == Ext4Opts::default() => write!(f, "ext4"),
             ModelSpec::Ext4(o) => {
-                write!(
-                    f,
-                    "ext4:data=ordered,{}",
-                    if o.delalloc { "delalloc" } else { "nodelalloc" }
-                )?;
-                write!(
-                    f,
-                    ",{}",
-                    if o.auto_da_alloc {
-                        "auto_da_alloc"
-                    } else {
-                        "noauto_da_alloc"
-                    }
-                )
+                // Only the options that differ from the defaults, so the name stays short and
+                // `--model` takes it back.
+                let d = Ext4Opts::default();
+                let mut opts = Vec::new();
+                if o.delalloc != d.delalloc {
+                    opts.push("nodelalloc");
+                }
+                if o.auto_da_alloc != d.auto_da_alloc {
+                    opts.push("noauto_da_alloc");
+                }
+                write!(f, "ext4:{}", opts.join(","))
             }
         }
     }
@@ -551,9 +548,15 @@ impl Builder<'_> {
                     } else {
                         rule
                     };
+                    let (v, allocated) =
+                        ext4_sync_meta(v, &floored, alloc, last_touch, k, &meta_upto);
                     (
-                        ext4_sync_meta(v, &floored, alloc, last_touch, k, &meta_upto),
-                        rule,
+                        v,
+                        if allocated {
+                            &rules::EXT4_FSYNC_ALLOC
+                        } else {
+                            rule
+                        },
                     )
                 }
                 SyncReq::Msync { ino, start, end } => {
@@ -562,9 +565,15 @@ impl Builder<'_> {
                     let last_touch = (1..=k)
                         .rev()
                         .find(|&j| trace.ops[j - 1].datasync_touched.contains(&ino));
+                    let (v, allocated) =
+                        ext4_sync_meta(v, &floored, alloc, last_touch, k, &meta_upto);
                     (
-                        ext4_sync_meta(v, &floored, alloc, last_touch, k, &meta_upto),
-                        &rules::EXT4_FDATASYNC,
+                        v,
+                        if allocated {
+                            &rules::EXT4_FSYNC_ALLOC
+                        } else {
+                            &rules::EXT4_FDATASYNC
+                        },
                     )
                 }
             };
@@ -599,7 +608,7 @@ impl Builder<'_> {
 
 /// ext4: a file sync's floor is its data plus the journal prefix up to the inode's tid; if it had
 /// delayed blocks to allocate, the allocation joins the running transaction and the prefix extends
-/// to the sync itself (ext4.fsync-allocates).
+/// to the sync itself (ext4.fsync-allocates). Returns the floor and whether it allocated.
 fn ext4_sync_meta(
     mut data: Vec<usize>,
     floored: &BTreeSet<usize>,
@@ -607,12 +616,12 @@ fn ext4_sync_meta(
     last_touch: Option<usize>,
     k: usize,
     meta_upto: &[Option<usize>],
-) -> Vec<usize> {
+) -> (Vec<usize>, bool) {
     let allocates =
         allocating.is_some_and(|a| data.iter().any(|e| a.contains(e) && !floored.contains(e)));
     let upto = if allocates { Some(k) } else { last_touch };
     if let Some(m) = upto.and_then(|u| meta_upto[u]) {
         data.push(m);
     }
-    data
+    (data, allocates)
 }

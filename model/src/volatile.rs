@@ -543,6 +543,12 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                         return Err(err(op, format!("`{path}` is a directory"))
                             .with_hint("add the `dir` flag to open a directory"));
                     }
+                    if flags.trunc && kind == Kind::Dir {
+                        return Err(err(
+                            op,
+                            format!("`{path}` is a directory: O_TRUNC fails with EISDIR"),
+                        ));
+                    }
                     if flags.trunc && kind == Kind::File {
                         truncate(fs, &mut f, ino, 0);
                     }
@@ -609,9 +615,11 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             data_off,
         } => {
             let h = file_handle(fs, op, name)?;
+            // With O_APPEND every write lands at the end of the file, pwrite too (Linux ignores
+            // pwrite's offset then: pwrite(2), BUGS).
             let at = match offset {
+                _ if h.flags.append => fs.inodes[&h.ino].size,
                 Some(o) => *o,
-                None if h.flags.append => fs.inodes[&h.ino].size,
                 None => h.pos,
             };
             let end = at

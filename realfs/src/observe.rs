@@ -16,7 +16,7 @@
 
 use crate::pattern::{self, Extent};
 use crate::readback::{Entry, Kind, ObservedTree};
-use std::collections::BTreeMap;
+use std::collections::{btree_map, BTreeMap};
 use unplug_explorer::state::{build_tree, exact_segments};
 use unplug_explorer::{CrashState, Node, Segment};
 use unplug_model::Path;
@@ -109,8 +109,8 @@ pub fn to_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
             }
             Kind::Dir => {}
             Kind::File => {
-                if !files.contains_key(&e.ino) {
-                    files.insert(e.ino, (e.size, e.links, content(e)?));
+                if let btree_map::Entry::Vacant(v) = files.entry(e.ino) {
+                    v.insert((e.size, e.links, content(e)?));
                 }
             }
         }

@@ -2,11 +2,12 @@
 //! kind, size, link count and inode number, and for files where each byte came from
 //! ([`crate::pattern::classify`]).
 
-use crate::pattern::{classify, Extent};
+use crate::pattern::{classify, Extent, Origin};
+use rustix::fs::SeekFrom;
 use serde::Serialize;
 use std::fmt;
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path as StdPath;
 use unplug_model::Path;
 
@@ -106,7 +107,7 @@ fn entry(p: &StdPath, path: Path, meta: &std::fs::Metadata, names: &[&str]) -> i
         Kind::Other
     };
     let extents = if kind == Kind::File {
-        classify(&std::fs::read(p)?, 0, names)
+        classify_file(p, meta.len(), names)?
     } else {
         Vec::new()
     };
@@ -118,6 +119,69 @@ fn entry(p: &StdPath, path: Path, meta: &std::fs::Metadata, names: &[&str]) -> i
         ino: meta.ino(),
         extents,
     })
+}
+
+/// Classifies a file's content, `[0, size)`, skipping its holes: the data regions that
+/// `SEEK_DATA`/`SEEK_HOLE` report are read and classified, the holes between them are zero
+/// extents (a hole reads as zeros), so that a sparse file of any size reads back in the time its
+/// data takes. Where the file system cannot say (the generic implementation reports the whole
+/// file as data) the whole file is read.
+fn classify_file(p: &StdPath, size: u64, names: &[&str]) -> io::Result<Vec<Extent>> {
+    let file = std::fs::File::open(p)?;
+    let mut extents: Vec<Extent> = Vec::new();
+    let mut push = |x: Extent| match extents.last_mut() {
+        Some(last) if last.origin == x.origin && last.end == x.start => last.end = x.end,
+        _ => extents.push(x),
+    };
+    let mut at = 0u64;
+    while at < size {
+        let (data, hole) = match data_region(&file, at, size)? {
+            Some(r) => r,
+            None => (size, size),
+        };
+        if data > at {
+            push(Extent {
+                start: at,
+                end: data,
+                origin: Origin::Zero,
+            });
+        }
+        if data < hole {
+            let len = usize::try_from(hole - data).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("{}: a data region of {} bytes", p.display(), hole - data),
+                )
+            })?;
+            let mut buf = vec![0u8; len];
+            file.read_exact_at(&mut buf, data)?;
+            for x in classify(&buf, data, names) {
+                push(x);
+            }
+        }
+        at = hole;
+    }
+    Ok(extents)
+}
+
+/// The first data region at or after `at` (below `size`): `Some((start, end))`, or `None` when
+/// the rest of the file is a hole. A file system that does not support `SEEK_DATA` at all gets
+/// one region, `[at, size)`.
+fn data_region(file: &std::fs::File, at: u64, size: u64) -> io::Result<Option<(u64, u64)>> {
+    let off = |x: u64| i64::try_from(x).map_err(|_| io::Error::other("offset past i64::MAX"));
+    let data = match rustix::fs::seek(file, SeekFrom::Data(off(at)?)) {
+        Ok(d) => d,
+        Err(rustix::io::Errno::NXIO) => return Ok(None),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) => {
+            return Ok(Some((at, size)))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if data >= size {
+        return Ok(None);
+    }
+    let hole = rustix::fs::seek(file, SeekFrom::Hole(off(data)?))?;
+    Ok(Some((data, hole.clamp(data + 1, size))))
 }
 
 impl fmt::Display for Entry {

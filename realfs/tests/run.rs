@@ -889,3 +889,47 @@ fn bytes_no_program_wrote_are_unmapped() {
         }
     );
 }
+
+#[test]
+fn a_sparse_tebibyte_file_reads_back_by_its_holes() {
+    // readback skips holes (SEEK_DATA / SEEK_HOLE): only the 4 KiB of data are read.
+    let src = "f = open a create\npwrite f 1TiB 4KiB D\nftruncate f 2TiB\n";
+    let program = unplug_model::parse::parse(src).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let c = match run_and_compare(&program, root.path()) {
+        // A file system with a smaller maximum file size (ext4 with 1 KiB blocks: 16 GiB).
+        Err(Error::Run(e)) if e.io_error().raw_os_error() == Some(27) => {
+            eprintln!("skipped: the temporary directory's file system refuses a 2 TiB file: {e}");
+            return;
+        }
+        r => r.unwrap(),
+    };
+    assert!(c.equal, "{}", c.differences.join("\n"));
+    assert_eq!(
+        c.observed.to_string(),
+        "a  file 2048GiB  [0, 1024GiB) zero, [1024GiB, 1073741828KiB) D, [1073741828KiB, 2048GiB) zero"
+    );
+}
+
+#[test]
+fn pwrite_on_an_append_handle_appends() {
+    let src = "setup\nf = open a create\nwrite f 4KiB OLD\nclose f\nend\n\
+               f = open a append\npwrite f 0 4KiB D\n";
+    let program = unplug_model::parse::parse(src).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let c = run_and_compare(&program, root.path()).unwrap();
+    // Linux ignores pwrite's offset on an O_APPEND handle (pwrite(2), BUGS): the disk and the
+    // model both hold a  file 8KiB  [0, 4KiB) OLD, [4KiB, 8KiB) D.
+    assert!(c.equal, "{}", c.differences.join("\n"));
+}
+
+#[test]
+fn trunc_of_a_directory_is_rejected_like_the_kernel_does() {
+    let program = unplug_model::parse::parse("mkdir d\nf = open d dir trunc\n").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let real = run(&program, root.path()).unwrap_err();
+    assert_eq!(real.io_error().raw_os_error(), Some(21), "{real}");
+    let root = tempfile::tempdir().unwrap();
+    let err = run_and_compare(&program, root.path()).unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+}
