@@ -100,20 +100,72 @@ impl Analysis {
     }
 
     /// Explores a variant of the program's trace (a sync removed, weakened or inserted).
+    fn persistence(&self, model: &ModelSpec, trace: &Trace) -> (Persistence, graph::Graph) {
+        let layout = if self.per_block {
+            Layout::per_block(trace)
+        } else {
+            Layout::new(trace)
+        };
+        let persistence =
+            unplug_model::persist::build_dropping(model, trace, layout, self.drop_rule.as_deref());
+        let graph = graph::Graph::new(&persistence);
+        (persistence, graph)
+    }
+
+    /// Whether each property holds on a variant of the trace, exploring only the crash points
+    /// that matter and stopping as soon as every property has failed: the fast path of sync
+    /// analysis, where only verdicts are needed. A bound hit counts as not holding.
+    /// With `only`, just that property is checked (the others are reported as not holding).
+    pub fn holds(
+        &self,
+        model: &ModelSpec,
+        trace: &Trace,
+        inserted_after: Option<usize>,
+        only: Option<usize>,
+    ) -> Vec<bool> {
+        let (p, g) = self.persistence(model, trace);
+        let props = &self.program.properties;
+        let from: Vec<usize> = props
+            .iter()
+            .map(|x| threshold(&x.when, inserted_after))
+            .collect();
+        let cx = state::EvalContext {
+            old: &self.old,
+            new: &self.new,
+            data_len: &trace.data_len,
+        };
+        let mut ok: Vec<bool> = (0..props.len())
+            .map(|i| only.is_none_or(|o| o == i))
+            .collect();
+        for k in from.iter().copied().min().unwrap_or(0)..=trace.ops.len() {
+            let live: Vec<usize> = (0..props.len())
+                .filter(|&i| ok[i] && from[i] <= k)
+                .collect();
+            if live.is_empty() {
+                if ok.iter().all(|x| !x) {
+                    break;
+                }
+                continue;
+            }
+            let point = explore::explore_point(trace, &p, &g, k, self.limits);
+            for i in live {
+                ok[i] = !point.bound_hit
+                    && point
+                        .states
+                        .iter()
+                        .all(|s| state::eval(&props[i].expr, &s.state, &cx));
+            }
+        }
+        ok
+    }
+
     pub fn run_trace(
         &self,
         model: &ModelSpec,
         trace: Trace,
         inserted_after: Option<usize>,
     ) -> ModelRun<'_> {
-        let layout = if self.per_block {
-            Layout::per_block(&trace)
-        } else {
-            Layout::new(&trace)
-        };
-        let persistence =
-            unplug_model::persist::build_dropping(model, &trace, layout, self.drop_rule.as_deref());
-        let graph = graph::Graph::new(&persistence);
+        let (persistence, graph) = self.persistence(model, &trace);
         let exploration = explore::explore(&trace, &persistence, &graph, self.limits);
         ModelRun {
             analysis: self,
@@ -148,16 +200,22 @@ impl Analysis {
     }
 }
 
+/// The first crash point at which a property must hold, when a sync was inserted after op
+/// `inserted_after` (which shifts later op numbers by one).
+pub fn threshold(when: &When, inserted_after: Option<usize>) -> usize {
+    match when {
+        When::Always => 0,
+        When::After { op, .. } => match inserted_after {
+            Some(a) if *op > a => op + 1,
+            _ => *op,
+        },
+    }
+}
+
 impl ModelRun<'_> {
     /// The first crash point at which a property must hold.
     pub fn threshold(&self, when: &When) -> usize {
-        match when {
-            When::Always => 0,
-            When::After { op, .. } => match self.inserted_after {
-                Some(a) if *op > a => op + 1,
-                _ => *op,
-            },
-        }
+        threshold(when, self.inserted_after)
     }
 
     /// Checks every property of the program.

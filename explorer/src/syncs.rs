@@ -8,10 +8,12 @@
 //! that a counterexample's replay string can name the variant it lives in.
 
 use crate::{replay, Analysis, ModelRun, PropertyResult, Violation};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use unplug_model::volatile::{Assign, Ino, Kind, SyncReq, Trace};
+use unplug_model::volatile::{Ino, Kind, SyncReq, Trace};
 use unplug_model::ModelSpec;
+use unplug_model::Path;
 
 /// Most syncs for which every subset is explored (minimal sufficient sets).
 pub const MAX_SUBSET_SYNCS: usize = 10;
@@ -189,8 +191,8 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
 
     // Every subset of syncs kept (when few), or just "all" and "all but one".
     let subset_ok = syncs.len() <= MAX_SUBSET_SYNCS;
-    let mut by_kept: BTreeMap<Vec<usize>, Vec<PropertyResult>> = BTreeMap::new();
-    by_kept.insert(syncs.clone(), results.clone());
+    let mut by_kept: BTreeMap<Vec<usize>, Vec<bool>> = BTreeMap::new();
+    by_kept.insert(syncs.clone(), results.iter().map(|r| r.holds).collect());
     let mut entries = Vec::new();
     for &s in &syncs {
         let variant = Variant {
@@ -221,7 +223,10 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
                 }
             }
         }
-        by_kept.insert(syncs.iter().copied().filter(|&x| x != s).collect(), without);
+        by_kept.insert(
+            syncs.iter().copied().filter(|&x| x != s).collect(),
+            without.iter().map(|r| r.holds).collect(),
+        );
         let (fdatasync_suffices, fdatasync_counterexample) = match &a.trace.ops[s - 1].sync {
             Some(SyncReq::File {
                 datasync: false,
@@ -255,36 +260,40 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
 
     let mut minimal_sets = BTreeMap::new();
     if subset_ok {
-        for mask in 0u32..(1u32 << syncs.len()) {
-            let kept: Vec<usize> = (0..syncs.len())
-                .filter(|i| mask >> i & 1 == 1)
-                .map(|i| syncs[i])
-                .collect();
-            if by_kept.contains_key(&kept) {
-                continue;
-            }
-            let removed = syncs
-                .iter()
-                .copied()
-                .filter(|s| !kept.contains(s))
-                .collect();
-            let variant = Variant {
-                removed,
-                ..Variant::default()
-            };
-            by_kept.insert(
-                kept,
-                a.run_trace(model, variant.apply(&a.trace), None).check(),
-            );
-        }
+        let todo: Vec<Vec<usize>> = (0u32..(1u32 << syncs.len()))
+            .map(|mask| {
+                (0..syncs.len())
+                    .filter(|i| mask >> i & 1 == 1)
+                    .map(|i| syncs[i])
+                    .collect()
+            })
+            .filter(|kept: &Vec<usize>| !by_kept.contains_key(kept))
+            .collect();
+        let done: Vec<(Vec<usize>, Vec<bool>)> = todo
+            .into_par_iter()
+            .map(|kept| {
+                let removed = syncs
+                    .iter()
+                    .copied()
+                    .filter(|s| !kept.contains(s))
+                    .collect();
+                let variant = Variant {
+                    removed,
+                    ..Variant::default()
+                };
+                let r = a.holds(model, &variant.apply(&a.trace), None, None);
+                (kept, r)
+            })
+            .collect();
+        by_kept.extend(done);
         let holding: Vec<usize> = (0..props.len()).filter(|&i| results[i].holds).collect();
         for &i in &holding {
-            minimal_sets.insert(props[i].name.clone(), minimal(&by_kept, |r| r[i].holds));
+            minimal_sets.insert(props[i].name.clone(), minimal(&by_kept, |r| r[i]));
         }
         if !holding.is_empty() {
             minimal_sets.insert(
                 "*".to_string(),
-                minimal(&by_kept, |r| holding.iter().all(|&i| r[i].holds)),
+                minimal(&by_kept, |r| holding.iter().all(|&i| r[i])),
             );
         }
     }
@@ -342,8 +351,8 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
 
 /// The minimal sets (by inclusion) among the kept-sync sets that satisfy `ok`.
 fn minimal(
-    by_kept: &BTreeMap<Vec<usize>, Vec<PropertyResult>>,
-    ok: impl Fn(&[PropertyResult]) -> bool,
+    by_kept: &BTreeMap<Vec<usize>, Vec<bool>>,
+    ok: impl Fn(&[bool]) -> bool,
 ) -> Vec<Vec<usize>> {
     let mut good: Vec<&Vec<usize>> = by_kept
         .iter()
@@ -390,20 +399,17 @@ fn first_new_violation(base: &ModelRun, run: &ModelRun, i: usize) -> Option<Viol
 /// Single syncs (of a file or of a directory, after some op) that make property `i` hold.
 fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
     let t = &a.trace;
-    let mut born: BTreeMap<Ino, usize> = t.initial.inodes.keys().map(|&i| (i, 0)).collect();
-    for (k, f) in t.ops.iter().enumerate() {
-        for asg in &f.assigns {
-            if let Assign::Init { ino, .. } = asg {
-                born.insert(*ino, k + 1);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for after in 0..=t.ops.len() {
-        for (&ino, &b) in &born {
-            if b > after {
-                continue;
-            }
+    // Every (position, inode that has a name there): fsync it after that op.
+    let candidates: Vec<(usize, Ino, Path)> = (0..=t.ops.len())
+        .flat_map(|after| {
+            t.paths_after[after]
+                .iter()
+                .map(move |(ino, p)| (after, *ino, p.clone()))
+        })
+        .collect();
+    candidates
+        .into_par_iter()
+        .filter_map(|(after, ino, path)| {
             let kind = t.kinds[&ino];
             let req = match kind {
                 Kind::Dir => SyncReq::Dir {
@@ -416,29 +422,28 @@ fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
                     range: None,
                 },
             };
-            let run = a.run_trace(model, Analysis::with_sync(t, after, req), Some(after));
-            if run.check_one(&a.program.properties[i]).holds {
-                let path = t
-                    .names
-                    .get(&ino)
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| format!("inode {ino}"));
-                let code = match kind {
-                    Kind::Dir => format!("d = open {path} dir\nfsync d\nclose d"),
-                    Kind::File => format!("h = open {path}\nfsync h\nclose h"),
-                };
-                out.push(Repair {
-                    after,
-                    target_kind: if kind == Kind::Dir {
-                        "directory"
-                    } else {
-                        "file"
-                    },
-                    path,
-                    code,
-                });
+            if !a.holds(
+                model,
+                &Analysis::with_sync(t, after, req),
+                Some(after),
+                Some(i),
+            )[i]
+            {
+                return None;
             }
-        }
-    }
-    out
+            let (target_kind, code) = match kind {
+                Kind::Dir => (
+                    "directory",
+                    format!("d = open {path} dir\nfsync d\nclose d"),
+                ),
+                Kind::File => ("file", format!("h = open {path}\nfsync h\nclose h")),
+            };
+            Some(Repair {
+                after,
+                target_kind,
+                path: path.to_string(),
+                code,
+            })
+        })
+        .collect()
 }

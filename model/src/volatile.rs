@@ -245,6 +245,9 @@ pub struct Trace {
     pub last: Initial,
     /// The path each inode was last known by (for messages).
     pub names: BTreeMap<Ino, Path>,
+    /// `paths_after[k]`: a path of every reachable inode after op k (0: after setup), the first
+    /// in path order; for messages and repairs that name a file as it was called then.
+    pub paths_after: Vec<BTreeMap<Ino, Path>>,
 }
 
 #[derive(Clone, Debug)]
@@ -340,6 +343,28 @@ impl Fs {
         }
     }
 
+    /// A path of every reachable inode (the first in path order).
+    fn paths(&self) -> BTreeMap<Ino, Path> {
+        let mut out = BTreeMap::new();
+        out.insert(0, Path::root());
+        let mut todo = vec![(Path::root(), 0)];
+        let mut all = Vec::new();
+        while let Some((p, ino)) = todo.pop() {
+            for (name, child) in self.children(ino) {
+                let q = p.join(name);
+                if self.inodes[child].kind == Kind::Dir {
+                    todo.push((q.clone(), *child));
+                }
+                all.push((q, *child));
+            }
+        }
+        all.sort();
+        for (p, i) in all {
+            out.entry(i).or_insert(p);
+        }
+        out
+    }
+
     /// Drops a reference to an open file description; the last one releases it.
     fn unref(&mut self, f: &mut OpFacts, desc: usize, ino: Ino) {
         self.descs[desc] -= 1;
@@ -398,6 +423,7 @@ pub fn execute(program: &Program) -> Result<Trace, Vec<Diagnostic>> {
     }
     // Setup's open handles stay open: they may be used by the program.
     let initial = fs.snapshot();
+    let mut paths_after = vec![fs.paths()];
     let mut ops = Vec::new();
     let mut contents = Vec::new();
     for op in &program.ops {
@@ -409,11 +435,13 @@ pub fn execute(program: &Program) -> Result<Trace, Vec<Diagnostic>> {
                     .map(|d| (d.ino, fs.inodes[&d.ino].content.clone()))
                     .collect::<BTreeMap<_, _>>();
                 contents.push(snap);
+                paths_after.push(fs.paths());
                 ops.push(facts);
             }
             Err(e) => {
                 errors.push(e);
                 contents.push(BTreeMap::new());
+                paths_after.push(fs.paths());
                 ops.push(OpFacts::default());
             }
         }
@@ -440,6 +468,7 @@ pub fn execute(program: &Program) -> Result<Trace, Vec<Diagnostic>> {
         data_len: fs.data_len.clone(),
         cuts: fs.cuts.clone(),
         names: fs.names.clone(),
+        paths_after,
     })
 }
 
