@@ -414,7 +414,76 @@ pub fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> String {
             }
         }
     }
+    s.push_str("\nIn short:\n");
+    for r in reports {
+        let _ = writeln!(s, "  {}: {}", r.model, summary(r));
+    }
     s
+}
+
+/// One sentence per model: what each property needs.
+fn summary(r: &SyncReport) -> String {
+    let ops = |v: &[usize]| v.iter().map(|o| format!("op {o}")).collect::<Vec<_>>();
+    let mut parts = Vec::new();
+    for res in &r.results {
+        let p = &res.property;
+        if !res.holds {
+            match r.repairs.get(p).and_then(|v| v.first()) {
+                Some(rep) => parts.push(format!(
+                    "{p} fails as written; an fsync of the {} `{}` after {} repairs it",
+                    rep.target_kind,
+                    rep.path,
+                    if rep.after == 0 {
+                        "setup".to_string()
+                    } else {
+                        format!("op {}", rep.after)
+                    }
+                )),
+                None => parts.push(format!("{p} fails, and no single added fsync repairs it")),
+            }
+            continue;
+        }
+        let needed: Vec<usize> = r
+            .syncs
+            .iter()
+            .filter(|e| e.verdicts[p] == Need::Needed)
+            .map(|e| e.op)
+            .collect();
+        let mut needs = Vec::new();
+        if !needed.is_empty() {
+            needs.push(ops(&needed).join(" and "));
+        }
+        if let Some(al) = r.alternatives.get(p) {
+            needs.push(format!("one of {}", ops(&al.ops).join(", ")));
+        }
+        if needs.is_empty() {
+            parts.push(format!("{p} holds with no sync at all"));
+        } else {
+            parts.push(format!("{p} needs {}", needs.join(" and ")));
+        }
+    }
+    let redundant: Vec<usize> = r
+        .syncs
+        .iter()
+        .filter(|e| e.verdicts.values().all(|v| *v == Need::Redundant))
+        .filter(|e| !r.alternatives.values().any(|al| al.ops.contains(&e.op)))
+        .map(|e| e.op)
+        .collect();
+    let cheaper: Vec<usize> = r
+        .syncs
+        .iter()
+        .filter(|e| e.fdatasync_suffices == Some(true) && !redundant.contains(&e.op))
+        .map(|e| e.op)
+        .collect();
+    let mut out = parts.join("; ");
+    if !redundant.is_empty() {
+        out.push_str(&format!("; {} can go", ops(&redundant).join(", ")));
+    }
+    if !cheaper.is_empty() {
+        out.push_str(&format!("; {} can be fdatasync", ops(&cheaper).join(", ")));
+    }
+    out.push('.');
+    out
 }
 
 pub fn syncs_json(a: &Analysis, path: &Path, reports: &[SyncReport]) -> Value {
@@ -498,7 +567,12 @@ pub fn explanation(
             EffectKind::Writeback(_) => "writeback-time size of",
             EffectKind::Block { .. } => "data written by",
         };
-        format!("{} ({what} {})", eff.name, op_str(a, eff.op))
+        let in_flight = if eff.op == w.at + 1 {
+            ", in flight: the op had started but not returned"
+        } else {
+            ""
+        };
+        format!("{} ({what} {}{in_flight})", eff.name, op_str(a, eff.op))
     };
     let mut persisted = Vec::new();
     let _ = writeln!(t, "\nPersisted metadata effects:");
