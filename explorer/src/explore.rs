@@ -132,8 +132,31 @@ pub fn floor_at(p: &Persistence, g: &Graph, k: usize) -> Vec<bool> {
     in_floor
 }
 
+/// One crash point of one program under one model: what the enumeration of its states needs.
+pub struct CrashPoint<'a> {
+    pub trace: &'a Trace,
+    pub p: &'a Persistence,
+    pub g: &'a Graph,
+    pub k: usize,
+    /// The effects durable here (the floor of the completed syncs, closed under edges).
+    pub floor: Vec<bool>,
+}
+
+impl<'a> CrashPoint<'a> {
+    pub fn new(trace: &'a Trace, p: &'a Persistence, g: &'a Graph, k: usize) -> Self {
+        CrashPoint {
+            trace,
+            p,
+            g,
+            k,
+            floor: floor_at(p, g, k),
+        }
+    }
+}
+
 pub fn explore_point(trace: &Trace, p: &Persistence, g: &Graph, k: usize, limits: Limits) -> Point {
-    let floor = floor_at(p, g, k);
+    let cp = CrashPoint::new(trace, p, g, k);
+    let floor = &cp.floor;
     let issued = |e: usize| p.effects[e].op <= k + 1;
     let globals: Vec<usize> = (0..p.effects.len())
         .filter(|&e| issued(e) && !p.effects[e].is_block())
@@ -142,13 +165,13 @@ pub fn explore_point(trace: &Trace, p: &Persistence, g: &Graph, k: usize, limits
     let mut bound_hit = false;
     let mut included = vec![false; p.effects.len()];
     let mut downsets = 0usize;
-    enumerate(&globals, 0, &mut included, &floor, g, &mut |inc| {
+    enumerate(&globals, 0, &mut included, floor, g, &mut |inc| {
         downsets += 1;
         if downsets > limits.max_downsets {
             bound_hit = true;
             return false;
         }
-        states_for(trace, p, g, k, inc, &floor, &mut |state, w| {
+        cp.states(inc, &mut |state, w| {
             if classes.len() < limits.max_states || classes.contains_key(&state) {
                 classes.entry(state).or_insert(w);
             } else {
@@ -286,134 +309,129 @@ fn reachable(m: &Meta) -> Vec<(Path, Ino)> {
     out
 }
 
-/// The crash-state classes of one downset of global effects: calls `emit` for each.
-pub fn states_for(
-    trace: &Trace,
-    p: &Persistence,
-    g: &Graph,
-    k: usize,
-    inc: &[bool],
-    floor: &[bool],
-    emit: &mut dyn FnMut(CrashState, Witness),
-) {
-    let m = meta_of(&trace.initial, p, inc);
-    let paths = reachable(&m);
-    // Per visible file chunk: its candidate values.
-    let mut files: BTreeMap<Ino, Vec<(usize, Candidates)>> = BTreeMap::new();
-    for (_, ino) in &paths {
-        if m.kinds.get(ino) != Some(&Kind::File) || files.contains_key(ino) {
-            continue;
-        }
-        let size = m.sizes.get(ino).copied().unwrap_or(0);
-        let mut v = Vec::new();
-        for c in p.layout.chunks_of(*ino) {
-            if p.layout.chunks[c].start() >= size {
-                break;
+impl CrashPoint<'_> {
+    /// The crash-state classes of one downset of global effects: calls `emit` for each.
+    pub fn states(&self, inc: &[bool], emit: &mut dyn FnMut(CrashState, Witness)) {
+        let (trace, p, k) = (self.trace, self.p, self.k);
+        let m = meta_of(&trace.initial, p, inc);
+        let paths = reachable(&m);
+        // Per visible file chunk: its candidate values.
+        let mut files: BTreeMap<Ino, Vec<(usize, Candidates)>> = BTreeMap::new();
+        for (_, ino) in &paths {
+            if m.kinds.get(ino) != Some(&Kind::File) || files.contains_key(ino) {
+                continue;
             }
-            v.push((c, candidates(trace, p, g, k, inc, floor, &m, c)));
-        }
-        files.insert(*ino, v);
-    }
-    // Choices: for every chunk with several candidate values, every nonempty subset of them
-    // (no larger than its block count).
-    let mut slots: Vec<(Ino, usize, usize)> = Vec::new(); // (ino, position in files[ino], chunk)
-    let mut options: Vec<Vec<Choice>> = Vec::new();
-    for (ino, chunks) in &files {
-        for (i, (c, cand)) in chunks.iter().enumerate() {
-            let mut vals: Vec<Option<usize>> = Vec::new();
-            if cand.base_ok {
-                vals.push(None);
-            }
-            vals.extend(cand.versions.iter().map(|(e, _)| Some(*e)));
-            let blocks = p.layout.chunks[*c].blocks as usize;
-            options.push(subsets(&vals, blocks));
-            slots.push((*ino, i, *c));
-        }
-    }
-    let mut pick = vec![0usize; options.len()];
-    loop {
-        let mut w = Witness {
-            at: k,
-            persisted: (0..inc.len()).filter(|&e| inc[e]).collect(),
-            chunks: Vec::new(),
-        };
-        let mut content_of: BTreeMap<Ino, Vec<Segment>> = BTreeMap::new();
-        for (slot, &(ino, i, c)) in slots.iter().enumerate() {
-            let choice = &options[slot][pick[slot]];
-            let (_, cand) = &files[&ino][i];
-            let size = m.sizes.get(&ino).copied().unwrap_or(0);
-            let chunk = &p.layout.chunks[c];
-            let value_of = |s: &Option<usize>| -> BlockValue {
-                match s {
-                    None => cand.base.clone(),
-                    Some(e) => cand
-                        .versions
-                        .iter()
-                        .find(|(x, _)| x == e)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_else(BlockValue::zero),
+            let size = m.sizes.get(ino).copied().unwrap_or(0);
+            let mut v = Vec::new();
+            for c in p.layout.chunks_of(*ino) {
+                if p.layout.chunks[c].start() >= size {
+                    break;
                 }
-            };
-            if options[slot].len() > 1 {
-                w.chunks.push((c, choice.clone()));
+                v.push((c, self.candidates(inc, &m, c)));
             }
-            let segs = content_of.entry(ino).or_default();
-            let values: BTreeSet<BlockValue> = choice
-                .iter()
-                .map(value_of)
-                .map(|v| clip(&v, chunk, size))
-                .collect();
-            if values.len() == 1 {
-                let v = values.into_iter().next().expect("one value");
-                if let [(0, BLOCK, origin)] = v.0.as_slice() {
-                    // A whole-block value: the chunk is one extent, whatever its length.
-                    let end = chunk.end().min(size);
-                    segs.push(Segment::Exact(Extent {
-                        start: chunk.start(),
-                        end,
-                        origin: origin.clone(),
-                    }));
-                    continue;
+            files.insert(*ino, v);
+        }
+        // Choices: for every chunk with several candidate values, every nonempty subset of them
+        // (no larger than its block count).
+        let mut slots: Vec<(Ino, usize, usize)> = Vec::new(); // (ino, position in files[ino], chunk)
+        let mut options: Vec<Vec<Choice>> = Vec::new();
+        for (ino, chunks) in &files {
+            for (i, (c, cand)) in chunks.iter().enumerate() {
+                let mut vals: Vec<Option<usize>> = Vec::new();
+                if cand.base_ok {
+                    vals.push(None);
                 }
-                for b in 0..chunk.blocks {
-                    let base = chunk.start() + b * BLOCK;
-                    if base >= size {
-                        break;
-                    }
-                    segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
-                }
-            } else {
-                segs.push(Segment::Mixed {
-                    start: chunk.start(),
-                    end: chunk.end().min(size),
-                    blocks: chunk.blocks,
-                    values,
-                });
+                vals.extend(cand.versions.iter().map(|(e, _)| Some(*e)));
+                let blocks = p.layout.chunks[*c].blocks as usize;
+                options.push(subsets(&vals, blocks));
+                slots.push((*ino, i, *c));
             }
         }
-        let state = build_tree(
-            &paths,
-            |i| m.kinds[&i] == Kind::Dir,
-            |i| {
-                (
-                    m.sizes.get(&i).copied().unwrap_or(0),
-                    canonical(content_of.get(&i).cloned().unwrap_or_default()),
-                )
-            },
-        );
-        emit(state, w);
-        // Next combination.
-        let mut i = 0;
+        let mut pick = vec![0usize; options.len()];
         loop {
-            if i == pick.len() {
-                return;
+            let mut w = Witness {
+                at: k,
+                persisted: (0..inc.len()).filter(|&e| inc[e]).collect(),
+                chunks: Vec::new(),
+            };
+            let mut content_of: BTreeMap<Ino, Vec<Segment>> = BTreeMap::new();
+            for (slot, &(ino, i, c)) in slots.iter().enumerate() {
+                let choice = &options[slot][pick[slot]];
+                let (_, cand) = &files[&ino][i];
+                let size = m.sizes.get(&ino).copied().unwrap_or(0);
+                let chunk = &p.layout.chunks[c];
+                let value_of = |s: &Option<usize>| -> BlockValue {
+                    match s {
+                        None => cand.base.clone(),
+                        Some(e) => cand
+                            .versions
+                            .iter()
+                            .find(|(x, _)| x == e)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_else(BlockValue::zero),
+                    }
+                };
+                if options[slot].len() > 1 {
+                    w.chunks.push((c, choice.clone()));
+                }
+                let segs = content_of.entry(ino).or_default();
+                let values: BTreeSet<BlockValue> = choice
+                    .iter()
+                    .map(value_of)
+                    .map(|v| clip(&v, chunk, size))
+                    .collect();
+                if values.len() == 1 {
+                    let v = values.into_iter().next().expect("one value");
+                    if let [(0, BLOCK, origin)] = v.0.as_slice() {
+                        // A whole-block value: the chunk is one extent, whatever its length.
+                        let end = chunk.end().min(size);
+                        segs.push(Segment::Exact(Extent {
+                            start: chunk.start(),
+                            end,
+                            origin: origin.clone(),
+                        }));
+                        continue;
+                    }
+                    for b in 0..chunk.blocks {
+                        let base = chunk.start() + b * BLOCK;
+                        if base >= size {
+                            break;
+                        }
+                        segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
+                    }
+                } else {
+                    segs.push(Segment::Mixed {
+                        start: chunk.start(),
+                        end: chunk.end().min(size),
+                        blocks: chunk.blocks,
+                        values,
+                    });
+                }
             }
-            pick[i] += 1;
-            if pick[i] < options[i].len() {
-                break;
+            let state = build_tree(
+                &paths,
+                |i| m.kinds[&i] == Kind::Dir,
+                |i| {
+                    (
+                        m.sizes.get(&i).copied().unwrap_or(0),
+                        canonical(content_of.get(&i).cloned().unwrap_or_default()),
+                    )
+                },
+            );
+            emit(state, w);
+            // Next combination.
+            let mut i = 0;
+            loop {
+                if i == pick.len() {
+                    return;
+                }
+                pick[i] += 1;
+                if pick[i] < options[i].len() {
+                    break;
+                }
+                pick[i] = 0;
+                i += 1;
             }
-            pick[i] = 0;
-            i += 1;
         }
     }
 }
@@ -470,60 +488,53 @@ fn subsets(vals: &[Option<usize>], max: usize) -> Vec<Choice> {
     out
 }
 
-/// The values a block of chunk `c` may hold, given the durable global effects `inc`.
-#[allow(clippy::too_many_arguments)]
-fn candidates(
-    trace: &Trace,
-    p: &Persistence,
-    g: &Graph,
-    k: usize,
-    inc: &[bool],
-    floor: &[bool],
-    m: &Meta,
-    c: usize,
-) -> Candidates {
-    let chunk = &p.layout.chunks[c];
-    // Base: the latest durable truncate that freed this chunk, else the initial content.
-    let hole_op = m.holes.get(&chunk.ino).and_then(|v| {
-        v.iter()
-            .filter(|(_, h)| chunk.first >= *h)
-            .map(|(op, _)| *op)
-            .max()
-    });
-    let (base_op, base) = match hole_op {
-        Some(op) => (op, BlockValue::zero()),
-        None => match trace.initial.inodes.get(&chunk.ino) {
-            Some((_, _, content)) => (0, BlockValue::of(content, chunk)),
-            None => (0, BlockValue::zero()),
-        },
-    };
-    let mut required = 0;
-    let mut versions = Vec::new();
-    for &e in &g.blocks_of_chunk[c] {
-        let eff = &p.effects[e];
-        let EffectKind::Block { value, .. } = &eff.kind else {
-            continue;
+impl CrashPoint<'_> {
+    /// The values a block of chunk `c` may hold, given the durable global effects `inc`.
+    fn candidates(&self, inc: &[bool], m: &Meta, c: usize) -> Candidates {
+        let (trace, p, g, k, floor) = (self.trace, self.p, self.g, self.k, &self.floor);
+        let chunk = &p.layout.chunks[c];
+        // Base: the latest durable truncate that freed this chunk, else the initial content.
+        let hole_op = m.holes.get(&chunk.ino).and_then(|v| {
+            v.iter()
+                .filter(|(_, h)| chunk.first >= *h)
+                .map(|(op, _)| *op)
+                .max()
+        });
+        let (base_op, base) = match hole_op {
+            Some(op) => (op, BlockValue::zero()),
+            None => match trace.initial.inodes.get(&chunk.ino) {
+                Some((_, _, content)) => (0, BlockValue::of(content, chunk)),
+                None => (0, BlockValue::zero()),
+            },
         };
-        if eff.op > k + 1 {
-            continue;
+        let mut required = 0;
+        let mut versions = Vec::new();
+        for &e in &g.blocks_of_chunk[c] {
+            let eff = &p.effects[e];
+            let EffectKind::Block { value, .. } = &eff.kind else {
+                continue;
+            };
+            if eff.op > k + 1 {
+                continue;
+            }
+            if floor[e] {
+                required = required.max(eff.op);
+            }
+            if g.preds(e).all(|q| inc[q]) {
+                versions.push((e, eff.op, value.clone()));
+            }
         }
-        if floor[e] {
-            required = required.max(eff.op);
+        let base_ok = base_op >= required;
+        let versions = versions
+            .into_iter()
+            .filter(|(_, op, _)| *op > base_op && *op >= required)
+            .map(|(e, _, v)| (e, v))
+            .collect();
+        Candidates {
+            base,
+            base_ok,
+            versions,
         }
-        if g.preds(e).all(|q| inc[q]) {
-            versions.push((e, eff.op, value.clone()));
-        }
-    }
-    let base_ok = base_op >= required;
-    let versions = versions
-        .into_iter()
-        .filter(|(_, op, _)| *op > base_op && *op >= required)
-        .map(|(e, _, v)| (e, v))
-        .collect();
-    Candidates {
-        base,
-        base_ok,
-        versions,
     }
 }
 

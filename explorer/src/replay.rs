@@ -128,7 +128,8 @@ pub fn parse(run: &ModelRun, text: &str) -> Result<Witness, String> {
 /// Rebuilds the crash state a witness names, checking it is allowed.
 pub fn state_of(run: &ModelRun, w: &Witness) -> Result<CrashState, String> {
     let p = &run.persistence;
-    let floor = explore::floor_at(p, &run.graph, w.at);
+    let cp = explore::CrashPoint::new(&run.trace, p, &run.graph, w.at);
+    let floor = &cp.floor;
     let mut inc = vec![false; p.effects.len()];
     for &e in &w.persisted {
         inc[e] = true;
@@ -159,18 +160,10 @@ pub fn state_of(run: &ModelRun, w: &Witness) -> Result<CrashState, String> {
         }
     }
     let mut found = None;
-    explore::states_for(
-        &run.trace,
-        p,
-        &run.graph,
-        w.at,
-        &inc,
-        &floor,
-        &mut |s, cand| {
-            if found.is_none() && cand.chunks == w.chunks {
-                found = Some(s);
-            }
-        },
-    );
+    cp.states(&inc, &mut |s, cand| {
+        if found.is_none() && cand.chunks == w.chunks {
+            found = Some(s);
+        }
+    });
     found.ok_or_else(|| "the chunk choices do not match what this crash point allows (run `unplug states` to list them)".to_string())
 }

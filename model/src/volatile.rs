@@ -343,6 +343,32 @@ impl Fs {
         }
     }
 
+    /// Creates an inode of `kind` named `name` in `dir`: its initialisation and its entry are
+    /// the op's metadata (one ext4 handle), and its creation moves both fsync tids.
+    fn create(&mut self, f: &mut OpFacts, dir: Ino, name: String, path: &Path, kind: Kind) -> Ino {
+        let ino = self.next_ino;
+        self.next_ino += 1;
+        self.inodes.insert(
+            ino,
+            Inode {
+                kind,
+                size: 0,
+                content: Content::default(),
+            },
+        );
+        self.entries.insert((dir, name.clone()), ino);
+        self.names.insert(ino, path.clone());
+        f.assigns.push(Assign::Init { ino, kind });
+        f.assigns.push(Assign::Entry {
+            dir,
+            name,
+            target: Some(ino),
+        });
+        f.touched.extend([ino, dir]);
+        f.datasync_touched.push(ino);
+        ino
+    }
+
     /// A path of every reachable inode (the first in path order).
     fn paths(&self) -> BTreeMap<Ino, Path> {
         let mut out = BTreeMap::new();
@@ -593,30 +619,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                             .with_hint("use `mkdir PATH` first"));
                     }
                     let (dir, name) = fs.parent(path).map_err(|m| err(op, m))?;
-                    let ino = fs.next_ino;
-                    fs.next_ino += 1;
-                    fs.inodes.insert(
-                        ino,
-                        Inode {
-                            kind: Kind::File,
-                            size: 0,
-                            content: Content::default(),
-                        },
-                    );
-                    fs.entries.insert((dir, name.clone()), ino);
-                    fs.names.insert(ino, path.clone());
-                    f.assigns.push(Assign::Init {
-                        ino,
-                        kind: Kind::File,
-                    });
-                    f.assigns.push(Assign::Entry {
-                        dir,
-                        name,
-                        target: Some(ino),
-                    });
-                    f.touched.extend([ino, dir]);
-                    f.datasync_touched.push(ino);
-                    ino
+                    fs.create(&mut f, dir, name, path, Kind::File)
                 }
             };
             let desc = fs.descs.len();
@@ -898,29 +901,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                 return Err(err(op, format!("`{path}` already exists: EEXIST")));
             }
             let (dir, name) = fs.parent(path).map_err(|m| err(op, m))?;
-            let ino = fs.next_ino;
-            fs.next_ino += 1;
-            fs.inodes.insert(
-                ino,
-                Inode {
-                    kind: Kind::Dir,
-                    size: 0,
-                    content: Content::default(),
-                },
-            );
-            fs.entries.insert((dir, name.clone()), ino);
-            fs.names.insert(ino, path.clone());
-            f.assigns.push(Assign::Init {
-                ino,
-                kind: Kind::Dir,
-            });
-            f.assigns.push(Assign::Entry {
-                dir,
-                name,
-                target: Some(ino),
-            });
-            f.touched.extend([ino, dir]);
-            f.datasync_touched.push(ino);
+            fs.create(&mut f, dir, name, path, Kind::Dir);
         }
         OpKind::Rmdir { path } => {
             let ino = fs.lookup(path).ok_or_else(|| missing(fs, op, path))?;
