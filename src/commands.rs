@@ -162,42 +162,38 @@ pub fn states(c: &Common, at: Option<usize>) -> u8 {
             );
         }
     }
-    let mut out = Vec::new();
+    let mut points = Vec::new();
     for m in &ms {
         let run = a.run(m);
         if json {
-            let points: Vec<Value> = run
+            points.extend(run
                 .exploration
                 .points
                 .iter()
                 .filter(|p| at.is_none_or(|k| k == p.at))
                 .map(|p| {
                     json!({
+                        "model": m.to_string(),
                         "at": p.at,
-                        "distinct_states": p.total.to_string(),
+                        "distinct_states": render::big_json(&p.total),
                         "classes": p.states.len(),
                         "bound_hit": p.bound_hit,
                         "states": p.states.iter().map(|s| json!({
-                            "count": s.count.to_string(),
+                            "count": render::big_json(&s.count),
                             "tree": render::state_json(&s.state),
                             "text": s.state.to_string(),
                             "replay": replay::format(&run, &s.witness),
                         })).collect::<Vec<_>>(),
                     })
-                })
-                .collect();
-            out.push(json!({ "model": m.to_string(), "crash_points": points }));
+                }));
         } else {
             print!("{}", render::states_text(&a, &run, at));
         }
     }
     if json {
-        // With one model the object is that model's: `crash_points` at the top level.
-        if out.len() == 1 {
-            print_json(&out.remove(0));
-        } else {
-            print_json(&json!({ "models": out }));
-        }
+        // One list for every model: each crash point names its model.
+        let models: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
+        print_json(&json!({ "program": c.program.display().to_string(), "models": models, "crash_points": points }));
     }
     HOLDS
 }

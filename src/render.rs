@@ -36,6 +36,12 @@ pub fn point_str(a: &Analysis, k: usize) -> String {
     }
 }
 
+/// An exact count as a JSON number, however many digits it has (counts of crash states can
+/// exceed 64 bits; serde_json's arbitrary_precision keeps every digit).
+pub fn big_json(n: &BigUint) -> Value {
+    serde_json::from_str(&n.to_string()).expect("a decimal integer is a JSON number")
+}
+
 /// A count: exact up to 15 digits, else `≈ 3.23e616`.
 pub fn count_str(n: &BigUint) -> String {
     let s = n.to_string();
