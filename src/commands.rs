@@ -166,26 +166,27 @@ pub fn states(c: &Common, at: Option<usize>) -> u8 {
     for m in &ms {
         let run = a.run(m);
         if json {
-            points.extend(run
-                .exploration
-                .points
-                .iter()
-                .filter(|p| at.is_none_or(|k| k == p.at))
-                .map(|p| {
-                    json!({
-                        "model": m.to_string(),
-                        "at": p.at,
-                        "distinct_states": render::big_json(&p.total),
-                        "classes": p.states.len(),
-                        "bound_hit": p.bound_hit,
-                        "states": p.states.iter().map(|s| json!({
-                            "count": render::big_json(&s.count),
-                            "tree": render::state_json(&s.state),
-                            "text": s.state.to_string(),
-                            "replay": replay::format(&run, &s.witness),
-                        })).collect::<Vec<_>>(),
-                    })
-                }));
+            points.extend(
+                run.exploration
+                    .points
+                    .iter()
+                    .filter(|p| at.is_none_or(|k| k == p.at))
+                    .map(|p| {
+                        json!({
+                            "model": m.to_string(),
+                            "at": p.at,
+                            "distinct_states": render::big_json(&p.total),
+                            "classes": p.states.len(),
+                            "bound_hit": p.bound_hit,
+                            "states": p.states.iter().map(|s| json!({
+                                "count": render::big_json(&s.count),
+                                "tree": render::state_json(&s.state),
+                                "text": s.state.to_string(),
+                                "replay": replay::format(&run, &s.witness),
+                            })).collect::<Vec<_>>(),
+                        })
+                    }),
+            );
         } else {
             print!("{}", render::states_text(&a, &run, at));
         }
@@ -193,7 +194,9 @@ pub fn states(c: &Common, at: Option<usize>) -> u8 {
     if json {
         // One list for every model: each crash point names its model.
         let models: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
-        print_json(&json!({ "program": c.program.display().to_string(), "models": models, "crash_points": points }));
+        print_json(
+            &json!({ "program": c.program.display().to_string(), "models": models, "crash_points": points }),
+        );
     }
     HOLDS
 }

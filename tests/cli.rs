@@ -6,3 +6,81 @@
 fn cli_transcripts() {
     trycmd::TestCases::new().case("tests/cmd/*.toml");
 }
+
+/// Runs `unplug` with `args` from the repository root; returns (exit code, stdout as JSON).
+fn json_of(args: &[&str]) -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unplug"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("unplug runs");
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (out.status.code().expect("exit code"), v)
+}
+
+/// The JSON contract of README.md ("JSON output"), which scripts rely on.
+#[test]
+fn json_contract() {
+    let seed = "examples/mmap-rename.up";
+    let (code, v) = json_of(&["check", "--json", seed]);
+    assert_eq!(code, 1, "posix B fails");
+    let results = v["results"].as_array().expect("results");
+    assert_eq!(results.len(), 4, "2 models x 2 properties");
+    for r in results {
+        assert!(
+            ["posix", "ext4"].contains(&r["model"].as_str().unwrap()),
+            "{r}"
+        );
+        assert!(["A", "B"].contains(&r["property"].as_str().unwrap()), "{r}");
+        assert!(r["holds"].is_boolean(), "{r}");
+    }
+
+    let (code, v) = json_of(&["syncs", "--json", seed]);
+    assert_eq!(code, 1);
+    for m in v["models"].as_array().expect("models") {
+        let model = m["model"].as_str().expect("model");
+        let syncs = m["syncs"].as_array().expect("syncs");
+        let ops: Vec<u64> = syncs
+            .iter()
+            .map(|s| s["op"].as_u64().expect("op"))
+            .collect();
+        assert_eq!(ops, [5, 6, 8], "{model}");
+        for s in syncs {
+            assert!(s["call"].is_string());
+            for p in ["A", "B"] {
+                let verdict = s["verdicts"][p].as_str().expect("verdict");
+                assert!(verdict == "needed" || verdict == "redundant", "{model} {s}");
+            }
+        }
+    }
+    let ext4 = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "ext4")
+        .unwrap();
+    assert_eq!(ext4["syncs"][2]["verdicts"]["B"], "needed");
+    assert!(ext4["syncs"][2]["counterexamples"]["B"]["replay"].is_string());
+
+    let (code, v) = json_of(&["states", "--json", "--model", "ext4", seed]);
+    assert_eq!(code, 0);
+    let points = v["crash_points"].as_array().expect("crash_points");
+    assert_eq!(points.len(), 9, "crash points 0 to 8");
+    for (i, p) in points.iter().enumerate() {
+        assert_eq!(p["at"].as_u64(), Some(i as u64));
+        assert!(p["distinct_states"].is_number(), "{}", p["distinct_states"]);
+        assert!(p["states"].is_array());
+    }
+    // Crash point 4 (the store returned, the msync may have started): nothing, an empty `tmp`,
+    // `tmp` of 8 MiB of zeros, of D, or any of the 2^2048 - 2 mixes of its 2048 blocks.
+    let expected = num_bigint::BigUint::from(2u32).pow(2048) + 2u32;
+    assert_eq!(
+        points[4]["distinct_states"].to_string(),
+        expected.to_string()
+    );
+}
