@@ -207,7 +207,17 @@ pub fn syncs(c: &Common) -> u8 {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let reports: Vec<syncs::SyncReport> = ms.iter().map(|m| syncs::analyse(&a, m)).collect();
+    let mut a = a;
+    let progress = Progress::new();
+    a.on_explore = Some(progress.ticker());
+    let reports: Vec<syncs::SyncReport> = ms
+        .iter()
+        .map(|m| {
+            progress.set_message(format!("sync analysis under {m}"));
+            syncs::analyse(&a, m)
+        })
+        .collect();
+    progress.finish();
     let all_hold = reports.iter().all(|r| r.results.iter().all(|x| x.holds));
     if json {
         print_json(&render::syncs_json(&a, path, &reports));
@@ -277,4 +287,50 @@ pub fn models(json: bool) -> u8 {
         print!("{}", render::models_text(&all));
     }
     HOLDS
+}
+
+/// A spinner on stderr for long work: it appears only after a second (short runs print nothing)
+/// and only on a terminal; it counts explored program variants.
+struct Progress {
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg}: {pos} program variants explored ({elapsed})",
+            )
+            .expect("valid template"),
+        );
+        Progress { bar }
+    }
+
+    /// Starts a new stage: its message, and the count from zero.
+    fn set_message(&self, m: String) {
+        self.bar.set_message(m);
+        self.bar.set_position(0);
+    }
+
+    /// The callback the explorer calls once per explored variant.
+    fn ticker(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
+        let bar = self.bar.clone();
+        let start = std::time::Instant::now();
+        let shown = std::sync::atomic::AtomicBool::new(false);
+        std::sync::Arc::new(move || {
+            bar.inc(1);
+            if start.elapsed().as_secs() >= 1
+                && !shown.swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            }
+        })
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }

@@ -39,6 +39,9 @@ pub struct Analysis {
     pub per_block: bool,
     /// Switch one rule off (by id): the mutation tests use it to show each rule matters.
     pub drop_rule: Option<String>,
+    /// Called once per exploration of a program variant (sync analysis runs many): the CLI
+    /// shows progress with it.
+    pub on_explore: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// A program explored under one model.
@@ -92,6 +95,7 @@ impl Analysis {
             limits: Limits::default(),
             per_block: false,
             drop_rule: None,
+            on_explore: None,
         }
     }
 
@@ -101,6 +105,9 @@ impl Analysis {
 
     /// Explores a variant of the program's trace (a sync removed, weakened or inserted).
     fn persistence(&self, model: &ModelSpec, trace: &Trace) -> (Persistence, graph::Graph) {
+        if let Some(f) = &self.on_explore {
+            f();
+        }
         let layout = if self.per_block {
             Layout::per_block(trace)
         } else {
