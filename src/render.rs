@@ -400,22 +400,17 @@ pub fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> String {
         }
         for (p, reps) in &r.repairs {
             if reps.is_empty() {
-                let _ = writeln!(s, "{p} FAILS, and no single added fsync (of a file or a directory, after any op) repairs it.");
+                let _ = writeln!(s, "{p} FAILS, and neither one nor two added fsyncs (of files or directories, after any op) repair it.");
                 continue;
             }
-            let _ = writeln!(s, "{p} FAILS as written. Adding one sync repairs it:");
+            let _ = writeln!(s, "{p} FAILS as written. It holds with:");
             for rep in reps {
-                let _ = writeln!(
-                    s,
-                    "  after {}: fsync the {} `{}`:",
-                    if rep.after == 0 {
-                        "setup".to_string()
-                    } else {
-                        op_str(a, rep.after)
-                    },
-                    rep.target_kind,
-                    rep.path
-                );
+                let after = if rep.after == 0 {
+                    "setup".to_string()
+                } else {
+                    op_str(a, rep.after)
+                };
+                let _ = writeln!(s, "  after {after}: {}:", fsync_str(&rep.fsync));
                 s.push_str(&indent(&rep.code, "      "));
             }
         }
@@ -427,6 +422,19 @@ pub fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> String {
     s
 }
 
+/// `an fsync of the directory `.`` or `fsyncs of the directory `d` and the directory `.``.
+fn fsync_str(targets: &[unplug_explorer::syncs::Target]) -> String {
+    let each: Vec<String> = targets
+        .iter()
+        .map(|t| format!("the {} `{}`", t.kind, t.path))
+        .collect();
+    if each.len() == 1 {
+        format!("an fsync of {}", each[0])
+    } else {
+        format!("fsyncs of {}", each.join(" and "))
+    }
+}
+
 /// One sentence per model: what each property needs.
 fn summary(r: &SyncReport) -> String {
     let ops = |v: &[usize]| v.iter().map(|o| format!("op {o}")).collect::<Vec<_>>();
@@ -436,16 +444,17 @@ fn summary(r: &SyncReport) -> String {
         if !res.holds {
             match r.repairs.get(p).and_then(|v| v.first()) {
                 Some(rep) => parts.push(format!(
-                    "{p} fails as written; an fsync of the {} `{}` after {} repairs it",
-                    rep.target_kind,
-                    rep.path,
+                    "{p} fails as written; {} after {} repairs it",
+                    fsync_str(&rep.fsync),
                     if rep.after == 0 {
                         "setup".to_string()
                     } else {
                         format!("op {}", rep.after)
                     }
                 )),
-                None => parts.push(format!("{p} fails, and no single added fsync repairs it")),
+                None => parts.push(format!(
+                    "{p} fails, and no one or two added fsyncs repair it"
+                )),
             }
             continue;
         }
@@ -516,7 +525,9 @@ pub fn syncs_json(a: &Analysis, path: &Path, reports: &[SyncReport]) -> Value {
                     "counterexample": al.counterexample.as_ref().map(|c| counterexample_json(a, c)),
                 }))).collect::<serde_json::Map<_, _>>(),
                 "repairs": r.repairs.iter().map(|(p, reps)| (p.clone(), json!(reps.iter().map(|x| json!({
-                    "after_op": x.after, "target_kind": x.target_kind, "path": x.path, "code": x.code,
+                    "after_op": x.after,
+                    "fsync": x.fsync.iter().map(|t| json!({ "kind": t.kind, "path": t.path })).collect::<Vec<_>>(),
+                    "code": x.code,
                 })).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
             })
         })

@@ -52,8 +52,6 @@ pub struct ModelRun<'a> {
     pub persistence: Persistence,
     pub graph: graph::Graph,
     pub exploration: Exploration,
-    /// Op numbers inserted by a repair shift later ops: `after N` thresholds move with them.
-    pub inserted_after: Option<usize>,
 }
 
 /// The first violation of a property: where, and the state.
@@ -100,7 +98,7 @@ impl Analysis {
     }
 
     pub fn run(&self, model: &ModelSpec) -> ModelRun<'_> {
-        self.run_trace(model, self.trace.clone(), None)
+        self.run_trace(model, self.trace.clone())
     }
 
     /// Explores a variant of the program's trace (a sync removed, weakened or inserted).
@@ -127,15 +125,12 @@ impl Analysis {
         &self,
         model: &ModelSpec,
         trace: &Trace,
-        inserted_after: Option<usize>,
+        inserted: &[usize],
         only: Option<usize>,
     ) -> Vec<bool> {
         let (p, g) = self.persistence(model, trace);
         let props = &self.program.properties;
-        let from: Vec<usize> = props
-            .iter()
-            .map(|x| threshold(&x.when, inserted_after))
-            .collect();
+        let from: Vec<usize> = props.iter().map(|x| threshold(&x.when, inserted)).collect();
         let cx = state::EvalContext {
             old: &self.old,
             new: &self.new,
@@ -166,12 +161,7 @@ impl Analysis {
         ok
     }
 
-    pub fn run_trace(
-        &self,
-        model: &ModelSpec,
-        trace: Trace,
-        inserted_after: Option<usize>,
-    ) -> ModelRun<'_> {
+    pub fn run_trace(&self, model: &ModelSpec, trace: Trace) -> ModelRun<'_> {
         let (persistence, graph) = self.persistence(model, &trace);
         let exploration = explore::explore(&trace, &persistence, &graph, self.limits);
         ModelRun {
@@ -181,48 +171,41 @@ impl Analysis {
             persistence,
             graph,
             exploration,
-            inserted_after,
         }
     }
 
-    /// The trace with the sync of op `op` removed (the op stays, as a no-op, so numbering holds).
-    pub fn without_sync(trace: &Trace, op: usize) -> Trace {
+    /// The trace with syncs inserted after op `after` (0 = before the first op), in order.
+    pub fn with_syncs(trace: &Trace, after: usize, reqs: Vec<SyncReq>) -> Trace {
         let mut t = trace.clone();
-        t.ops[op - 1].sync = None;
-        t
-    }
-
-    /// The trace with a sync inserted after op `after` (0 = before the first op).
-    pub fn with_sync(trace: &Trace, after: usize, req: SyncReq) -> Trace {
-        let mut t = trace.clone();
-        t.ops.insert(
-            after,
-            OpFacts {
-                sync: Some(req),
-                ..OpFacts::default()
-            },
-        );
-        t.contents.insert(after, BTreeMap::new());
+        for (i, req) in reqs.into_iter().enumerate() {
+            t.ops.insert(
+                after + i,
+                OpFacts {
+                    sync: Some(req),
+                    ..OpFacts::default()
+                },
+            );
+            t.contents.insert(after + i, BTreeMap::new());
+            let paths = t.paths_after[after + i].clone();
+            t.paths_after.insert(after + i + 1, paths);
+        }
         t
     }
 }
 
-/// The first crash point at which a property must hold, when a sync was inserted after op
-/// `inserted_after` (which shifts later op numbers by one).
-pub fn threshold(when: &When, inserted_after: Option<usize>) -> usize {
+/// The first crash point at which a property must hold, when syncs were inserted after the ops
+/// in `inserted` (each shifts the later op numbers by one).
+pub fn threshold(when: &When, inserted: &[usize]) -> usize {
     match when {
         When::Always => 0,
-        When::After { op, .. } => match inserted_after {
-            Some(a) if *op > a => op + 1,
-            _ => *op,
-        },
+        When::After { op, .. } => op + inserted.iter().filter(|&&a| a < *op).count(),
     }
 }
 
 impl ModelRun<'_> {
     /// The first crash point at which a property must hold.
     pub fn threshold(&self, when: &When) -> usize {
-        threshold(when, self.inserted_after)
+        threshold(when, &[])
     }
 
     /// Checks every property of the program.

@@ -96,7 +96,7 @@ impl Variant {
                 return Err(format!("op {op} is not a sync call of this program"));
             }
         }
-        Ok(a.run_trace(model, self.apply(&a.trace), None))
+        Ok(a.run_trace(model, self.apply(&a.trace)))
     }
 }
 
@@ -148,11 +148,18 @@ pub struct SyncEntry {
 pub struct Repair {
     /// Insert after this op (0 = before the first).
     pub after: usize,
-    /// `file` or `directory`.
-    pub target_kind: &'static str,
-    pub path: String,
+    /// What to fsync there, in order.
+    pub fsync: Vec<Target>,
     /// The lines to insert.
     pub code: String,
+}
+
+/// A file or directory to fsync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// `file` or `directory`.
+    pub kind: &'static str,
+    pub path: String,
 }
 
 /// The sync analysis of one program under one model.
@@ -199,7 +206,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
             removed: [s].into(),
             ..Variant::default()
         };
-        let run = a.run_trace(model, variant.apply(&a.trace), None);
+        let run = a.run_trace(model, variant.apply(&a.trace));
         let without = run.check();
         let mut verdicts = BTreeMap::new();
         let mut counterexamples = BTreeMap::new();
@@ -237,7 +244,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
                     datasync: [s].into(),
                     ..Variant::default()
                 };
-                let run = a.run_trace(model, variant.apply(&a.trace), None);
+                let run = a.run_trace(model, variant.apply(&a.trace));
                 let r = run.check();
                 let worse = (0..props.len())
                     .find(|&i| r[i].violating_classes > results[i].violating_classes);
@@ -281,7 +288,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
                     removed,
                     ..Variant::default()
                 };
-                let r = a.holds(model, &variant.apply(&a.trace), None, None);
+                let r = a.holds(model, &variant.apply(&a.trace), &[], None);
                 (kept, r)
             })
             .collect();
@@ -320,7 +327,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
             removed: some.iter().copied().collect(),
             ..Variant::default()
         };
-        let run = a.run_trace(model, variant.apply(&a.trace), None);
+        let run = a.run_trace(model, variant.apply(&a.trace));
         let cx =
             first_new_violation(&base_run, &run, i).map(|v| Counterexample::of(&run, &variant, &v));
         alternatives.insert(
@@ -396,54 +403,99 @@ fn first_new_violation(base: &ModelRun, run: &ModelRun, i: usize) -> Option<Viol
     None
 }
 
-/// Single syncs (of a file or of a directory, after some op) that make property `i` hold.
+/// Syncs to insert that make property `i` hold: one fsync (of a file or a directory) after some
+/// op; where none works, two fsyncs after the same op (a new file in a new directory needs both
+/// directories synced under POSIX).
 fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
     let t = &a.trace;
-    // Every (position, inode that has a name there): fsync it after that op.
-    let candidates: Vec<(usize, Ino, Path)> = (0..=t.ops.len())
+    let target = |ino: Ino, path: &Path| {
+        let kind = t.kinds[&ino];
+        let req = match kind {
+            Kind::Dir => SyncReq::Dir {
+                ino,
+                datasync: false,
+            },
+            Kind::File => SyncReq::File {
+                ino,
+                datasync: false,
+                range: None,
+            },
+        };
+        let kind = if kind == Kind::Dir {
+            "directory"
+        } else {
+            "file"
+        };
+        (
+            req,
+            Target {
+                kind,
+                path: path.to_string(),
+            },
+        )
+    };
+    let try_insert = |after: usize, picks: Vec<(SyncReq, Target)>| -> Option<Repair> {
+        let (reqs, targets): (Vec<SyncReq>, Vec<Target>) = picks.into_iter().unzip();
+        let inserted = vec![after; reqs.len()];
+        if !a.holds(
+            model,
+            &Analysis::with_syncs(t, after, reqs),
+            &inserted,
+            Some(i),
+        )[i]
+        {
+            return None;
+        }
+        let code = targets
+            .iter()
+            .enumerate()
+            .map(|(n, x)| {
+                let h = format!("s{}", n + 1);
+                let flag = if x.kind == "directory" { " dir" } else { "" };
+                format!("{h} = open {}{flag}\nfsync {h}\nclose {h}", x.path)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        Some(Repair {
+            after,
+            fsync: targets,
+            code,
+        })
+    };
+    // Every (position, inode that has a name there).
+    let named: Vec<(usize, Ino, Path)> = (0..=t.ops.len())
         .flat_map(|after| {
             t.paths_after[after]
                 .iter()
                 .map(move |(ino, p)| (after, *ino, p.clone()))
         })
         .collect();
-    candidates
-        .into_par_iter()
-        .filter_map(|(after, ino, path)| {
-            let kind = t.kinds[&ino];
-            let req = match kind {
-                Kind::Dir => SyncReq::Dir {
-                    ino,
-                    datasync: false,
-                },
-                Kind::File => SyncReq::File {
-                    ino,
-                    datasync: false,
-                    range: None,
-                },
-            };
-            if !a.holds(
-                model,
-                &Analysis::with_sync(t, after, req),
-                Some(after),
-                Some(i),
-            )[i]
-            {
-                return None;
+    let single: Vec<Repair> = named
+        .par_iter()
+        .filter_map(|(after, ino, path)| try_insert(*after, vec![target(*ino, path)]))
+        .collect();
+    if !single.is_empty() {
+        return single;
+    }
+    let pairs: Vec<(usize, (Ino, Path), (Ino, Path))> = (0..=t.ops.len())
+        .flat_map(|after| {
+            let here: Vec<(Ino, Path)> = t.paths_after[after]
+                .iter()
+                .map(|(i, p)| (*i, p.clone()))
+                .collect();
+            let mut v = Vec::new();
+            for x in 0..here.len() {
+                for y in x + 1..here.len() {
+                    v.push((after, here[x].clone(), here[y].clone()));
+                }
             }
-            let (target_kind, code) = match kind {
-                Kind::Dir => (
-                    "directory",
-                    format!("d = open {path} dir\nfsync d\nclose d"),
-                ),
-                Kind::File => ("file", format!("h = open {path}\nfsync h\nclose h")),
-            };
-            Some(Repair {
-                after,
-                target_kind,
-                path: path.to_string(),
-                code,
-            })
+            v
+        })
+        .collect();
+    pairs
+        .into_par_iter()
+        .filter_map(|(after, (i1, p1), (i2, p2))| {
+            try_insert(after, vec![target(i1, &p1), target(i2, &p2)])
         })
         .collect()
 }
