@@ -403,6 +403,9 @@ fn first_new_violation(base: &ModelRun, run: &ModelRun, i: usize) -> Option<Viol
     None
 }
 
+/// An inode and a path it has.
+type Named = (Ino, Path);
+
 /// Syncs to insert that make property `i` hold: one fsync (of a file or a directory) after some
 /// op; where none works, two fsyncs after the same op (a new file in a new directory needs both
 /// directories synced under POSIX).
@@ -477,9 +480,9 @@ fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
     if !single.is_empty() {
         return single;
     }
-    let pairs: Vec<(usize, (Ino, Path), (Ino, Path))> = (0..=t.ops.len())
+    let pairs: Vec<(usize, Named, Named)> = (0..=t.ops.len())
         .flat_map(|after| {
-            let here: Vec<(Ino, Path)> = t.paths_after[after]
+            let here: Vec<Named> = t.paths_after[after]
                 .iter()
                 .map(|(i, p)| (*i, p.clone()))
                 .collect();
