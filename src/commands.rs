@@ -175,11 +175,11 @@ pub fn states(c: &Common, at: Option<usize>) -> u8 {
                         json!({
                             "model": m.to_string(),
                             "at": p.at,
-                            "distinct_states": render::big_json(&p.total),
+                            "distinct_states": render::count_json(&p.total),
                             "classes": p.states.len(),
                             "bound_hit": p.bound_hit,
                             "states": p.states.iter().map(|s| json!({
-                                "count": render::big_json(&s.count),
+                                "count": render::count_json(&s.count),
                                 "tree": render::state_json(&s.state),
                                 "text": s.state.to_string(),
                                 "replay": replay::format(&run, &s.witness),

@@ -1,13 +1,12 @@
 //! Text and JSON output. Everything here is deterministic: sorted maps, fixed orders.
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
-use num_bigint::BigUint;
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::Path;
 use unplug_explorer::syncs::{Counterexample, Need, SyncReport, Variant};
 use unplug_explorer::{
-    state::size_str, Analysis, CrashState, ModelRun, Node, PropertyResult, Segment, Witness,
+    state::size_str, Analysis, Count, CrashState, ModelRun, Node, PropertyResult, Segment, Witness,
 };
 use unplug_model::{EffectKind, ModelSpec, Origin};
 
@@ -37,19 +36,26 @@ pub fn point_str(a: &Analysis, k: usize) -> String {
 }
 
 /// An exact count as a JSON number, however many digits it has (counts of crash states can
-/// exceed 64 bits; serde_json's arbitrary_precision keeps every digit).
-pub fn big_json(n: &BigUint) -> Value {
-    serde_json::from_str(&n.to_string()).expect("a decimal integer is a JSON number")
+/// exceed 64 bits; serde_json's arbitrary_precision keeps every digit). Past a million bits the
+/// integer would be too large to print: the exact expression (`"3^4294967296 - ..."`) instead.
+pub fn count_json(n: &Count) -> Value {
+    match n.exact() {
+        Some(v) => {
+            serde_json::from_str(&v.to_string()).expect("a decimal integer is a JSON number")
+        }
+        None => Value::String(n.expression()),
+    }
 }
 
-/// A count: exact up to 15 digits, else `≈ 3.23e616`.
-pub fn count_str(n: &BigUint) -> String {
-    let s = n.to_string();
-    if s.len() <= 15 {
-        s
-    } else {
-        format!("≈ {}.{}e{}", &s[..1], &s[1..3], s.len() - 1)
+/// A count: the integer up to 15 digits, else its exact expression and size (`2^2048 + 2
+/// (≈ 3.23e616)`).
+pub fn count_str(n: &Count) -> String {
+    if n.bits() < 50.0 {
+        return n.to_string();
     }
+    let digits = n.bits() * std::f64::consts::LN_2 / std::f64::consts::LN_10;
+    let mantissa = 10f64.powf(digits.fract());
+    format!("{} (≈ {mantissa:.2}e{})", n.expression(), digits.floor())
 }
 
 fn indent(text: &str, by: &str) -> String {
@@ -168,11 +174,7 @@ pub fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
         .iter()
         .filter(|p| at.is_none_or(|k| k == p.at))
     {
-        let plural = if p.total == BigUint::from(1u32) {
-            ""
-        } else {
-            "s"
-        };
+        let plural = if p.total == Count::one() { "" } else { "s" };
         if p.bound_hit {
             let _ = writeln!(
                 s,

@@ -8,11 +8,11 @@
 //!   independently (block versions only depend on global effects), so for each chunk the explorer
 //!   computes the set of values a block can end up with, and a crash-state class records which of
 //!   them the chunk's blocks take. Counting the members of a class is combinatorics
-//!   ([`crate::state::surjections`]), not enumeration.
+//!   ([`crate::count::Count::surjections`]), not enumeration.
 
+use crate::count::Count;
 use crate::graph::Graph;
 use crate::state::{build_tree, exact_segments, CrashState, Segment};
-use num_bigint::BigUint;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use unplug_model::volatile::{Initial, Trace};
@@ -57,9 +57,9 @@ pub struct Witness {
 #[derive(Clone, Debug, Serialize)]
 pub struct StateEntry {
     pub state: CrashState,
-    /// How many concrete disk states the class stands for (JSON: a decimal string).
-    #[serde(serialize_with = "big")]
-    pub count: BigUint,
+    /// How many concrete disk states the class stands for (JSON: its exact expression).
+    #[serde(serialize_with = "count_expr")]
+    pub count: Count,
     pub witness: Witness,
 }
 
@@ -69,9 +69,10 @@ pub struct Point {
     pub at: usize,
     /// Sorted by state, so output is deterministic.
     pub states: Vec<StateEntry>,
-    /// Distinct concrete crash states (the sum of the classes' counts; JSON: a decimal string).
-    #[serde(serialize_with = "big")]
-    pub total: BigUint,
+    /// Distinct concrete crash states (the sum of the classes' counts; JSON: its exact
+    /// expression).
+    #[serde(serialize_with = "count_expr")]
+    pub total: Count,
     /// A limit was hit: `states` is incomplete.
     pub bound_hit: bool,
 }
@@ -92,8 +93,8 @@ impl Exploration {
     }
 }
 
-fn big<S: serde::Serializer>(n: &BigUint, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&n.to_string())
+fn count_expr<S: serde::Serializer>(n: &Count, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&n.expression())
 }
 
 /// The candidate values of one chunk for one downset.
@@ -189,7 +190,7 @@ pub fn explore_point(trace: &Trace, p: &Persistence, g: &Graph, k: usize, limits
         })
         .collect();
     states.sort_by(|a, b| a.state.cmp(&b.state));
-    let total = states.iter().map(|s| &s.count).sum();
+    let total = states.iter().map(|s| s.count.clone()).sum();
     Point {
         at: k,
         states,

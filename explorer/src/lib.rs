@@ -12,12 +12,14 @@
 //! assert!(!run.check()[0].holds);
 //! ```
 
+pub mod count;
 pub mod explore;
 pub mod graph;
 pub mod replay;
 pub mod state;
 pub mod syncs;
 
+pub use count::Count;
 pub use explore::{Exploration, Limits, Point, StateEntry, Witness};
 pub use state::{CrashState, Node, Segment};
 

@@ -7,7 +7,7 @@
 //! Every predicate of the property language has the same truth value on every member of a class
 //! (see `eval`), which is what makes the reduction exact.
 
-use num_bigint::{BigInt, BigUint};
+use crate::count::Count;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -50,26 +50,10 @@ pub struct CrashState {
     pub tree: BTreeMap<Path, Node>,
 }
 
-/// Number of surjections from `n` blocks onto `k` values: the concrete states of one mixed chunk.
-pub fn surjections(n: u64, k: usize) -> BigUint {
-    let mut total = BigInt::from(0);
-    let mut binom = BigInt::from(1);
-    for j in 0..=k {
-        let term = &binom * BigInt::from((k - j) as u64).pow(n as u32);
-        if j % 2 == 0 {
-            total += term;
-        } else {
-            total -= term;
-        }
-        binom = binom * BigInt::from((k - j) as u64) / BigInt::from((j + 1) as u64);
-    }
-    total.to_biguint().unwrap_or_default()
-}
-
 impl CrashState {
     /// How many concrete disk states this class stands for.
-    pub fn concrete_count(&self) -> BigUint {
-        let mut n = BigUint::from(1u32);
+    pub fn concrete_count(&self) -> Count {
+        let mut n = Count::one();
         for node in self.tree.values() {
             if let Node::File {
                 content,
@@ -79,7 +63,7 @@ impl CrashState {
             {
                 for s in content {
                     if let Segment::Mixed { blocks, values, .. } = s {
-                        n *= surjections(*blocks, values.len());
+                        n = n.mul(&Count::surjections(*blocks, values.len()));
                     }
                 }
             }
