@@ -84,3 +84,56 @@ fn json_contract() {
         expected.to_string()
     );
 }
+
+/// Every counterexample that `check` and `syncs` print replays: `explain --state REPLAY` shows the
+/// same state (the round trip fail -> print -> replay), over the whole litmus corpus.
+#[test]
+fn every_printed_replay_string_explains_back() {
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/litmus"))
+        .expect("litmus/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "up"))
+        .collect();
+    files.push("examples/mmap-rename.up".into());
+    files.sort();
+    let mut checked = 0;
+    for f in &files {
+        let f = f.to_str().expect("utf-8 path");
+        let mut replays: Vec<(String, String, String)> = Vec::new(); // (model, replay, state text)
+        let (_, check) = json_of(&["check", "--json", f]);
+        for r in check["results"].as_array().expect("results") {
+            if let Some(c) = r["counterexample"].as_object() {
+                replays.push((
+                    r["model"].as_str().unwrap().into(),
+                    c["replay"].as_str().unwrap().into(),
+                    c["text"].as_str().unwrap().into(),
+                ));
+            }
+        }
+        let (_, syncs) = json_of(&["syncs", "--json", f]);
+        for m in syncs["models"].as_array().expect("models") {
+            for s in m["syncs"].as_array().expect("syncs") {
+                for c in s["counterexamples"].as_object().expect("map").values() {
+                    replays.push((
+                        m["model"].as_str().unwrap().into(),
+                        c["replay"].as_str().unwrap().into(),
+                        c["text"].as_str().unwrap().into(),
+                    ));
+                }
+            }
+        }
+        for (model, replay, text) in replays {
+            let (code, e) = json_of(&[
+                "explain", "--json", f, "--model", &model, "--state", &replay,
+            ]);
+            assert_eq!(code, 0, "{f} {model} {replay}: {e}");
+            assert_eq!(
+                e["text"].as_str(),
+                Some(text.as_str()),
+                "{f} {model} {replay}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} replay strings in the corpus");
+}
