@@ -42,15 +42,21 @@ pub struct Rule {
     pub basis: Basis,
 }
 
+/// Defines rules as constants and a list of them: `rules! { LIST; NAME = "id", Basis, "summary",
+/// "source"; ... }`. The file-system modules under `persist/` define their own lists with it.
+#[macro_export]
 macro_rules! rules {
-    ($($name:ident = $id:literal, $basis:ident, $summary:literal, $source:literal;)*) => {
-        $(pub const $name: Rule = Rule { id: $id, summary: $summary, source: $source, basis: Basis::$basis };)*
-        /// Every rule of every model.
-        pub const ALL: &[Rule] = &[$($name),*];
+    ($list:ident; $($name:ident = $id:literal, $basis:ident, $summary:literal, $source:literal;)*) => {
+        $(pub const $name: $crate::rules::Rule = $crate::rules::Rule {
+            id: $id, summary: $summary, source: $source, basis: $crate::rules::Basis::$basis,
+        };)*
+        /// The rules defined here.
+        pub const $list: &[$crate::rules::Rule] = &[$($name),*];
     };
 }
 
 rules! {
+    ALL;
     // ---- shared by every model ----
     SETUP_DURABLE = "setup-durable", Assumption,
         "The state after the setup block is durable before crash point 0.",
@@ -121,7 +127,14 @@ rules! {
         "fs/ext4/inode.c ext4_truncate (EXT4_STATE_DA_ALLOC_CLOSE); fs/ext4/file.c ext4_release_file, which __fput calls for every open file description (despite its comment); SEMANTICS.md E10";
 }
 
+/// Every rule of every model: the shared, posix and ext4 rules above, and each other file
+/// system's list (defined beside its model in `persist/`).
+pub fn all() -> impl Iterator<Item = &'static Rule> {
+    let lists: &[&'static [Rule]] = &[ALL];
+    lists.iter().flat_map(|l| l.iter())
+}
+
 /// Looks a rule up by id.
 pub fn rule(id: &str) -> Option<&'static Rule> {
-    ALL.iter().find(|r| r.id == id)
+    all().find(|r| r.id == id)
 }
