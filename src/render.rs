@@ -132,6 +132,7 @@ pub fn state_json(st: &CrashState) -> Value {
 fn origin_json(o: &Origin) -> Value {
     match o {
         Origin::Zero => json!({ "zero": true }),
+        Origin::Stale => json!({ "stale": true }),
         Origin::Data { name, delta } => json!({ "data": name, "delta": delta }),
     }
 }

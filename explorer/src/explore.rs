@@ -225,14 +225,20 @@ fn enumerate(
     true
 }
 
-/// The metadata a set of global effects leaves: entries, initialised inodes, sizes, and for each
-/// chunk the op and value of the latest hole (truncate) that covers it.
+/// When an assignment happened: (op, effect index). Effects are created in op order, so the
+/// largest key among the durable assignments of a key is the one that wins.
+type Stamp = (usize, usize);
+
+/// The metadata a set of global effects leaves: entries, initialised inodes, sizes, the
+/// truncates that freed blocks, and chunk contents set by global effects.
 struct Meta {
     entries: BTreeMap<(Ino, String), Ino>,
     kinds: BTreeMap<Ino, Kind>,
     sizes: BTreeMap<Ino, u64>,
-    /// Per inode, the latest durable truncate: (op, first freed block).
-    holes: BTreeMap<Ino, Vec<(usize, u64)>>,
+    /// Per inode, the durable truncates: (when, first freed block).
+    holes: BTreeMap<Ino, Vec<(Stamp, u64)>>,
+    /// Per chunk, the latest durable global assignment of its content.
+    blocks: BTreeMap<usize, (Stamp, BlockValue)>,
 }
 
 fn meta_of(initial: &Initial, p: &Persistence, inc: &[bool]) -> Meta {
@@ -249,11 +255,15 @@ fn meta_of(initial: &Initial, p: &Persistence, inc: &[bool]) -> Meta {
             .map(|(i, (_, s, _))| (*i, *s))
             .collect(),
         holes: BTreeMap::new(),
+        blocks: BTreeMap::new(),
     };
     // Effects are stored in op order, so applying them in index order makes the latest win.
     for (e, eff) in p.effects.iter().enumerate() {
         if !inc[e] {
             continue;
+        }
+        for (c, v) in &eff.blocks {
+            m.blocks.insert(*c, ((eff.op, e), v.clone()));
         }
         for a in eff.assigns() {
             match a {
@@ -274,7 +284,7 @@ fn meta_of(initial: &Initial, p: &Persistence, inc: &[bool]) -> Meta {
                 } => {
                     m.sizes.insert(*ino, *size);
                     if let Some(h) = holes_from {
-                        m.holes.entry(*ino).or_default().push((eff.op, *h));
+                        m.holes.entry(*ino).or_default().push(((eff.op, e), *h));
                     }
                 }
             }
@@ -494,21 +504,27 @@ impl CrashPoint<'_> {
     fn candidates(&self, inc: &[bool], m: &Meta, c: usize) -> Candidates {
         let (trace, p, g, k, floor) = (self.trace, self.p, self.g, self.k, &self.floor);
         let chunk = &p.layout.chunks[c];
-        // Base: the latest durable truncate that freed this chunk, else the initial content.
-        let hole_op = m.holes.get(&chunk.ino).and_then(|v| {
+        // Base: the latest durable global assignment of this chunk (a truncate that freed it,
+        // or content a global effect set), else the initial content.
+        let hole = m.holes.get(&chunk.ino).and_then(|v| {
             v.iter()
                 .filter(|(_, h)| chunk.first >= *h)
-                .map(|(op, _)| *op)
-                .max()
+                .map(|(at, _)| (*at, BlockValue::zero()))
+                .max_by_key(|(at, _)| *at)
         });
-        let (base_op, base) = match hole_op {
-            Some(op) => (op, BlockValue::zero()),
-            None => match trace.initial.inodes.get(&chunk.ino) {
-                Some((_, _, content)) => (0, BlockValue::of(content, chunk)),
-                None => (0, BlockValue::zero()),
-            },
+        let set = m.blocks.get(&c).cloned();
+        let initial = match trace.initial.inodes.get(&chunk.ino) {
+            Some((_, _, content)) => BlockValue::of(content, chunk),
+            None => BlockValue::zero(),
         };
-        let mut required = 0;
+        let (base_at, base) = [hole, set]
+            .into_iter()
+            .flatten()
+            .max_by_key(|(at, _)| *at)
+            .unwrap_or(((0, 0), initial));
+        // Block versions: the latest durable one wins over an older base; the floor's newest
+        // version must be durable.
+        let mut required: Stamp = (0, 0);
         let mut versions = Vec::new();
         for &e in &g.blocks_of_chunk[c] {
             let eff = &p.effects[e];
@@ -518,17 +534,18 @@ impl CrashPoint<'_> {
             if eff.op > k + 1 {
                 continue;
             }
+            let at = (eff.op, e);
             if floor[e] {
-                required = required.max(eff.op);
+                required = required.max(at);
             }
             if g.preds(e).all(|q| inc[q]) {
-                versions.push((e, eff.op, value.clone()));
+                versions.push((e, at, value.clone()));
             }
         }
-        let base_ok = base_op >= required;
+        let base_ok = base_at >= required;
         let versions = versions
             .into_iter()
-            .filter(|(_, op, _)| *op > base_op && *op >= required)
+            .filter(|(_, at, _)| *at > base_at && *at >= required)
             .map(|(e, _, v)| (e, v))
             .collect();
         Candidates {
@@ -546,6 +563,7 @@ pub fn volatile_state(v: &Initial) -> CrashState {
         kinds: v.inodes.iter().map(|(i, (k, _, _))| (*i, *k)).collect(),
         sizes: v.inodes.iter().map(|(i, (_, s, _))| (*i, *s)).collect(),
         holes: BTreeMap::new(),
+        blocks: BTreeMap::new(),
     };
     let paths = reachable(&m);
     build_tree(

@@ -201,6 +201,7 @@ pub fn size_str(n: u64) -> String {
 fn origin_str(o: &Origin, start: u64) -> String {
     match o {
         Origin::Zero => "zero".into(),
+        Origin::Stale => "stale".into(),
         Origin::Data { name, delta } => {
             let at = start as i64 + delta;
             if *delta == 0 {

@@ -30,7 +30,13 @@ pub enum Kind {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Origin {
     Zero,
-    Data { name: String, delta: i64 },
+    Data {
+        name: String,
+        delta: i64,
+    },
+    /// Stale bytes: whatever the block held before it was allocated to this file (another
+    /// file's old data). Only a crash can show these (ext4 data=writeback with nodelalloc).
+    Stale,
 }
 
 /// A byte range `[start, end)` of a file and where its bytes come from.

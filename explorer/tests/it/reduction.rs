@@ -76,8 +76,9 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
         .iter()
         .map(|(i, v)| (*i, v.1))
         .collect();
-    // Per (inode, block): (op of the latest write, its extents relative to the block).
-    let mut blocks: BTreeMap<(Ino, u64), (usize, Vec<BlockPart>)> = BTreeMap::new();
+    // Per (inode, block): its extents relative to the block. Effects are applied in index
+    // order, which is op order: the last assignment wins.
+    let mut blocks: BTreeMap<(Ino, u64), Vec<BlockPart>> = BTreeMap::new();
     for (ino, (_, _, content)) in &trace.initial.inodes {
         for e in &content.0 {
             for b in e.start / BLOCK..e.end.div_ceil(BLOCK) {
@@ -86,7 +87,7 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
                     .into_iter()
                     .map(|x| (x.start - b * BLOCK, x.end - b * BLOCK, x.origin))
                     .collect();
-                blocks.insert((*ino, b), (0, v));
+                blocks.insert((*ino, b), v);
             }
         }
     }
@@ -124,8 +125,8 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
                             sizes.insert(*ino, *size);
                             if let Some(h) = holes_from {
                                 for ((i, b), v) in blocks.iter_mut() {
-                                    if i == ino && b >= h && v.0 < eff.op {
-                                        *v = (eff.op, vec![(0, BLOCK, Origin::Zero)]);
+                                    if i == ino && b >= h {
+                                        *v = vec![(0, BLOCK, Origin::Zero)];
                                     }
                                 }
                                 // Blocks never written yet are zero already.
@@ -137,13 +138,14 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
             EffectKind::Block { chunk, value } => {
                 let c = &p.layout.chunks[*chunk];
                 assert_eq!(c.blocks, 1, "brute force needs the per-block layout");
-                let slot = blocks
-                    .entry((c.ino, c.first))
-                    .or_insert((0, vec![(0, BLOCK, Origin::Zero)]));
-                if eff.op >= slot.0 {
-                    *slot = (eff.op, value.0.clone());
-                }
+                blocks.insert((c.ino, c.first), value.0.clone());
             }
+        }
+        // Content set by the effect itself comes after its metadata (a truncate's holes).
+        for (c, v) in &eff.blocks {
+            let c = &p.layout.chunks[*c];
+            assert_eq!(c.blocks, 1, "brute force needs the per-block layout");
+            blocks.insert((c.ino, c.first), v.0.clone());
         }
     }
     // Walk the tree.
@@ -172,7 +174,7 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
             for b in 0..size.div_ceil(BLOCK) {
                 let v = blocks
                     .get(&(ino, b))
-                    .map(|x| x.1.clone())
+                    .cloned()
                     .unwrap_or_else(|| vec![(0, BLOCK, Origin::Zero)]);
                 for (s, e, o) in v {
                     let (s, e) = (b * BLOCK + s, (b * BLOCK + e).min(size));

@@ -166,6 +166,10 @@ pub struct Effect {
     pub op: usize,
     pub kind: EffectKind,
     pub name: String,
+    /// Chunk contents this (global) effect sets atomically with its metadata: data journaled
+    /// with it (ext4 data=journal, the allocation of nodelalloc ordered mode), stale bytes it
+    /// exposes (a data=writeback allocation), or a whole op (seq). (chunk index, value).
+    pub blocks: Vec<(usize, BlockValue)>,
 }
 
 impl Effect {
@@ -251,8 +255,18 @@ pub(crate) struct Builder<'a> {
 
 impl Builder<'_> {
     pub(crate) fn push(&mut self, op: usize, kind: EffectKind, name: String) -> usize {
-        self.p_effects.push(Effect { op, kind, name });
+        self.p_effects.push(Effect {
+            op,
+            kind,
+            name,
+            blocks: Vec::new(),
+        });
         self.p_effects.len() - 1
+    }
+
+    /// Makes global effect `e` set chunk `chunk` (every block of it) to `value`.
+    pub(crate) fn assign_blocks(&mut self, e: usize, chunk: usize, value: BlockValue) {
+        self.p_effects[e].blocks.push((chunk, value));
     }
 
     pub(crate) fn enabled(&self, rule: &Rule) -> bool {
