@@ -692,16 +692,8 @@ pub fn explanation(
 
 /// The rule that lets effect `e` be lost at a crash: nothing orders it before what persisted.
 fn why_lost(run: &ModelRun, e: usize) -> &'static unplug_model::Rule {
-    use unplug_model::rules;
     let eff = &run.persistence.effects[e];
-    match (&run.model, &eff.kind) {
-        (ModelSpec::Posix, _) => &rules::POSIX_UNORDERED,
-        (ModelSpec::Ext4(_), EffectKind::Meta(_)) => &rules::EXT4_JOURNAL_PREFIX,
-        (ModelSpec::Ext4(_), _) if run.graph.edges_into(e).is_empty() && eff.is_block() => {
-            &rules::EXT4_OVERWRITE
-        }
-        (ModelSpec::Ext4(_), _) => &rules::EXT4_DELALLOC,
-    }
+    run.model.why_lost(eff, !run.graph.edges_into(e).is_empty())
 }
 
 pub fn models_text(all: &[ModelSpec]) -> String {

@@ -30,10 +30,18 @@ fn json_contract() {
     let (code, v) = json_of(&["check", "--json", seed]);
     assert_eq!(code, 1, "posix B fails");
     let results = v["results"].as_array().expect("results");
-    assert_eq!(results.len(), 4, "2 models x 2 properties");
+    let models: Vec<String> = unplug_model::ModelSpec::all()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(
+        results.len(),
+        models.len() * 2,
+        "every default model x 2 properties"
+    );
     for r in results {
         assert!(
-            ["posix", "ext4"].contains(&r["model"].as_str().unwrap()),
+            models.contains(&r["model"].as_str().unwrap().to_string()),
             "{r}"
         );
         assert!(["A", "B"].contains(&r["property"].as_str().unwrap()), "{r}");

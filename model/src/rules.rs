@@ -74,6 +74,10 @@ rules! {
         "msync(MS_ASYNC) and MS_INVALIDATE persist nothing.",
         "mm/msync.c SYSCALL_DEFINE3(msync); SEMANTICS.md M3, M4";
 
+    SEQ_PREFIX = "seq.prefix", Assumption,
+        "seq: a crash leaves the state after some prefix of the ops, each op whole (its metadata and data together); a completed sync makes every op before it durable. The strongest model: every file system's crash states should include these.",
+        "sequential crash consistency (e.g. Bornholt et al., Ferrite, ASPLOS 2016); issue 3";
+
     // ---- posix ----
     POSIX_UNORDERED = "posix.unordered", Posix,
         "Nothing is ordered except by syncs: any subset of un-synced effects may be durable.",
@@ -119,6 +123,21 @@ rules! {
     EXT4_FSYNC_DIR = "ext4.fsync-dir-full-commit", Implementation,
         "fsync or fdatasync of a directory forces a full journal commit: every metadata change issued before it is durable.",
         "fs/ext4/fsync.c ext4_fsync_journal (non-regular inode -> ext4_force_commit); SEMANTICS.md E5";
+    EXT4_DATA_JOURNAL = "ext4.data-journal", Documented,
+        "data=journal: data goes through the journal with the metadata, in the transaction of the op that wrote it, so data and metadata persist together, in op order (delayed allocation is off).",
+        "Documentation/admin-guide/ext4.rst data=journal; fs/ext4/inode.c ext4_journalled_write_end, ext4_page_mkwrite (journals the page's buffers); SEMANTICS.md E1, M6";
+    EXT4_NODELALLOC_ORDERED = "ext4.nodelalloc-ordered", Implementation,
+        "nodelalloc with data=ordered: blocks are allocated by the write itself (written extents), the inode goes on the ordered list of that transaction, and the commit waits for the data: a new block becomes visible with its data, together with the op's metadata (size included).",
+        "fs/ext4/inode.c ext4_write_begin/ext4_get_block and ext4_map_blocks (ordered list for new, written blocks); ext4_should_dioread_nolock is off without delalloc (fs/ext4/ext4_jbd2.h); SEMANTICS.md E4, E9";
+    EXT4_WRITEBACK_STALE = "ext4.writeback-stale", Documented,
+        "data=writeback with nodelalloc: the write's allocation commits with its metadata but its data is not ordered before it, so after a crash a newly allocated block can show stale bytes from another file.",
+        "Documentation/admin-guide/ext4.rst data=writeback; fs/ext4/ext4_jbd2.h ext4_should_dioread_nolock (no unwritten extents without delalloc); SEMANTICS.md E1, E4, E9";
+    EXT4_WRITEBACK_DELALLOC = "ext4.writeback-delalloc-unwritten", Implementation,
+        "data=writeback with delalloc: since 5.6 dioread_nolock is the default, so writeback allocates unwritten extents and converts them after the data is written: new blocks read as zeros or their data, never stale bytes (the documented stale-data risk needs nodelalloc).",
+        "fs/ext4/ext4_jbd2.h ext4_should_dioread_nolock (DIOREAD_NOLOCK and DELALLOC, not data=journal); commit 244adf6426ee (dioread_nolock default, v5.6); SEMANTICS.md E8";
+    EXT4_FAST_COMMIT = "ext4.fast-commit-same-guarantee", Implementation,
+        "fast_commit changes no guarantee here: an fsync's fast commit writes everything queued since the last full commit (other files' creates and renames too), but the commit timer may empty that queue at any moment, so what an fsync guarantees is the same journal prefix as without it.",
+        "fs/ext4/fast_commit.c ext4_fc_commit, ext4_fc_perform_commit; fs/ext4/fsync.c ext4_fsync_journal; SEMANTICS.md E13";
     EXT4_AUTO_DA_ALLOC_RENAME = "ext4.auto-da-alloc-rename", Implementation,
         "auto_da_alloc: a rename over an existing file first starts writeback of the source's delayed blocks, so their allocation and on-disk size precede the rename; it does not wait for the data (unwritten extents since 5.6), so the file may still read as zeros.",
         "fs/ext4/namei.c ext4_rename -> ext4_alloc_da_blocks (filemap_flush, no wait); Jan Kara on lkml 2022-09-01; SEMANTICS.md E10";

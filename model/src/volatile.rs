@@ -196,6 +196,9 @@ pub struct Dirty {
     pub ino: Ino,
     pub start: u64,
     pub end: u64,
+    /// Dirtied by a store through a mapping (the page fault comes first, the store after it,
+    /// with no handle around both), not by write() or a truncate.
+    pub mapped: bool,
 }
 
 /// The model-independent facts of one op.
@@ -751,6 +754,9 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             let doff = data_off.unwrap_or(fstart);
             fs.use_data(data, doff, *len).map_err(|m| err(op, m))?;
             write_bytes(fs, &mut f, m.ino, fstart, fend, data, doff);
+            if let Some(d) = f.dirtied.last_mut() {
+                d.mapped = true;
+            }
         }
         OpKind::Msync {
             map,
@@ -970,7 +976,12 @@ fn write_bytes(
             delta: doff as i64 - start as i64,
         },
     );
-    f.dirtied.push(Dirty { ino, start, end });
+    f.dirtied.push(Dirty {
+        ino,
+        start,
+        end,
+        mapped: false,
+    });
     f.touched.push(ino); // mtime
     if end > n.size {
         n.size = end;
@@ -996,6 +1007,7 @@ fn truncate(fs: &mut Fs, f: &mut OpFacts, ino: Ino, size: u64) {
             ino,
             start: size,
             end: (size / BLOCK + 1) * BLOCK,
+            mapped: false,
         });
     }
     f.assigns.push(Assign::Size {

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Every program has a `posix` and an `ext4` line, and every line names every property. Each
-//! program runs under every model of `ModelSpec::all()` and every model an expect line names.
+//! program runs under every model of `ModelSpec::configurations()` and every model an expect line
+//! names.
 //! The golden text (`tests/snapshots/litmus__NAME.snap`) lists, per model and crash point, the
 //! number of distinct concrete states, the number of classes and every class with its count.
 //! Update goldens with `INSTA_UPDATE=always cargo test -p unplug-explorer --test litmus` and
@@ -101,9 +102,10 @@ fn load(path: &Path) -> Litmus {
     }
 }
 
-/// Every model of `ModelSpec::all()`, then every other model the expectations name.
+/// Every configuration of `ModelSpec::configurations()`, then every other model the
+/// expectations name.
 fn models(expects: &[Expect]) -> Vec<ModelSpec> {
-    let mut v = ModelSpec::all();
+    let mut v = ModelSpec::configurations();
     for e in expects {
         if !v.contains(&e.model) {
             v.push(e.model.clone());

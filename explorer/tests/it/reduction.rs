@@ -198,8 +198,7 @@ fn check_exact(src: &str) {
     let reduced = Analysis::new(&program).unwrap_or_else(|e| panic!("execute: {e:?}\n{src}"));
     let mut per_block = reduced.clone();
     per_block.per_block = true;
-    let mut models = ModelSpec::all();
-    models.push(ModelSpec::parse("ext4:noauto_da_alloc").unwrap());
+    let models = ModelSpec::configurations();
     for m in &models {
         let fast = reduced.run(m);
         let slow = per_block.run(m);

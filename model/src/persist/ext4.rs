@@ -2,9 +2,10 @@
 //! sections 2, 3 and 7): the journal's metadata prefix, writeback-time allocation, what fsync,
 //! fdatasync and msync commit, and the auto_da_alloc heuristics.
 
-use super::{Builder, EffectKind, Ext4Opts};
+use super::{Builder, DataMode, EffectKind, Ext4Opts};
+use crate::layout::BlockValue;
 use crate::rules;
-use crate::volatile::{Assign, Ino, Kind, OpFacts, SyncReq};
+use crate::volatile::{Assign, Ino, Kind, OpFacts, Origin, SyncReq};
 use std::collections::BTreeSet;
 
 impl Builder<'_> {
@@ -24,11 +25,85 @@ impl Builder<'_> {
         // Effects whose durability needs a block allocation (delalloc blocks, append sizes).
         let mut allocating: BTreeSet<usize> = BTreeSet::new();
 
+        // Without delayed allocation, a write allocates its new blocks itself: the effect that
+        // allocated each chunk in the program (its data is visible only once that is durable).
+        let mut allocated_by: std::collections::BTreeMap<usize, usize> = Default::default();
+        let journal = opts.data == DataMode::Journal;
+        // (op, inode) pairs where a write moved i_datasync_tid (allocation or size at the
+        // syscall, without delalloc), beyond OpFacts::datasync_touched.
+        let mut data_touched: BTreeSet<(usize, Ino)> = BTreeSet::new();
+
         for (i, facts) in trace.ops.iter().enumerate() {
             let k = i + 1;
-            // Syscall-time metadata: one effect per op, chained to the previous one.
-            if !facts.assigns.is_empty() {
-                let e = self.push(k, EffectKind::Meta(facts.assigns.clone()), format!("m{k}"));
+            let dirty = self.dirtied_chunks(facts);
+            let is_new = |b: &Self, c: usize, ino: Ino| {
+                !b.allocated_initially(ino, c) || b.freed_since_setup(c, k)
+            };
+            // Syscall-time metadata: one effect per op, chained to the previous one. Without
+            // delalloc it also holds the op's allocations and an append's size; with
+            // data=journal, the data itself.
+            let mut assigns = facts.assigns.clone();
+            let mut global_blocks = Vec::new();
+            let mut allocs_here = Vec::new();
+            if !opts.delalloc {
+                if let Some((ino, size)) = facts.extends {
+                    assigns.push(Assign::Size {
+                        ino,
+                        size,
+                        holes_from: None,
+                    });
+                }
+                for &(c, ino) in &dirty {
+                    let fresh = is_new(self, c, ino) && !allocated_by.contains_key(&c);
+                    // A store through a mapping faults the page in (allocating its block, in a
+                    // handle) before the store lands: what the fault's commit writes may be the
+                    // page's content before the store (ext4_page_mkwrite).
+                    let mapped = self.mapped(facts, c);
+                    let data = if mapped {
+                        self.value_before(k, c)
+                    } else {
+                        self.value_after(k, c)
+                    };
+                    if fresh {
+                        allocs_here.push(c);
+                    }
+                    if journal && self.enabled(&rules::EXT4_DATA_JOURNAL) {
+                        if fresh || !mapped {
+                            global_blocks.push((c, data));
+                        }
+                    } else if fresh {
+                        match opts.data {
+                            DataMode::Ordered if self.enabled(&rules::EXT4_NODELALLOC_ORDERED) => {
+                                global_blocks.push((c, data))
+                            }
+                            DataMode::Writeback if self.enabled(&rules::EXT4_WRITEBACK_STALE) => {
+                                global_blocks.push((
+                                    c,
+                                    BlockValue(vec![(0, crate::volatile::BLOCK, Origin::Stale)]),
+                                ))
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            // Allocations and size changes made by the write itself move i_datasync_tid.
+            if !opts.delalloc
+                && (facts.extends.is_some()
+                    || !allocs_here.is_empty()
+                    || (journal && !dirty.is_empty()))
+            {
+                data_touched.extend(dirty.iter().map(|&(_, ino)| (k, ino)));
+                data_touched.extend(facts.extends.map(|(ino, _)| (k, ino)));
+            }
+            if !assigns.is_empty() || !global_blocks.is_empty() || !allocs_here.is_empty() {
+                let e = self.push(k, EffectKind::Meta(assigns), format!("m{k}"));
+                for (c, v) in global_blocks {
+                    self.assign_blocks(e, c, v);
+                }
+                for c in allocs_here {
+                    allocated_by.insert(c, e);
+                }
                 if let Some(prev) = last_meta {
                     self.edge(prev, e, &rules::EXT4_JOURNAL_PREFIX);
                 }
@@ -52,10 +127,12 @@ impl Builder<'_> {
                     } = a
                     {
                         let (ino, h) = (*ino, *h);
-                        first_dirty.retain(|c, _| {
+                        let freed = |c: &usize| {
                             let ch = &self.layout.chunks[*c];
-                            !(ch.ino == ino && ch.first >= h)
-                        });
+                            ch.ino == ino && ch.first >= h
+                        };
+                        first_dirty.retain(|c, _| !freed(c));
+                        allocated_by.retain(|c, _| !freed(c));
                     }
                 }
             }
@@ -63,20 +140,56 @@ impl Builder<'_> {
             if let Some(ino) = facts.trunc_to_zero {
                 da_alloc_close.insert(ino, k);
             }
-            // Data: block versions; new blocks are allocated at writeback (delalloc), after the
-            // metadata issued up to the op that first dirtied them.
-            for (e, c, ino) in self.block_effects(k, facts) {
-                if self.allocated_initially(ino, c) && !self.freed_since_setup(c, k) {
-                    continue; // ext4.overwrite-unordered: no edge
+            // Data written in place: block versions.
+            for (c, ino) in dirty {
+                let mapped = self.mapped(facts, c);
+                if journal && self.enabled(&rules::EXT4_DATA_JOURNAL) {
+                    if !mapped {
+                        continue; // ext4.data-journal: the data is in the op's metadata effect
+                    }
+                    // A store lands after its fault's handle: it is journaled by a later
+                    // writeback, in a transaction after this op's.
+                    let e = self.block_version(k, c);
+                    if let Some(m) = meta_upto[k] {
+                        self.edge(m, e, &rules::EXT4_DATA_JOURNAL);
+                    }
+                    continue;
                 }
-                allocating.insert(e);
-                let first = *first_dirty.entry(c).or_insert(k);
-                if let Some(m) = meta_upto[first] {
-                    self.edge(m, e, &rules::EXT4_DELALLOC);
+                if opts.delalloc {
+                    // New blocks are allocated at writeback, after the metadata issued up to
+                    // the op that first dirtied them.
+                    let e = self.block_version(k, c);
+                    if !is_new(self, c, ino) {
+                        continue; // ext4.overwrite-unordered: no edge
+                    }
+                    allocating.insert(e);
+                    let first = *first_dirty.entry(c).or_insert(k);
+                    if let Some(m) = meta_upto[first] {
+                        self.edge(m, e, &rules::EXT4_DELALLOC);
+                    }
+                    continue;
+                }
+                // nodelalloc: the allocation is in the metadata of the write that made it.
+                let alloc = allocated_by.get(&c).copied();
+                let allocated_here = alloc.is_some_and(|a| self.p_effects[a].op == k);
+                if allocated_here
+                    && !mapped
+                    && opts.data == DataMode::Ordered
+                    && self.enabled(&rules::EXT4_NODELALLOC_ORDERED)
+                {
+                    continue; // ext4.nodelalloc-ordered: this op's data is in its allocating commit
+                }
+                let e = self.block_version(k, c);
+                if let Some(a) = alloc {
+                    let rule = match opts.data {
+                        DataMode::Writeback => &rules::EXT4_WRITEBACK_STALE,
+                        _ => &rules::EXT4_NODELALLOC_ORDERED,
+                    };
+                    self.edge(a, e, rule);
                 }
             }
             // An append's on-disk size moves at writeback (delalloc).
-            if let Some((ino, size)) = facts.extends {
+            if let (true, Some((ino, size))) = (opts.delalloc, facts.extends) {
                 let e = self.push(
                     k,
                     EffectKind::Writeback(vec![Assign::Size {
@@ -119,14 +232,15 @@ impl Builder<'_> {
                     let (ino, datasync) = (*ino, *datasync);
                     let mut v = self.block_effects_of(ino, k, *range);
                     v.extend(writebacks.get(&ino).into_iter().flatten().copied());
-                    let touched = |f: &OpFacts| {
+                    let touched = |j: usize| {
+                        let f: &OpFacts = &trace.ops[j - 1];
                         if datasync {
-                            f.datasync_touched.contains(&ino)
+                            f.datasync_touched.contains(&ino) || data_touched.contains(&(j, ino))
                         } else {
                             f.touched.contains(&ino)
                         }
                     };
-                    let last_touch = (1..=k).rev().find(|&j| touched(&trace.ops[j - 1]));
+                    let last_touch = (1..=k).rev().find(|&j| touched(j));
                     let rule = if datasync {
                         &rules::EXT4_FDATASYNC
                     } else {
@@ -151,9 +265,10 @@ impl Builder<'_> {
                 SyncReq::Msync { ino, start, end } => {
                     let ino = *ino;
                     let v = self.block_effects_of(ino, k, Some((*start, *end)));
-                    let last_touch = (1..=k)
-                        .rev()
-                        .find(|&j| trace.ops[j - 1].datasync_touched.contains(&ino));
+                    let last_touch = (1..=k).rev().find(|&j| {
+                        trace.ops[j - 1].datasync_touched.contains(&ino)
+                            || data_touched.contains(&(j, ino))
+                    });
                     let (v, allocated) =
                         ext4_sync_meta(v, &floored, alloc, last_touch, k, &meta_upto);
                     (

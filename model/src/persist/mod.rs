@@ -8,6 +8,7 @@
 
 mod ext4;
 mod posix;
+mod seq;
 
 use crate::layout::{BlockValue, Chunk, Layout};
 use crate::rules::{self, Rule};
@@ -21,31 +22,108 @@ use std::fmt;
 pub enum ModelSpec {
     /// The weakest reading of POSIX plus the Linux man pages.
     Posix,
-    /// ext4 with data=ordered and the given options.
+    /// ext4 with the given mount options.
     Ext4(Ext4Opts),
+    /// Sequential crash consistency: the state after some prefix of the program, every op
+    /// atomic: the strongest reference point.
+    Seq,
 }
 
-/// ext4 mount options. Only data=ordered is modelled so far; the others are values the parser
-/// accepts and refuses with a clear message until their rules exist.
+/// ext4's data journaling mode (`data=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum DataMode {
+    Ordered,
+    Writeback,
+    Journal,
+}
+
+/// ext4 mount options (and the fast_commit feature).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Ext4Opts {
+    pub data: DataMode,
     pub delalloc: bool,
     pub auto_da_alloc: bool,
+    pub fast_commit: bool,
 }
 
 impl Default for Ext4Opts {
     fn default() -> Self {
         Ext4Opts {
+            data: DataMode::Ordered,
             delalloc: true,
             auto_da_alloc: true,
+            fast_commit: false,
         }
     }
 }
 
+impl Ext4Opts {
+    /// Parses a comma-separated option list, e.g. `data=writeback,nodelalloc`.
+    pub fn parse(opts: &str) -> Result<Ext4Opts, String> {
+        let mut e = Ext4Opts::default();
+        let mut delalloc_said = None;
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "data=ordered" => e.data = DataMode::Ordered,
+                "data=writeback" => e.data = DataMode::Writeback,
+                "data=journal" => e.data = DataMode::Journal,
+                "delalloc" => delalloc_said = Some(true),
+                "nodelalloc" => delalloc_said = Some(false),
+                "auto_da_alloc" => e.auto_da_alloc = true,
+                "noauto_da_alloc" => e.auto_da_alloc = false,
+                "fast_commit" => e.fast_commit = true,
+                "nofast_commit" => e.fast_commit = false,
+                _ => {
+                    return Err(format!(
+                        "unknown ext4 option `{o}` (known: data=ordered|writeback|journal, delalloc|nodelalloc, auto_da_alloc|noauto_da_alloc, fast_commit|nofast_commit)"
+                    ))
+                }
+            }
+        }
+        // data=journal disables delayed allocation (Documentation/admin-guide/ext4.rst); ext4
+        // refuses to mount with both.
+        e.delalloc = match (e.data, delalloc_said) {
+            (DataMode::Journal, Some(true)) => {
+                return Err("ext4 refuses data=journal with delalloc (data=journal disables delayed allocation)".into())
+            }
+            (DataMode::Journal, _) => false,
+            (_, said) => said.unwrap_or(true),
+        };
+        if e.fast_commit && e.data != DataMode::Ordered {
+            return Err("ext4 fast commits are supported only with data=ordered (Documentation/filesystems/ext4/journal.rst)".into());
+        }
+        Ok(e)
+    }
+}
+
 impl ModelSpec {
-    /// Every model that exists, in the order output lists them (weakest first).
+    /// The models commands use by default: POSIX, each file system with its default options,
+    /// and `seq`, weakest first.
     pub fn all() -> Vec<ModelSpec> {
-        vec![ModelSpec::Posix, ModelSpec::Ext4(Ext4Opts::default())]
+        vec![
+            ModelSpec::Posix,
+            ModelSpec::Ext4(Ext4Opts::default()),
+            ModelSpec::Seq,
+        ]
+    }
+
+    /// Every configuration that gives a distinct set of rules: the defaults of [`ModelSpec::all`]
+    /// and each other mount-option combination (the litmus corpus runs them all).
+    pub fn configurations() -> Vec<ModelSpec> {
+        let mut v = ModelSpec::all();
+        for o in [
+            "noauto_da_alloc",
+            "nodelalloc",
+            "data=writeback",
+            "data=writeback,nodelalloc",
+            "data=journal",
+            "fast_commit",
+        ] {
+            v.push(ModelSpec::Ext4(
+                Ext4Opts::parse(o).expect("a valid option list"),
+            ));
+        }
+        v
     }
 
     /// Parses `posix`, `ext4`, `ext4:data=ordered,delalloc,auto_da_alloc`, `ext4:noauto_da_alloc`...
@@ -59,28 +137,29 @@ impl ModelSpec {
                 None | Some("") => Ok(ModelSpec::Posix),
                 Some(o) => Err(format!("posix takes no options (got `{o}`)")),
             },
-            "ext4" => {
-                let mut e = Ext4Opts::default();
-                for o in opts.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
-                    match o {
-                        "data=ordered" => {}
-                        "data=writeback" | "data=journal" => {
-                            return Err(format!("ext4 `{o}` is not modelled yet; data=ordered is"))
-                        }
-                        "delalloc" => e.delalloc = true,
-                        "nodelalloc" => return Err("ext4 `nodelalloc` is not modelled yet; delalloc is".into()),
-                        "auto_da_alloc" => e.auto_da_alloc = true,
-                        "noauto_da_alloc" => e.auto_da_alloc = false,
-                        _ => {
-                            return Err(format!(
-                                "unknown ext4 option `{o}` (known: data=ordered, delalloc, auto_da_alloc, noauto_da_alloc)"
-                            ))
-                        }
-                    }
-                }
-                Ok(ModelSpec::Ext4(e))
+            "ext4" => Ok(ModelSpec::Ext4(Ext4Opts::parse(opts.unwrap_or(""))?)),
+            "seq" => match opts {
+                None | Some("") => Ok(ModelSpec::Seq),
+                Some(o) => Err(format!("seq takes no options (got `{o}`)")),
+            },
+            _ => Err(format!("unknown model `{fs}` (known: posix, ext4, seq)")),
+        }
+    }
+
+    /// The rule that lets an effect be lost at a crash, when no completed sync forces it and no
+    /// durable effect requires it (`has_preds`: the effect itself requires others). Used to
+    /// explain crash states.
+    pub fn why_lost(&self, eff: &Effect, has_preds: bool) -> &'static Rule {
+        match (self, &eff.kind) {
+            (ModelSpec::Posix, _) => &rules::POSIX_UNORDERED,
+            (ModelSpec::Seq, _) => &rules::SEQ_PREFIX,
+            (ModelSpec::Ext4(_), EffectKind::Meta(_)) => &rules::EXT4_JOURNAL_PREFIX,
+            (ModelSpec::Ext4(_), EffectKind::Block { .. }) if !has_preds => &rules::EXT4_OVERWRITE,
+            (ModelSpec::Ext4(o), _) if !o.delalloc && o.data == DataMode::Writeback => {
+                &rules::EXT4_WRITEBACK_STALE
             }
-            _ => Err(format!("unknown model `{fs}` (known: posix, ext4)")),
+            (ModelSpec::Ext4(o), _) if !o.delalloc => &rules::EXT4_NODELALLOC_ORDERED,
+            (ModelSpec::Ext4(_), _) => &rules::EXT4_DELALLOC,
         }
     }
 
@@ -89,9 +168,11 @@ impl ModelSpec {
         let mut v = vec![
             &rules::SETUP_DURABLE,
             &rules::OP_ATOMIC,
-            &rules::SYNC_ALL,
             &rules::MS_ASYNC_NOOP,
         ];
+        if *self != ModelSpec::Seq {
+            v.push(&rules::SYNC_ALL); // seq: every sync persists its prefix (seq.prefix)
+        }
         match self {
             ModelSpec::Posix => v.extend([
                 &rules::POSIX_UNORDERED,
@@ -105,22 +186,37 @@ impl ModelSpec {
             ModelSpec::Ext4(o) => {
                 v.extend([
                     &rules::EXT4_JOURNAL_PREFIX,
-                    &rules::EXT4_DELALLOC,
-                    &rules::EXT4_ORDERED,
                     &rules::EXT4_OVERWRITE,
                     &rules::EXT4_FSYNC,
-                    &rules::EXT4_FSYNC_ALLOC,
                     &rules::EXT4_FDATASYNC,
                     &rules::EXT4_FSYNC_DIR,
                     &rules::POSIX_OSYNC,
                 ]);
-                if o.auto_da_alloc {
+                match (o.data, o.delalloc) {
+                    (DataMode::Journal, _) => v.push(&rules::EXT4_DATA_JOURNAL),
+                    (DataMode::Ordered, true) => {
+                        v.extend([&rules::EXT4_DELALLOC, &rules::EXT4_ORDERED])
+                    }
+                    (DataMode::Writeback, true) => {
+                        v.extend([&rules::EXT4_DELALLOC, &rules::EXT4_WRITEBACK_DELALLOC])
+                    }
+                    (DataMode::Ordered, false) => v.push(&rules::EXT4_NODELALLOC_ORDERED),
+                    (DataMode::Writeback, false) => v.push(&rules::EXT4_WRITEBACK_STALE),
+                }
+                if o.delalloc {
+                    v.push(&rules::EXT4_FSYNC_ALLOC);
+                }
+                if o.auto_da_alloc && o.delalloc {
                     v.extend([
                         &rules::EXT4_AUTO_DA_ALLOC_RENAME,
                         &rules::EXT4_AUTO_DA_ALLOC_CLOSE,
                     ]);
                 }
+                if o.fast_commit {
+                    v.push(&rules::EXT4_FAST_COMMIT);
+                }
             }
+            ModelSpec::Seq => v.push(&rules::SEQ_PREFIX),
         }
         v
     }
@@ -132,18 +228,26 @@ impl fmt::Display for ModelSpec {
             ModelSpec::Posix => write!(f, "posix"),
             ModelSpec::Ext4(o) if *o == Ext4Opts::default() => write!(f, "ext4"),
             ModelSpec::Ext4(o) => {
-                // Only the options that differ from the defaults, so the name stays short and
-                // `--model` takes it back.
-                let d = Ext4Opts::default();
+                // Only the options that differ from the defaults (in a fixed order), so the name
+                // stays short and `--model` takes it back.
                 let mut opts = Vec::new();
-                if o.delalloc != d.delalloc {
+                match o.data {
+                    DataMode::Ordered => {}
+                    DataMode::Writeback => opts.push("data=writeback"),
+                    DataMode::Journal => opts.push("data=journal"),
+                }
+                if !o.delalloc && o.data != DataMode::Journal {
                     opts.push("nodelalloc");
                 }
-                if o.auto_da_alloc != d.auto_da_alloc {
+                if !o.auto_da_alloc {
                     opts.push("noauto_da_alloc");
+                }
+                if o.fast_commit {
+                    opts.push("fast_commit");
                 }
                 write!(f, "ext4:{}", opts.join(","))
             }
+            ModelSpec::Seq => write!(f, "seq"),
         }
     }
 }
@@ -234,6 +338,7 @@ pub fn build_dropping(
     match model {
         ModelSpec::Posix => b.posix(),
         ModelSpec::Ext4(o) => b.ext4(*o),
+        ModelSpec::Seq => b.seq(),
     }
     Persistence {
         model: model.clone(),
@@ -285,8 +390,8 @@ impl Builder<'_> {
         }
     }
 
-    /// Block-version effects of op `k`'s dirtied ranges, one per chunk: (effect, chunk, ino).
-    pub(crate) fn block_effects(&mut self, k: usize, facts: &OpFacts) -> Vec<(usize, usize, Ino)> {
+    /// The chunks op `k` dirtied, with their inodes, in order.
+    pub(crate) fn dirtied_chunks(&self, facts: &OpFacts) -> Vec<(usize, Ino)> {
         let mut chunks = BTreeSet::new();
         for d in &facts.dirtied {
             chunks.extend(
@@ -295,18 +400,50 @@ impl Builder<'_> {
                     .map(|c| (c, d.ino)),
             );
         }
-        let mut out = Vec::new();
-        for (c, ino) in chunks {
-            let content = &self.trace.contents[k - 1][&ino];
-            let value = BlockValue::of(content, &self.layout.chunks[c]);
-            let name = format!("d{k}");
-            out.push((
-                self.push(k, EffectKind::Block { chunk: c, value }, name),
-                c,
-                ino,
-            ));
+        chunks.into_iter().collect()
+    }
+
+    /// The content of chunk `c` right after op `k`.
+    pub(crate) fn value_after(&self, k: usize, c: usize) -> BlockValue {
+        let chunk = &self.layout.chunks[c];
+        BlockValue::of(&self.trace.contents[k - 1][&chunk.ino], chunk)
+    }
+
+    /// The content of chunk `c` just before op `k` (what the page held when it was faulted in).
+    pub(crate) fn value_before(&self, k: usize, c: usize) -> BlockValue {
+        let chunk = &self.layout.chunks[c];
+        for j in (1..k).rev() {
+            if let Some(content) = self.trace.contents[j - 1].get(&chunk.ino) {
+                return BlockValue::of(content, chunk);
+            }
         }
-        out
+        match self.trace.initial.inodes.get(&chunk.ino) {
+            Some((_, _, content)) => BlockValue::of(content, chunk),
+            None => BlockValue::zero(),
+        }
+    }
+
+    /// Whether op `k` dirtied chunk `c` through a mapping.
+    pub(crate) fn mapped(&self, facts: &OpFacts, c: usize) -> bool {
+        let ch = &self.layout.chunks[c];
+        facts
+            .dirtied
+            .iter()
+            .any(|d| d.mapped && d.ino == ch.ino && ch.overlaps(d.start, d.end))
+    }
+
+    /// The block version of chunk `c` written by op `k`.
+    pub(crate) fn block_version(&mut self, k: usize, c: usize) -> usize {
+        let value = self.value_after(k, c);
+        self.push(k, EffectKind::Block { chunk: c, value }, format!("d{k}"))
+    }
+
+    /// Block-version effects of op `k`'s dirtied ranges, one per chunk: (effect, chunk, ino).
+    pub(crate) fn block_effects(&mut self, k: usize, facts: &OpFacts) -> Vec<(usize, usize, Ino)> {
+        self.dirtied_chunks(facts)
+            .into_iter()
+            .map(|(c, ino)| (self.block_version(k, c), c, ino))
+            .collect()
     }
 
     pub(crate) fn block_effects_of(
