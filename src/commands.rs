@@ -4,7 +4,7 @@ use crate::render;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use unplug_explorer::syncs::{self, Variant};
-use unplug_explorer::{replay, Analysis, Limits};
+use unplug_explorer::{guarantee, replay, Analysis, Limits};
 use unplug_model::{ModelSpec, ProgramErrors};
 
 /// What every command that reads a program takes.
@@ -116,17 +116,21 @@ pub fn check(c: &Common) -> u8 {
     let mut text = String::new();
     for m in &ms {
         let run = a.run(m);
-        for r in run.check() {
+        for (i, r) in run.check().into_iter().enumerate() {
             all_hold &= r.holds;
             let cx = r
                 .counterexample
                 .as_ref()
                 .map(|v| syncs::Counterexample::of(&run, &Variant::default(), v));
-            text.push_str(&render::check_line(&a, path, m, &r, cx.as_ref()));
+            // What a holding property rests on (POSIX, documented, implementation).
+            let g = if r.holds { guarantee::guarantee(&a, m, i) } else { None };
+            text.push_str(&render::check_line(&a, path, m, &r, cx.as_ref(), g.as_ref()));
             results.push(json!({
                 "model": m.to_string(),
                 "property": r.property,
                 "holds": r.holds,
+                "rests_on": g.as_ref().map(|g| g.basis.to_string()),
+                "load_bearing_rules": g.as_ref().map(|g| g.load_bearing.iter().map(|r| r.id).collect::<Vec<_>>()),
                 "violating_classes": r.violating_classes,
                 "unproven_crash_points": r.unproven,
                 "counterexample": cx.map(|c| render::counterexample_json(&a, &c)),
@@ -333,4 +337,78 @@ impl Progress {
     fn finish(&self) {
         self.bar.finish_and_clear();
     }
+}
+
+/// `unplug table DIR`: every `*.up` program of DIR (by name) under every model, as a guarantee
+/// table. A program with errors is reported (file:line:col) and left out; the others are still
+/// tabled, and the exit code is then 2. Otherwise 0: a table is a report, not a check.
+pub fn table(t: &crate::table::TableArgs) -> u8 {
+    use crate::table::{self, FileErrors, Table};
+    let models = match parse_models(&t.models, false) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let dir = t.dir.display().to_string();
+    let entries = match std::fs::read_dir(&t.dir) {
+        Ok(e) => e,
+        Err(e) => return input_error(false, &format!("cannot read directory `{dir}`: {e}")),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "up"))
+        .filter_map(|p| p.file_name().map(|n| t.dir.join(n)))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return input_error(false, &format!("no `*.up` programs in `{dir}`"));
+    }
+    let mut out = Table {
+        dir,
+        models: models.iter().map(|m| m.to_string()).collect(),
+        rows: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut code = HOLDS;
+    for f in &files {
+        let name = f.display().to_string();
+        let src = match std::fs::read_to_string(f) {
+            Ok(s) => s,
+            Err(e) => {
+                code = input_error(false, &format!("cannot read `{name}`: {e}"));
+                out.errors.push(FileErrors {
+                    messages: vec![format!("{name}: cannot read: {e}")],
+                    json: vec![json!({ "file": name, "message": format!("cannot read: {e}") })],
+                });
+                continue;
+            }
+        };
+        match unplug_model::load(&src) {
+            Ok((program, trace)) => {
+                let mut a = Analysis::from_trace(program, trace);
+                a.limits.max_states = t.max_states;
+                out.rows.extend(table::rows(&a, f, &src, &models));
+            }
+            Err(errs) => {
+                let e = ProgramErrors::new(&name, &src, errs);
+                eprint!("{}", e.render_plain());
+                out.errors.push(FileErrors::of(&e));
+                code = INPUT_ERROR;
+            }
+        }
+    }
+    let text = out.render(if t.json {
+        table::Format::Json
+    } else {
+        t.format
+    });
+    match &t.output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                return input_error(false, &format!("cannot write `{}`: {e}", path.display()));
+            }
+        }
+        None => print!("{text}"),
+    }
+    code
 }

@@ -3,6 +3,7 @@
 
 mod commands;
 mod render;
+mod table;
 
 use clap::{Parser, Subcommand};
 use commands::Common;
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 ///   unplug states prog.up    every distinct crash state at every crash point
 ///   unplug explain prog.up --state REPLAY   one crash state and the rules that allowed it
 ///   unplug models            the models and their rules, with sources
+///   unplug table DIR         a guarantee table: every program of DIR under every model
 ///
 /// Exit status: 0 every property holds, 1 a property fails, 2 bad usage or a bad program.
 #[derive(Parser, Debug)]
@@ -70,6 +72,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A guarantee table: every `*.up` program of DIR (by name), each property under each model,
+    /// holds or fails, with each failure's counterexample (Markdown footnotes, a click away in
+    /// HTML, or JSON).
+    ///
+    /// Exit status: 0 (a table is a report, not a check), 2 if a program has errors (they are
+    /// reported and the program is left out; the others are still tabled) or on bad usage.
+    Table(table::TableArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +89,7 @@ fn main() -> ExitCode {
         Command::Syncs(c) => commands::syncs(&c),
         Command::Explain { common: c, state } => commands::explain(&c, &state),
         Command::Models { json } => commands::models(json),
+        Command::Table(t) => commands::table(&t),
     };
     ExitCode::from(code)
 }

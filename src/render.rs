@@ -4,6 +4,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::Path;
+use unplug_explorer::guarantee::Guarantee;
 use unplug_explorer::syncs::{Counterexample, Need, SyncReport, Variant};
 use unplug_explorer::{
     state::size_str, Analysis, Count, CrashState, ModelRun, Node, PropertyResult, Segment, Witness,
@@ -77,6 +78,7 @@ pub fn check_line(
     m: &ModelSpec,
     r: &PropertyResult,
     cx: Option<&Counterexample>,
+    g: Option<&Guarantee>,
 ) -> String {
     let mut s = String::new();
     let prop = a
@@ -87,6 +89,17 @@ pub fn check_line(
         .expect("property exists");
     if r.holds {
         let _ = writeln!(s, "{m}: {} holds   ({})", r.property, prop.text);
+        if let Some(g) = g {
+            let rules: Vec<&str> = g.load_bearing.iter().map(|r| r.id).collect();
+            let why = if g.basis == unplug_model::Basis::Posix {
+                "holds under posix too".to_string()
+            } else if rules.is_empty() {
+                "no single rule; not a POSIX guarantee".to_string()
+            } else {
+                rules.join(", ")
+            };
+            let _ = writeln!(s, "  rests on: {} ({why})", g.basis);
+        }
     } else if !r.unproven.is_empty() && r.violating_classes == 0 {
         let _ = writeln!(
             s,
@@ -111,6 +124,12 @@ pub fn state_json(st: &CrashState) -> Value {
         .filter(|(p, _)| !p.0.is_empty())
         .map(|(p, n)| match n {
             Node::Dir { links } => json!({ "path": p.to_string(), "kind": "dir", "links": links }),
+            Node::Symlink { target, links } => json!({
+                "path": p.to_string(),
+                "kind": "symlink",
+                "target": target,
+                "links": links,
+            }),
             Node::File {
                 size,
                 links,
@@ -133,6 +152,7 @@ fn origin_json(o: &Origin) -> Value {
     match o {
         Origin::Zero => json!({ "zero": true }),
         Origin::Stale => json!({ "stale": true }),
+        Origin::Garbage => json!({ "garbage": true }),
         Origin::Data { name, delta } => json!({ "data": name, "delta": delta }),
     }
 }
@@ -143,12 +163,13 @@ fn segment_json(s: &Segment) -> Value {
             json!({ "start": e.start, "end": e.end, "origin": origin_json(&e.origin) })
         }
         Segment::Mixed {
+            unit,
             start,
             end,
             blocks,
             values,
         } => json!({
-            "start": start, "end": end, "blocks": blocks,
+            "start": start, "end": end, "blocks": blocks, "unit": unit,
             "each_block_one_of": values.iter().map(|v| v.0.iter().map(|(s, e, o)| json!({
                 "start": s, "end": e, "origin": origin_json(o)
             })).collect::<Vec<_>>()).collect::<Vec<_>>(),
@@ -207,6 +228,31 @@ pub fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
     s
 }
 
+/// The weakest model (posix first, seq last) under which sync `k` is redundant for `prop` (and
+/// the property holds), or `-` where it is needed everywhere.
+fn weakest_redundant(reports: &[SyncReport], k: usize, prop: &str) -> String {
+    let strength = |m: &str| match m.split(':').next() {
+        Some("posix") => 0,
+        Some("seq") => 2,
+        _ => 1,
+    };
+    let mut redundant: Vec<&SyncReport> = reports
+        .iter()
+        .filter(|r| r.results.iter().any(|x| x.property == prop && x.holds))
+        .filter(|r| r.syncs.iter().any(|e| e.op == k && e.verdicts[prop] == Need::Redundant))
+        .collect();
+    redundant.sort_by_key(|r| strength(&r.model));
+    match redundant.first() {
+        None => "-".into(),
+        Some(r) if strength(&r.model) == 0 => format!("{} (POSIX)", r.model),
+        Some(r) => {
+            let same: Vec<&str> =
+                redundant.iter().filter(|x| strength(&x.model) == strength(&r.model)).map(|x| x.model.as_str()).collect();
+            same.join(", ")
+        }
+    }
+}
+
 fn verdict_cell(r: &SyncReport, k: usize, prop: &str) -> String {
     let held = r
         .results
@@ -216,20 +262,15 @@ fn verdict_cell(r: &SyncReport, k: usize, prop: &str) -> String {
         .unwrap_or(false);
     let e = r.syncs.iter().find(|x| x.op == k).expect("sync listed");
     let alt = r.alternatives.get(prop).filter(|al| al.ops.contains(&k));
-    match e.verdicts[prop] {
-        Need::Needed => "NEEDED".to_string(),
-        Need::Redundant if alt.is_some() => {
-            let others: Vec<String> = alt
-                .expect("some")
-                .ops
-                .iter()
-                .filter(|&&o| o != k)
-                .map(|o| format!("op {o}"))
-                .collect();
-            format!("redundant alone ({} does its job)", others.join(" or "))
+    match (e.verdicts[prop], alt) {
+        (Need::Needed, _) => "NEEDED".to_string(),
+        (Need::Redundant, Some(al)) => {
+            let mut ops = al.ops.clone();
+            ops.sort_unstable();
+            format!("one of {}", ops.iter().map(|o| format!("op {o}")).collect::<Vec<_>>().join(", "))
         }
-        Need::Redundant if !held => "redundant (fails anyway)".to_string(),
-        Need::Redundant => "redundant".to_string(),
+        (Need::Redundant, None) if !held => "redundant (fails anyway)".to_string(),
+        (Need::Redundant, None) => "redundant".to_string(),
     }
 }
 
@@ -308,25 +349,21 @@ pub fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> String {
     if !sync_ops.is_empty() {
         let _ = writeln!(
             s,
-            "\nEach sync call (needed: the property breaks without it):"
+            "\nEach sync call (NEEDED: the property breaks without it; weakest: the weakest model under which it is still redundant):"
         );
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
-        let mut h = vec!["op".to_string(), "call".to_string()];
-        for r in reports {
-            for p in &props {
-                h.push(format!("{} {}", r.model, p));
-            }
-        }
+        let mut h = vec!["op".to_string(), "call".to_string(), "property".to_string()];
+        h.extend(reports.iter().map(|r| r.model.clone()));
+        h.push("weakest".to_string());
         t.set_header(h);
         for &k in &sync_ops {
-            let mut row = vec![k.to_string(), a.program.ops[k - 1].text.clone()];
-            for r in reports {
-                for p in &props {
-                    row.push(verdict_cell(r, k, p));
-                }
+            for p in &props {
+                let mut row = vec![k.to_string(), a.program.ops[k - 1].text.clone(), p.to_string()];
+                row.extend(reports.iter().map(|r| verdict_cell(r, k, p)));
+                row.push(weakest_redundant(reports, k, p));
+                t.add_row(row);
             }
-            t.add_row(row);
         }
         let _ = writeln!(s, "{t}");
     }

@@ -145,3 +145,58 @@ fn every_printed_replay_string_explains_back() {
     }
     assert!(checked >= 30, "only {checked} replay strings in the corpus");
 }
+
+/// `table --format json`: one column per default model, one row per program and property, a
+/// counterexample exactly where a property fails; the same input gives the same bytes.
+#[test]
+fn table_json_shape() {
+    let dir = "tests/cmd/table-fixture";
+    let (code, v) = json_of(&["table", dir, "--format", "json"]);
+    assert_eq!(code, 0, "a table is a report: {v}");
+    let models: Vec<String> = unplug_model::ModelSpec::all()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(v["models"], serde_json::json!(models));
+    let rows = v["rows"].as_array().expect("rows");
+    let keys: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["program"].as_str().unwrap(),
+                r["property"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [("overwrite", "A"), ("overwrite", "M"), ("rename", "R")]
+    );
+    for r in rows {
+        assert!(r["text"].is_string() && r["question"].is_string(), "{r}");
+        let cells = r["cells"].as_object().expect("cells");
+        assert_eq!(cells.len(), models.len(), "{r}");
+        for m in &models {
+            let c = &cells[m];
+            let holds = c["holds"].as_bool().expect("holds");
+            assert_eq!(holds, c["counterexample"].is_null(), "{m}: {c}");
+            if !holds {
+                assert!(c["counterexample"]["replay"].is_string(), "{c}");
+            }
+        }
+    }
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_unplug"))
+            .args(["table", dir, "--format", "html"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("unplug runs")
+            .stdout
+    };
+    let html = run();
+    assert_eq!(html, run(), "deterministic output");
+    let html = String::from_utf8(html).expect("utf-8");
+    for external in ["http://", "https://", "<script src", "<link"] {
+        assert!(!html.contains(external), "self-contained: found {external}");
+    }
+}

@@ -12,11 +12,11 @@
 
 use crate::count::Count;
 use crate::graph::Graph;
-use crate::state::{build_tree, exact_segments, CrashState, Segment};
+use crate::state::{build_tree_with, exact_segments, CrashState, Segment};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use unplug_model::volatile::{Initial, Trace};
-use unplug_model::{Assign, BlockValue, EffectKind, Extent, Ino, Kind, Path, Persistence, BLOCK};
+use unplug_model::{Assign, BlockValue, EffectKind, Extent, Ino, Kind, Origin, Path, Persistence};
 
 /// Limits that keep an exploration bounded. When one is hit the result says so and which crash
 /// points are unproven; nothing is silently dropped.
@@ -104,7 +104,12 @@ struct Candidates {
     base_ok: bool,
     /// Block versions that may be the latest durable one: (effect, value).
     versions: Vec<(usize, BlockValue)>,
+    /// Whether a unit may hold garbage (a write to it is in flight; models with `garbage`).
+    garbage: bool,
 }
+
+/// The source of a unit's value that stands for garbage in a [`Choice`] (`g` in replay strings).
+pub const GARBAGE: usize = usize::MAX;
 
 /// Explores every crash point of a program.
 pub fn explore(trace: &Trace, p: &Persistence, g: &Graph, limits: Limits) -> Exploration {
@@ -353,6 +358,9 @@ impl CrashPoint<'_> {
                     vals.push(None);
                 }
                 vals.extend(cand.versions.iter().map(|(e, _)| Some(*e)));
+                if cand.garbage {
+                    vals.push(Some(GARBAGE));
+                }
                 let blocks = p.layout.chunks[*c].blocks as usize;
                 options.push(subsets(&vals, blocks));
                 slots.push((*ino, i, *c));
@@ -374,12 +382,13 @@ impl CrashPoint<'_> {
                 let value_of = |s: &Option<usize>| -> BlockValue {
                     match s {
                         None => cand.base.clone(),
+                        Some(GARBAGE) => BlockValue::whole(chunk.unit, Origin::Garbage),
                         Some(e) => cand
                             .versions
                             .iter()
                             .find(|(x, _)| x == e)
                             .map(|(_, v)| v.clone())
-                            .unwrap_or_else(BlockValue::zero),
+                            .unwrap_or_else(|| BlockValue::zero(chunk.unit)),
                     }
                 };
                 if options[slot].len() > 1 {
@@ -393,18 +402,20 @@ impl CrashPoint<'_> {
                     .collect();
                 if values.len() == 1 {
                     let v = values.into_iter().next().expect("one value");
-                    if let [(0, BLOCK, origin)] = v.0.as_slice() {
-                        // A whole-block value: the chunk is one extent, whatever its length.
-                        let end = chunk.end().min(size);
-                        segs.push(Segment::Exact(Extent {
-                            start: chunk.start(),
-                            end,
-                            origin: origin.clone(),
-                        }));
-                        continue;
+                    if let [(0, u, origin)] = v.0.as_slice() {
+                        if *u == chunk.unit {
+                            // A whole-unit value: the chunk is one extent, whatever its length.
+                            let end = chunk.end().min(size);
+                            segs.push(Segment::Exact(Extent {
+                                start: chunk.start(),
+                                end,
+                                origin: origin.clone(),
+                            }));
+                            continue;
+                        }
                     }
                     for b in 0..chunk.blocks {
-                        let base = chunk.start() + b * BLOCK;
+                        let base = chunk.start() + b * chunk.unit;
                         if base >= size {
                             break;
                         }
@@ -412,6 +423,7 @@ impl CrashPoint<'_> {
                     }
                 } else {
                     segs.push(Segment::Mixed {
+                        unit: chunk.unit,
                         start: chunk.start(),
                         end: chunk.end().min(size),
                         blocks: chunk.blocks,
@@ -419,9 +431,10 @@ impl CrashPoint<'_> {
                     });
                 }
             }
-            let state = build_tree(
+            let state = build_tree_with(
                 &paths,
                 |i| m.kinds[&i] == Kind::Dir,
+                |i| symlink_target(&m, &trace.last.symlinks, i),
                 |i| {
                     (
                         m.sizes.get(&i).copied().unwrap_or(0),
@@ -451,7 +464,7 @@ impl CrashPoint<'_> {
 /// normalises it so that equal bytes compare equal.
 fn clip(v: &BlockValue, chunk: &unplug_model::Chunk, size: u64) -> BlockValue {
     let start = chunk.start();
-    if chunk.blocks == 1 && start + BLOCK > size {
+    if chunk.blocks == 1 && start + chunk.unit > size {
         let lim = size.saturating_sub(start);
         BlockValue(
             v.0.iter()
@@ -509,13 +522,13 @@ impl CrashPoint<'_> {
         let hole = m.holes.get(&chunk.ino).and_then(|v| {
             v.iter()
                 .filter(|(_, h)| chunk.first >= *h)
-                .map(|(at, _)| (*at, BlockValue::zero()))
+                .map(|(at, _)| (*at, BlockValue::zero(chunk.unit)))
                 .max_by_key(|(at, _)| *at)
         });
         let set = m.blocks.get(&c).cloned();
         let initial = match trace.initial.inodes.get(&chunk.ino) {
             Some((_, _, content)) => BlockValue::of(content, chunk),
-            None => BlockValue::zero(),
+            None => BlockValue::zero(chunk.unit),
         };
         let (base_at, base) = [hole, set]
             .into_iter()
@@ -543,6 +556,8 @@ impl CrashPoint<'_> {
             }
         }
         let base_ok = base_at >= required;
+        // torn-garbage: a unit with a write not yet durable may be caught mid-write.
+        let garbage = p.model.garbage() && versions.iter().any(|(e, at, _)| !floor[*e] && *at > base_at);
         let versions = versions
             .into_iter()
             .filter(|(_, at, _)| *at > base_at && *at >= required)
@@ -552,8 +567,15 @@ impl CrashPoint<'_> {
             base,
             base_ok,
             versions,
+            garbage,
         }
     }
+}
+
+/// The target of inode `i` if it is a symlink (targets never change: the volatile state's map
+/// holds every symlink made so far).
+fn symlink_target(m: &Meta, targets: &BTreeMap<Ino, String>, i: Ino) -> Option<String> {
+    (m.kinds.get(&i) == Some(&Kind::Symlink)).then(|| targets.get(&i).cloned().unwrap_or_default())
 }
 
 /// The state a running system sees: the initial state (`old`) or the last one (`new`).
@@ -566,9 +588,10 @@ pub fn volatile_state(v: &Initial) -> CrashState {
         blocks: BTreeMap::new(),
     };
     let paths = reachable(&m);
-    build_tree(
+    build_tree_with(
         &paths,
         |i| m.kinds[&i] == Kind::Dir,
+        |i| symlink_target(&m, &v.symlinks, i),
         |i| {
             let (_, size, content) = &v.inodes[&i];
             (*size, exact_segments(content.slice(0, *size)))

@@ -15,6 +15,7 @@
 pub mod count;
 pub mod explore;
 pub mod graph;
+pub mod guarantee;
 pub mod replay;
 pub mod state;
 pub mod syncs;
@@ -109,9 +110,13 @@ impl Analysis {
             f();
         }
         let layout = if self.per_block {
-            Layout::per_block(trace)
+            Layout::per_block(trace, model.unit())
         } else {
-            Layout::new(trace)
+            if model.page_handles() {
+                Layout::pages(trace, model.unit())
+            } else {
+                Layout::new(trace, model.unit())
+            }
         };
         let persistence =
             unplug_model::persist::build_dropping(model, trace, layout, self.drop_rule.as_deref());

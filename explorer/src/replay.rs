@@ -5,7 +5,7 @@
 //! metadata effects (`m7` is op 7's metadata, `m1.2` op 1's metadata of inode 2 under posix, `w4`
 //! op 4's writeback-time size; `-` for none), and each `/cN=...` says which values the blocks of
 //! chunk N hold: `b` the base value (the durable metadata's, or the content before crash point
-//! 0), `dK` the content written by op K. Example: `7:m1,m2,m7/c0=b`.
+//! 0), `dK` the content written by op K, `g` garbage (models with `garbage`). Example: `7:m1,m2,m7/c0=b`.
 
 use crate::explore::{self, Witness};
 use crate::{CrashState, ModelRun};
@@ -33,6 +33,7 @@ pub fn format(run: &ModelRun, w: &Witness) -> String {
             .iter()
             .map(|x| match x {
                 None => "b".to_string(),
+                Some(explore::GARBAGE) => "g".to_string(),
                 Some(e) => format!("d{}", p.effects[*e].op),
             })
             .collect();
@@ -102,10 +103,14 @@ pub fn parse(run: &ModelRun, text: &str) -> Result<Witness, String> {
                 v.push(None);
                 continue;
             }
+            if s == "g" {
+                v.push(Some(explore::GARBAGE));
+                continue;
+            }
             let op: usize = s
                 .strip_prefix('d')
                 .and_then(|x| x.parse().ok())
-                .ok_or_else(|| format!("`{s}` is not `b` or `dOP`"))?;
+                .ok_or_else(|| format!("`{s}` is not `b`, `g` or `dOP`"))?;
             let e = run.graph.blocks_of_chunk[c]
                 .iter()
                 .copied()

@@ -11,16 +11,17 @@ use crate::count::Count;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use unplug_model::{BlockValue, Cmp, ContentRef, Expr, Extent, Origin, Path, BLOCK};
+use unplug_model::{BlockValue, Cmp, ContentRef, Expr, Extent, Origin, Path};
 
 /// The content of a file: segments in offset order covering `[0, size)`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Segment {
     /// Every byte is known: extents merged where neighbours share an origin.
     Exact(Extent),
-    /// `blocks` blocks starting at `start`, each holding one of `values`, and each value held
-    /// by at least one block.
+    /// `blocks` units (of `unit` bytes: blocks, or sectors) starting at `start`, each holding
+    /// one of `values`, and each value held by at least one unit.
     Mixed {
+        unit: u64,
         start: u64,
         end: u64,
         blocks: u64,
@@ -41,6 +42,12 @@ pub enum Node {
         /// For a file with several names: the first of its other names (in path order), when
         /// that comes before this one. The content is the same object, counted once.
         same_file_as: Option<Path>,
+    },
+    /// A symbolic link and its target text (never followed: a path through a symlink names
+    /// nothing in a crash state).
+    Symlink {
+        target: String,
+        links: u64,
     },
 }
 
@@ -122,9 +129,14 @@ pub fn eval(e: &Expr, s: &CrashState, cx: &EvalContext) -> bool {
             matches!(s.tree.get(p), Some(Node::File { size, .. }) if cmp.eval(*size, *n))
         }
         Expr::Links(p, cmp, n) => match s.tree.get(p) {
-            Some(Node::File { links, .. }) | Some(Node::Dir { links }) => cmp.eval(*links, *n),
+            Some(Node::File { links, .. })
+            | Some(Node::Dir { links })
+            | Some(Node::Symlink { links, .. }) => cmp.eval(*links, *n),
             None => false,
         },
+        Expr::Readlink(p, want) => {
+            matches!(s.tree.get(p), Some(Node::Symlink { target, .. }) if target == want)
+        }
         Expr::Entries(p, names) => match s.tree.get(p) {
             Some(Node::Dir { .. }) => {
                 let want: BTreeSet<&str> = names.iter().map(String::as_str).collect();
@@ -202,6 +214,7 @@ fn origin_str(o: &Origin, start: u64) -> String {
     match o {
         Origin::Zero => "zero".into(),
         Origin::Stale => "stale".into(),
+        Origin::Garbage => "garbage".into(),
         Origin::Data { name, delta } => {
             let at = start as i64 + delta;
             if *delta == 0 {
@@ -231,9 +244,10 @@ pub fn extent_str(e: &Extent) -> String {
 }
 
 fn value_str(v: &BlockValue) -> String {
+    let whole = v.0.len() == 1;
     v.0.iter()
         .map(|(s, e, o)| {
-            if *s == 0 && *e == BLOCK {
+            if whole && *s == 0 {
                 origin_str(o, 0)
             } else {
                 format!("[{s}..{e}) {}", origin_str(o, 0))
@@ -248,16 +262,18 @@ impl fmt::Display for Segment {
         match self {
             Segment::Exact(e) => f.write_str(&extent_str(e)),
             Segment::Mixed {
+                unit,
                 start,
                 end,
                 blocks,
                 values,
             } => write!(
                 f,
-                "[{}, {}) {} blocks, each one of: {}",
+                "[{}, {}) {} {}s, each one of: {}",
                 size_str(*start),
                 size_str(*end),
                 blocks,
+                if *unit < 4096 { "sector" } else { "block" },
                 values.iter().map(value_str).collect::<Vec<_>>().join(" | ")
             ),
         }
@@ -278,6 +294,12 @@ impl fmt::Display for CrashState {
             first = false;
             match n {
                 Node::Dir { .. } => write!(f, "{p}/  dir")?,
+                Node::Symlink { target, links } => {
+                    write!(f, "{p}  symlink -> {target}")?;
+                    if *links != 1 {
+                        write!(f, "  links {links}")?;
+                    }
+                }
                 Node::File {
                     size,
                     links,
@@ -313,6 +335,17 @@ pub fn build_tree<I: Copy + Ord>(
     is_dir: impl Fn(I) -> bool,
     file: impl Fn(I) -> (u64, Vec<Segment>),
 ) -> CrashState {
+    build_tree_with(paths, is_dir, |_| None, file)
+}
+
+/// [`build_tree`] where `symlink` gives the target of the inodes that are symlinks (None for the
+/// others); a symlink's link count is its number of names.
+pub fn build_tree_with<I: Copy + Ord>(
+    paths: &[(Path, I)],
+    is_dir: impl Fn(I) -> bool,
+    symlink: impl Fn(I) -> Option<String>,
+    file: impl Fn(I) -> (u64, Vec<Segment>),
+) -> CrashState {
     let mut names: BTreeMap<I, Vec<&Path>> = BTreeMap::new();
     for (p, i) in paths.iter().filter(|(p, _)| !p.0.is_empty()) {
         names.entry(*i).or_default().push(p);
@@ -329,6 +362,11 @@ pub fn build_tree<I: Copy + Ord>(
                 .count();
             Node::Dir {
                 links: 2 + subdirs as u64,
+            }
+        } else if let Some(target) = symlink(*ino) {
+            Node::Symlink {
+                target,
+                links: names[ino].len() as u64,
             }
         } else {
             let (size, content) = file(*ino);

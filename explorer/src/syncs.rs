@@ -423,6 +423,11 @@ fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
                 datasync: false,
                 range: None,
             },
+            // A symlink cannot be opened to fsync it; `fsyncable` keeps it out.
+            Kind::Symlink => SyncReq::Dir {
+                ino,
+                datasync: false,
+            },
         };
         let kind = if kind == Kind::Dir {
             "directory"
@@ -465,11 +470,14 @@ fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
             code,
         })
     };
+    // Only files and directories can be opened and fsynced (a symlink cannot).
+    let fsyncable = |ino: &Ino| t.kinds.get(ino) != Some(&Kind::Symlink);
     // Every (position, inode that has a name there).
     let named: Vec<(usize, Ino, Path)> = (0..=t.ops.len())
         .flat_map(|after| {
             t.paths_after[after]
                 .iter()
+                .filter(|(ino, _)| fsyncable(ino))
                 .map(move |(ino, p)| (after, *ino, p.clone()))
         })
         .collect();
@@ -484,6 +492,7 @@ fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
         .flat_map(|after| {
             let here: Vec<Named> = t.paths_after[after]
                 .iter()
+                .filter(|(i, _)| fsyncable(i))
                 .map(|(i, p)| (*i, p.clone()))
                 .collect();
             let mut v = Vec::new();

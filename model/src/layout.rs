@@ -15,20 +15,24 @@ use crate::volatile::{Content, Extent, Ino, Kind, Origin, Trace, BLOCK};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A run of `blocks` interchangeable blocks of inode `ino`, starting at block `first`.
+/// A run of `blocks` interchangeable units of inode `ino`, starting at unit `first`. A unit is
+/// what reaches disk atomically: a 4 KiB block, or a 512-byte sector when the model tears writes
+/// at sector granularity.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Chunk {
     pub ino: Ino,
     pub first: u64,
     pub blocks: u64,
+    /// The unit size in bytes.
+    pub unit: u64,
 }
 
 impl Chunk {
     pub fn start(&self) -> u64 {
-        self.first * BLOCK
+        self.first * self.unit
     }
     pub fn end(&self) -> u64 {
-        (self.first + self.blocks) * BLOCK
+        (self.first + self.blocks) * self.unit
     }
     pub fn overlaps(&self, start: u64, end: u64) -> bool {
         start < self.end() && self.start() < end
@@ -41,15 +45,20 @@ impl Chunk {
 pub struct BlockValue(pub Vec<(u64, u64, Origin)>);
 
 impl BlockValue {
-    pub fn zero() -> Self {
-        BlockValue(vec![(0, BLOCK, Origin::Zero)])
+    /// A whole unit of `unit` bytes from one origin (zero, stale, garbage).
+    pub fn whole(unit: u64, origin: Origin) -> Self {
+        BlockValue(vec![(0, unit, origin)])
     }
-    /// The value of the first block of `chunk` in `content`.
+    /// A unit of zeros.
+    pub fn zero(unit: u64) -> Self {
+        Self::whole(unit, Origin::Zero)
+    }
+    /// The value of the first unit of `chunk` in `content`.
     pub fn of(content: &Content, chunk: &Chunk) -> Self {
         let s = chunk.start();
         BlockValue(
             content
-                .slice(s, s + BLOCK)
+                .slice(s, s + chunk.unit)
                 .into_iter()
                 .map(|e| (e.start - s, e.end - s, e.origin))
                 .collect(),
@@ -57,7 +66,7 @@ impl BlockValue {
     }
     /// The extents of block `i` of `chunk` with this value, clipped to `size`, in file offsets.
     pub fn extents(&self, chunk: &Chunk, i: u64, size: u64) -> Vec<Extent> {
-        let base = (chunk.first + i) * BLOCK;
+        let base = (chunk.first + i) * chunk.unit;
         self.0
             .iter()
             .filter_map(|(s, e, o)| {
@@ -82,28 +91,40 @@ pub struct Layout {
 
 impl Layout {
     /// The reduced layout: maximal runs of interchangeable blocks.
-    pub fn new(trace: &Trace) -> Self {
-        Self::build(trace, false)
+    pub fn new(trace: &Trace, unit: u64) -> Self {
+        Self::build(trace, unit, false, false)
     }
 
-    /// The brute-force layout: every block is its own chunk.
-    pub fn per_block(trace: &Trace) -> Self {
-        Self::build(trace, true)
+    /// The layout for models that persist a write page by page (one journal handle per page):
+    /// every page an op writes is a chunk of its own, since its blocks are no longer
+    /// interchangeable (an earlier page persists first).
+    pub fn pages(trace: &Trace, unit: u64) -> Self {
+        Self::build(trace, unit, false, true)
     }
 
-    fn build(trace: &Trace, per_block: bool) -> Self {
+    /// The brute-force layout: every unit is its own chunk.
+    pub fn per_block(trace: &Trace, unit: u64) -> Self {
+        Self::build(trace, unit, true, false)
+    }
+
+    fn build(trace: &Trace, unit: u64, per_block: bool, pages: bool) -> Self {
         // The cuts of every file apply to every file: two inodes that may appear at one path
         // (the old and the new file of a replace-by-rename) then share a layout, so crash states
         // compare chunk by chunk.
-        let all: std::collections::BTreeSet<u64> = trace.cuts.values().flatten().copied().collect();
-        let end_block = all.iter().max().copied().unwrap_or(0).div_ceil(BLOCK);
+        let mut all: std::collections::BTreeSet<u64> = trace.cuts.values().flatten().copied().collect();
+        if pages {
+            for d in trace.ops.iter().flat_map(|f| &f.dirtied) {
+                all.extend((d.start / BLOCK..d.end.div_ceil(BLOCK)).map(|p| p * BLOCK));
+            }
+        }
+        let end_block = all.iter().max().copied().unwrap_or(0).div_ceil(unit);
         let mut block_cuts = std::collections::BTreeSet::new();
         block_cuts.insert(0);
         block_cuts.insert(end_block);
         for &c in &all {
-            block_cuts.insert(c / BLOCK);
-            if c % BLOCK != 0 {
-                block_cuts.insert(c / BLOCK + 1);
+            block_cuts.insert(c / unit);
+            if c % unit != 0 {
+                block_cuts.insert(c / unit + 1);
             }
         }
         if per_block {
@@ -122,6 +143,7 @@ impl Layout {
                     ino: *ino,
                     first: w[0],
                     blocks: w[1] - w[0],
+                    unit,
                 });
             }
             by_ino.insert(*ino, (begin, chunks.len()));

@@ -15,7 +15,7 @@
 use crate::diag::Diagnostic;
 use crate::program::{
     Cmp, ContentRef, DataDecl, Expr, MsyncMode, Op, OpKind, OpenFlags, Path, Program, Property,
-    Span, When,
+    RenameMode, Span, When,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -210,14 +210,18 @@ const IDENT_HINT: &str = "a name starts with a letter or `_` and continues with 
                           `_`, `.` and `-`";
 const DATA_HINT: &str = "a data name starts with a letter or `_` and continues with letters, \
                          digits, `_`, `.` and `-`; `old`, `new` and `empty` are reserved";
-const FLAGS_HINT: &str = "expected one of: create, excl, trunc, append, sync, dsync, dir \
-                          (rdonly, wronly and rdwr are accepted and ignored)";
+const FLAGS_HINT: &str = "expected one of: create, excl, trunc, append, sync, dsync, dir, \
+                          tmpfile, direct (rdonly, wronly and rdwr are accepted and ignored)";
+const TARGET_HINT: &str = "a symlink target is made of letters, digits, `_`, `.`, `-` and `/` \
+                           (e.g. `v2`, `../data/v2`, `/etc/x`), at most 4095 bytes; the model \
+                           stores it and never follows it";
 const STATEMENT_HINT: &str = "expected one of: open (as `f = open PATH ...`), close, write, \
-                              pwrite, ftruncate, mmap (as `m = mmap f OFFSET LEN`), store, msync, \
-                              munmap, fsync, fdatasync, sync, syncfs, rename, link, unlink, \
-                              mkdir, rmdir, data, setup, end, property";
+                              pwrite, ftruncate, fallocate, mmap (as `m = mmap f OFFSET LEN`), \
+                              store, msync, munmap, fsync, fdatasync, sync, syncfs, \
+                              sync_file_range, rename, link, flink, symlink, unlink, mkdir, \
+                              rmdir, data, setup, end, property";
 const EXPR_HINT: &str = "expected a predicate: `exists PATH`, `size PATH CMP SIZE`, \
-                         `links PATH CMP N`, `entries PATH == {a, b}`, \
+                         `links PATH CMP N`, `entries PATH == {a, b}`, `readlink PATH == TARGET`, \
                          `PATH == DATA|old|new|empty`, `PATH != ...`, `PATH prefix-of DATA`, \
                          `not ...` or `( ... )`";
 const CMP_HINT: &str = "expected a comparison: one of ==, !=, <, <=, >, >=";
@@ -225,11 +229,14 @@ const PROPERTY_USAGE: &str = "usage: `property NAME: always EXPR`, `property NAM
                               EXPR` or `property NAME: after LABEL: EXPR`";
 
 const U_OPEN: &str = "usage: HANDLE = open PATH [FLAG...] with FLAG one of: create, excl, \
-                      trunc, append, sync, dsync, dir, rdonly, wronly, rdwr";
+                      trunc, append, sync, dsync, dir, tmpfile, direct, rdonly, wronly, rdwr";
 const U_CLOSE: &str = "usage: close HANDLE";
 const U_WRITE: &str = "usage: write HANDLE LEN DATA [at DATA_OFFSET]";
 const U_PWRITE: &str = "usage: pwrite HANDLE OFFSET LEN DATA [at DATA_OFFSET]";
 const U_FTRUNCATE: &str = "usage: ftruncate HANDLE SIZE";
+const U_FALLOCATE: &str = "usage: fallocate HANDLE OFFSET LEN [keep-size]";
+const U_SYNC_FILE_RANGE: &str = "usage: sync_file_range HANDLE OFFSET LEN (LEN 0: to the end of \
+                                 the file)";
 const U_MMAP: &str = "usage: MAP = mmap HANDLE OFFSET LEN";
 const U_STORE: &str = "usage: store MAP OFFSET LEN DATA [at DATA_OFFSET]";
 const U_MSYNC: &str = "usage: msync MAP [OFFSET LEN] sync|async [invalidate]";
@@ -238,8 +245,10 @@ const U_FSYNC: &str = "usage: fsync HANDLE";
 const U_FDATASYNC: &str = "usage: fdatasync HANDLE";
 const U_SYNC: &str = "usage: sync (no arguments)";
 const U_SYNCFS: &str = "usage: syncfs HANDLE";
-const U_RENAME: &str = "usage: rename FROM TO";
+const U_RENAME: &str = "usage: rename FROM TO [exchange|noreplace]";
 const U_LINK: &str = "usage: link EXISTING NEW";
+const U_FLINK: &str = "usage: flink HANDLE NEW (gives the handle's file a name, e.g. a tmpfile)";
+const U_SYMLINK: &str = "usage: symlink TARGET PATH";
 const U_UNLINK: &str = "usage: unlink PATH";
 const U_MKDIR: &str = "usage: mkdir PATH";
 const U_RMDIR: &str = "usage: rmdir PATH";
@@ -404,6 +413,43 @@ fn path_of(t: Tok, what: &str) -> Result<Path, Diagnostic> {
             PATH_HINT,
         )
     })
+}
+
+/// A symlink target: a word of path characters (`/` and `..` allowed), at most 4095 bytes.
+fn target_of(t: Tok) -> Result<String, Diagnostic> {
+    if t.kind != Kind::Word {
+        return Err(err(
+            t.span,
+            format!("expected a symlink target, found `{}`", show(t.text)),
+            TARGET_HINT,
+        ));
+    }
+    if let Some(c) = t
+        .text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/')))
+    {
+        return Err(err(
+            t.span,
+            format!(
+                "bad symlink target `{}`: invalid character `{}`",
+                show(t.text),
+                show(&c.to_string())
+            ),
+            TARGET_HINT,
+        ));
+    }
+    if t.text.len() > 4095 {
+        return Err(err(
+            t.span,
+            format!(
+                "symlink target of {} bytes is too long: ENAMETOOLONG",
+                t.text.len()
+            ),
+            TARGET_HINT,
+        ));
+    }
+    Ok(t.text.to_string())
 }
 
 fn size_of(t: Tok, what: &str, integer: bool) -> Result<u64, Diagnostic> {
@@ -634,6 +680,40 @@ fn parse_op(toks: &[Tok]) -> Result<OpKind, Diagnostic> {
             a.finish()?;
             Ok(OpKind::Ftruncate { handle, size })
         }
+        "fallocate" => {
+            let mut a = Args::new(toks, 1, U_FALLOCATE);
+            let handle = a.ident("handle")?;
+            let (offset, _) = a.size("offset")?;
+            let (len, len_span) = a.size("length")?;
+            range_fits(offset, len, len_span, "the fallocate range")?;
+            let keep_size = match a.peek() {
+                Some(t) if t.is_word("keep-size") => {
+                    a.pos += 1;
+                    true
+                }
+                _ => false,
+            };
+            a.finish()?;
+            Ok(OpKind::Fallocate {
+                handle,
+                offset,
+                len,
+                keep_size,
+            })
+        }
+        "sync_file_range" => {
+            let mut a = Args::new(toks, 1, U_SYNC_FILE_RANGE);
+            let handle = a.ident("handle")?;
+            let (offset, _) = a.size("offset")?;
+            let (len, len_span) = a.size("length")?;
+            range_fits(offset, len, len_span, "the range")?;
+            a.finish()?;
+            Ok(OpKind::SyncFileRange {
+                handle,
+                offset,
+                len,
+            })
+        }
         "store" => {
             let mut a = Args::new(toks, 1, U_STORE);
             let map = a.ident("mapping name")?;
@@ -669,12 +749,38 @@ fn parse_op(toks: &[Tok]) -> Result<OpKind, Diagnostic> {
             Ok(OpKind::Sync)
         }
         "rename" => {
-            let (from, to) = two_paths(U_RENAME, "source path", "target path")?;
-            Ok(OpKind::Rename { from, to })
+            let mut a = Args::new(toks, 1, U_RENAME);
+            let from = a.path("source path")?;
+            let to = a.path("target path")?;
+            let mode = match a.peek() {
+                Some(t) if t.is_word("exchange") => RenameMode::Exchange,
+                Some(t) if t.is_word("noreplace") => RenameMode::NoReplace,
+                _ => RenameMode::Replace,
+            };
+            if mode != RenameMode::Replace {
+                a.pos += 1;
+            }
+            a.finish()?;
+            Ok(OpKind::Rename { from, to, mode })
         }
         "link" => {
             let (from, to) = two_paths(U_LINK, "existing path", "new path")?;
             Ok(OpKind::Link { from, to })
+        }
+        "flink" => {
+            let mut a = Args::new(toks, 1, U_FLINK);
+            let handle = a.ident("handle")?;
+            let path = a.path("new path")?;
+            a.finish()?;
+            Ok(OpKind::Flink { handle, path })
+        }
+        "symlink" => {
+            let mut a = Args::new(toks, 1, U_SYMLINK);
+            let t = a.next("symlink target")?;
+            let target = target_of(t).map_err(|d| a.with_usage(d))?;
+            let path = a.path("path")?;
+            a.finish()?;
+            Ok(OpKind::Symlink { target, path })
         }
         "unlink" => Ok(OpKind::Unlink {
             path: one_path(U_UNLINK)?,
@@ -711,6 +817,8 @@ fn parse_open(toks: &[Tok]) -> Result<OpKind, Diagnostic> {
             "sync" => flags.sync = true,
             "dsync" => flags.dsync = true,
             "dir" => flags.directory = true,
+            "tmpfile" => flags.tmpfile = true,
+            "direct" => flags.direct = true,
             "rdonly" | "wronly" | "rdwr" => {}
             _ => {
                 return Err(err(
@@ -819,7 +927,7 @@ fn too_deep(span: Span) -> Diagnostic {
 fn is_expr_keyword(w: &str) -> bool {
     matches!(
         w,
-        "exists" | "size" | "links" | "entries" | "not" | "and" | "or" | "implies"
+        "exists" | "size" | "links" | "entries" | "readlink" | "not" | "and" | "or" | "implies"
     )
 }
 
@@ -987,6 +1095,7 @@ impl<'a> ExprParser<'a, '_> {
                     Ok((Expr::Links(p, c, n), 1))
                 }
                 "entries" => self.entries(),
+                "readlink" => self.readlink(),
                 w if is_expr_keyword(w) => Err(err(
                     t.span,
                     format!("expected a predicate, found `{w}`"),
@@ -1063,11 +1172,36 @@ impl<'a> ExprParser<'a, '_> {
         Ok((Expr::Entries(p, names), 1))
     }
 
+    /// `readlink PATH == TARGET` (or `!=`)
+    fn readlink(&mut self) -> Result<Node, Diagnostic> {
+        const HINT: &str = "usage: readlink PATH == TARGET (or !=): PATH is a symlink to TARGET";
+        let p = self.path("readlink")?;
+        let op = self.bump().ok_or_else(|| self.at_end("`==` or `!=`"))?;
+        let negate = match op.kind {
+            Kind::Cmp(Cmp::Eq) => false,
+            Kind::Cmp(Cmp::Ne) => true,
+            _ => {
+                return Err(err(
+                    op.span,
+                    format!("expected `==` or `!=`, found `{}`", show(op.text)),
+                    HINT,
+                ))
+            }
+        };
+        let t = self.bump().ok_or_else(|| self.at_end("symlink target"))?;
+        let e = Expr::Readlink(p, target_of(t)?);
+        Ok(if negate {
+            (Expr::Not(Box::new(e)), 2)
+        } else {
+            (e, 1)
+        })
+    }
+
     /// `PATH == D|old|new|empty`, `PATH != ...`, `PATH prefix-of D`
     fn path_predicate(&mut self, t: Tok) -> Result<Node, Diagnostic> {
         let p = path_of(t, "path")?;
         let hint = "after a path, expected `== DATA|old|new|empty`, `!= DATA|old|new|empty` or \
-                    `prefix-of DATA` (keywords: exists, size, links, entries, not)";
+                    `prefix-of DATA` (keywords: exists, size, links, entries, readlink, not)";
         let Some(op) = self.bump() else {
             return Err(err(
                 Span::new(self.end, self.end),
@@ -1634,6 +1768,7 @@ mod tests {
             Expr::Exists(p) => format!("(exists {p})"),
             Expr::Size(p, c, n) => format!("(size {p} {} {n})", c.symbol()),
             Expr::Links(p, c, n) => format!("(links {p} {} {n})", c.symbol()),
+            Expr::Readlink(p, t) => format!("(readlink {p} {t})"),
             Expr::ContentEq(p, r) => {
                 let r = match r {
                     C::Data(d) => d.as_str(),
@@ -1820,6 +1955,7 @@ mod tests {
             OpKind::Rename {
                 from: p("tmp"),
                 to: p("final"),
+                mode: RenameMode::Replace,
             },
         );
         check_ok(
@@ -1827,6 +1963,7 @@ mod tests {
             OpKind::Rename {
                 from: p("a/b.tmp"),
                 to: p("c/d-e_f"),
+                mode: RenameMode::Replace,
             },
         );
         check_ok(
@@ -1866,6 +2003,216 @@ mod tests {
         check_ok("write f 1 OLD", write("f", None, 1, "OLD", None));
     }
 
+    trait CloneWith {
+        fn clone_with(&self, h: &str, f: impl FnOnce(&mut OpenFlags)) -> OpKind;
+    }
+    impl CloneWith for OpKind {
+        /// The same open with handle `h` and its flags changed by `f`.
+        fn clone_with(&self, h: &str, f: impl FnOnce(&mut OpenFlags)) -> OpKind {
+            match self.clone() {
+                OpKind::Open {
+                    path, mut flags, ..
+                } => {
+                    f(&mut flags);
+                    OpKind::Open {
+                        handle: s(h),
+                        path,
+                        flags,
+                    }
+                }
+                other => other,
+            }
+        }
+    }
+
+    #[test]
+    fn new_ops() {
+        check_ok(
+            "fallocate f 0 16KiB",
+            OpKind::Fallocate {
+                handle: s("f"),
+                offset: 0,
+                len: 16 << 10,
+                keep_size: false,
+            },
+        );
+        check_ok(
+            "fallocate f 4K 1M keep-size",
+            OpKind::Fallocate {
+                handle: s("f"),
+                offset: 4096,
+                len: 1 << 20,
+                keep_size: true,
+            },
+        );
+        check_ok(
+            "rename a b exchange",
+            OpKind::Rename {
+                from: p("a"),
+                to: p("b"),
+                mode: RenameMode::Exchange,
+            },
+        );
+        check_ok(
+            "rename d/a b noreplace",
+            OpKind::Rename {
+                from: p("d/a"),
+                to: p("b"),
+                mode: RenameMode::NoReplace,
+            },
+        );
+        check_ok(
+            "flink f d/name",
+            OpKind::Flink {
+                handle: s("f"),
+                path: p("d/name"),
+            },
+        );
+        check_ok(
+            "symlink v2 cur",
+            OpKind::Symlink {
+                target: s("v2"),
+                path: p("cur"),
+            },
+        );
+        check_ok(
+            "symlink ../data/v-2.x d/cur",
+            OpKind::Symlink {
+                target: s("../data/v-2.x"),
+                path: p("d/cur"),
+            },
+        );
+        check_ok(
+            "symlink /abs/./x// l",
+            OpKind::Symlink {
+                target: s("/abs/./x//"),
+                path: p("l"),
+            },
+        );
+        check_ok(
+            "sync_file_range f 0 8KiB",
+            OpKind::SyncFileRange {
+                handle: s("f"),
+                offset: 0,
+                len: 8192,
+            },
+        );
+        check_ok(
+            "sync_file_range f 4K 0",
+            OpKind::SyncFileRange {
+                handle: s("f"),
+                offset: 4096,
+                len: 0,
+            },
+        );
+        // The new keywords are ordinary names elsewhere.
+        check_ok(
+            "exchange = open keep-size tmpfile",
+            open("exchange", "keep-size", |f| f.tmpfile = true),
+        );
+        check_ok(
+            "rename noreplace exchange",
+            OpKind::Rename {
+                from: p("noreplace"),
+                to: p("exchange"),
+                mode: RenameMode::Replace,
+            },
+        );
+        check_ok(
+            "symlink symlink readlink",
+            OpKind::Symlink {
+                target: s("symlink"),
+                path: p("readlink"),
+            },
+        );
+    }
+
+    #[test]
+    fn new_op_errors() {
+        check_err("fallocate f 0", &["1:14: missing length"]);
+        check_err("fallocate f", &["1:12: missing offset"]);
+        check_err("fallocate f 0 1 keep", &["1:17: unexpected `keep`"]);
+        check_err("fallocate f 0 1 keep-size x", &["1:27: unexpected `x`"]);
+        check_err("fallocate f 0 4KB", &["1:15: bad length `4KB`"]);
+        check_err(
+            "fallocate f 0xffffffffffffffff 1",
+            &["1:32: the fallocate range ends past 2^64"],
+        );
+        check_err("fallocate 1f 0 1", &["1:11: bad handle `1f`"]);
+        check_err("rename a b swap", &["1:12: unexpected `swap`"]);
+        check_err(
+            "rename a b exchange noreplace",
+            &["1:21: unexpected `noreplace`"],
+        );
+        // `exchange` after one path is the target path; with none, the target is missing.
+        check_err("rename exchange", &["1:16: missing target path"]);
+        check_err("flink f", &["1:8: missing new path"]);
+        check_err("flink f /x", &["1:9: bad new path `/x`"]);
+        check_err("flink f a b", &["1:11: unexpected `b`"]);
+        check_err("flink", &["1:6: missing handle"]);
+        check_err("symlink", &["1:8: missing symlink target"]);
+        check_err("symlink v2", &["1:11: missing path"]);
+        check_err("symlink v2 a b", &["1:14: unexpected `b`"]);
+        check_err(
+            "symlink a*b c",
+            &["1:9: bad symlink target `a*b`: invalid character `*`"],
+        );
+        check_err(
+            "symlink ( c",
+            &["1:9: expected a symlink target, found `(`"],
+        );
+        check_err("symlink v2 /c", &["1:12: bad path `/c`"]);
+        let long = "x".repeat(4096);
+        check_err(
+            &format!("symlink {long} c"),
+            &["1:9: symlink target of 4096 bytes is too long"],
+        );
+        check_err("sync_file_range f 0", &["1:20: missing length"]);
+        check_err("sync_file_range f 0 1 2", &["1:23: unexpected `2`"]);
+        check_err(
+            "sync_file_range f 1 0xffffffffffffffff",
+            &["1:21: the range ends past 2^64"],
+        );
+        check_err("f = open a tmp", &["1:12: unknown open flag `tmp`"]);
+        check_err("f = open a odirect", &["1:12: unknown open flag `odirect`"]);
+        check_err(
+            "f = fallocate a 0 1",
+            &["1:5: only `open` and `mmap` return"],
+        );
+        check_err(
+            "property A: always readlink",
+            &["1:28: missing path after `readlink`"],
+        );
+        check_err(
+            "property A: always readlink l",
+            &["1:30: missing `==` or `!=`"],
+        );
+        check_err(
+            "property A: always readlink l < v",
+            &["1:31: expected `==` or `!=`, found `<`"],
+        );
+        check_err(
+            "property A: always readlink l ==",
+            &["1:33: missing symlink target"],
+        );
+        check_err(
+            "property A: always readlink l == a:b",
+            &["1:35: unexpected `:`"],
+        );
+        check_err(
+            "property A: always readlink l == (",
+            &["1:34: expected a symlink target, found `(`"],
+        );
+        check_err(
+            "property A: always readlink l == a*",
+            &["1:34: bad symlink target `a*`"],
+        );
+        check_err(
+            "property A: always readlink == v",
+            &["1:29: expected path, found `==`"],
+        );
+    }
+
     #[test]
     fn every_flag() {
         check_ok("f = open a create", open("f", "a", |f| f.create = true));
@@ -1889,7 +2236,19 @@ mod tests {
                     sync: true,
                     dsync: true,
                     directory: true,
+                    tmpfile: false,
+                    direct: false,
                 }
+            }),
+        );
+        check_ok("f = open d tmpfile", open("f", "d", |f| f.tmpfile = true));
+        check_ok("f = open a direct", open("f", "a", |f| f.direct = true));
+        check_ok(
+            "f = open . tmpfile excl direct rdwr",
+            open(".", ".", |_| {}).clone_with("f", |f| {
+                f.tmpfile = true;
+                f.excl = true;
+                f.direct = true;
             }),
         );
         check_ok(
@@ -1957,6 +2316,13 @@ mod tests {
         check_expr("size f >= 2", "(size f >= 2)");
         check_expr("size f>=2", "(size f >= 2)");
         check_expr("links a == 2", "(links a == 2)");
+        check_expr("readlink cur == v2", "(readlink cur v2)");
+        check_expr("readlink d/l==../x/y", "(readlink d/l ../x/y)");
+        check_expr("readlink l != /abs", "(not (readlink l /abs))");
+        check_expr(
+            "exists l and readlink l == v2",
+            "(and (exists l) (readlink l v2))",
+        );
         check_expr("links a<2", "(links a < 2)");
         check_expr("links a != 0x1", "(links a != 1)");
         check_expr("entries dir == {a, b}", "(entries dir {a,b})");

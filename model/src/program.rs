@@ -74,6 +74,28 @@ pub struct OpenFlags {
     pub dsync: bool,
     /// O_DIRECTORY: the handle refers to a directory (for fsync of a directory).
     pub directory: bool,
+    /// O_TMPFILE: the path names a directory, and the handle refers to a new unnamed regular
+    /// file in it (`flink` gives it a name; with `excl` it can never get one).
+    pub tmpfile: bool,
+    /// O_DIRECT: writes bypass the page cache; their offset and length must be multiples of
+    /// [`DIRECT_ALIGN`] (EINVAL otherwise).
+    pub direct: bool,
+}
+
+/// The alignment O_DIRECT writes need (in file offset and length): the logical block size of the
+/// device, 512 bytes on most disks (some need 4096).
+pub const DIRECT_ALIGN: u64 = 512;
+
+/// How `rename` treats the target (renameat2 flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum RenameMode {
+    /// rename(2): the target is replaced if it exists.
+    #[default]
+    Replace,
+    /// RENAME_EXCHANGE: both names must exist; they swap atomically.
+    Exchange,
+    /// RENAME_NOREPLACE: fails with EEXIST if the target exists.
+    NoReplace,
 }
 
 /// How `msync` is asked to behave.
@@ -88,7 +110,7 @@ pub enum MsyncMode {
 /// One operation of the program.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum OpKind {
-    /// `f = open PATH [create] [excl] [trunc] [append] [sync] [dsync] [dir]`
+    /// `f = open PATH [create] [excl] [trunc] [append] [sync] [dsync] [dir] [tmpfile] [direct]`
     Open {
         handle: String,
         path: Path,
@@ -108,6 +130,22 @@ pub enum OpKind {
     },
     /// `ftruncate f SIZE`
     Ftruncate { handle: String, size: u64 },
+    /// `fallocate f OFF LEN [keep-size]`: fallocate(2) mode 0 (allocates the range; the file
+    /// grows to `OFF + LEN` if that is past its end) or FALLOC_FL_KEEP_SIZE (the size stays).
+    Fallocate {
+        handle: String,
+        offset: u64,
+        len: u64,
+        keep_size: bool,
+    },
+    /// `sync_file_range f OFF LEN`: sync_file_range(2) with SYNC_FILE_RANGE_WRITE only: starts
+    /// writeback of the dirty pages of the range (LEN 0: to the end of the file) and waits for
+    /// nothing. It is not a sync: it makes nothing durable.
+    SyncFileRange {
+        handle: String,
+        offset: u64,
+        len: u64,
+    },
     /// `m = mmap f OFF LEN` (a MAP_SHARED mapping of the file range)
     Mmap {
         handle: String,
@@ -140,10 +178,20 @@ pub enum OpKind {
     Sync,
     /// `syncfs f`
     Syncfs { handle: String },
-    /// `rename FROM TO`
-    Rename { from: Path, to: Path },
+    /// `rename FROM TO [exchange|noreplace]`
+    Rename {
+        from: Path,
+        to: Path,
+        mode: RenameMode,
+    },
     /// `link EXISTING NEW`
     Link { from: Path, to: Path },
+    /// `flink f PATH`: gives the file of handle `f` the name PATH (linkat(2) of the descriptor
+    /// with AT_EMPTY_PATH): how an O_TMPFILE file gets a name.
+    Flink { handle: String, path: Path },
+    /// `symlink TARGET PATH`: a new symbolic link at PATH holding the text TARGET. The model never
+    /// follows symlinks.
+    Symlink { target: String, path: Path },
     /// `unlink PATH`
     Unlink { path: Path },
     /// `mkdir PATH`
@@ -242,6 +290,9 @@ pub enum Expr {
     Entries(Path, Vec<String>),
     /// `links PATH CMP N`: the link count of what PATH names
     Links(Path, Cmp, u64),
+    /// `readlink PATH == TARGET`: PATH is a symlink whose target is TARGET (false if PATH does
+    /// not exist or is not a symlink)
+    Readlink(Path, String),
     Not(Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),

@@ -78,6 +78,13 @@ rules! {
         "seq: a crash leaves the state after some prefix of the ops, each op whole (its metadata and data together); a completed sync makes every op before it durable. The strongest model: every file system's crash states should include these.",
         "sequential crash consistency (e.g. Bornholt et al., Ferrite, ASPLOS 2016); issue 3";
 
+    TORN_SECTOR = "torn-sector", Assumption,
+        "atomic=sector: a write reaches the disk in 512-byte sectors, each of which holds its old or its new content after a crash; the block layer promises no more.",
+        "Documentation/block/writeback_cache_control.rst; SEMANTICS.md B3 (sector atomicity is a device property ALICE relies on)";
+    TORN_GARBAGE = "torn-garbage", Assumption,
+        "garbage: a unit with a write not yet durable may hold garbage after a crash (the write in flight when the power failed); over-approximated as any such unit.",
+        "SEMANTICS.md B3 (the stricter mode); ALICE sector-garbage model";
+
     // ---- posix ----
     POSIX_UNORDERED = "posix.unordered", Posix,
         "Nothing is ordered except by syncs: any subset of un-synced effects may be durable.",
@@ -115,7 +122,7 @@ rules! {
         "fsync(file) writes the file's dirty pages and commits the transaction that last changed the inode (i_sync_tid), and with it every earlier one: other files' renames and creates persist too.",
         "fs/ext4/fsync.c ext4_sync_file, ext4_fsync_journal; fs/ext4/ext4_jbd2.h ext4_update_inode_fsync_trans; SEMANTICS.md E5, E7";
     EXT4_FSYNC_ALLOC = "ext4.fsync-allocates", Implementation,
-        "Writing back delayed-allocation blocks during fsync/fdatasync/msync allocates them in the running transaction, which the sync then commits: all metadata issued before the sync becomes durable.",
+        "Delayed-allocation blocks are allocated when they are written back (by the sync, or earlier by background writeback) and the allocation moves the inode's tids; the sync commits that transaction, so all metadata issued up to the op that first dirtied the blocks becomes durable, even if the inode had nothing else to commit. (Carried by the ext4.delalloc edges of the data the sync forces; not up to the sync itself, since writeback may have allocated earlier.)",
         "fs/ext4/fsync.c ext4_sync_file (file_write_and_wait_range first); fs/ext4/extents.c (allocation sets i_datasync_tid); SEMANTICS.md E5, E7";
     EXT4_FDATASYNC = "ext4.fdatasync-datasync-tid", Implementation,
         "fdatasync and msync(MS_SYNC) commit only up to i_datasync_tid (creation, size changes, allocation): a later rename, link or unlink of the file is not made durable.",
@@ -149,7 +156,11 @@ rules! {
 /// Every rule of every model: the shared, posix and ext4 rules above, and each other file
 /// system's list (defined beside its model in `persist/`).
 pub fn all() -> impl Iterator<Item = &'static Rule> {
-    let lists: &[&'static [Rule]] = &[ALL];
+    let lists: &[&'static [Rule]] = &[
+        ALL,
+        crate::persist::xfs::RULES,
+        crate::persist::btrfs::RULES,
+    ];
     lists.iter().flat_map(|l| l.iter())
 }
 

@@ -23,6 +23,10 @@ pub type Ino = usize;
 pub enum Kind {
     File,
     Dir,
+    /// A symbolic link: its target text is in [`Initial::symlinks`], set once at creation (with
+    /// the inode: fast symlinks keep it in the inode itself). It has no size or blocks in the
+    /// model, and the model never follows it.
+    Symlink,
 }
 
 /// Where a byte of a file comes from: zero (a hole, or bytes past an old end of file), or a named
@@ -37,6 +41,8 @@ pub enum Origin {
     /// Stale bytes: whatever the block held before it was allocated to this file (another
     /// file's old data). Only a crash can show these (ext4 data=writeback with nodelalloc).
     Stale,
+    /// Garbage: a unit caught mid-write when the power failed (models with `garbage`).
+    Garbage,
 }
 
 /// A byte range `[start, end)` of a file and where its bytes come from.
@@ -199,6 +205,11 @@ pub struct Dirty {
     /// Dirtied by a store through a mapping (the page fault comes first, the store after it,
     /// with no handle around both), not by write() or a truncate.
     pub mapped: bool,
+    /// Written through an O_DIRECT handle: the data goes to the device before the syscall
+    /// returns (no page-cache writeback; an extending direct write updates the size at I/O
+    /// completion, in the syscall). The models treat it like a buffered write, which allows
+    /// every crash state a direct write allows and more: sound, not tight.
+    pub direct: bool,
 }
 
 /// The model-independent facts of one op.
@@ -224,6 +235,15 @@ pub struct OpFacts {
     pub rename_over: Option<(Ino, Ino)>,
     /// The op truncated this inode to size 0 (ftruncate 0, or O_TRUNC of an existing file).
     pub trunc_to_zero: Option<Ino>,
+    /// fallocate allocated `[start, end)` of this inode (unwritten extents, reading as zeros;
+    /// with keep-size possibly past the end of the file). A size change it makes is an
+    /// `Assign::Size` in `assigns`; nothing is dirtied. No model uses this range yet.
+    pub allocated: Option<(Ino, u64, u64)>,
+    /// sync_file_range(SYNC_FILE_RANGE_WRITE) started writeback of `[start, end)` of this inode
+    /// (`end` is the file size for a length of 0). It persists nothing by itself and records no
+    /// sync; a model may later order the range's writeback-time effects (e.g. ext4 delayed
+    /// allocation, which happens at writeback) before the next ops' metadata. No model does yet.
+    pub writeback: Option<(Ino, u64, u64)>,
 }
 
 /// The durable state before crash point 0 (the result of setup).
@@ -231,6 +251,8 @@ pub struct OpFacts {
 pub struct Initial {
     pub entries: BTreeMap<(Ino, String), Ino>,
     pub inodes: BTreeMap<Ino, (Kind, u64, Content)>,
+    /// The target of every symlink inode made so far (a symlink's target never changes).
+    pub symlinks: BTreeMap<Ino, String>,
 }
 
 /// A program executed: the facts of every op, the initial durable state, and what a running
@@ -296,6 +318,11 @@ struct Fs {
     declared: BTreeMap<String, u64>,
     cuts: BTreeMap<Ino, BTreeSet<u64>>,
     names: BTreeMap<Ino, Path>,
+    /// Symlink targets.
+    symlinks: BTreeMap<Ino, String>,
+    /// O_TMPFILE inodes (opened without `excl`) that have never had a name: `flink` may give
+    /// them one (the kernel's I_LINKABLE). Any other inode with no name cannot be linked.
+    linkable: BTreeSet<Ino>,
 }
 
 impl Fs {
@@ -326,7 +353,32 @@ impl Fs {
                 .collect(),
             cuts: BTreeMap::new(),
             names,
+            symlinks: BTreeMap::new(),
+            linkable: BTreeSet::new(),
         }
+    }
+
+    /// The first directory component of `path` (a proper prefix) that is a symlink: the kernel
+    /// would follow it, the model does not.
+    fn through_symlink(&self, path: &Path) -> Option<Path> {
+        let mut at = 0;
+        for (i, c) in path.0.iter().enumerate() {
+            if i + 1 == path.0.len() {
+                return None;
+            }
+            at = *self.entries.get(&(at, c.clone()))?;
+            match self.inodes.get(&at)?.kind {
+                Kind::Dir => {}
+                Kind::Symlink => return Some(Path(path.0[..=i].to_vec())),
+                Kind::File => return None,
+            }
+        }
+        None
+    }
+
+    /// Whether `ino` has a name (a directory entry) now.
+    fn has_name(&self, ino: Ino) -> bool {
+        self.entries.values().any(|&i| i == ino)
     }
 
     fn lookup(&self, path: &Path) -> Option<Ino> {
@@ -443,6 +495,7 @@ impl Fs {
                 .iter()
                 .map(|(i, n)| (*i, (n.kind, n.size, n.content.clone())))
                 .collect(),
+            symlinks: self.symlinks.clone(),
         }
     }
 }
@@ -584,6 +637,18 @@ fn file_handle(fs: &Fs, op: &Op, name: &str) -> Result<Handle, Diagnostic> {
 /// Applies one op to the volatile file system and returns its facts.
 fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
     let mut f = OpFacts::default();
+    for path in op_paths(&op.kind) {
+        if let Some(link) = fs.through_symlink(path) {
+            return Err(err(
+                op,
+                format!(
+                    "`{path}` goes through the symlink `{link}`: the kernel would follow it, \
+                     the model does not follow symlinks"
+                ),
+            )
+            .with_hint("use the path the symlink points to"));
+        }
+    }
     match &op.kind {
         OpKind::Open {
             handle,
@@ -595,11 +660,28 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
                     .with_hint("close it first, or use another name"));
             }
             let ino = match fs.lookup(path) {
+                _ if flags.tmpfile => open_tmpfile(fs, &mut f, op, path, flags)?,
                 Some(ino) => {
                     if flags.create && flags.excl {
                         return Err(err(op, format!("`{path}` already exists (create excl)")));
                     }
                     let kind = fs.inodes[&ino].kind;
+                    if kind == Kind::Symlink {
+                        return Err(err(
+                            op,
+                            format!(
+                                "`{path}` is a symlink: open would follow it, the model does not \
+                                 follow symlinks"
+                            ),
+                        )
+                        .with_hint("open the path the symlink points to"));
+                    }
+                    if flags.directory && flags.direct {
+                        return Err(err(
+                            op,
+                            format!("`{path}`: O_DIRECT on a directory fails with EINVAL"),
+                        ));
+                    }
                     if flags.directory && kind != Kind::Dir {
                         return Err(err(op, format!("`{path}` is not a directory")));
                     }
@@ -666,9 +748,24 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             let end = at
                 .checked_add(*len)
                 .ok_or_else(|| err(op, "offset + length overflows"))?;
+            if h.flags.direct && (at % DIRECT_ALIGN != 0 || *len % DIRECT_ALIGN != 0) {
+                return Err(err(
+                    op,
+                    format!(
+                        "O_DIRECT write of {len} bytes at offset {at}: the offset and the length \
+                         must be multiples of {DIRECT_ALIGN} (EINVAL)"
+                    ),
+                )
+                .with_hint("align the write, or open the file without `direct`"));
+            }
             let doff = data_off.unwrap_or(at);
             fs.use_data(data, doff, *len).map_err(|m| err(op, m))?;
             write_bytes(fs, &mut f, h.ino, at, end, data, doff);
+            if h.flags.direct {
+                if let Some(d) = f.dirtied.last_mut() {
+                    d.direct = true;
+                }
+            }
             if offset.is_none() {
                 fs.handles.get_mut(name).expect("open").pos = end;
             }
@@ -683,6 +780,57 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
         OpKind::Ftruncate { handle: name, size } => {
             let h = file_handle(fs, op, name)?;
             truncate(fs, &mut f, h.ino, *size);
+        }
+        OpKind::Fallocate {
+            handle: name,
+            offset,
+            len,
+            keep_size,
+        } => {
+            let h = file_handle(fs, op, name)?;
+            if *len == 0 {
+                return Err(err(op, "fallocate of length 0 fails with EINVAL"));
+            }
+            let end = offset
+                .checked_add(*len)
+                .ok_or_else(|| err(op, "offset + length overflows"))?;
+            let ino = h.ino;
+            let n = fs.inodes.get_mut(&ino).expect("handle's inode exists");
+            let old = n.size;
+            // Mode 0 grows the file at the syscall (ext4_alloc_file_blocks updates the size in
+            // its handle): syscall-time metadata, not a writeback-time `extends`. The new range
+            // reads as zeros (the content past the old end is already empty). Nothing is dirtied.
+            if !keep_size && end > old {
+                n.size = end;
+                f.assigns.push(Assign::Size {
+                    ino,
+                    size: end,
+                    holes_from: None,
+                });
+                fs.cut(ino, old);
+                fs.cut(ino, end);
+                fs.cut(ino, *offset);
+            }
+            f.allocated = Some((ino, *offset, end));
+            // The allocation moves both fsync tids (ext4_update_inode_fsync_trans(.., 1)).
+            f.touched.push(ino);
+            f.datasync_touched.push(ino);
+        }
+        OpKind::SyncFileRange {
+            handle: name,
+            offset,
+            len,
+        } => {
+            let h = handle(fs, op, name)?.clone();
+            let n = &fs.inodes[&h.ino];
+            if n.kind == Kind::File {
+                let end = if *len == 0 {
+                    n.size.max(*offset)
+                } else {
+                    offset.saturating_add(*len)
+                };
+                f.writeback = Some((h.ino, *offset, end));
+            }
         }
         OpKind::Mmap {
             handle: name,
@@ -813,7 +961,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             let h = handle(fs, op, name)?.clone();
             let datasync = matches!(op.kind, OpKind::Fdatasync { .. });
             f.sync = Some(match fs.inodes[&h.ino].kind {
-                Kind::File => SyncReq::File {
+                Kind::File | Kind::Symlink => SyncReq::File {
                     ino: h.ino,
                     datasync,
                     range: None,
@@ -829,21 +977,52 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             handle(fs, op, name)?;
             f.sync = Some(SyncReq::All);
         }
-        OpKind::Rename { from, to } => {
+        OpKind::Rename { from, to, mode } => {
             let src = fs.lookup(from).ok_or_else(|| missing(fs, op, from))?;
             let (sdir, sname) = fs.parent(from).map_err(|m| err(op, m))?;
             let (ddir, dname) = fs.parent(to).map_err(|m| err(op, m))?;
             let kind = fs.inodes[&src].kind;
+            match mode {
+                RenameMode::Exchange => {
+                    let dst = fs.lookup(to).ok_or_else(|| {
+                        let d = missing(fs, op, to);
+                        Diagnostic {
+                            message: format!(
+                                "{}: RENAME_EXCHANGE needs both names (ENOENT)",
+                                d.message
+                            ),
+                            ..d
+                        }
+                    })?;
+                    exchange(
+                        fs,
+                        &mut f,
+                        op,
+                        (src, sdir, sname, from),
+                        (dst, ddir, dname, to),
+                    )?;
+                    f.touched.sort();
+                    f.touched.dedup();
+                    return Ok(f);
+                }
+                RenameMode::NoReplace if fs.lookup(to).is_some() => {
+                    return Err(err(
+                        op,
+                        format!("`{to}` already exists: RENAME_NOREPLACE fails with EEXIST"),
+                    ));
+                }
+                _ => {}
+            }
             if let Some(dst) = fs.lookup(to) {
                 if dst == src {
                     return Ok(f); // rename to itself (or a hard link of itself) does nothing
                 }
                 let dkind = fs.inodes[&dst].kind;
                 match (kind, dkind) {
-                    (Kind::File, Kind::Dir) => {
+                    (Kind::File | Kind::Symlink, Kind::Dir) => {
                         return Err(err(op, format!("`{to}` is a directory: EISDIR")))
                     }
-                    (Kind::Dir, Kind::File) => {
+                    (Kind::Dir, Kind::File | Kind::Symlink) => {
                         return Err(err(op, format!("`{to}` is not a directory: ENOTDIR")))
                     }
                     (Kind::Dir, Kind::Dir) if fs.children(dst).next().is_some() => {
@@ -894,6 +1073,44 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             });
             f.touched.extend([src, dir]);
         }
+        OpKind::Flink { handle: name, path } => {
+            let h = handle(fs, op, name)?.clone();
+            let ino = h.ino;
+            if fs.inodes[&ino].kind == Kind::Dir {
+                return Err(err(op, format!("`{name}` is a directory handle: hard links to directories are not allowed (EPERM)")));
+            }
+            if !fs.has_name(ino) && !fs.linkable.contains(&ino) {
+                return Err(err(
+                    op,
+                    format!("the file of `{name}` has no name left and cannot get one: ENOENT"),
+                )
+                .with_hint(
+                    "only an O_TMPFILE file opened without `excl` and never linked can be given \
+                     a name once it has none",
+                ));
+            }
+            if fs.lookup(path).is_some() {
+                return Err(err(op, format!("`{path}` already exists: EEXIST")));
+            }
+            let (dir, entry) = fs.parent(path).map_err(|m| err(op, m))?;
+            fs.entries.insert((dir, entry.clone()), ino);
+            fs.linkable.remove(&ino);
+            fs.names.insert(ino, path.clone());
+            f.assigns.push(Assign::Entry {
+                dir,
+                name: entry,
+                target: Some(ino),
+            });
+            f.touched.extend([ino, dir]);
+        }
+        OpKind::Symlink { target, path } => {
+            if fs.lookup(path).is_some() {
+                return Err(err(op, format!("`{path}` already exists: EEXIST")));
+            }
+            let (dir, name) = fs.parent(path).map_err(|m| err(op, m))?;
+            let ino = fs.create(&mut f, dir, name, path, Kind::Symlink);
+            fs.symlinks.insert(ino, target.clone());
+        }
         OpKind::Unlink { path } => {
             let ino = fs.lookup(path).ok_or_else(|| missing(fs, op, path))?;
             if fs.inodes[&ino].kind == Kind::Dir {
@@ -940,6 +1157,114 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
     Ok(f)
 }
 
+/// The paths an op names (resolved in the volatile file system).
+fn op_paths(kind: &OpKind) -> Vec<&Path> {
+    match kind {
+        OpKind::Open { path, .. }
+        | OpKind::Unlink { path }
+        | OpKind::Mkdir { path }
+        | OpKind::Rmdir { path }
+        | OpKind::Flink { path, .. }
+        | OpKind::Symlink { path, .. } => vec![path],
+        OpKind::Rename { from, to, .. } | OpKind::Link { from, to } => vec![from, to],
+        _ => Vec::new(),
+    }
+}
+
+/// `f = open DIR tmpfile`: a new regular file in directory DIR with no name (O_TMPFILE). Its
+/// initialisation is the op's metadata, without any entry; `flink` names it later.
+fn open_tmpfile(
+    fs: &mut Fs,
+    f: &mut OpFacts,
+    op: &Op,
+    path: &Path,
+    flags: &OpenFlags,
+) -> Result<Ino, Diagnostic> {
+    if flags.create {
+        return Err(err(op, "O_TMPFILE with O_CREAT fails with EINVAL")
+            .with_hint("drop `create`: `tmpfile` always makes a new file"));
+    }
+    if flags.directory {
+        return Err(err(
+            op,
+            "O_TMPFILE opens a new regular file for writing: `dir` does not go with it",
+        )
+        .with_hint("drop `dir`: the path of `tmpfile` is already the directory"));
+    }
+    let dir = fs.lookup(path).ok_or_else(|| missing(fs, op, path))?;
+    match fs.inodes[&dir].kind {
+        Kind::Dir => {}
+        Kind::Symlink => {
+            return Err(err(
+                op,
+                format!("`{path}` is a symlink: the model does not follow symlinks"),
+            ))
+        }
+        Kind::File => {
+            return Err(err(
+                op,
+                format!("`{path}` is not a directory: O_TMPFILE needs one (ENOTDIR)"),
+            ))
+        }
+    }
+    let ino = fs.next_ino;
+    fs.next_ino += 1;
+    fs.inodes.insert(
+        ino,
+        Inode {
+            kind: Kind::File,
+            size: 0,
+            content: Content::default(),
+        },
+    );
+    if !flags.excl {
+        fs.linkable.insert(ino);
+    }
+    f.assigns.push(Assign::Init {
+        ino,
+        kind: Kind::File,
+    });
+    f.touched.push(ino);
+    f.datasync_touched.push(ino);
+    Ok(ino)
+}
+
+/// One side of a rename: its inode, parent directory, entry name and path.
+type Side<'a> = (Ino, Ino, String, &'a Path);
+
+/// `rename A B exchange` (RENAME_EXCHANGE): both entries swap their inodes in one op, so every
+/// model makes them durable together.
+fn exchange(fs: &mut Fs, f: &mut OpFacts, op: &Op, a: Side, b: Side) -> Result<(), Diagnostic> {
+    let ((src, sdir, sname, from), (dst, ddir, dname, to)) = (a, b);
+    if src == dst {
+        return Ok(()); // two names of one inode: vfs_rename does nothing
+    }
+    for (moved, into, what) in [(src, ddir, from), (dst, sdir, to)] {
+        if fs.inodes[&moved].kind == Kind::Dir && is_ancestor(fs, moved, into) {
+            return Err(err(
+                op,
+                format!("cannot exchange `{what}` with a path inside it: EINVAL"),
+            ));
+        }
+    }
+    fs.entries.insert((sdir, sname.clone()), dst);
+    fs.entries.insert((ddir, dname.clone()), src);
+    fs.names.insert(src, to.clone());
+    fs.names.insert(dst, from.clone());
+    f.assigns.push(Assign::Entry {
+        dir: sdir,
+        name: sname,
+        target: Some(dst),
+    });
+    f.assigns.push(Assign::Entry {
+        dir: ddir,
+        name: dname,
+        target: Some(src),
+    });
+    f.touched.extend([src, dst, sdir, ddir]);
+    Ok(())
+}
+
 fn is_ancestor(fs: &Fs, anc: Ino, mut d: Ino) -> bool {
     loop {
         if d == anc {
@@ -981,6 +1306,7 @@ fn write_bytes(
         start,
         end,
         mapped: false,
+        direct: false,
     });
     f.touched.push(ino); // mtime
     if end > n.size {
@@ -989,6 +1315,9 @@ fn write_bytes(
     }
     fs.cut(ino, start);
     fs.cut(ino, end);
+    // The block holding the write's last byte is a chunk of its own, so a model can treat it
+    // apart from the rest of the write (xfs.size-after-data).
+    fs.cut(ino, (end - 1) / BLOCK * BLOCK);
 }
 
 fn truncate(fs: &mut Fs, f: &mut OpFacts, ino: Ino, size: u64) {
@@ -1008,6 +1337,7 @@ fn truncate(fs: &mut Fs, f: &mut OpFacts, ino: Ino, size: u64) {
             start: size,
             end: (size / BLOCK + 1) * BLOCK,
             mapped: false,
+            direct: false,
         });
     }
     f.assigns.push(Assign::Size {

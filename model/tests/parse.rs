@@ -69,6 +69,17 @@ const TOKENS: &[&str] = &[
     "unlink",
     "mkdir",
     "rmdir",
+    "fallocate",
+    "keep-size",
+    "exchange",
+    "noreplace",
+    "flink",
+    "symlink",
+    "sync_file_range",
+    "readlink",
+    "tmpfile",
+    "direct",
+    "../x",
     "create",
     "excl",
     "trunc",
@@ -175,6 +186,14 @@ fn mutated_lines() -> impl Strategy<Value = String> {
         "property B: after 1: final == D",
         "property C: after publish: size final == 8MiB",
         "property E: always entries . == {a, b}",
+        "fallocate f 0 16KiB keep-size",
+        "rename a b exchange",
+        "rename a b noreplace",
+        "t = open . tmpfile direct",
+        "flink t d/name",
+        "symlink ../v2 cur",
+        "sync_file_range f 0 8KiB",
+        "property F: always readlink cur == ../v2",
     ]);
     prop::collection::vec((line, any::<usize>(), any::<usize>(), any::<char>()), 0..12).prop_map(
         |v| {
@@ -220,6 +239,9 @@ fn size() -> impl Strategy<Value = &'static str> {
 fn name() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec!["f", "g", "h_1", "x.y", "m-2", "sync", "at"])
 }
+fn target() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["v2", "../a/b", "/abs", ".", "..", "a//b/", "sync"])
+}
 fn data() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec!["D", "OLD", "d.2", "_x"])
 }
@@ -232,7 +254,7 @@ fn valid_op() -> impl Strategy<Value = String> {
             prop::collection::vec(
                 prop::sample::select(vec![
                     "create", "excl", "trunc", "append", "sync", "dsync", "dir", "rdonly",
-                    "wronly", "rdwr"
+                    "wronly", "rdwr", "tmpfile", "direct"
                 ]),
                 0..4,
             )
@@ -273,6 +295,19 @@ fn valid_op() -> impl Strategy<Value = String> {
         Just("sync".to_string()),
         name().prop_map(|h| format!("syncfs {h}")),
         (path(), path()).prop_map(|(a, b)| format!("rename {a} {b}")),
+        (
+            path(),
+            path(),
+            prop::sample::select(vec!["exchange", "noreplace"])
+        )
+            .prop_map(|(a, b, m)| format!("rename {a} {b} {m}")),
+        (name(), size(), size(), prop::bool::ANY).prop_map(|(h, o, l, k)| format!(
+            "fallocate {h} {o} {l}{}",
+            if k { " keep-size" } else { "" }
+        )),
+        (name(), size(), size()).prop_map(|(h, o, l)| format!("sync_file_range {h} {o} {l}")),
+        (name(), path()).prop_map(|(h, p)| format!("flink {h} {p}")),
+        (target(), path()).prop_map(|(t, p)| format!("symlink {t} {p}")),
         (path(), path()).prop_map(|(a, b)| format!("link {a} {b}")),
         path().prop_map(|p| format!("unlink {p}")),
         path().prop_map(|p| format!("mkdir {p}")),
@@ -301,6 +336,8 @@ fn valid_expr() -> impl Strategy<Value = String> {
         )
             .prop_map(|(p, c, r)| format!("{p} {c} {r}")),
         (path(), data()).prop_map(|(p, d)| format!("{p} prefix-of {d}")),
+        (path(), prop::sample::select(vec!["==", "!="]), target())
+            .prop_map(|(p, c, t)| format!("readlink {p} {c} {t}")),
     ];
     leaf.prop_recursive(4, 24, 2, |inner| {
         prop_oneof![

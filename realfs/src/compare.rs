@@ -38,6 +38,7 @@ fn describe(node: &Node) -> String {
     match node {
         Node::Dir { .. } => "a directory".into(),
         Node::File { size, .. } => format!("a file of size {}", size_str(*size)),
+        Node::Symlink { target, .. } => format!("a symlink to {target}"),
     }
 }
 
@@ -122,6 +123,27 @@ pub fn differences(observed: &CrashState, predicted: &CrashState) -> Vec<String>
                         "{path}: content: {} on disk, {} predicted",
                         content_str(co),
                         content_str(cp)
+                    ));
+                }
+            }
+            (
+                Some(Node::Symlink {
+                    target: to,
+                    links: lo,
+                }),
+                Some(Node::Symlink {
+                    target: tp,
+                    links: lp,
+                }),
+            ) => {
+                if to != tp {
+                    out.push(format!(
+                        "{path}: symlink target: {to} on disk, {tp} predicted"
+                    ));
+                }
+                if lo != lp {
+                    out.push(format!(
+                        "{path}: links: {lo} on disk, {lp} predicted (symlink)"
                     ));
                 }
             }

@@ -56,7 +56,7 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The tree the run left holds something no model state can (unknown bytes, a symlink):
+    /// The tree the run left holds something no model state can (unknown bytes, a device):
     /// a finding in itself.
     #[error("the tree the run left is no model state: {0}")]
     Unmapped(#[from] Unmapped),

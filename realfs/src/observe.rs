@@ -17,7 +17,7 @@
 use crate::pattern::{self, Extent};
 use crate::readback::{Entry, Kind, ObservedTree};
 use std::collections::{btree_map, BTreeMap};
-use unplug_explorer::state::{build_tree, exact_segments};
+use unplug_explorer::state::{build_tree_with, exact_segments};
 use unplug_explorer::{CrashState, Node, Segment};
 use unplug_model::Path;
 
@@ -33,8 +33,8 @@ pub enum Unmapped {
         extent.end
     )]
     Content { path: Path, extent: Extent },
-    /// An entry that is neither a regular file nor a directory (a symlink, a device, ...).
-    #[error("{path}: is neither a regular file nor a directory")]
+    /// An entry that is neither a regular file, a directory nor a symlink (a device, ...).
+    #[error("{path}: is neither a regular file, a directory nor a symlink")]
     Kind { path: Path, kind: Kind },
 }
 
@@ -92,12 +92,15 @@ fn content(e: &Entry) -> Result<Vec<Segment>, Unmapped> {
 /// `unplug_explorer::explore::volatile_state` gives the model's states (see the module doc).
 ///
 /// Fails on the first entry (in the tree's order) the model cannot represent: content that is
-/// neither zeros nor a data asked about, or an entry that is neither a file nor a directory.
+/// neither zeros nor a data asked about, or an entry that is neither a file, a directory nor a
+/// symlink.
 /// Callers report that as a finding: no model state can equal such a tree.
 pub fn to_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
     let mut kinds: BTreeMap<u64, Kind> = BTreeMap::new();
     // Per file inode: (size, st_nlink, content), from its first name in the tree.
     let mut files: BTreeMap<u64, (u64, u64, Vec<Segment>)> = BTreeMap::new();
+    // Per symlink inode: (target, st_nlink).
+    let mut symlinks: BTreeMap<u64, (String, u64)> = BTreeMap::new();
     let mut paths: Vec<(Path, u64)> = Vec::with_capacity(tree.entries.len());
     for e in &tree.entries {
         match e.kind {
@@ -108,6 +111,9 @@ pub fn to_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
                 })
             }
             Kind::Dir => {}
+            Kind::Symlink => {
+                symlinks.insert(e.ino, (e.target.clone().unwrap_or_default(), e.links));
+            }
             Kind::File => {
                 if let btree_map::Entry::Vacant(v) = files.entry(e.ino) {
                     v.insert((e.size, e.links, content(e)?));
@@ -117,17 +123,20 @@ pub fn to_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
         kinds.insert(e.ino, e.kind);
         paths.push((e.path.clone(), e.ino));
     }
-    let mut state = build_tree(
+    let mut state = build_tree_with(
         &paths,
         |ino| kinds[&ino] == Kind::Dir,
+        |ino| symlinks.get(&ino).map(|(t, _)| t.clone()),
         |ino| {
             let (size, _, content) = &files[&ino];
             (*size, content.clone())
         },
     );
     for (path, ino) in &paths {
-        if let Some(Node::File { links, .. }) = state.tree.get_mut(path) {
-            *links = files[ino].1;
+        match state.tree.get_mut(path) {
+            Some(Node::File { links, .. }) => *links = files[ino].1,
+            Some(Node::Symlink { links, .. }) => *links = symlinks[ino].1,
+            _ => {}
         }
     }
     Ok(state)
@@ -154,6 +163,7 @@ mod tests {
             links: 2,
             ino,
             extents: Vec::new(),
+            target: None,
         }
     }
 
@@ -165,6 +175,7 @@ mod tests {
             links,
             ino,
             extents,
+            target: None,
         }
     }
 
@@ -365,7 +376,55 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "s: is neither a regular file nor a directory"
+            "s: is neither a regular file, a directory nor a symlink"
+        );
+    }
+
+    fn symlink(path: &str, ino: u64, links: u64, target: &str) -> Entry {
+        Entry {
+            path: p(path),
+            kind: Kind::Symlink,
+            size: target.len() as u64,
+            links,
+            ino,
+            extents: Vec::new(),
+            target: Some(target.to_string()),
+        }
+    }
+
+    #[test]
+    fn symlinks_map_to_the_models_symlinks() {
+        // Two names of one symlink, and one in a subdirectory whose target goes nowhere.
+        let src = "mkdir d\n\
+                   symlink v2 cur\n\
+                   link cur cur2\n\
+                   symlink ../x/y d/l\n";
+        let program = unplug_model::parse::parse(src).unwrap();
+        let predicted = unplug_explorer::Analysis::new(&program).unwrap().new;
+        let t = tree(vec![
+            dir(".", 2),
+            symlink("cur", 7, 2, "v2"),
+            symlink("cur2", 7, 2, "v2"),
+            dir("d", 3),
+            symlink("d/l", 8, 1, "../x/y"),
+        ]);
+        let state = to_state(&t).unwrap();
+        assert_eq!(state, predicted);
+        assert_eq!(
+            state.to_string(),
+            "cur  symlink -> v2  links 2\n\
+             cur2  symlink -> v2  links 2\n\
+             d/  dir\n\
+             d/l  symlink -> ../x/y"
+        );
+        // The observed link count is what the state says.
+        let t = tree(vec![dir(".", 2), symlink("cur", 7, 3, "v2")]);
+        assert_eq!(
+            to_state(&t).unwrap().tree[&p("cur")],
+            Node::Symlink {
+                target: "v2".into(),
+                links: 3
+            }
         );
     }
 

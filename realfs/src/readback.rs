@@ -16,7 +16,9 @@ use unplug_model::Path;
 pub enum Kind {
     File,
     Dir,
-    /// Anything else (a symlink, a device, ...): unplug programs make none.
+    /// A symbolic link (its target is in [`Entry::target`]; it is never followed).
+    Symlink,
+    /// Anything else (a device, a fifo, ...): unplug programs make none.
     Other,
 }
 
@@ -25,6 +27,7 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::File => "file",
             Kind::Dir => "dir",
+            Kind::Symlink => "symlink",
             Kind::Other => "other",
         })
     }
@@ -44,6 +47,8 @@ pub struct Entry {
     pub ino: u64,
     /// For files: the classified content, tiling `[0, size)`. Empty for other kinds.
     pub extents: Vec<Extent>,
+    /// For symlinks: the target (readlink). None for other kinds.
+    pub target: Option<String>,
 }
 
 /// A whole tree, the root first, then every entry in path order (a directory's entries sorted
@@ -103,8 +108,21 @@ fn entry(p: &StdPath, path: Path, meta: &std::fs::Metadata, names: &[&str]) -> i
         Kind::File
     } else if ft.is_dir() {
         Kind::Dir
+    } else if ft.is_symlink() {
+        Kind::Symlink
     } else {
         Kind::Other
+    };
+    let target = if kind == Kind::Symlink {
+        let t = std::fs::read_link(p)?;
+        Some(t.into_os_string().into_string().map_err(|t| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: symlink target {t:?} is not UTF-8", p.display()),
+            )
+        })?)
+    } else {
+        None
     };
     let extents = if kind == Kind::File {
         classify_file(p, meta.len(), names)?
@@ -118,6 +136,7 @@ fn entry(p: &StdPath, path: Path, meta: &std::fs::Metadata, names: &[&str]) -> i
         links: meta.nlink(),
         ino: meta.ino(),
         extents,
+        target,
     })
 }
 
@@ -197,6 +216,12 @@ fn write_entry(f: &mut fmt::Formatter<'_>, e: &Entry, width: usize) -> fmt::Resu
     match e.kind {
         // A directory's size is the file system's business: leave it out of the text.
         Kind::Dir => write!(f, "  links {}", e.links),
+        Kind::Symlink => write!(
+            f,
+            "  -> {}  links {}",
+            e.target.as_deref().unwrap_or(""),
+            e.links
+        ),
         _ => {
             write!(f, "  size {}  links {}", e.size, e.links)?;
             for (i, x) in e.extents.iter().enumerate() {

@@ -11,14 +11,14 @@
 
 use crate::pattern::data_bytes;
 use memmap2::{MmapMut, MmapOptions};
-use rustix::fd::OwnedFd;
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::fs::{AtFlags, FallocateFlags, Mode, OFlags, RenameFlags};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path as StdPath, PathBuf};
 use std::time::Instant;
-use unplug_model::{MsyncMode, Op, OpKind, OpenFlags, Path, Program};
+use unplug_model::{MsyncMode, Op, OpKind, OpenFlags, Path, Program, RenameMode};
 
 /// Where the run is when the hook is called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -185,7 +185,12 @@ pub fn run_with(
 struct Handle {
     fd: OwnedFd,
     append: bool,
+    /// O_DIRECT: writes go from a buffer aligned to [`DIRECT_BUF_ALIGN`].
+    direct: bool,
 }
+
+/// The buffer alignment of O_DIRECT writes: 4096 satisfies every device (512 is the minimum).
+const DIRECT_BUF_ALIGN: usize = 4096;
 
 /// A live mapping.
 struct Map {
@@ -218,7 +223,11 @@ fn rel(path: &Path) -> String {
 
 fn open_flags(flags: &OpenFlags) -> (OFlags, Mode) {
     let mut o = OFlags::CLOEXEC;
-    let mode = if flags.directory {
+    let mode = if flags.tmpfile {
+        // O_TMPFILE (which includes O_DIRECTORY) needs write access; the path is the directory.
+        o |= OFlags::RDWR | OFlags::TMPFILE;
+        Mode::from_raw_mode(0o644)
+    } else if flags.directory {
         o |= OFlags::RDONLY | OFlags::DIRECTORY;
         Mode::from_raw_mode(0o755)
     } else {
@@ -232,12 +241,23 @@ fn open_flags(flags: &OpenFlags) -> (OFlags, Mode) {
         (flags.append, OFlags::APPEND),
         (flags.sync, OFlags::SYNC),
         (flags.dsync, OFlags::DSYNC),
+        (flags.direct, OFlags::DIRECT),
     ] {
         if set {
             o |= f;
         }
     }
     (o, mode)
+}
+
+/// `bytes` copied into a buffer whose start is aligned to [`DIRECT_BUF_ALIGN`] (O_DIRECT needs
+/// the memory aligned to the device's logical block size): the returned vector holds the bytes
+/// at the returned offset.
+fn aligned(bytes: &[u8]) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; bytes.len() + DIRECT_BUF_ALIGN];
+    let at = buf.as_ptr().align_offset(DIRECT_BUF_ALIGN);
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
+    (buf, at)
 }
 
 /// Writes all of `buf`, at `offset` (pwrite) or at the file position (write).
@@ -303,6 +323,7 @@ impl State {
                     Handle {
                         fd,
                         append: flags.append,
+                        direct: flags.direct,
                     },
                 );
             }
@@ -333,10 +354,45 @@ impl State {
                     }
                 };
                 let bytes = data_bytes(data, data_off.unwrap_or(lands_at), to_usize(*len, "len")?);
-                write_all(&h.fd, &bytes, *offset)?;
+                if h.direct {
+                    let (buf, at) = aligned(&bytes);
+                    write_all(&h.fd, &buf[at..at + bytes.len()], *offset)?;
+                } else {
+                    write_all(&h.fd, &bytes, *offset)?;
+                }
             }
             OpKind::Ftruncate { handle, size } => {
                 rustix::fs::ftruncate(&self.handle(handle)?.fd, *size)?;
+            }
+            OpKind::Fallocate {
+                handle,
+                offset,
+                len,
+                keep_size,
+            } => {
+                let mode = if *keep_size {
+                    FallocateFlags::KEEP_SIZE
+                } else {
+                    FallocateFlags::empty()
+                };
+                rustix::fs::fallocate(&self.handle(handle)?.fd, mode, *offset, *len)?;
+            }
+            OpKind::SyncFileRange {
+                handle,
+                offset,
+                len,
+            } => {
+                let fd = self.handle(handle)?.fd.as_raw_fd();
+                let off = |x: u64| {
+                    i64::try_from(x).map_err(|_| invalid(format!("{x} does not fit in off64_t")))
+                };
+                let (offset, len) = (off(*offset)?, off(*len)?);
+                // SAFETY: `fd` is an open descriptor owned by this run; no memory is passed.
+                let r =
+                    unsafe { libc::sync_file_range(fd, offset, len, libc::SYNC_FILE_RANGE_WRITE) };
+                if r != 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             OpKind::Mmap {
                 handle,
@@ -427,8 +483,32 @@ impl State {
             OpKind::Fdatasync { handle } => rustix::fs::fdatasync(&self.handle(handle)?.fd)?,
             OpKind::Sync => rustix::fs::sync(),
             OpKind::Syncfs { handle } => rustix::fs::syncfs(&self.handle(handle)?.fd)?,
-            OpKind::Rename { from, to } => {
-                rustix::fs::renameat(&self.root, rel(from), &self.root, rel(to))?
+            OpKind::Rename { from, to, mode } => {
+                let flags = match mode {
+                    RenameMode::Replace => RenameFlags::empty(),
+                    RenameMode::Exchange => RenameFlags::EXCHANGE,
+                    RenameMode::NoReplace => RenameFlags::NOREPLACE,
+                };
+                rustix::fs::renameat_with(&self.root, rel(from), &self.root, rel(to), flags)?
+            }
+            OpKind::Flink { handle, path } => {
+                let fd = &self.handle(handle)?.fd;
+                // linkat(fd, "", ..., AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH (before Linux
+                // 6.10, and still without the open-file relaxation); linking /proc/self/fd/N with
+                // AT_SYMLINK_FOLLOW is the unprivileged way (open(2), O_TMPFILE).
+                match rustix::fs::linkat(fd, "", &self.root, rel(path), AtFlags::EMPTY_PATH) {
+                    Err(rustix::io::Errno::NOENT | rustix::io::Errno::PERM) => rustix::fs::linkat(
+                        rustix::fs::CWD,
+                        format!("/proc/self/fd/{}", fd.as_raw_fd()),
+                        &self.root,
+                        rel(path),
+                        AtFlags::SYMLINK_FOLLOW,
+                    )?,
+                    r => r?,
+                }
+            }
+            OpKind::Symlink { target, path } => {
+                rustix::fs::symlinkat(target.as_str(), &self.root, rel(path))?
             }
             OpKind::Link { from, to } => {
                 rustix::fs::linkat(&self.root, rel(from), &self.root, rel(to), AtFlags::empty())?

@@ -2,7 +2,7 @@
 //! litmus test and example for real and compares the tree with the model's volatile state.
 
 use std::io;
-use unplug_model::{MsyncMode, Op, OpKind, OpenFlags, Path, Program, Span};
+use unplug_model::{MsyncMode, Op, OpKind, OpenFlags, Path, Program, RenameMode, Span};
 use unplug_realfs::pattern::{data_bytes, Extent, Origin};
 use unplug_realfs::readback::{read_tree, Kind, ObservedTree};
 use unplug_realfs::runner::{run, run_with, RunError, Step};
@@ -129,6 +129,7 @@ fn create_write_fsync_rename() {
                 OpKind::Rename {
                     from: p("tmp"),
                     to: p("final"),
+                    mode: RenameMode::Replace,
                 },
             ),
         ],
@@ -585,6 +586,7 @@ fn failing_op_returns_its_number() {
                 OpKind::Rename {
                     from: p("missing"),
                     to: p("final"),
+                    mode: RenameMode::Replace,
                 },
             ),
             op("unlink x", OpKind::Unlink { path: p("x") }),
@@ -786,6 +788,12 @@ fn compare_all(dir: &str) -> Vec<String> {
                 continue;
             }
         };
+        if uses_direct(&program) {
+            if let Some(why) = direct_unsupported() {
+                eprintln!("skipped {name}: {why}");
+                continue;
+            }
+        }
         let root = tempfile::tempdir().unwrap();
         match run_and_compare(&program, root.path()) {
             Ok(c) if c.equal => compared.push(name),
@@ -932,4 +940,171 @@ fn trunc_of_a_directory_is_rejected_like_the_kernel_does() {
     let root = tempfile::tempdir().unwrap();
     let err = run_and_compare(&program, root.path()).unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// fallocate, renameat2 flags, O_TMPFILE + flink, symlinks, sync_file_range, O_DIRECT
+// ---------------------------------------------------------------------------------------------
+
+/// Why O_DIRECT cannot be tested in a temporary directory here (tmpfs has no O_DIRECT before
+/// Linux 6.6; a device with 4 KiB logical blocks refuses 512-byte-aligned writes), or None when
+/// an aligned 512-byte O_DIRECT write works.
+fn direct_unsupported() -> Option<String> {
+    let dir = tempfile::tempdir().ok()?;
+    let program =
+        unplug_model::parse::parse("f = open probe create direct\npwrite f 0 512 D\n").ok()?;
+    match run(&program, dir.path()) {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "O_DIRECT does not work in {} ({e})",
+            std::env::temp_dir().display()
+        )),
+    }
+}
+
+/// Whether a program opens a handle with O_DIRECT.
+fn uses_direct(program: &Program) -> bool {
+    program.setup.iter().chain(&program.ops).any(|op| {
+        matches!(
+            &op.kind,
+            OpKind::Open { flags, .. } if flags.direct
+        )
+    })
+}
+
+#[test]
+fn run_and_compare_the_newer_ops() {
+    let src = "setup\n\
+               mkdir d\n\
+               f = open a create\n\
+               write f 4KiB OLD\n\
+               close f\n\
+               end\n\
+               g = open b create\n\
+               fallocate g 0 16KiB\n\
+               pwrite g 0 4KiB D\n\
+               fallocate g 0 64KiB keep-size\n\
+               fallocate g 4KiB 4KiB\n\
+               sync_file_range g 0 0\n\
+               sync_file_range g 4KiB 4KiB\n\
+               rename a b exchange\n\
+               rename b c noreplace\n\
+               t = open d tmpfile\n\
+               write t 8KiB E\n\
+               fsync t\n\
+               flink t d/named\n\
+               flink t again\n\
+               symlink ../c d/link\n\
+               link d/link l2\n\
+               symlink /nowhere/at/all dangling\n\
+               rename dangling d/link exchange\n";
+    let program = unplug_model::parse::parse(src).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let c = run_and_compare(&program, root.path()).unwrap();
+    assert!(
+        c.equal,
+        "{}\non disk:\n{}\npredicted:\n{}",
+        c.differences.join("\n"),
+        c.observed,
+        c.predicted
+    );
+    assert_eq!(
+        c.observed.to_string(),
+        "a  file 16KiB  [0, 4KiB) D, [4KiB, 16KiB) zero\n\
+         again  file 8KiB  links 2  [0, 8KiB) E\n\
+         c  file 4KiB  [0, 4KiB) OLD\n\
+         d/  dir\n\
+         d/link  symlink -> /nowhere/at/all\n\
+         d/named  file 8KiB  links 2  (same file as again)\n\
+         dangling  symlink -> ../c  links 2\n\
+         l2  symlink -> ../c  links 2"
+    );
+    // readback says what a symlink is.
+    let tree = read_tree(root.path(), &["D", "E", "OLD"]).unwrap();
+    let l2 = tree.get(&p("l2")).unwrap();
+    assert_eq!(l2.kind, Kind::Symlink);
+    assert_eq!(l2.target.as_deref(), Some("../c"));
+    assert!(
+        tree.to_string()
+            .lines()
+            .any(|l| l.starts_with("l2") && l.ends_with("-> ../c  links 2")),
+        "{tree}"
+    );
+}
+
+#[test]
+fn run_and_compare_direct_writes() {
+    if let Some(why) = direct_unsupported() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let src = "setup\n\
+               f = open a create\n\
+               write f 8KiB OLD\n\
+               close f\n\
+               end\n\
+               x = open a direct\n\
+               pwrite x 4KiB 8KiB D\n\
+               write x 512 E at 0\n\
+               y = open a direct append\n\
+               write y 1KiB E\n\
+               fsync y\n";
+    let program = unplug_model::parse::parse(src).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let c = run_and_compare(&program, root.path()).unwrap();
+    assert!(c.equal, "{}", c.differences.join("\n"));
+    assert_eq!(
+        c.observed.to_string(),
+        "a  file 13KiB  [0, 512B) E, [512B, 4KiB) OLD, [4KiB, 12KiB) D, [12KiB, 13KiB) E"
+    );
+}
+
+/// The model rejects these programs, and so does the kernel, with the errno the model names.
+#[test]
+fn the_kernel_rejects_what_the_model_rejects() {
+    let mut cases = vec![
+        // (setup + ops, errno)
+        (
+            "setup\nf = open a create\ng = open b create\nend\nrename a b noreplace\n",
+            17, // EEXIST
+        ),
+        (
+            "setup\nf = open a create\nend\nrename a c exchange\n",
+            2, // ENOENT
+        ),
+        ("mkdir d\nmkdir d/e\nrename d d/e exchange\n", 22), // EINVAL
+        ("t = open . tmpfile excl\nflink t x\n", 2),         // ENOENT
+        (
+            "t = open . tmpfile\nflink t x\nunlink x\nflink t y\n",
+            2, // ENOENT: linked once, I_LINKABLE is gone
+        ),
+        ("f = open a create\nunlink a\nflink f b\n", 2), // ENOENT
+        ("t = open . tmpfile\nflink t .\n", 17),         // EEXIST (the root's name)
+        ("t = open . tmpfile create\n", 22),             // EINVAL
+        ("f = open a create\nfallocate f 0 0\n", 22),    // EINVAL
+        ("symlink x s\nsymlink y s\n", 17),              // EEXIST
+    ];
+    let direct = direct_unsupported();
+    if direct.is_none() {
+        cases.push(("f = open a create direct\npwrite f 100 512 D\n", 22)); // EINVAL
+        cases.push(("f = open a create direct\npwrite f 0 100 D\n", 22));
+    } else {
+        eprintln!(
+            "skipped the unaligned O_DIRECT cases: {}",
+            direct.as_deref().unwrap_or("")
+        );
+    }
+    for (src, errno) in cases {
+        let program = unplug_model::parse::parse(src).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let model = run_and_compare(&program, root.path()).unwrap_err();
+        assert!(matches!(model, Error::Invalid { .. }), "{src}: {model:?}");
+        let root = tempfile::tempdir().unwrap();
+        let real = run(&program, root.path()).unwrap_err();
+        assert_eq!(
+            (real.op_number(), real.io_error().raw_os_error()),
+            (Some(program.ops.len()), Some(errno)),
+            "{src}: {real}"
+        );
+    }
 }

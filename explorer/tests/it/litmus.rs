@@ -211,13 +211,14 @@ fn header_errors(l: &Litmus, expects: &[Expect]) -> Vec<String> {
     errors
 }
 
-/// Rule ids cited in `# why:` lines (the dotted ones: `posix.*`, `ext4.*`) that do not exist.
+/// Rule ids cited in `# why:` lines (the dotted ones: `posix.*`, `ext4.*`, `xfs.*`,
+/// `btrfs.*`) that do not exist.
 fn unknown_rules(source: &str) -> impl Iterator<Item = String> + '_ {
     source
         .lines()
         .filter_map(|line| line.strip_prefix("# why: "))
         .flat_map(|why| why.split(|c: char| c.is_whitespace() || ",;()".contains(c)))
-        .filter(|w| w.starts_with("posix.") || w.starts_with("ext4."))
+        .filter(|w| ["posix.", "ext4.", "xfs.", "btrfs."].iter().any(|p| w.starts_with(p)))
         .filter(|id| unplug_model::rules::rule(id).is_none())
         .map(str::to_string)
 }

@@ -13,7 +13,7 @@ use unplug_explorer::state::{build_tree, eval, exact_segments, EvalContext};
 use unplug_explorer::{Analysis, CrashState};
 use unplug_model::volatile::Trace;
 use unplug_model::{
-    Assign, EffectKind, Extent, Ino, Kind, Layout, ModelSpec, Origin, Path, Persistence, BLOCK,
+    Assign, EffectKind, Extent, Ino, Kind, Layout, ModelSpec, Origin, Path, Persistence,
 };
 
 /// All crash states at crash point `k`, by brute force over a per-block layout.
@@ -52,7 +52,34 @@ fn brute_states(trace: &Trace, p: &Persistence, k: usize) -> BTreeSet<CrashState
             .iter()
             .all(|&e| (!floor[e] || inc[e]) && (!inc[e] || preds[e].iter().all(|&q| inc[q])));
         if closed {
-            out.insert(apply(trace, p, &inc));
+            // torn-garbage: any unit with a write not yet durable (allowed by the durable
+            // effects, not forced, newer than the unit's last global assignment) may be garbage.
+            let capable: Vec<(Ino, u64)> = if p.model.garbage() {
+                let stamps = global_stamps(p, &inc);
+                p.layout
+                    .chunks
+                    .iter()
+                    .enumerate()
+                    .filter(|(c, ch)| {
+                        let base = stamps.get(&(ch.ino, ch.first)).copied().unwrap_or((0, 0));
+                        p.effects.iter().enumerate().any(|(e, eff)| {
+                            matches!(&eff.kind, EffectKind::Block { chunk, .. } if chunk == c)
+                                && eff.op <= k + 1
+                                && !floor[e]
+                                && preds[e].iter().all(|&q| inc[q])
+                                && (eff.op, e) > base
+                        })
+                    })
+                    .map(|(_, ch)| (ch.ino, ch.first))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            for gmask in 0u64..(1u64 << capable.len()) {
+                let garbage: BTreeSet<(Ino, u64)> =
+                    (0..capable.len()).filter(|i| gmask >> i & 1 == 1).map(|i| capable[i]).collect();
+                out.insert(apply(trace, p, &inc, &garbage));
+            }
         }
     }
     out
@@ -61,8 +88,31 @@ fn brute_states(trace: &Trace, p: &Persistence, k: usize) -> BTreeSet<CrashState
 /// A byte range of a block and where its bytes come from.
 type BlockPart = (u64, u64, Origin);
 
-/// The state a set of durable effects leaves: the latest persisted assignment of every key wins.
-fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
+/// Per unit, when its content was last set by a durable global effect (a truncate's holes or
+/// content a metadata effect carries): (op, effect index).
+fn global_stamps(p: &Persistence, inc: &[bool]) -> BTreeMap<(Ino, u64), (usize, usize)> {
+    let mut out = BTreeMap::new();
+    for (e, eff) in p.effects.iter().enumerate().filter(|(e, _)| inc[*e]) {
+        for a in eff.assigns() {
+            if let Assign::Size { ino, holes_from: Some(h), .. } = a {
+                for ch in p.layout.chunks.iter().filter(|ch| ch.ino == *ino && ch.first >= *h) {
+                    out.insert((ch.ino, ch.first), (eff.op, e));
+                }
+            }
+        }
+        for (c, _) in &eff.blocks {
+            let ch = &p.layout.chunks[*c];
+            out.insert((ch.ino, ch.first), (eff.op, e));
+        }
+    }
+    out
+}
+
+/// The state a set of durable effects leaves: the latest persisted assignment of every key wins;
+/// the units in `garbage` hold garbage.
+fn apply(trace: &Trace, p: &Persistence, inc: &[bool], garbage: &BTreeSet<(Ino, u64)>) -> CrashState {
+    // The unit of atomic writes (a block, or a sector with atomic=sector).
+    let unit = p.model.unit();
     let mut entries = trace.initial.entries.clone();
     let mut kinds: BTreeMap<Ino, Kind> = trace
         .initial
@@ -81,11 +131,11 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
     let mut blocks: BTreeMap<(Ino, u64), Vec<BlockPart>> = BTreeMap::new();
     for (ino, (_, _, content)) in &trace.initial.inodes {
         for e in &content.0 {
-            for b in e.start / BLOCK..e.end.div_ceil(BLOCK) {
+            for b in e.start / unit..e.end.div_ceil(unit) {
                 let v = content
-                    .slice(b * BLOCK, (b + 1) * BLOCK)
+                    .slice(b * unit, (b + 1) * unit)
                     .into_iter()
-                    .map(|x| (x.start - b * BLOCK, x.end - b * BLOCK, x.origin))
+                    .map(|x| (x.start - b * unit, x.end - b * unit, x.origin))
                     .collect();
                 blocks.insert((*ino, b), v);
             }
@@ -126,7 +176,7 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
                             if let Some(h) = holes_from {
                                 for ((i, b), v) in blocks.iter_mut() {
                                     if i == ino && b >= h {
-                                        *v = vec![(0, BLOCK, Origin::Zero)];
+                                        *v = vec![(0, unit, Origin::Zero)];
                                     }
                                 }
                                 // Blocks never written yet are zero already.
@@ -147,6 +197,9 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
             assert_eq!(c.blocks, 1, "brute force needs the per-block layout");
             blocks.insert((c.ino, c.first), v.0.clone());
         }
+    }
+    for &(ino, b) in garbage {
+        blocks.insert((ino, b), vec![(0, unit, Origin::Garbage)]);
     }
     // Walk the tree.
     let mut todo = vec![(Path::root(), 0usize)];
@@ -171,13 +224,13 @@ fn apply(trace: &Trace, p: &Persistence, inc: &[bool]) -> CrashState {
         |ino| {
             let size = sizes[&ino];
             let mut ext = Vec::new();
-            for b in 0..size.div_ceil(BLOCK) {
+            for b in 0..size.div_ceil(unit) {
                 let v = blocks
                     .get(&(ino, b))
                     .cloned()
-                    .unwrap_or_else(|| vec![(0, BLOCK, Origin::Zero)]);
+                    .unwrap_or_else(|| vec![(0, unit, Origin::Zero)]);
                 for (s, e, o) in v {
-                    let (s, e) = (b * BLOCK + s, (b * BLOCK + e).min(size));
+                    let (s, e) = (b * unit + s, (b * unit + e).min(size));
                     if s < e {
                         ext.push(Extent {
                             start: s,
@@ -202,7 +255,7 @@ fn check_exact(src: &str) {
     for m in &models {
         let fast = reduced.run(m);
         let slow = per_block.run(m);
-        let brute_p = unplug_model::build(m, &reduced.trace, Layout::per_block(&reduced.trace));
+        let brute_p = unplug_model::build(m, &reduced.trace, Layout::per_block(&reduced.trace, m.unit()));
         let cx = EvalContext {
             old: &reduced.old,
             new: &reduced.new,

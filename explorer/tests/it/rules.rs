@@ -9,6 +9,7 @@
 //! expectations cover them (see DESCRIPTIVE).
 
 use unplug_explorer::Analysis;
+use unplug_model::persist::{btrfs, xfs};
 use unplug_model::{rules, ModelSpec, Program};
 
 /// Rules that add no edge or floor: they say what is *not* ordered, or what the program means.
@@ -24,6 +25,19 @@ const DESCRIPTIVE: &[&str] = &[
     // match the default's.
     rules::EXT4_WRITEBACK_DELALLOC.id,
     rules::EXT4_FAST_COMMIT.id,
+    // Its floor extension is carried by the ext4.delalloc edges of the data it syncs.
+    rules::EXT4_FSYNC_ALLOC.id,
+    // xfs: what is not ordered (no stale data, overwrites, truncate-down close, no rename
+    // flush) and what an op's own transaction holds; shown by the `# expect xfs:` lines.
+    xfs::XFS_UNWRITTEN.id,
+    xfs::XFS_OVERWRITE.id,
+    xfs::XFS_SETATTR_SIZE.id,
+    xfs::XFS_NO_RENAME_FLUSH.id,
+    xfs::XFS_TRUNCATE_CLOSE.id,
+    // btrfs: the rename-over and truncate-to-0 flushes only start I/O (no ordering); shown by
+    // the `# expect btrfs:` lines of replace-rename-nofsync and otrunc-replace.
+    btrfs::BTRFS_RENAME_FLUSH.id,
+    btrfs::BTRFS_TRUNCATE_CLOSE.id,
 ];
 
 fn corpus() -> Vec<(String, Program)> {

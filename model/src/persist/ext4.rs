@@ -17,18 +17,18 @@ impl Builder<'_> {
         // Blocks: which chunks hold blocks allocated on disk at crash point 0, and for the others
         // the op that first dirtied them since they were last free (their allocation follows it).
         let mut first_dirty: std::collections::BTreeMap<usize, usize> = Default::default();
-        let mut floored: BTreeSet<usize> = BTreeSet::new();
         // Writeback-size effects per inode, and the truncate-to-0 flag of auto_da_alloc.
         let mut writebacks: std::collections::BTreeMap<Ino, Vec<usize>> = Default::default();
         let mut da_alloc_close: std::collections::BTreeMap<Ino, usize> = Default::default();
         let mut pending_close_edges: Vec<usize> = Vec::new();
-        // Effects whose durability needs a block allocation (delalloc blocks, append sizes).
-        let mut allocating: BTreeSet<usize> = BTreeSet::new();
 
         // Without delayed allocation, a write allocates its new blocks itself: the effect that
         // allocated each chunk in the program (its data is visible only once that is durable).
         let mut allocated_by: std::collections::BTreeMap<usize, usize> = Default::default();
         let journal = opts.data == DataMode::Journal;
+        // Each file's size as a running system sees it, before the op being built.
+        let mut vsize: std::collections::BTreeMap<Ino, u64> =
+            trace.initial.inodes.iter().map(|(i, (_, size, _))| (*i, *size)).collect();
         // (op, inode) pairs where a write moved i_datasync_tid (allocation or size at the
         // syscall, without delalloc), beyond OpFacts::datasync_touched.
         let mut data_touched: BTreeSet<(usize, Ino)> = BTreeSet::new();
@@ -39,71 +39,9 @@ impl Builder<'_> {
             let is_new = |b: &Self, c: usize, ino: Ino| {
                 !b.allocated_initially(ino, c) || b.freed_since_setup(c, k)
             };
-            // Syscall-time metadata: one effect per op, chained to the previous one. Without
-            // delalloc it also holds the op's allocations and an append's size; with
-            // data=journal, the data itself.
-            let mut assigns = facts.assigns.clone();
-            let mut global_blocks = Vec::new();
-            let mut allocs_here = Vec::new();
-            if !opts.delalloc {
-                if let Some((ino, size)) = facts.extends {
-                    assigns.push(Assign::Size {
-                        ino,
-                        size,
-                        holes_from: None,
-                    });
-                }
-                for &(c, ino) in &dirty {
-                    let fresh = is_new(self, c, ino) && !allocated_by.contains_key(&c);
-                    // A store through a mapping faults the page in (allocating its block, in a
-                    // handle) before the store lands: what the fault's commit writes may be the
-                    // page's content before the store (ext4_page_mkwrite).
-                    let mapped = self.mapped(facts, c);
-                    let data = if mapped {
-                        self.value_before(k, c)
-                    } else {
-                        self.value_after(k, c)
-                    };
-                    if fresh {
-                        allocs_here.push(c);
-                    }
-                    if journal && self.enabled(&rules::EXT4_DATA_JOURNAL) {
-                        if fresh || !mapped {
-                            global_blocks.push((c, data));
-                        }
-                    } else if fresh {
-                        match opts.data {
-                            DataMode::Ordered if self.enabled(&rules::EXT4_NODELALLOC_ORDERED) => {
-                                global_blocks.push((c, data))
-                            }
-                            DataMode::Writeback if self.enabled(&rules::EXT4_WRITEBACK_STALE) => {
-                                global_blocks.push((
-                                    c,
-                                    BlockValue(vec![(0, crate::volatile::BLOCK, Origin::Stale)]),
-                                ))
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-            }
-            // Allocations and size changes made by the write itself move i_datasync_tid.
-            if !opts.delalloc
-                && (facts.extends.is_some()
-                    || !allocs_here.is_empty()
-                    || (journal && !dirty.is_empty()))
-            {
-                data_touched.extend(dirty.iter().map(|&(_, ino)| (k, ino)));
-                data_touched.extend(facts.extends.map(|(ino, _)| (k, ino)));
-            }
-            if !assigns.is_empty() || !global_blocks.is_empty() || !allocs_here.is_empty() {
-                let e = self.push(k, EffectKind::Meta(assigns), format!("m{k}"));
-                for (c, v) in global_blocks {
-                    self.assign_blocks(e, c, v);
-                }
-                for c in allocs_here {
-                    allocated_by.insert(c, e);
-                }
+            // Syscall-time metadata: one effect per op, chained to the previous one.
+            if !facts.assigns.is_empty() {
+                let e = self.push(k, EffectKind::Meta(facts.assigns.clone()), format!("m{k}"));
                 if let Some(prev) = last_meta {
                     self.edge(prev, e, &rules::EXT4_JOURNAL_PREFIX);
                 }
@@ -120,12 +58,7 @@ impl Builder<'_> {
                 last_meta = Some(e);
                 // A truncate frees blocks: later writes to them allocate anew.
                 for a in &facts.assigns {
-                    if let Assign::Size {
-                        ino,
-                        holes_from: Some(h),
-                        ..
-                    } = a
-                    {
+                    if let Assign::Size { ino, holes_from: Some(h), .. } = a {
                         let (ino, h) = (*ino, *h);
                         let freed = |c: &usize| {
                             let ch = &self.layout.chunks[*c];
@@ -134,6 +67,67 @@ impl Builder<'_> {
                         first_dirty.retain(|c, _| !freed(c));
                         allocated_by.retain(|c, _| !freed(c));
                     }
+                }
+            }
+            // Without delalloc, write() and page faults take one journal handle per page
+            // (ext4_write_begin, ext4_page_mkwrite): each page's allocation, size and (with
+            // data=journal) data are one more effect in the journal chain, so a multi-page write
+            // persists as a prefix of its pages. The layout gives every written page its own
+            // chunk for these models (ModelSpec::page_handles).
+            let old_size = facts.extends.map(|(ino, _)| vsize.get(&ino).copied().unwrap_or(0));
+            if !opts.delalloc {
+                for &(c, ino) in &dirty {
+                    let fresh = is_new(self, c, ino) && !allocated_by.contains_key(&c);
+                    // A store through a mapping faults the page in (allocating its block, in a
+                    // handle) before the store lands: what the fault's commit writes may be the
+                    // page's content before the store (ext4_page_mkwrite).
+                    let mapped = self.mapped(facts, c);
+                    let data = if mapped { self.value_before(k, c) } else { self.value_after(k, c) };
+                    let chunk_end = self.layout.chunks[c].end();
+                    let mut assigns = Vec::new();
+                    if let (Some((eino, new_size)), Some(old)) = (facts.extends, old_size) {
+                        if eino == ino && chunk_end > old {
+                            assigns.push(Assign::Size { ino, size: chunk_end.min(new_size), holes_from: None });
+                        }
+                    }
+                    let block = if journal && self.enabled(&rules::EXT4_DATA_JOURNAL) {
+                        (fresh || !mapped).then_some(data)
+                    } else if fresh {
+                        match opts.data {
+                            DataMode::Ordered if self.enabled(&rules::EXT4_NODELALLOC_ORDERED) => Some(data),
+                            DataMode::Writeback if self.enabled(&rules::EXT4_WRITEBACK_STALE) => {
+                                Some(BlockValue::whole(self.layout.chunks[c].unit, Origin::Stale))
+                            }
+                            _ => None,
+                        }
+                    } else {
+                        None
+                    };
+                    if assigns.is_empty() && block.is_none() && !fresh {
+                        continue;
+                    }
+                    // Allocations and size changes made by the write itself move i_datasync_tid.
+                    data_touched.insert((k, ino));
+                    let j = self.p_effects.iter().filter(|x| x.op == k).count();
+                    let e = self.push(k, EffectKind::Meta(assigns), format!("m{k}.p{j}"));
+                    if let Some(v) = block {
+                        self.assign_blocks(e, c, v);
+                    }
+                    if fresh {
+                        allocated_by.insert(c, e);
+                    }
+                    if let Some(prev) = last_meta {
+                        self.edge(prev, e, &rules::EXT4_JOURNAL_PREFIX);
+                    }
+                    last_meta = Some(e);
+                }
+            }
+            if let Some((ino, size)) = facts.extends {
+                vsize.insert(ino, size);
+            }
+            for a in &facts.assigns {
+                if let Assign::Size { ino, size, .. } = a {
+                    vsize.insert(*ino, *size);
                 }
             }
             meta_upto[k] = last_meta;
@@ -162,7 +156,6 @@ impl Builder<'_> {
                     if !is_new(self, c, ino) {
                         continue; // ext4.overwrite-unordered: no edge
                     }
-                    allocating.insert(e);
                     let first = *first_dirty.entry(c).or_insert(k);
                     if let Some(m) = meta_upto[first] {
                         self.edge(m, e, &rules::EXT4_DELALLOC);
@@ -203,7 +196,6 @@ impl Builder<'_> {
                     self.edge(m, e, &rules::EXT4_DELALLOC);
                 }
                 writebacks.entry(ino).or_default().push(e);
-                allocating.insert(e);
             }
             // auto_da_alloc: releasing an open file description after a truncate to 0 starts
             // writeback.
@@ -217,10 +209,6 @@ impl Builder<'_> {
                 }
             }
             let Some(sync) = &facts.sync else { continue };
-            // ext4.fsync-allocates (None when the rule is switched off by a mutation test).
-            let alloc = self
-                .enabled(&rules::EXT4_FSYNC_ALLOC)
-                .then_some(&allocating);
             let (mut v, rule) = match sync {
                 SyncReq::All => (self.all_upto(k), &rules::SYNC_ALL),
                 SyncReq::Dir { .. } => (meta_upto[k].into_iter().collect(), &rules::EXT4_FSYNC_DIR),
@@ -251,16 +239,7 @@ impl Builder<'_> {
                     } else {
                         rule
                     };
-                    let (v, allocated) =
-                        ext4_sync_meta(v, &floored, alloc, last_touch, k, &meta_upto);
-                    (
-                        v,
-                        if allocated {
-                            &rules::EXT4_FSYNC_ALLOC
-                        } else {
-                            rule
-                        },
-                    )
+                    (sync_meta(v, last_touch, &meta_upto), rule)
                 }
                 SyncReq::Msync { ino, start, end } => {
                     let ino = *ino;
@@ -269,21 +248,11 @@ impl Builder<'_> {
                         trace.ops[j - 1].datasync_touched.contains(&ino)
                             || data_touched.contains(&(j, ino))
                     });
-                    let (v, allocated) =
-                        ext4_sync_meta(v, &floored, alloc, last_touch, k, &meta_upto);
-                    (
-                        v,
-                        if allocated {
-                            &rules::EXT4_FSYNC_ALLOC
-                        } else {
-                            &rules::EXT4_FDATASYNC
-                        },
-                    )
+                    (sync_meta(v, last_touch, &meta_upto), &rules::EXT4_FDATASYNC)
                 }
             };
             v.sort();
             v.dedup();
-            floored.extend(v.iter().copied());
             self.floor(k, v, rule);
         }
     }
@@ -310,22 +279,13 @@ impl Builder<'_> {
     }
 }
 
-/// ext4: a file sync's floor is its data plus the journal prefix up to the inode's tid; if it had
-/// delayed blocks to allocate, the allocation joins the running transaction and the prefix extends
-/// to the sync itself (ext4.fsync-allocates). Returns the floor and whether it allocated.
-fn ext4_sync_meta(
-    mut data: Vec<usize>,
-    floored: &BTreeSet<usize>,
-    allocating: Option<&BTreeSet<usize>>,
-    last_touch: Option<usize>,
-    k: usize,
-    meta_upto: &[Option<usize>],
-) -> (Vec<usize>, bool) {
-    let allocates =
-        allocating.is_some_and(|a| data.iter().any(|e| a.contains(e) && !floored.contains(e)));
-    let upto = if allocates { Some(k) } else { last_touch };
-    if let Some(m) = upto.and_then(|u| meta_upto[u]) {
+/// ext4: a file sync's floor is its data plus the journal prefix up to the inode's last tid.
+/// Delayed blocks among the data are allocated (by the sync, or earlier by writeback) after the
+/// op that first dirtied them, and their ext4.delalloc edge brings the prefix up to that op into
+/// the floor: that is ext4.fsync-allocates, with no code of its own.
+fn sync_meta(mut data: Vec<usize>, last_touch: Option<usize>, meta_upto: &[Option<usize>]) -> Vec<usize> {
+    if let Some(m) = last_touch.and_then(|u| meta_upto[u]) {
         data.push(m);
     }
-    (data, allocates)
+    data
 }

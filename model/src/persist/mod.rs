@@ -6,9 +6,11 @@
 //! block versions (`d4` on a chunk: the content of the chunk's blocks right after op 4). A block
 //! version stands for every block of its chunk at once (see [`crate::layout`]).
 
+pub mod btrfs;
 mod ext4;
 mod posix;
 mod seq;
+pub mod xfs;
 
 use crate::layout::{BlockValue, Chunk, Layout};
 use crate::rules::{self, Rule};
@@ -24,9 +26,17 @@ pub enum ModelSpec {
     Posix,
     /// ext4 with the given mount options.
     Ext4(Ext4Opts),
+    /// XFS with its defaults (delayed allocation, delayed logging); no options.
+    Xfs,
     /// Sequential crash consistency: the state after some prefix of the program, every op
     /// atomic: the strongest reference point.
     Seq,
+    /// btrfs with its defaults (COW data, the tree log, noflushoncommit); no options.
+    Btrfs,
+    /// Another model with writes torn at a finer unit than a 4 KiB block (`atomic=sector`:
+    /// 512-byte sectors, each old or new), and optionally garbage in a unit being written when
+    /// the power fails (`garbage`). Written `ext4:atomic=sector,garbage`.
+    Torn { base: Box<ModelSpec>, unit: u64, garbage: bool },
 }
 
 /// ext4's data journaling mode (`data=`).
@@ -103,7 +113,9 @@ impl ModelSpec {
         vec![
             ModelSpec::Posix,
             ModelSpec::Ext4(Ext4Opts::default()),
+            ModelSpec::Xfs,
             ModelSpec::Seq,
+            ModelSpec::Btrfs,
         ]
     }
 
@@ -132,17 +144,48 @@ impl ModelSpec {
             Some((f, o)) => (f, Some(o)),
             None => (s, None),
         };
+        // Options every model takes: the unit of atomic writes and garbage in a torn unit.
+        let (mut unit, mut garbage) = (crate::volatile::BLOCK, false);
+        let mut own = Vec::new();
+        for o in opts.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "atomic=sector" => unit = 512,
+                "atomic=block" => unit = crate::volatile::BLOCK,
+                "garbage" => garbage = true,
+                o if o.starts_with("atomic=") => {
+                    return Err(format!("unknown atomicity `{o}` (known: atomic=sector, atomic=block)"))
+                }
+                o => own.push(o),
+            }
+        }
+        let base = Self::parse_base(fs, (!own.is_empty()).then(|| own.join(",")).as_deref())?;
+        Ok(if unit == crate::volatile::BLOCK && !garbage {
+            base
+        } else {
+            ModelSpec::Torn { base: Box::new(base), unit, garbage }
+        })
+    }
+
+    fn parse_base(fs: &str, opts: Option<&str>) -> Result<ModelSpec, String> {
         match fs {
             "posix" => match opts {
                 None | Some("") => Ok(ModelSpec::Posix),
                 Some(o) => Err(format!("posix takes no options (got `{o}`)")),
             },
             "ext4" => Ok(ModelSpec::Ext4(Ext4Opts::parse(opts.unwrap_or(""))?)),
+            "xfs" => match opts {
+                None | Some("") => Ok(ModelSpec::Xfs),
+                Some(o) => Err(format!("xfs takes no options (got `{o}`)")),
+            },
             "seq" => match opts {
                 None | Some("") => Ok(ModelSpec::Seq),
                 Some(o) => Err(format!("seq takes no options (got `{o}`)")),
             },
-            _ => Err(format!("unknown model `{fs}` (known: posix, ext4, seq)")),
+            "btrfs" => match opts {
+                None | Some("") => Ok(ModelSpec::Btrfs),
+                Some(o) => Err(format!("btrfs takes no options (got `{o}`)")),
+            },
+            _ => Err(format!("unknown model `{fs}` (known: posix, ext4, xfs, seq, btrfs)")),
         }
     }
 
@@ -151,6 +194,7 @@ impl ModelSpec {
     /// explain crash states.
     pub fn why_lost(&self, eff: &Effect, has_preds: bool) -> &'static Rule {
         match (self, &eff.kind) {
+            (ModelSpec::Torn { base, .. }, _) => base.why_lost(eff, has_preds),
             (ModelSpec::Posix, _) => &rules::POSIX_UNORDERED,
             (ModelSpec::Seq, _) => &rules::SEQ_PREFIX,
             (ModelSpec::Ext4(_), EffectKind::Meta(_)) => &rules::EXT4_JOURNAL_PREFIX,
@@ -160,11 +204,40 @@ impl ModelSpec {
             }
             (ModelSpec::Ext4(o), _) if !o.delalloc => &rules::EXT4_NODELALLOC_ORDERED,
             (ModelSpec::Ext4(_), _) => &rules::EXT4_DELALLOC,
+            (ModelSpec::Xfs, EffectKind::Meta(_)) => &xfs::XFS_LOG_PREFIX,
+            (ModelSpec::Xfs, EffectKind::Writeback(_)) => &xfs::XFS_SIZE_AT_COMPLETION,
+            (ModelSpec::Xfs, EffectKind::Block { .. }) if !has_preds => &xfs::XFS_OVERWRITE,
+            (ModelSpec::Xfs, _) => &xfs::XFS_DELALLOC,
+            (ModelSpec::Btrfs, _) => btrfs::why_lost(eff, has_preds),
         }
+    }
+
+    /// The unit of atomic writes, in bytes.
+    pub fn unit(&self) -> u64 {
+        match self {
+            ModelSpec::Torn { unit, .. } => *unit,
+            _ => crate::volatile::BLOCK,
+        }
+    }
+
+    /// Whether the model persists a write page by page (ext4 without delalloc: one journal
+    /// handle per page), so the explorer must give each written page its own chunk.
+    pub fn page_handles(&self) -> bool {
+        match self {
+            ModelSpec::Ext4(o) => !o.delalloc,
+            ModelSpec::Torn { base, .. } => base.page_handles(),
+            _ => false,
+        }
+    }
+
+    /// Whether a unit being written when the power fails may hold garbage.
+    pub fn garbage(&self) -> bool {
+        matches!(self, ModelSpec::Torn { garbage: true, .. })
     }
 
     /// The rules this model uses.
     pub fn rules(&self) -> Vec<&'static Rule> {
+
         let mut v = vec![
             &rules::SETUP_DURABLE,
             &rules::OP_ATOMIC,
@@ -216,7 +289,25 @@ impl ModelSpec {
                     v.push(&rules::EXT4_FAST_COMMIT);
                 }
             }
+            ModelSpec::Xfs => {
+                v.push(&rules::POSIX_OSYNC);
+                v.extend(xfs::RULES);
+            }
             ModelSpec::Seq => v.push(&rules::SEQ_PREFIX),
+            ModelSpec::Btrfs => {
+                v.push(&rules::POSIX_OSYNC);
+                v.extend(btrfs::RULES);
+            }
+            ModelSpec::Torn { base, unit, garbage } => {
+                let mut v = base.rules();
+                if *unit < crate::volatile::BLOCK {
+                    v.push(&rules::TORN_SECTOR);
+                }
+                if *garbage {
+                    v.push(&rules::TORN_GARBAGE);
+                }
+                return v;
+            }
         }
         v
     }
@@ -247,7 +338,20 @@ impl fmt::Display for ModelSpec {
                 }
                 write!(f, "ext4:{}", opts.join(","))
             }
+            ModelSpec::Xfs => write!(f, "xfs"),
             ModelSpec::Seq => write!(f, "seq"),
+            ModelSpec::Btrfs => write!(f, "btrfs"),
+            ModelSpec::Torn { base, unit, garbage } => {
+                let mut opts = Vec::new();
+                if *unit < crate::volatile::BLOCK {
+                    opts.push("atomic=sector");
+                }
+                if *garbage {
+                    opts.push("garbage");
+                }
+                let b = base.to_string();
+                write!(f, "{b}{}{}", if b.contains(':') { "," } else { ":" }, opts.join(","))
+            }
         }
     }
 }
@@ -314,6 +418,13 @@ pub struct Persistence {
     pub layout: Layout,
 }
 
+impl Persistence {
+    fn with_model(mut self, model: &ModelSpec) -> Self {
+        self.model = model.clone();
+        self
+    }
+}
+
 /// Builds the effects, edges and floors of `trace` under `model`.
 pub fn build(model: &ModelSpec, trace: &Trace, layout: Layout) -> Persistence {
     build_dropping(model, trace, layout, None)
@@ -338,7 +449,10 @@ pub fn build_dropping(
     match model {
         ModelSpec::Posix => b.posix(),
         ModelSpec::Ext4(o) => b.ext4(*o),
+        ModelSpec::Xfs => b.xfs(),
         ModelSpec::Seq => b.seq(),
+        ModelSpec::Btrfs => b.btrfs(),
+        ModelSpec::Torn { base, .. } => return build_dropping(base, trace, b.layout, drop).with_model(model),
     }
     Persistence {
         model: model.clone(),
@@ -419,7 +533,7 @@ impl Builder<'_> {
         }
         match self.trace.initial.inodes.get(&chunk.ino) {
             Some((_, _, content)) => BlockValue::of(content, chunk),
-            None => BlockValue::zero(),
+            None => BlockValue::zero(chunk.unit),
         }
     }
 

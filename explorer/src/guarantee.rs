@@ -1,0 +1,53 @@
+//! What a verdict rests on: a property that holds under a model holds because of some of the
+//! model's rules; each rule is required by POSIX, documented, implementation behaviour of the
+//! cited kernel code, or a model assumption. A rule is *load-bearing* for a property when
+//! switching it off (the mutation [`Analysis::drop_rule`] the rule tests use) makes the property
+//! fail. The verdict rests on the least certain basis among its load-bearing rules; a property
+//! that holds under `posix` is required by POSIX whatever the file system. When no single rule
+//! is load-bearing (the property needs several rules together) and it fails under posix, the
+//! verdict is counted as implementation behaviour: it is not a POSIX guarantee.
+
+use crate::Analysis;
+use serde::Serialize;
+use unplug_model::{Basis, ModelSpec, Rule};
+
+/// What a holding property rests on under one model.
+#[derive(Clone, Debug, Serialize)]
+pub struct Guarantee {
+    /// The least certain basis among the load-bearing rules (POSIX when it holds under posix).
+    pub basis: Basis,
+    /// The rules whose removal makes the property fail, with their bases.
+    pub load_bearing: Vec<&'static Rule>,
+}
+
+/// How certain a basis is: POSIX first, assumptions last.
+fn rank(b: Basis) -> u8 {
+    match b {
+        Basis::Posix => 0,
+        Basis::Documented => 1,
+        Basis::Implementation => 2,
+        Basis::Assumption => 3,
+    }
+}
+
+/// What property `i` rests on under `model`, if it holds there.
+pub fn guarantee(a: &Analysis, model: &ModelSpec, i: usize) -> Option<Guarantee> {
+    if !a.holds(model, &a.trace, &[], Some(i))[i] {
+        return None;
+    }
+    let mut load_bearing = Vec::new();
+    for r in model.rules() {
+        let mut mutated = a.clone();
+        mutated.drop_rule = Some(r.id.to_string());
+        if !mutated.holds(model, &a.trace, &[], Some(i))[i] {
+            load_bearing.push(r);
+        }
+    }
+    let holds_under_posix = *model == ModelSpec::Posix || a.holds(&ModelSpec::Posix, &a.trace, &[], Some(i))[i];
+    let basis = if holds_under_posix {
+        Basis::Posix
+    } else {
+        load_bearing.iter().map(|r| r.basis).max_by_key(|b| rank(*b)).unwrap_or(Basis::Implementation)
+    };
+    Some(Guarantee { basis, load_bearing })
+}
