@@ -123,8 +123,19 @@ pub fn check(c: &Common) -> u8 {
                 .as_ref()
                 .map(|v| syncs::Counterexample::of(&run, &Variant::default(), v));
             // What a holding property rests on (POSIX, documented, implementation).
-            let g = if r.holds { guarantee::guarantee(&a, m, i) } else { None };
-            text.push_str(&render::check_line(&a, path, m, &r, cx.as_ref(), g.as_ref()));
+            let g = if r.holds {
+                guarantee::guarantee(&a, m, i)
+            } else {
+                None
+            };
+            text.push_str(&render::check_line(
+                &a,
+                path,
+                m,
+                &r,
+                cx.as_ref(),
+                g.as_ref(),
+            ));
             results.push(json!({
                 "model": m.to_string(),
                 "property": r.property,

@@ -239,15 +239,22 @@ fn weakest_redundant(reports: &[SyncReport], k: usize, prop: &str) -> String {
     let mut redundant: Vec<&SyncReport> = reports
         .iter()
         .filter(|r| r.results.iter().any(|x| x.property == prop && x.holds))
-        .filter(|r| r.syncs.iter().any(|e| e.op == k && e.verdicts[prop] == Need::Redundant))
+        .filter(|r| {
+            r.syncs
+                .iter()
+                .any(|e| e.op == k && e.verdicts[prop] == Need::Redundant)
+        })
         .collect();
     redundant.sort_by_key(|r| strength(&r.model));
     match redundant.first() {
         None => "-".into(),
         Some(r) if strength(&r.model) == 0 => format!("{} (POSIX)", r.model),
         Some(r) => {
-            let same: Vec<&str> =
-                redundant.iter().filter(|x| strength(&x.model) == strength(&r.model)).map(|x| x.model.as_str()).collect();
+            let same: Vec<&str> = redundant
+                .iter()
+                .filter(|x| strength(&x.model) == strength(&r.model))
+                .map(|x| x.model.as_str())
+                .collect();
             same.join(", ")
         }
     }
@@ -267,7 +274,13 @@ fn verdict_cell(r: &SyncReport, k: usize, prop: &str) -> String {
         (Need::Redundant, Some(al)) => {
             let mut ops = al.ops.clone();
             ops.sort_unstable();
-            format!("one of {}", ops.iter().map(|o| format!("op {o}")).collect::<Vec<_>>().join(", "))
+            format!(
+                "one of {}",
+                ops.iter()
+                    .map(|o| format!("op {o}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
         (Need::Redundant, None) if !held => "redundant (fails anyway)".to_string(),
         (Need::Redundant, None) => "redundant".to_string(),
@@ -359,7 +372,11 @@ pub fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> String {
         t.set_header(h);
         for &k in &sync_ops {
             for p in &props {
-                let mut row = vec![k.to_string(), a.program.ops[k - 1].text.clone(), p.to_string()];
+                let mut row = vec![
+                    k.to_string(),
+                    a.program.ops[k - 1].text.clone(),
+                    p.to_string(),
+                ];
                 row.extend(reports.iter().map(|r| verdict_cell(r, k, p)));
                 row.push(weakest_redundant(reports, k, p));
                 t.add_row(row);

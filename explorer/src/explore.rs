@@ -361,8 +361,12 @@ impl CrashPoint<'_> {
                 if cand.garbage {
                     vals.push(Some(GARBAGE));
                 }
-                let blocks = p.layout.chunks[*c].blocks as usize;
-                options.push(subsets(&vals, blocks));
+                // Only the units inside the file count (a size inside a chunk hides the rest).
+                let size = m.sizes.get(ino).copied().unwrap_or(0);
+                options.push(subsets(
+                    &vals,
+                    visible_units(&p.layout.chunks[*c], size) as usize,
+                ));
                 slots.push((*ino, i, *c));
             }
         }
@@ -426,7 +430,7 @@ impl CrashPoint<'_> {
                         unit: chunk.unit,
                         start: chunk.start(),
                         end: chunk.end().min(size),
-                        blocks: chunk.blocks,
+                        blocks: visible_units(chunk, size),
                         values,
                     });
                 }
@@ -458,6 +462,11 @@ impl CrashPoint<'_> {
             }
         }
     }
+}
+
+/// How many units of a chunk lie (at least partly) inside a file of `size` bytes.
+fn visible_units(chunk: &unplug_model::Chunk, size: u64) -> u64 {
+    (chunk.end().min(size).saturating_sub(chunk.start())).div_ceil(chunk.unit)
 }
 
 /// Clips a block value to the file size (bytes past the end are not part of the file) and
@@ -557,7 +566,10 @@ impl CrashPoint<'_> {
         }
         let base_ok = base_at >= required;
         // torn-garbage: a unit with a write not yet durable may be caught mid-write.
-        let garbage = p.model.garbage() && versions.iter().any(|(e, at, _)| !floor[*e] && *at > base_at);
+        let garbage = p.model.garbage()
+            && versions
+                .iter()
+                .any(|(e, at, _)| !floor[*e] && *at > base_at);
         let versions = versions
             .into_iter()
             .filter(|(_, at, _)| *at > base_at && *at >= required)

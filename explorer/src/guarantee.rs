@@ -43,11 +43,19 @@ pub fn guarantee(a: &Analysis, model: &ModelSpec, i: usize) -> Option<Guarantee>
             load_bearing.push(r);
         }
     }
-    let holds_under_posix = *model == ModelSpec::Posix || a.holds(&ModelSpec::Posix, &a.trace, &[], Some(i))[i];
+    let holds_under_posix =
+        *model == ModelSpec::Posix || a.holds(&ModelSpec::Posix, &a.trace, &[], Some(i))[i];
     let basis = if holds_under_posix {
         Basis::Posix
     } else {
-        load_bearing.iter().map(|r| r.basis).max_by_key(|b| rank(*b)).unwrap_or(Basis::Implementation)
+        load_bearing
+            .iter()
+            .map(|r| r.basis)
+            .max_by_key(|b| rank(*b))
+            .unwrap_or(Basis::Implementation)
     };
-    Some(Guarantee { basis, load_bearing })
+    Some(Guarantee {
+        basis,
+        load_bearing,
+    })
 }

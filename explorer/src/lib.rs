@@ -112,11 +112,7 @@ impl Analysis {
         let layout = if self.per_block {
             Layout::per_block(trace, model.unit())
         } else {
-            if model.page_handles() {
-                Layout::pages(trace, model.unit())
-            } else {
-                Layout::new(trace, model.unit())
-            }
+            Layout::new(trace, model.unit())
         };
         let persistence =
             unplug_model::persist::build_dropping(model, trace, layout, self.drop_rule.as_deref());

@@ -5,11 +5,11 @@
 //! metadata effects (`m7` is op 7's metadata, `m1.2` op 1's metadata of inode 2 under posix, `w4`
 //! op 4's writeback-time size; `-` for none), and each `/cN=...` says which values the blocks of
 //! chunk N hold: `b` the base value (the durable metadata's, or the content before crash point
-//! 0), `dK` the content written by op K, `g` garbage (models with `garbage`). Example: `7:m1,m2,m7/c0=b`.
+//! 0), `dK` the content written by op K (`aK`: the stale bytes its allocation exposes, ext4
+//! data=writeback), `g` garbage (models with `garbage`). Example: `7:m1,m2,m7/c0=b`.
 
 use crate::explore::{self, Witness};
 use crate::{CrashState, ModelRun};
-use unplug_model::EffectKind;
 
 /// Formats a witness of `run` as a replay string.
 pub fn format(run: &ModelRun, w: &Witness) -> String {
@@ -34,7 +34,7 @@ pub fn format(run: &ModelRun, w: &Witness) -> String {
             .map(|x| match x {
                 None => "b".to_string(),
                 Some(explore::GARBAGE) => "g".to_string(),
-                Some(e) => format!("d{}", p.effects[*e].op),
+                Some(e) => p.effects[*e].name.clone(),
             })
             .collect();
         s.push_str(&format!("/c{c}={}", v.join("+")));
@@ -107,17 +107,13 @@ pub fn parse(run: &ModelRun, text: &str) -> Result<Witness, String> {
                 v.push(Some(explore::GARBAGE));
                 continue;
             }
-            let op: usize = s
-                .strip_prefix('d')
-                .and_then(|x| x.parse().ok())
-                .ok_or_else(|| format!("`{s}` is not `b`, `g` or `dOP`"))?;
             let e = run.graph.blocks_of_chunk[c]
                 .iter()
                 .copied()
-                .find(|&e| {
-                    p.effects[e].op == op && matches!(p.effects[e].kind, EffectKind::Block { .. })
-                })
-                .ok_or_else(|| format!("op {op} wrote no version of chunk {c}"))?;
+                .find(|&e| p.effects[e].name == s)
+                .ok_or_else(|| {
+                    format!("`{s}` is not `b`, `g` or a block version of chunk {c} (like `d4`)")
+                })?;
             v.push(Some(e));
         }
         chunks.push((c, v));

@@ -11,7 +11,7 @@
 //! [`Layout::per_block`] builds the same layout with every block its own chunk: the brute-force
 //! reference the reduction is tested against.
 
-use crate::volatile::{Content, Extent, Ino, Kind, Origin, Trace, BLOCK};
+use crate::volatile::{Content, Extent, Ino, Kind, Origin, Trace};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -92,31 +92,19 @@ pub struct Layout {
 impl Layout {
     /// The reduced layout: maximal runs of interchangeable blocks.
     pub fn new(trace: &Trace, unit: u64) -> Self {
-        Self::build(trace, unit, false, false)
-    }
-
-    /// The layout for models that persist a write page by page (one journal handle per page):
-    /// every page an op writes is a chunk of its own, since its blocks are no longer
-    /// interchangeable (an earlier page persists first).
-    pub fn pages(trace: &Trace, unit: u64) -> Self {
-        Self::build(trace, unit, false, true)
+        Self::build(trace, unit, false)
     }
 
     /// The brute-force layout: every unit is its own chunk.
     pub fn per_block(trace: &Trace, unit: u64) -> Self {
-        Self::build(trace, unit, true, false)
+        Self::build(trace, unit, true)
     }
 
-    fn build(trace: &Trace, unit: u64, per_block: bool, pages: bool) -> Self {
+    fn build(trace: &Trace, unit: u64, per_block: bool) -> Self {
         // The cuts of every file apply to every file: two inodes that may appear at one path
         // (the old and the new file of a replace-by-rename) then share a layout, so crash states
         // compare chunk by chunk.
-        let mut all: std::collections::BTreeSet<u64> = trace.cuts.values().flatten().copied().collect();
-        if pages {
-            for d in trace.ops.iter().flat_map(|f| &f.dirtied) {
-                all.extend((d.start / BLOCK..d.end.div_ceil(BLOCK)).map(|p| p * BLOCK));
-            }
-        }
+        let all: std::collections::BTreeSet<u64> = trace.cuts.values().flatten().copied().collect();
         let end_block = all.iter().max().copied().unwrap_or(0).div_ceil(unit);
         let mut block_cuts = std::collections::BTreeSet::new();
         block_cuts.insert(0);

@@ -136,6 +136,9 @@ rules! {
     EXT4_NODELALLOC_ORDERED = "ext4.nodelalloc-ordered", Implementation,
         "nodelalloc with data=ordered: blocks are allocated by the write itself (written extents), the inode goes on the ordered list of that transaction, and the commit waits for the data: a new block becomes visible with its data, together with the op's metadata (size included).",
         "fs/ext4/inode.c ext4_write_begin/ext4_get_block and ext4_map_blocks (ordered list for new, written blocks); ext4_should_dioread_nolock is off without delalloc (fs/ext4/ext4_jbd2.h); SEMANTICS.md E4, E9";
+    EXT4_PAGE_HANDLES = "ext4.page-handles", Implementation,
+        "Without delalloc, write() and page faults take one journal handle per page: a write of several pages is not atomic; its on-disk size grows a page at a time, and its pages may persist separately (modelled as in any order after the metadata before the write: more states than the kernel's prefix of pages).",
+        "fs/ext4/inode.c ext4_write_begin (ext4_journal_start per page, EXT4_HT_WRITE_PAGE), ext4_write_end (i_disksize per page), ext4_page_mkwrite; generic_perform_write; ALICE multi-block append";
     EXT4_WRITEBACK_STALE = "ext4.writeback-stale", Documented,
         "data=writeback with nodelalloc: the write's allocation commits with its metadata but its data is not ordered before it, so after a crash a newly allocated block can show stale bytes from another file.",
         "Documentation/admin-guide/ext4.rst data=writeback; fs/ext4/ext4_jbd2.h ext4_should_dioread_nolock (no unwritten extents without delalloc); SEMANTICS.md E1, E4, E9";

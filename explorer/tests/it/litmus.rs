@@ -218,7 +218,11 @@ fn unknown_rules(source: &str) -> impl Iterator<Item = String> + '_ {
         .lines()
         .filter_map(|line| line.strip_prefix("# why: "))
         .flat_map(|why| why.split(|c: char| c.is_whitespace() || ",;()".contains(c)))
-        .filter(|w| ["posix.", "ext4.", "xfs.", "btrfs."].iter().any(|p| w.starts_with(p)))
+        .filter(|w| {
+            ["posix.", "ext4.", "xfs.", "btrfs."]
+                .iter()
+                .any(|p| w.starts_with(p))
+        })
         .filter(|id| unplug_model::rules::rule(id).is_none())
         .map(str::to_string)
 }

@@ -76,8 +76,10 @@ fn brute_states(trace: &Trace, p: &Persistence, k: usize) -> BTreeSet<CrashState
                 Vec::new()
             };
             for gmask in 0u64..(1u64 << capable.len()) {
-                let garbage: BTreeSet<(Ino, u64)> =
-                    (0..capable.len()).filter(|i| gmask >> i & 1 == 1).map(|i| capable[i]).collect();
+                let garbage: BTreeSet<(Ino, u64)> = (0..capable.len())
+                    .filter(|i| gmask >> i & 1 == 1)
+                    .map(|i| capable[i])
+                    .collect();
                 out.insert(apply(trace, p, &inc, &garbage));
             }
         }
@@ -94,8 +96,18 @@ fn global_stamps(p: &Persistence, inc: &[bool]) -> BTreeMap<(Ino, u64), (usize, 
     let mut out = BTreeMap::new();
     for (e, eff) in p.effects.iter().enumerate().filter(|(e, _)| inc[*e]) {
         for a in eff.assigns() {
-            if let Assign::Size { ino, holes_from: Some(h), .. } = a {
-                for ch in p.layout.chunks.iter().filter(|ch| ch.ino == *ino && ch.first >= *h) {
+            if let Assign::Size {
+                ino,
+                holes_from: Some(h),
+                ..
+            } = a
+            {
+                for ch in p
+                    .layout
+                    .chunks
+                    .iter()
+                    .filter(|ch| ch.ino == *ino && ch.first >= *h)
+                {
                     out.insert((ch.ino, ch.first), (eff.op, e));
                 }
             }
@@ -110,7 +122,12 @@ fn global_stamps(p: &Persistence, inc: &[bool]) -> BTreeMap<(Ino, u64), (usize, 
 
 /// The state a set of durable effects leaves: the latest persisted assignment of every key wins;
 /// the units in `garbage` hold garbage.
-fn apply(trace: &Trace, p: &Persistence, inc: &[bool], garbage: &BTreeSet<(Ino, u64)>) -> CrashState {
+fn apply(
+    trace: &Trace,
+    p: &Persistence,
+    inc: &[bool],
+    garbage: &BTreeSet<(Ino, u64)>,
+) -> CrashState {
     // The unit of atomic writes (a block, or a sector with atomic=sector).
     let unit = p.model.unit();
     let mut entries = trace.initial.entries.clone();
@@ -255,7 +272,11 @@ fn check_exact(src: &str) {
     for m in &models {
         let fast = reduced.run(m);
         let slow = per_block.run(m);
-        let brute_p = unplug_model::build(m, &reduced.trace, Layout::per_block(&reduced.trace, m.unit()));
+        let brute_p = unplug_model::build(
+            m,
+            &reduced.trace,
+            Layout::per_block(&reduced.trace, m.unit()),
+        );
         let cx = EvalContext {
             old: &reduced.old,
             new: &reduced.new,

@@ -5,7 +5,7 @@
 use super::{Builder, DataMode, EffectKind, Ext4Opts};
 use crate::layout::BlockValue;
 use crate::rules;
-use crate::volatile::{Assign, Ino, Kind, OpFacts, Origin, SyncReq};
+use crate::volatile::{Assign, Ino, Kind, OpFacts, Origin, SyncReq, BLOCK};
 use std::collections::BTreeSet;
 
 impl Builder<'_> {
@@ -27,8 +27,12 @@ impl Builder<'_> {
         let mut allocated_by: std::collections::BTreeMap<usize, usize> = Default::default();
         let journal = opts.data == DataMode::Journal;
         // Each file's size as a running system sees it, before the op being built.
-        let mut vsize: std::collections::BTreeMap<Ino, u64> =
-            trace.initial.inodes.iter().map(|(i, (_, size, _))| (*i, *size)).collect();
+        let mut vsize: std::collections::BTreeMap<Ino, u64> = trace
+            .initial
+            .inodes
+            .iter()
+            .map(|(i, (_, size, _))| (*i, *size))
+            .collect();
         // (op, inode) pairs where a write moved i_datasync_tid (allocation or size at the
         // syscall, without delalloc), beyond OpFacts::datasync_touched.
         let mut data_touched: BTreeSet<(usize, Ino)> = BTreeSet::new();
@@ -58,7 +62,12 @@ impl Builder<'_> {
                 last_meta = Some(e);
                 // A truncate frees blocks: later writes to them allocate anew.
                 for a in &facts.assigns {
-                    if let Assign::Size { ino, holes_from: Some(h), .. } = a {
+                    if let Assign::Size {
+                        ino,
+                        holes_from: Some(h),
+                        ..
+                    } = a
+                    {
                         let (ino, h) = (*ino, *h);
                         let freed = |c: &usize| {
                             let ch = &self.layout.chunks[*c];
@@ -70,31 +79,84 @@ impl Builder<'_> {
                 }
             }
             // Without delalloc, write() and page faults take one journal handle per page
-            // (ext4_write_begin, ext4_page_mkwrite): each page's allocation, size and (with
-            // data=journal) data are one more effect in the journal chain, so a multi-page write
-            // persists as a prefix of its pages. The layout gives every written page its own
-            // chunk for these models (ModelSpec::page_handles).
-            let old_size = facts.extends.map(|(ino, _)| vsize.get(&ino).copied().unwrap_or(0));
-            if !opts.delalloc {
+            // (ext4_write_begin, ext4_page_mkwrite). A write of one page is one handle: its
+            // allocation, size and (data=journal) data are one effect of the journal chain.
+            // A longer write persists page by page: its on-disk size moves one page at a time
+            // (a chain of size effects), and its pages' data are block versions that may persist
+            // in any order after the metadata before the op: more states than the kernel's
+            // prefix of pages (sound; ext4.page-handles).
+            let old_size = facts
+                .extends
+                .map(|(ino, _)| vsize.get(&ino).copied().unwrap_or(0));
+            let pages: u64 = facts
+                .dirtied
+                .iter()
+                .map(|d| d.end.div_ceil(BLOCK) - d.start / BLOCK)
+                .sum();
+            let one_handle = pages <= 1;
+            if !opts.delalloc && !one_handle {
+                if let (Some((ino, new_size)), Some(old)) = (facts.extends, old_size) {
+                    // i_disksize after each page of the write (ext4_write_end).
+                    let mut at = (old / BLOCK + 1) * BLOCK;
+                    let mut j = 0;
+                    loop {
+                        let size = at.min(new_size);
+                        let e = self.push(
+                            k,
+                            EffectKind::Meta(vec![Assign::Size {
+                                ino,
+                                size,
+                                holes_from: None,
+                            }]),
+                            format!("m{k}.s{j}"),
+                        );
+                        if let Some(prev) = last_meta {
+                            self.edge(prev, e, &rules::EXT4_PAGE_HANDLES);
+                        }
+                        last_meta = Some(e);
+                        j += 1;
+                        if size >= new_size {
+                            break;
+                        }
+                        at += BLOCK;
+                    }
+                    data_touched.insert((k, ino));
+                }
+                for &(c, ino) in &dirty {
+                    if is_new(self, c, ino) && !allocated_by.contains_key(&c) {
+                        data_touched.insert((k, ino));
+                    }
+                }
+            }
+            if !opts.delalloc && one_handle {
                 for &(c, ino) in &dirty {
                     let fresh = is_new(self, c, ino) && !allocated_by.contains_key(&c);
                     // A store through a mapping faults the page in (allocating its block, in a
                     // handle) before the store lands: what the fault's commit writes may be the
                     // page's content before the store (ext4_page_mkwrite).
                     let mapped = self.mapped(facts, c);
-                    let data = if mapped { self.value_before(k, c) } else { self.value_after(k, c) };
-                    let chunk_end = self.layout.chunks[c].end();
+                    let data = if mapped {
+                        self.value_before(k, c)
+                    } else {
+                        self.value_after(k, c)
+                    };
                     let mut assigns = Vec::new();
-                    if let (Some((eino, new_size)), Some(old)) = (facts.extends, old_size) {
-                        if eino == ino && chunk_end > old {
-                            assigns.push(Assign::Size { ino, size: chunk_end.min(new_size), holes_from: None });
+                    if let Some((eino, new_size)) = facts.extends {
+                        if eino == ino {
+                            assigns.push(Assign::Size {
+                                ino,
+                                size: new_size,
+                                holes_from: None,
+                            });
                         }
                     }
                     let block = if journal && self.enabled(&rules::EXT4_DATA_JOURNAL) {
                         (fresh || !mapped).then_some(data)
                     } else if fresh {
                         match opts.data {
-                            DataMode::Ordered if self.enabled(&rules::EXT4_NODELALLOC_ORDERED) => Some(data),
+                            DataMode::Ordered if self.enabled(&rules::EXT4_NODELALLOC_ORDERED) => {
+                                Some(data)
+                            }
                             DataMode::Writeback if self.enabled(&rules::EXT4_WRITEBACK_STALE) => {
                                 Some(BlockValue::whole(self.layout.chunks[c].unit, Origin::Stale))
                             }
@@ -108,8 +170,7 @@ impl Builder<'_> {
                     }
                     // Allocations and size changes made by the write itself move i_datasync_tid.
                     data_touched.insert((k, ino));
-                    let j = self.p_effects.iter().filter(|x| x.op == k).count();
-                    let e = self.push(k, EffectKind::Meta(assigns), format!("m{k}.p{j}"));
+                    let e = self.push(k, EffectKind::Meta(assigns), format!("m{k}.p"));
                     if let Some(v) = block {
                         self.assign_blocks(e, c, v);
                     }
@@ -137,6 +198,34 @@ impl Builder<'_> {
             // Data written in place: block versions.
             for (c, ino) in dirty {
                 let mapped = self.mapped(facts, c);
+                if !opts.delalloc && !one_handle {
+                    // ext4.page-handles: each page of a long write may persist on its own, once
+                    // the metadata before the op has (its allocation comes after that).
+                    let fresh = is_new(self, c, ino) && !allocated_by.contains_key(&c);
+                    if fresh
+                        && opts.data == DataMode::Writeback
+                        && self.enabled(&rules::EXT4_WRITEBACK_STALE)
+                    {
+                        // The allocation alone exposes stale bytes; the data version is newer.
+                        let unit = self.layout.chunks[c].unit;
+                        let e = self.push(
+                            k,
+                            EffectKind::Block {
+                                chunk: c,
+                                value: BlockValue::whole(unit, Origin::Stale),
+                            },
+                            format!("a{k}"),
+                        );
+                        if let Some(m) = meta_upto[k - 1] {
+                            self.edge(m, e, &rules::EXT4_WRITEBACK_STALE);
+                        }
+                    }
+                    let e = self.block_version(k, c);
+                    if let Some(m) = meta_upto[k - 1] {
+                        self.edge(m, e, &rules::EXT4_PAGE_HANDLES);
+                    }
+                    continue;
+                }
                 if journal && self.enabled(&rules::EXT4_DATA_JOURNAL) {
                     if !mapped {
                         continue; // ext4.data-journal: the data is in the op's metadata effect
@@ -283,7 +372,11 @@ impl Builder<'_> {
 /// Delayed blocks among the data are allocated (by the sync, or earlier by writeback) after the
 /// op that first dirtied them, and their ext4.delalloc edge brings the prefix up to that op into
 /// the floor: that is ext4.fsync-allocates, with no code of its own.
-fn sync_meta(mut data: Vec<usize>, last_touch: Option<usize>, meta_upto: &[Option<usize>]) -> Vec<usize> {
+fn sync_meta(
+    mut data: Vec<usize>,
+    last_touch: Option<usize>,
+    meta_upto: &[Option<usize>],
+) -> Vec<usize> {
     if let Some(m) = last_touch.and_then(|u| meta_upto[u]) {
         data.push(m);
     }

@@ -36,7 +36,11 @@ pub enum ModelSpec {
     /// Another model with writes torn at a finer unit than a 4 KiB block (`atomic=sector`:
     /// 512-byte sectors, each old or new), and optionally garbage in a unit being written when
     /// the power fails (`garbage`). Written `ext4:atomic=sector,garbage`.
-    Torn { base: Box<ModelSpec>, unit: u64, garbage: bool },
+    Torn {
+        base: Box<ModelSpec>,
+        unit: u64,
+        garbage: bool,
+    },
 }
 
 /// ext4's data journaling mode (`data=`).
@@ -114,8 +118,8 @@ impl ModelSpec {
             ModelSpec::Posix,
             ModelSpec::Ext4(Ext4Opts::default()),
             ModelSpec::Xfs,
-            ModelSpec::Seq,
             ModelSpec::Btrfs,
+            ModelSpec::Seq,
         ]
     }
 
@@ -153,7 +157,9 @@ impl ModelSpec {
                 "atomic=block" => unit = crate::volatile::BLOCK,
                 "garbage" => garbage = true,
                 o if o.starts_with("atomic=") => {
-                    return Err(format!("unknown atomicity `{o}` (known: atomic=sector, atomic=block)"))
+                    return Err(format!(
+                        "unknown atomicity `{o}` (known: atomic=sector, atomic=block)"
+                    ))
                 }
                 o => own.push(o),
             }
@@ -162,7 +168,11 @@ impl ModelSpec {
         Ok(if unit == crate::volatile::BLOCK && !garbage {
             base
         } else {
-            ModelSpec::Torn { base: Box::new(base), unit, garbage }
+            ModelSpec::Torn {
+                base: Box::new(base),
+                unit,
+                garbage,
+            }
         })
     }
 
@@ -185,7 +195,9 @@ impl ModelSpec {
                 None | Some("") => Ok(ModelSpec::Btrfs),
                 Some(o) => Err(format!("btrfs takes no options (got `{o}`)")),
             },
-            _ => Err(format!("unknown model `{fs}` (known: posix, ext4, xfs, seq, btrfs)")),
+            _ => Err(format!(
+                "unknown model `{fs}` (known: posix, ext4, xfs, seq, btrfs)"
+            )),
         }
     }
 
@@ -220,16 +232,6 @@ impl ModelSpec {
         }
     }
 
-    /// Whether the model persists a write page by page (ext4 without delalloc: one journal
-    /// handle per page), so the explorer must give each written page its own chunk.
-    pub fn page_handles(&self) -> bool {
-        match self {
-            ModelSpec::Ext4(o) => !o.delalloc,
-            ModelSpec::Torn { base, .. } => base.page_handles(),
-            _ => false,
-        }
-    }
-
     /// Whether a unit being written when the power fails may hold garbage.
     pub fn garbage(&self) -> bool {
         matches!(self, ModelSpec::Torn { garbage: true, .. })
@@ -237,7 +239,6 @@ impl ModelSpec {
 
     /// The rules this model uses.
     pub fn rules(&self) -> Vec<&'static Rule> {
-
         let mut v = vec![
             &rules::SETUP_DURABLE,
             &rules::OP_ATOMIC,
@@ -266,15 +267,21 @@ impl ModelSpec {
                     &rules::POSIX_OSYNC,
                 ]);
                 match (o.data, o.delalloc) {
-                    (DataMode::Journal, _) => v.push(&rules::EXT4_DATA_JOURNAL),
+                    (DataMode::Journal, _) => {
+                        v.extend([&rules::EXT4_DATA_JOURNAL, &rules::EXT4_PAGE_HANDLES])
+                    }
                     (DataMode::Ordered, true) => {
                         v.extend([&rules::EXT4_DELALLOC, &rules::EXT4_ORDERED])
                     }
                     (DataMode::Writeback, true) => {
                         v.extend([&rules::EXT4_DELALLOC, &rules::EXT4_WRITEBACK_DELALLOC])
                     }
-                    (DataMode::Ordered, false) => v.push(&rules::EXT4_NODELALLOC_ORDERED),
-                    (DataMode::Writeback, false) => v.push(&rules::EXT4_WRITEBACK_STALE),
+                    (DataMode::Ordered, false) => {
+                        v.extend([&rules::EXT4_NODELALLOC_ORDERED, &rules::EXT4_PAGE_HANDLES])
+                    }
+                    (DataMode::Writeback, false) => {
+                        v.extend([&rules::EXT4_WRITEBACK_STALE, &rules::EXT4_PAGE_HANDLES])
+                    }
                 }
                 if o.delalloc {
                     v.push(&rules::EXT4_FSYNC_ALLOC);
@@ -298,7 +305,11 @@ impl ModelSpec {
                 v.push(&rules::POSIX_OSYNC);
                 v.extend(btrfs::RULES);
             }
-            ModelSpec::Torn { base, unit, garbage } => {
+            ModelSpec::Torn {
+                base,
+                unit,
+                garbage,
+            } => {
                 let mut v = base.rules();
                 if *unit < crate::volatile::BLOCK {
                     v.push(&rules::TORN_SECTOR);
@@ -341,7 +352,11 @@ impl fmt::Display for ModelSpec {
             ModelSpec::Xfs => write!(f, "xfs"),
             ModelSpec::Seq => write!(f, "seq"),
             ModelSpec::Btrfs => write!(f, "btrfs"),
-            ModelSpec::Torn { base, unit, garbage } => {
+            ModelSpec::Torn {
+                base,
+                unit,
+                garbage,
+            } => {
                 let mut opts = Vec::new();
                 if *unit < crate::volatile::BLOCK {
                     opts.push("atomic=sector");
@@ -350,7 +365,12 @@ impl fmt::Display for ModelSpec {
                     opts.push("garbage");
                 }
                 let b = base.to_string();
-                write!(f, "{b}{}{}", if b.contains(':') { "," } else { ":" }, opts.join(","))
+                write!(
+                    f,
+                    "{b}{}{}",
+                    if b.contains(':') { "," } else { ":" },
+                    opts.join(",")
+                )
             }
         }
     }
@@ -452,7 +472,9 @@ pub fn build_dropping(
         ModelSpec::Xfs => b.xfs(),
         ModelSpec::Seq => b.seq(),
         ModelSpec::Btrfs => b.btrfs(),
-        ModelSpec::Torn { base, .. } => return build_dropping(base, trace, b.layout, drop).with_model(model),
+        ModelSpec::Torn { base, .. } => {
+            return build_dropping(base, trace, b.layout, drop).with_model(model)
+        }
     }
     Persistence {
         model: model.clone(),
