@@ -282,22 +282,23 @@ pub fn explain(c: &Common, text: &str) -> u8 {
 }
 
 pub fn models(json: bool) -> u8 {
-    let all = ModelSpec::all();
+    let all = ModelSpec::configurations();
     if json {
         let v: Vec<Value> = all
             .iter()
             .map(|m| {
                 json!({
                     "model": m.to_string(),
+                    "default": ModelSpec::all().contains(m),
                     "rules": m.rules().iter().map(|r| json!({
                         "id": r.id, "summary": r.summary, "source": r.source, "basis": r.basis.to_string(),
+                        // No rule is backed by a realfs observation yet (the realfs issue).
+                        "observed": Value::Null,
                     })).collect::<Vec<_>>(),
                 })
             })
             .collect();
-        print_json(
-            &json!({ "models": v, "options": { "ext4": ["data=ordered", "delalloc", "auto_da_alloc", "noauto_da_alloc"] } }),
-        );
+        print_json(&json!({ "models": v, "options": render::MODEL_OPTIONS }));
     } else {
         print!("{}", render::models_text(&all));
     }

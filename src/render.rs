@@ -750,20 +750,36 @@ fn why_lost(run: &ModelRun, e: usize) -> &'static unplug_model::Rule {
     run.model.why_lost(eff, !run.graph.edges_into(e).is_empty())
 }
 
+/// The options `--model` takes, per file system (and for every model).
+pub const MODEL_OPTIONS: &[(&str, &str)] = &[
+    ("ext4", "data=ordered|writeback|journal, delalloc|nodelalloc, auto_da_alloc|noauto_da_alloc, fast_commit|nofast_commit"),
+    ("xfs, btrfs, posix, seq", "none of their own"),
+    ("every model", "atomic=sector|block (the unit of atomic writes), garbage (a unit caught mid-write)"),
+];
+
 pub fn models_text(all: &[ModelSpec]) -> String {
     let mut s = String::new();
+    let defaults = ModelSpec::all();
     for m in all {
-        let _ = writeln!(s, "{m}");
+        let tag = if defaults.contains(m) {
+            " (default)"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "{m}{tag}");
         for r in m.rules() {
             let _ = writeln!(
                 s,
-                "  {} ({})\n      {}\n      source: {}",
+                "  {} ({}; not yet observed by realfs)\n      {}\n      source: {}",
                 r.id, r.basis, r.summary, r.source
             );
         }
         s.push('\n');
     }
-    let _ = writeln!(s, "ext4 options: data=ordered, delalloc, auto_da_alloc | noauto_da_alloc (e.g. --model ext4:noauto_da_alloc)");
+    let _ = writeln!(s, "Options (`--model FS:OPT,OPT`):");
+    for (fs, opts) in MODEL_OPTIONS {
+        let _ = writeln!(s, "  {fs}: {opts}");
+    }
     let _ = writeln!(
         s,
         "Sizes are shown in the largest exact unit: {}.",
