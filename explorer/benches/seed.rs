@@ -27,6 +27,17 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+    // Each model on its own, to see which grows with the size.
+    let mut g = c.benchmark_group("seed full sync analysis, per model");
+    for m in ModelSpec::all() {
+        for size in ["4KiB", "8MiB"] {
+            let a = seed(size);
+            g.bench_function(format!("{m} {size}"), |b| {
+                b.iter(|| syncs::analyse(&a, &m).syncs.len())
+            });
+        }
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -92,19 +92,29 @@ pub struct Layout {
 impl Layout {
     /// The reduced layout: maximal runs of interchangeable blocks.
     pub fn new(trace: &Trace, unit: u64) -> Self {
-        Self::build(trace, unit, false)
+        Self::build(trace, unit, false, false)
+    }
+
+    /// The reduced layout, also cut where each write's last block starts, for a model that
+    /// treats that block apart (see [`crate::ModelSpec::splits_last_block`]).
+    pub fn with_last_blocks(trace: &Trace, unit: u64) -> Self {
+        Self::build(trace, unit, false, true)
     }
 
     /// The brute-force layout: every unit is its own chunk.
     pub fn per_block(trace: &Trace, unit: u64) -> Self {
-        Self::build(trace, unit, true)
+        Self::build(trace, unit, true, true)
     }
 
-    fn build(trace: &Trace, unit: u64, per_block: bool) -> Self {
+    fn build(trace: &Trace, unit: u64, per_block: bool, last_blocks: bool) -> Self {
         // The cuts of every file apply to every file: two inodes that may appear at one path
         // (the old and the new file of a replace-by-rename) then share a layout, so crash states
         // compare chunk by chunk.
-        let all: std::collections::BTreeSet<u64> = trace.cuts.values().flatten().copied().collect();
+        let mut all: std::collections::BTreeSet<u64> =
+            trace.cuts.values().flatten().copied().collect();
+        if last_blocks {
+            all.extend(trace.last_blocks.values().flatten().copied());
+        }
         let end_block = all.iter().max().copied().unwrap_or(0).div_ceil(unit);
         let mut block_cuts = std::collections::BTreeSet::new();
         block_cuts.insert(0);

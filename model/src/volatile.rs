@@ -272,6 +272,8 @@ pub struct Trace {
     /// Byte offsets of interest per inode (write and truncate boundaries, msync ranges): the
     /// block layout is cut there.
     pub cuts: BTreeMap<Ino, BTreeSet<u64>>,
+    /// Per inode, where the last block of each write starts (extra cuts some models ask for).
+    pub last_blocks: BTreeMap<Ino, BTreeSet<u64>>,
     /// The volatile state after the last op (what `new` means in properties).
     pub last: Initial,
     /// The path each inode was last known by (for messages).
@@ -317,6 +319,7 @@ struct Fs {
     data_len: BTreeMap<String, u64>,
     declared: BTreeMap<String, u64>,
     cuts: BTreeMap<Ino, BTreeSet<u64>>,
+    last_blocks: BTreeMap<Ino, BTreeSet<u64>>,
     names: BTreeMap<Ino, Path>,
     /// Symlink targets.
     symlinks: BTreeMap<Ino, String>,
@@ -352,6 +355,7 @@ impl Fs {
                 .map(|d| (d.name.clone(), d.len))
                 .collect(),
             cuts: BTreeMap::new(),
+            last_blocks: BTreeMap::new(),
             names,
             symlinks: BTreeMap::new(),
             linkable: BTreeSet::new(),
@@ -555,6 +559,7 @@ pub fn execute(program: &Program) -> Result<Trace, Vec<Diagnostic>> {
         contents,
         data_len: fs.data_len.clone(),
         cuts: fs.cuts.clone(),
+        last_blocks: fs.last_blocks.clone(),
         names: fs.names.clone(),
         paths_after,
     })
@@ -1315,9 +1320,12 @@ fn write_bytes(
     }
     fs.cut(ino, start);
     fs.cut(ino, end);
-    // The block holding the write's last byte is a chunk of its own, so a model can treat it
-    // apart from the rest of the write (xfs.size-after-data).
-    fs.cut(ino, (end - 1) / BLOCK * BLOCK);
+    // Where the block holding the write's last byte starts: a model that treats that block
+    // apart from the rest of the write (xfs.size-after-data) cuts the layout there too.
+    fs.last_blocks
+        .entry(ino)
+        .or_default()
+        .insert((end - 1) / BLOCK * BLOCK);
 }
 
 fn truncate(fs: &mut Fs, f: &mut OpFacts, ino: Ino, size: u64) {

@@ -232,6 +232,16 @@ impl ModelSpec {
         }
     }
 
+    /// Whether the model treats the block holding a write's last byte apart from the rest of
+    /// the write (xfs: the on-disk size follows that block's data), so the layout must cut there.
+    pub fn splits_last_block(&self) -> bool {
+        match self {
+            ModelSpec::Xfs => true,
+            ModelSpec::Torn { base, .. } => base.splits_last_block(),
+            _ => false,
+        }
+    }
+
     /// Whether a unit being written when the power fails may hold garbage.
     pub fn garbage(&self) -> bool {
         matches!(self, ModelSpec::Torn { garbage: true, .. })
