@@ -434,6 +434,19 @@ impl Fs {
         ino
     }
 
+    /// Removes the entry `path` (which names `ino`): unlink and rmdir.
+    fn remove_entry(&mut self, f: &mut OpFacts, path: &Path, ino: Ino) -> Result<(), String> {
+        let (dir, name) = self.parent(path)?;
+        self.entries.remove(&(dir, name.clone()));
+        f.assigns.push(Assign::Entry {
+            dir,
+            name,
+            target: None,
+        });
+        f.touched.extend([ino, dir]);
+        Ok(())
+    }
+
     /// A path of every reachable inode (the first in path order).
     fn paths(&self) -> BTreeMap<Ino, Path> {
         let mut out = BTreeMap::new();
@@ -1121,14 +1134,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             if fs.inodes[&ino].kind == Kind::Dir {
                 return Err(err(op, format!("`{path}` is a directory")).with_hint("use `rmdir`"));
             }
-            let (dir, name) = fs.parent(path).map_err(|m| err(op, m))?;
-            fs.entries.remove(&(dir, name.clone()));
-            f.assigns.push(Assign::Entry {
-                dir,
-                name,
-                target: None,
-            });
-            f.touched.extend([ino, dir]);
+            fs.remove_entry(&mut f, path, ino).map_err(|m| err(op, m))?;
         }
         OpKind::Mkdir { path } => {
             if fs.lookup(path).is_some() {
@@ -1147,14 +1153,7 @@ fn step(fs: &mut Fs, op: &Op) -> Result<OpFacts, Diagnostic> {
             if fs.children(ino).next().is_some() {
                 return Err(err(op, format!("`{path}` is not empty: ENOTEMPTY")));
             }
-            let (dir, name) = fs.parent(path).map_err(|m| err(op, m))?;
-            fs.entries.remove(&(dir, name.clone()));
-            f.assigns.push(Assign::Entry {
-                dir,
-                name,
-                target: None,
-            });
-            f.touched.extend([ino, dir]);
+            fs.remove_entry(&mut f, path, ino).map_err(|m| err(op, m))?;
         }
     }
     f.touched.sort();
