@@ -1313,18 +1313,21 @@ fn write_bytes(
         direct: false,
     });
     f.touched.push(ino); // mtime
-    if end > n.size {
+    let extends = end > n.size;
+    if extends {
         n.size = end;
         f.extends = Some((ino, end));
     }
     fs.cut(ino, start);
     fs.cut(ino, end);
-    // Where the block holding the write's last byte starts: a model that treats that block
-    // apart from the rest of the write (xfs.size-after-data) cuts the layout there too.
-    fs.last_blocks
-        .entry(ino)
-        .or_default()
-        .insert((end - 1) / BLOCK * BLOCK);
+    if extends {
+        // Where the block holding an append's last byte starts: a model that treats that block
+        // apart from the rest of the append (xfs.size-after-data) cuts the layout there too.
+        fs.last_blocks
+            .entry(ino)
+            .or_default()
+            .insert((end - 1) / BLOCK * BLOCK);
+    }
 }
 
 fn truncate(fs: &mut Fs, f: &mut OpFacts, ino: Ino, size: u64) {
