@@ -620,3 +620,42 @@ impl Builder<'_> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every model's name is what `--model` takes back: output names models in replay commands.
+    #[test]
+    fn model_names_round_trip() {
+        let mut models = ModelSpec::configurations();
+        for s in [
+            "ext4:data=journal,noauto_da_alloc,atomic=sector",
+            "xfs:garbage",
+            "btrfs:atomic=sector,garbage",
+            "seq:atomic=sector",
+        ] {
+            models.push(ModelSpec::parse(s).expect(s));
+        }
+        for m in models {
+            assert_eq!(ModelSpec::parse(&m.to_string()), Ok(m.clone()), "{m}");
+        }
+    }
+
+    #[test]
+    fn bad_model_names_say_why() {
+        for (s, want) in [
+            ("zfs", "unknown model `zfs`"),
+            (
+                "ext4:data=journal,delalloc",
+                "refuses data=journal with delalloc",
+            ),
+            ("ext4:data=writeback,fast_commit", "only with data=ordered"),
+            ("posix:atomic=page", "unknown atomicity"),
+            ("posix:nodelalloc", "posix takes no options"),
+        ] {
+            let e = ModelSpec::parse(s).expect_err(s);
+            assert!(e.contains(want), "{s}: {e}");
+        }
+    }
+}
