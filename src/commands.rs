@@ -12,8 +12,9 @@ use unplug_model::{ModelSpec, ProgramErrors};
 pub struct Common {
     /// The program (a `.up` file).
     pub program: PathBuf,
-    /// A model, e.g. `posix`, `ext4`, `ext4:data=ordered,delalloc,noauto_da_alloc`. Repeat for
-    /// several. Default: every model.
+    /// A model: `posix`, `ext4`, `xfs`, `btrfs`, `seq`, with options after a colon, e.g.
+    /// `ext4:data=writeback,nodelalloc` or `xfs:atomic=sector,garbage` (`unplug models` lists
+    /// them). Repeat for several. Default: posix, ext4, xfs, btrfs and seq.
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
     pub models: Vec<String>,
     /// Print JSON instead of text (schema: README.md, "JSON output").
