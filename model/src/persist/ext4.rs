@@ -25,6 +25,10 @@ impl Builder<'_> {
         // Without delayed allocation, a write allocates its new blocks itself: the effect that
         // allocated each chunk in the program (its data is visible only once that is durable).
         let mut allocated_by: std::collections::BTreeMap<usize, usize> = Default::default();
+        // Chunks allocated by a multi-page write (ext4.page-handles): allocated, but by no single
+        // effect a later version could depend on (later versions are then unordered overwrites,
+        // which allows more states: sound).
+        let mut allocated_loose: BTreeSet<usize> = BTreeSet::new();
         let journal = opts.data == DataMode::Journal;
         // Each file's size as a running system sees it, before the op being built.
         let mut vsize: std::collections::BTreeMap<Ino, u64> = trace
@@ -75,6 +79,7 @@ impl Builder<'_> {
                         };
                         first_dirty.retain(|c, _| !freed(c));
                         allocated_by.retain(|c, _| !freed(c));
+                        allocated_loose.retain(|c| !freed(c));
                     }
                 }
             }
@@ -123,14 +128,19 @@ impl Builder<'_> {
                     data_touched.insert((k, ino));
                 }
                 for &(c, ino) in &dirty {
-                    if is_new(self, c, ino) && !allocated_by.contains_key(&c) {
+                    if is_new(self, c, ino)
+                        && !allocated_by.contains_key(&c)
+                        && !allocated_loose.contains(&c)
+                    {
                         data_touched.insert((k, ino));
                     }
                 }
             }
             if !opts.delalloc && one_handle {
                 for &(c, ino) in &dirty {
-                    let fresh = is_new(self, c, ino) && !allocated_by.contains_key(&c);
+                    let fresh = is_new(self, c, ino)
+                        && !allocated_by.contains_key(&c)
+                        && !allocated_loose.contains(&c);
                     // A store through a mapping faults the page in (allocating its block, in a
                     // handle) before the store lands: what the fault's commit writes may be the
                     // page's content before the store (ext4_page_mkwrite).
@@ -201,7 +211,12 @@ impl Builder<'_> {
                 if !opts.delalloc && !one_handle {
                     // ext4.page-handles: each page of a long write may persist on its own, once
                     // the metadata before the op has (its allocation comes after that).
-                    let fresh = is_new(self, c, ino) && !allocated_by.contains_key(&c);
+                    let fresh = is_new(self, c, ino)
+                        && !allocated_by.contains_key(&c)
+                        && !allocated_loose.contains(&c);
+                    if fresh {
+                        allocated_loose.insert(c);
+                    }
                     if fresh
                         && opts.data == DataMode::Writeback
                         && self.enabled(&rules::EXT4_WRITEBACK_STALE)
