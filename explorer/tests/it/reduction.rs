@@ -13,7 +13,7 @@ use unplug_explorer::state::{build_tree, eval, exact_segments, EvalContext};
 use unplug_explorer::{Analysis, CrashState};
 use unplug_model::volatile::Trace;
 use unplug_model::{
-    Assign, EffectKind, Extent, Ino, Kind, Layout, ModelSpec, Origin, Path, Persistence,
+    Assign, EffectKind, Extent, Ino, Kind, Layout, ModelSpec, Origin, Path, Persistence, BLOCK,
 };
 
 /// All crash states at crash point `k`, by brute force over a per-block layout.
@@ -263,13 +263,22 @@ fn apply(
 }
 
 /// Compares the explorer (reduced layout) with brute force on `src`, under every model.
+/// Compares the explorer with brute force on `src` under every block-unit configuration.
 fn check_exact(src: &str) {
+    let models: Vec<ModelSpec> = ModelSpec::configurations()
+        .into_iter()
+        .filter(|m| m.unit() == BLOCK)
+        .collect();
+    check_exact_under(src, &models);
+}
+
+/// Compares the explorer (reduced layout) with brute force on `src`, under `models`.
+fn check_exact_under(src: &str, models: &[ModelSpec]) {
     let program = unplug_model::parse::parse(src).unwrap_or_else(|e| panic!("parse: {e:?}\n{src}"));
     let reduced = Analysis::new(&program).unwrap_or_else(|e| panic!("execute: {e:?}\n{src}"));
     let mut per_block = reduced.clone();
     per_block.per_block = true;
-    let models = ModelSpec::configurations();
-    for m in &models {
+    for m in models {
         let fast = reduced.run(m);
         let slow = per_block.run(m);
         let brute_p = unplug_model::build(
@@ -310,6 +319,23 @@ fn check_exact(src: &str) {
                 );
             }
         }
+    }
+}
+
+/// Torn writes (512-byte sectors) and garbage, on writes of a few sectors: the brute force
+/// enumerates every sector as its own effect, so the sizes stay small.
+#[test]
+fn torn_sectors_and_garbage_at_small_size() {
+    let torn: Vec<ModelSpec> = ModelSpec::configurations()
+        .into_iter()
+        .filter(|m| m.unit() < BLOCK)
+        .collect();
+    assert!(!torn.is_empty());
+    for src in [
+        "setup\nf = open f create\nwrite f 2KiB OLD\nclose f\nend\nf = open f\npwrite f 512 1KiB NEW\nproperty P: always (f == old or f == new)\n",
+        "f = open a create\nwrite f 1536 D\nfsync f\nwrite f 512 D\nproperty P: always (exists a implies a prefix-of D)\n",
+    ] {
+        check_exact_under(src, &torn);
     }
 }
 

@@ -128,16 +128,17 @@ impl ModelSpec {
     pub fn configurations() -> Vec<ModelSpec> {
         let mut v = ModelSpec::all();
         for o in [
-            "noauto_da_alloc",
-            "nodelalloc",
-            "data=writeback",
-            "data=writeback,nodelalloc",
-            "data=journal",
-            "fast_commit",
+            "ext4:noauto_da_alloc",
+            "ext4:nodelalloc",
+            "ext4:data=writeback",
+            "ext4:data=writeback,nodelalloc",
+            "ext4:data=journal",
+            "ext4:fast_commit",
+            "posix:atomic=sector",
+            "ext4:atomic=sector",
+            "ext4:atomic=sector,garbage",
         ] {
-            v.push(ModelSpec::Ext4(
-                Ext4Opts::parse(o).expect("a valid option list"),
-            ));
+            v.push(ModelSpec::parse(o).expect("a valid model"));
         }
         v
     }
