@@ -11,7 +11,7 @@ use crate::count::Count;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use unplug_model::{BlockValue, Cmp, ContentRef, Expr, Extent, Origin, Path};
+use unplug_model::{BlockValue, ContentRef, Expr, Extent, Origin, Path};
 
 /// The content of a file: segments in offset order covering `[0, size)`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -382,9 +382,4 @@ pub fn build_tree_with<I: Copy + Ord>(
         state.tree.insert(path.clone(), node);
     }
     state
-}
-
-/// Shorthand used by the CLI: `Cmp` in text.
-pub fn cmp_str(c: Cmp) -> &'static str {
-    c.symbol()
 }

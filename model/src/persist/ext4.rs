@@ -1,6 +1,7 @@
-//! The `ext4` model: data=ordered with delayed allocation and auto_da_alloc (SEMANTICS.md
-//! sections 2, 3 and 7): the journal's metadata prefix, writeback-time allocation, what fsync,
-//! fdatasync and msync commit, and the auto_da_alloc heuristics.
+//! The `ext4` model, for every data mode (ordered, writeback, journal) with or without delayed
+//! allocation (SEMANTICS.md sections 2, 3 and 7): the journal's metadata prefix, when blocks are
+//! allocated and what that exposes, what fsync, fdatasync and msync commit, and the auto_da_alloc
+//! heuristics.
 
 use super::{Builder, DataMode, EffectKind, Ext4Opts};
 use crate::layout::BlockValue;
@@ -46,6 +47,14 @@ impl Builder<'_> {
             let dirty = self.dirtied_chunks(facts);
             let is_new = |b: &Self, c: usize, ino: Ino| {
                 !b.allocated_initially(ino, c) || b.freed_since_setup(c, k)
+            };
+            // Not allocated on disk, nor by an earlier write of the program (without delalloc).
+            let unallocated = |b: &Self,
+                               by: &std::collections::BTreeMap<usize, usize>,
+                               loose: &BTreeSet<usize>,
+                               c: usize,
+                               ino: Ino| {
+                is_new(b, c, ino) && !by.contains_key(&c) && !loose.contains(&c)
             };
             // Syscall-time metadata: one effect per op, chained to the previous one.
             if !facts.assigns.is_empty() {
@@ -128,19 +137,14 @@ impl Builder<'_> {
                     data_touched.insert((k, ino));
                 }
                 for &(c, ino) in &dirty {
-                    if is_new(self, c, ino)
-                        && !allocated_by.contains_key(&c)
-                        && !allocated_loose.contains(&c)
-                    {
+                    if unallocated(self, &allocated_by, &allocated_loose, c, ino) {
                         data_touched.insert((k, ino));
                     }
                 }
             }
             if !opts.delalloc && one_handle {
                 for &(c, ino) in &dirty {
-                    let fresh = is_new(self, c, ino)
-                        && !allocated_by.contains_key(&c)
-                        && !allocated_loose.contains(&c);
+                    let fresh = unallocated(self, &allocated_by, &allocated_loose, c, ino);
                     // A store through a mapping faults the page in (allocating its block, in a
                     // handle) before the store lands: what the fault's commit writes may be the
                     // page's content before the store (ext4_page_mkwrite).
@@ -211,9 +215,7 @@ impl Builder<'_> {
                 if !opts.delalloc && !one_handle {
                     // ext4.page-handles: each page of a long write may persist on its own, once
                     // the metadata before the op has (its allocation comes after that).
-                    let fresh = is_new(self, c, ino)
-                        && !allocated_by.contains_key(&c)
-                        && !allocated_loose.contains(&c);
+                    let fresh = unallocated(self, &allocated_by, &allocated_loose, c, ino);
                     if fresh {
                         allocated_loose.insert(c);
                     }
