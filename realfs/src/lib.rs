@@ -20,10 +20,13 @@
 //! issue; the runner's [`runner::run_with`] hook is where they will put their marks.
 
 pub mod compare;
+pub mod crash;
 pub mod observe;
 pub mod pattern;
 pub mod readback;
+pub mod recover;
 pub mod runner;
+pub mod wlog;
 
 pub use compare::{differences, Comparison};
 pub use observe::{to_state, Unmapped};

@@ -1,0 +1,782 @@
+//! Which crash images a block log allows, and building them.
+//!
+//! A run's log (see [`crate::wlog`]) is turned by the caller into [`Event`]s: writes, flushes and
+//! marks (op `n` of the program had returned). [`plan`] chooses the disk states a power cut could
+//! have left, each as a set of writes applied on the base image ([`CrashImage`]) with the window
+//! of crash points it belongs to; [`write_image`] builds one as a sparse file.
+//!
+//! # The semantics
+//!
+//! The disk has a volatile write cache. A write is durable once a later flush has completed, or
+//! at once if it was a FUA write. So at a crash, every write that completed before the last
+//! completed flush is on disk, and of the writes that completed after it (the crash's
+//! *interval*), any subset may be, with one constraint: a FUA write that completed before the
+//! crash is on disk, so a state holding a write that completed after a FUA write holds that FUA
+//! write too.
+//!
+//! The images are, for each interval between consecutive flushes (the first starts at the
+//! beginning of the events, the last ends at the end of the log), the writes of every earlier
+//! interval plus a subset of the interval's writes:
+//!
+//! - every subset when the interval has at most [`PlanOptions::exhaustive_up_to`] writes;
+//! - otherwise every completion-order prefix of the interval (which includes the empty and the
+//!   full set, so every flush-ended prefix is always there), for each write the subset with only
+//!   it dropped and the one with only it kept, and [`PlanOptions::samples`] seeded random
+//!   subsets. A subset that breaks the FUA constraint is repaired: a kept write keeps the FUA
+//!   writes before it, a dropped FUA write drops the writes after it.
+//!
+//! With [`PlanOptions::torn`], each write of more than one sector also appears torn: the
+//! interval's writes before it, and its first sector only, or the first half of its sectors.
+//!
+//! Identical images (same writes, same torn write) are produced once, with the union of their
+//! crash-point windows; an image that is a flush-ended prefix (the empty or the full subset of an
+//! interval) has kind [`ImageKind::Prefix`].
+//!
+//! # The crash-point window
+//!
+//! The crash happened after the last write in the image completed and after the flush that starts
+//! the interval, and before the interval's end (the next flush completing, after which all the
+//! interval's writes are durable) and before any FUA write of the interval that the image lacks
+//! completed. With `b` the event index of that earliest time and `e` of the latest:
+//! `lo` is the op number of the last mark at or before `b`, and `hi` is one more than the op
+//! number of the last mark before `e` (the op after the last one that returned may have been in
+//! flight), capped at `last_op`. If no mark is at or before `b`, the crash may still have been
+//! after the first mark if that mark comes before `e`, and `lo` is that mark's op; if no mark
+//! comes before `e` at all, the crash was before the first mark and the image is not produced.
+
+use crate::wlog::Log;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// One event of a job's log, as the caller classified its entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A completed write: `entry` indexes [`Log::entries`]; `fua` when it was a FUA write.
+    Write {
+        /// The index of the entry in [`Log::entries`].
+        entry: usize,
+        /// Whether the write was durable on completion.
+        fua: bool,
+    },
+    /// A completed cache flush.
+    Flush,
+    /// Op `n` of the program had returned here: crash point `n`.
+    Mark(usize),
+}
+
+/// What kind of state an image is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ImageKind {
+    /// Every write up to a flush (or to the end of the log), and nothing after it.
+    Prefix,
+    /// A flush-ended prefix plus a proper, non-empty subset of the next interval's writes.
+    Subset,
+    /// A flush-ended prefix, the interval's writes before `entry`, and `entry` landed partly:
+    /// only its first `sectors_kept` sectors.
+    Torn {
+        /// The torn entry (an index into [`Log::entries`]).
+        entry: usize,
+        /// How many of its first sectors are on disk.
+        sectors_kept: u64,
+    },
+}
+
+/// One crash state to build and check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashImage {
+    /// The entries applied on the base image, in log order (a torn entry included).
+    pub writes: Vec<usize>,
+    /// The first crash point (op number) the crash may be at.
+    pub lo: usize,
+    /// The last crash point the crash may be at, inclusive.
+    pub hi: usize,
+    /// What kind of state it is.
+    pub kind: ImageKind,
+}
+
+/// How many images [`plan`] makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Intervals with at most this many writes get every subset (capped at 20 whatever the
+    /// value: 2^20 subsets).
+    pub exhaustive_up_to: usize,
+    /// Random subsets per larger interval.
+    pub samples: usize,
+    /// The seed of the random subsets and of the `max_images` choice.
+    pub seed: u64,
+    /// Also make torn-write images.
+    pub torn: bool,
+    /// Keep at most this many images: the flush-ended prefixes first, then a seeded sample of
+    /// the others, in plan order.
+    pub max_images: Option<usize>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            exhaustive_up_to: 10,
+            samples: 64,
+            seed: 0,
+            torn: false,
+            max_images: None,
+        }
+    }
+}
+
+/// The hard cap on exhaustive enumeration.
+const EXHAUSTIVE_CAP: usize = 20;
+
+/// splitmix64: a small, seeded, portable generator, so that a plan is the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// One interval's write: event index, entry index, FUA.
+#[derive(Clone, Copy)]
+struct IWrite {
+    event: usize,
+    entry: usize,
+    fua: bool,
+}
+
+struct Interval {
+    /// Event index of the flush that starts it (None: the start of the events).
+    start: Option<usize>,
+    /// Event index of the flush that ends it (None: the end of the log).
+    end: Option<usize>,
+    writes: Vec<IWrite>,
+}
+
+fn intervals(events: &[Event]) -> Vec<Interval> {
+    let mut out = Vec::new();
+    let mut cur = Interval {
+        start: None,
+        end: None,
+        writes: Vec::new(),
+    };
+    for (i, ev) in events.iter().enumerate() {
+        match *ev {
+            Event::Write { entry, fua } => cur.writes.push(IWrite {
+                event: i,
+                entry,
+                fua,
+            }),
+            Event::Flush => {
+                cur.end = Some(i);
+                let next = Interval {
+                    start: Some(i),
+                    end: None,
+                    writes: Vec::new(),
+                };
+                out.push(std::mem::replace(&mut cur, next));
+            }
+            Event::Mark(_) => {}
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Adds to `keep` every FUA write that a later kept write requires.
+fn close_up(keep: &mut [bool], ws: &[IWrite]) {
+    let mut later = false;
+    for k in (0..ws.len()).rev() {
+        if ws[k].fua && later {
+            keep[k] = true;
+        }
+        later |= keep[k];
+    }
+}
+
+fn is_closed(keep: &[bool], ws: &[IWrite]) -> bool {
+    let mut probe = keep.to_vec();
+    close_up(&mut probe, ws);
+    probe == keep
+}
+
+/// The candidate subsets of one interval, in a deterministic order.
+fn subsets(ws: &[IWrite], opts: &PlanOptions, rng: &mut Rng) -> Vec<Vec<bool>> {
+    let n = ws.len();
+    let mut out = Vec::new();
+    if n <= opts.exhaustive_up_to.min(EXHAUSTIVE_CAP) {
+        for m in 0u32..(1u32 << n) {
+            let keep: Vec<bool> = (0..n).map(|i| m >> i & 1 == 1).collect();
+            if is_closed(&keep, ws) {
+                out.push(keep);
+            }
+        }
+        return out;
+    }
+    for k in 0..=n {
+        out.push((0..n).map(|i| i < k).collect());
+    }
+    for i in 0..n {
+        // Only i dropped; a dropped FUA write means the crash came before it: drop what follows.
+        let drop: Vec<bool> = (0..n).map(|j| j != i && (!ws[i].fua || j < i)).collect();
+        out.push(drop);
+        let mut only: Vec<bool> = (0..n).map(|j| j == i).collect();
+        close_up(&mut only, ws);
+        out.push(only);
+    }
+    for _ in 0..opts.samples {
+        let mut keep = vec![false; n];
+        for chunk in keep.chunks_mut(64) {
+            let bits = rng.next();
+            for (j, k) in chunk.iter_mut().enumerate() {
+                *k = bits >> j & 1 == 1;
+            }
+        }
+        close_up(&mut keep, ws);
+        out.push(keep);
+    }
+    out
+}
+
+/// Op numbers of marks, for window lookups.
+struct Marks {
+    /// `(event index, op)` in event order.
+    at: Vec<(usize, usize)>,
+}
+
+impl Marks {
+    fn new(events: &[Event]) -> Marks {
+        let at = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Event::Mark(n) => Some((i, *n)),
+                _ => None,
+            })
+            .collect();
+        Marks { at }
+    }
+
+    /// The op of the last mark at an index `<= b`.
+    fn at_or_before(&self, b: usize) -> Option<usize> {
+        let k = self.at.partition_point(|&(i, _)| i <= b);
+        k.checked_sub(1).map(|k| self.at[k].1)
+    }
+
+    /// The window for a crash after event `b` (inclusive) and before event `e` (exclusive).
+    fn window(&self, b: usize, e: usize, last_op: usize) -> Option<(usize, usize)> {
+        let last = self.at_or_before(e.checked_sub(1)?)?;
+        let lo = match self.at_or_before(b) {
+            Some(op) => op,
+            // No mark yet at b: the first mark, which comes before e since `last` exists.
+            None => self.at[0].1,
+        };
+        let hi = (last + 1).min(last_op);
+        Some((lo.min(hi), hi))
+    }
+}
+
+/// Plans the crash images of a job's events: see the module documentation for the exact
+/// semantics. `log` gives the writes' sizes (for torn images; an event whose entry is not in
+/// `log` counts as one sector), `last_op` is the program's last op number (crash points run
+/// from the first mark's op to `last_op`). The result is deterministic for given inputs.
+pub fn plan(log: &Log, events: &[Event], last_op: usize, opts: &PlanOptions) -> Vec<CrashImage> {
+    let marks = Marks::new(events);
+    let mut rng = Rng(opts.seed);
+    let mut out: Vec<CrashImage> = Vec::new();
+    let mut seen: HashMap<(Vec<usize>, ImageKind), usize> = HashMap::new();
+    let mut add = |writes: Vec<usize>, kind: ImageKind, window: Option<(usize, usize)>| {
+        let Some((lo, hi)) = window else { return };
+        // Prefix and Subset images with the same writes are one image.
+        let key_kind = match kind {
+            ImageKind::Torn { .. } => kind,
+            _ => ImageKind::Subset,
+        };
+        let key = (writes, key_kind);
+        if let Some(&at) = seen.get(&key) {
+            let img: &mut CrashImage = &mut out[at];
+            img.lo = img.lo.min(lo);
+            img.hi = img.hi.max(hi);
+            if kind == ImageKind::Prefix {
+                img.kind = ImageKind::Prefix;
+            }
+        } else {
+            seen.insert(key.clone(), out.len());
+            out.push(CrashImage {
+                writes: key.0,
+                lo,
+                hi,
+                kind,
+            });
+        }
+    };
+    let mut base: Vec<usize> = Vec::new();
+    for iv in intervals(events) {
+        let ws = &iv.writes;
+        let start = iv.start.unwrap_or(0);
+        let end = iv.end.unwrap_or(events.len());
+        // The first FUA write at or after position p of the interval that `keep` lacks.
+        let fua_bound = |keep: &dyn Fn(usize) -> bool, from: usize| {
+            (from..ws.len())
+                .find(|&j| ws[j].fua && !keep(j))
+                .map_or(end, |j| ws[j].event)
+        };
+        for keep in subsets(ws, opts, &mut rng) {
+            let last = (0..ws.len()).rev().find(|&j| keep[j]);
+            let b = last.map_or(start, |j| ws[j].event.max(start));
+            let e = fua_bound(&|j| keep[j], 0);
+            let full = keep.iter().all(|&k| k);
+            let none = keep.iter().all(|&k| !k);
+            let kind = if full || none {
+                ImageKind::Prefix
+            } else {
+                ImageKind::Subset
+            };
+            let mut writes = base.clone();
+            writes.extend((0..ws.len()).filter(|&j| keep[j]).map(|j| ws[j].entry));
+            add(writes, kind, marks.window(b, e, last_op));
+        }
+        if opts.torn {
+            for (p, w) in ws.iter().enumerate() {
+                let sectors = log.entries.get(w.entry).map_or(1, |e| e.sectors);
+                let mut kept = vec![1, sectors / 2];
+                kept.dedup();
+                for k in kept.into_iter().filter(|&k| k >= 1 && k < sectors) {
+                    let b = if p == 0 {
+                        start
+                    } else {
+                        ws[p - 1].event.max(start)
+                    };
+                    let e = fua_bound(&|j| j < p, p);
+                    let mut writes = base.clone();
+                    writes.extend(ws[..=p].iter().map(|w| w.entry));
+                    let kind = ImageKind::Torn {
+                        entry: w.entry,
+                        sectors_kept: k,
+                    };
+                    add(writes, kind, marks.window(b, e, last_op));
+                }
+            }
+        }
+        base.extend(ws.iter().map(|w| w.entry));
+    }
+    if let Some(cap) = opts.max_images {
+        cap_images(&mut out, cap, opts.seed);
+    }
+    out
+}
+
+/// Keeps `cap` images: the prefixes first, then a seeded sample; plan order is kept.
+fn cap_images(out: &mut Vec<CrashImage>, cap: usize, seed: u64) {
+    if out.len() <= cap {
+        return;
+    }
+    let mut rng = Rng(seed ^ 0x5eed_cafe_f00d_d00d);
+    let (prefix, other): (Vec<usize>, Vec<usize>) =
+        (0..out.len()).partition(|&i| out[i].kind == ImageKind::Prefix);
+    let mut chosen = Vec::with_capacity(cap);
+    for mut pool in [prefix, other] {
+        let want = (cap - chosen.len()).min(pool.len());
+        // Partial Fisher-Yates.
+        for i in 0..want {
+            let j = i + rng.below(pool.len() - i);
+            pool.swap(i, j);
+        }
+        chosen.extend_from_slice(&pool[..want]);
+    }
+    let mut keep = vec![false; out.len()];
+    for i in chosen {
+        keep[i] = true;
+    }
+    let mut i = 0;
+    out.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// Copies the data regions of `from` into `to` (already sized), found with `SEEK_DATA` and
+/// `SEEK_HOLE`; a file system without them is copied whole.
+fn copy_sparse(from: &File, to: &File, len: u64) -> io::Result<()> {
+    use rustix::fs::{seek, SeekFrom};
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    while off < len {
+        let data = match seek(from, SeekFrom::Data(off as i64)) {
+            Ok(d) => d,
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(rustix::io::Errno::INVAL) if off == 0 => {
+                return copy_range(from, to, 0, len, &mut buf);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let hole = seek(from, SeekFrom::Hole(data as i64))?.min(len);
+        copy_range(from, to, data, hole, &mut buf)?;
+        off = hole;
+    }
+    Ok(())
+}
+
+fn copy_range(from: &File, to: &File, start: u64, end: u64, buf: &mut [u8]) -> io::Result<()> {
+    let mut at = start;
+    while at < end {
+        let n = ((end - at) as usize).min(buf.len());
+        from.read_exact_at(&mut buf[..n], at)?;
+        to.write_all_at(&buf[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Builds `image`: copies `base` to `out` as a sparse file (only its data regions), then applies
+/// the image's writes in order at `sector * sector_size`; a torn write writes only its kept
+/// sectors. Discard entries leave the data as it is (a discarded range may read back as
+/// anything, and keeping the old data is one of the things it may read back as). An entry that
+/// is not in the log, or is not a write or a discard, is an `InvalidInput` error.
+pub fn write_image(base: &Path, log: &Log, image: &CrashImage, out: &Path) -> io::Result<()> {
+    let from = File::open(base)?;
+    let len = from.metadata()?.len();
+    let to = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(out)?;
+    to.set_len(len)?;
+    copy_sparse(&from, &to, len)?;
+    let ss = u64::from(log.sector_size);
+    for &i in &image.writes {
+        let e = log
+            .entries
+            .get(i)
+            .ok_or_else(|| invalid(format!("entry {i} is not in the log")))?;
+        if e.flags & crate::wlog::DISCARD != 0 {
+            continue;
+        }
+        if !e.is_write() {
+            return Err(invalid(format!("entry {i} is not a write")));
+        }
+        let mut data = &e.data[..];
+        if let ImageKind::Torn {
+            entry,
+            sectors_kept,
+        } = image.kind
+        {
+            if entry == i {
+                let kept = sectors_kept.saturating_mul(ss).min(data.len() as u64);
+                data = &data[..kept as usize];
+            }
+        }
+        let at = e
+            .sector
+            .checked_mul(ss)
+            .ok_or_else(|| invalid(format!("entry {i}: sector {} overflows", e.sector)))?;
+        to.write_all_at(data, at)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wlog::Entry;
+    use Event::{Flush, Mark};
+
+    fn w(entry: usize) -> Event {
+        Event::Write { entry, fua: false }
+    }
+    fn fua(entry: usize) -> Event {
+        Event::Write { entry, fua: true }
+    }
+
+    /// A log of `n` writes, entry `i` at sector `i` of `sectors[i]` sectors filled with `i + 1`.
+    fn log_of(sectors: &[u64]) -> Log {
+        Log {
+            sector_size: 512,
+            entries: sectors
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| Entry {
+                    sector: 8 * i as u64,
+                    sectors: s,
+                    flags: 0,
+                    data: vec![i as u8 + 1; s as usize * 512],
+                })
+                .collect(),
+            ignored_tail_bytes: 0,
+        }
+    }
+
+    /// The plan as one line per image: `writes lo..=hi kind`.
+    fn show(events: &[Event], last_op: usize, opts: &PlanOptions) -> Vec<String> {
+        let log = log_of(&[4; 64]);
+        plan(&log, events, last_op, opts)
+            .iter()
+            .map(|img| {
+                let kind = match img.kind {
+                    ImageKind::Prefix => "P".to_string(),
+                    ImageKind::Subset => "S".to_string(),
+                    ImageKind::Torn {
+                        entry,
+                        sectors_kept,
+                    } => format!("T{entry}:{sectors_kept}"),
+                };
+                format!("{:?} {}..={} {kind}", img.writes, img.lo, img.hi)
+            })
+            .collect()
+    }
+
+    fn check(events: &[Event], last_op: usize, expect: &[&str]) {
+        assert_eq!(show(events, last_op, &PlanOptions::default()), expect);
+    }
+
+    #[test]
+    fn flushes_make_writes_durable() {
+        // op 1 writes 0 and 1 and flushes; op 2 writes 2 and flushes.
+        check(
+            &[Mark(0), w(0), w(1), Flush, Mark(1), w(2), Flush, Mark(2)],
+            2,
+            &[
+                "[] 0..=1 P",
+                "[0] 0..=1 S",
+                "[1] 0..=1 S",
+                "[0, 1] 0..=2 P",
+                "[0, 1, 2] 1..=2 P",
+            ],
+        );
+    }
+
+    #[test]
+    fn windows_follow_the_marks() {
+        // Writes 0 and 1 complete during op 2 and 3; the flush during op 4.
+        check(
+            &[
+                Mark(0),
+                Mark(1),
+                w(0),
+                Mark(2),
+                w(1),
+                Mark(3),
+                Flush,
+                Mark(4),
+            ],
+            4,
+            &["[] 0..=4 P", "[0] 1..=4 S", "[1] 2..=4 S", "[0, 1] 2..=4 P"],
+        );
+        // Same, with the program's last op bounding the window.
+        check(
+            &[Mark(0), w(0), Flush, Mark(1), w(1), Mark(2)],
+            2,
+            &["[] 0..=1 P", "[0] 0..=2 P", "[0, 1] 1..=2 P"],
+        );
+    }
+
+    #[test]
+    fn fua_writes_are_durable_on_completion() {
+        // 1 is FUA: no state holds 2 without 1, and a state without 1 is from before it.
+        check(
+            &[Mark(0), w(0), Mark(1), fua(1), Mark(2), w(2), Mark(3)],
+            3,
+            &[
+                "[] 0..=2 P",
+                "[0] 0..=2 S",
+                "[1] 1..=3 S",
+                "[0, 1] 1..=3 S",
+                "[1, 2] 2..=3 S",
+                "[0, 1, 2] 2..=3 P",
+            ],
+        );
+    }
+
+    #[test]
+    fn nothing_before_the_first_mark() {
+        // An image whose crash would have to precede every mark is not produced.
+        check(
+            &[w(0), Flush, Mark(0), w(1)],
+            1,
+            &["[0] 0..=1 P", "[0, 1] 0..=1 P"],
+        );
+        check(&[w(0), Mark(0)], 0, &["[] 0..=0 P", "[0] 0..=0 P"]);
+        check(&[w(0), Flush], 0, &[]);
+    }
+
+    #[test]
+    fn torn_writes() {
+        let opts = PlanOptions {
+            torn: true,
+            ..PlanOptions::default()
+        };
+        let log = log_of(&[1, 4, 3]);
+        let events = [Mark(0), w(0), w(1), w(2), Mark(1)];
+        let torn: Vec<_> = plan(&log, &events, 1, &opts)
+            .into_iter()
+            .filter(|i| matches!(i.kind, ImageKind::Torn { .. }))
+            .map(|i| (i.writes, i.kind))
+            .collect();
+        let t = |entry, sectors_kept| ImageKind::Torn {
+            entry,
+            sectors_kept,
+        };
+        assert_eq!(
+            torn,
+            vec![
+                (vec![0, 1], t(1, 1)),
+                (vec![0, 1], t(1, 2)),
+                (vec![0, 1, 2], t(2, 1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn exhaustive_counts() {
+        // 10 writes in one interval: 2^10 subsets; 3 + 2 in two: 8 + 4 - 1 shared.
+        let mut ev = vec![Mark(0)];
+        ev.extend((0..10).map(w));
+        ev.push(Mark(1));
+        assert_eq!(
+            plan(&log_of(&[1; 10]), &ev, 1, &PlanOptions::default()).len(),
+            1024
+        );
+        let ev = [Mark(0), w(0), w(1), w(2), Flush, w(3), w(4), Mark(1)];
+        assert_eq!(
+            plan(&log_of(&[1; 5]), &ev, 1, &PlanOptions::default()).len(),
+            11
+        );
+    }
+
+    #[test]
+    fn sampled_intervals() {
+        let mut ev = vec![Mark(0)];
+        ev.extend((0..30).map(w));
+        ev.insert(10, fua(30));
+        ev.push(Mark(1));
+        let opts = PlanOptions {
+            samples: 50,
+            seed: 7,
+            ..PlanOptions::default()
+        };
+        let log = log_of(&[1; 31]);
+        let a = plan(&log, &ev, 1, &opts);
+        assert_eq!(a, plan(&log, &ev, 1, &opts), "deterministic");
+        let other = plan(
+            &log,
+            &ev,
+            1,
+            &PlanOptions {
+                seed: 8,
+                ..opts.clone()
+            },
+        );
+        assert_ne!(a, other, "the seed matters");
+        // Prefixes (32), drop-one and keep-one: at most 32 + 62 + 50.
+        assert!(a.len() > 32 + 40 && a.len() <= 32 + 62 + 50, "{}", a.len());
+        let sets: std::collections::HashSet<_> = a.iter().map(|i| i.writes.clone()).collect();
+        assert_eq!(sets.len(), a.len(), "deduplicated");
+        for i in 0..30 {
+            assert!(sets.contains(&vec![i]) || i >= 9, "only {i} kept");
+        }
+        // Every image respects the FUA write (entry 30, completed after writes 0..=8).
+        for img in &a {
+            let after = img.writes.iter().any(|&e| (9..30).contains(&e));
+            assert!(!after || img.writes.contains(&30), "{:?}", img.writes);
+        }
+        // Keeping only write 20 keeps the FUA write too.
+        assert!(sets.contains(&vec![30, 20]));
+    }
+
+    #[test]
+    fn max_images_keeps_prefixes_first() {
+        let ev = [Mark(0), w(0), w(1), w(2), Flush, Mark(1), w(3), Mark(2)];
+        let opts = PlanOptions {
+            max_images: Some(4),
+            ..PlanOptions::default()
+        };
+        let log = log_of(&[1; 4]);
+        let all = plan(&log, &ev, 2, &PlanOptions::default());
+        let capped = plan(&log, &ev, 2, &opts);
+        assert_eq!(capped.len(), 4);
+        let prefixes: Vec<_> = all.iter().filter(|i| i.kind == ImageKind::Prefix).collect();
+        assert_eq!(prefixes.len(), 3);
+        for p in prefixes {
+            assert!(capped.contains(p));
+        }
+        // Plan order is kept.
+        let pos: Vec<_> = capped
+            .iter()
+            .map(|c| all.iter().position(|a| a == c).unwrap())
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn write_image_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base");
+        // A sparse base: data at 0..4096 and at 1 MiB, holes elsewhere.
+        let f = File::create(&base).unwrap();
+        f.set_len(4 << 20).unwrap();
+        f.write_all_at(&[0x11; 4096], 0).unwrap();
+        f.write_all_at(&[0x22; 8192], 1 << 20).unwrap();
+        drop(f);
+        let mut log = log_of(&[2, 4]);
+        log.entries[0].sector = 4; // bytes 2048..3072 over base data
+        log.entries[1].sector = 4096; // 2 MiB, into a hole
+        log.entries.push(Entry {
+            sector: 0,
+            sectors: 8,
+            flags: crate::wlog::DISCARD,
+            data: vec![],
+        });
+        let out = dir.path().join("img");
+        let img = CrashImage {
+            writes: vec![0, 1, 2],
+            lo: 0,
+            hi: 0,
+            kind: ImageKind::Torn {
+                entry: 1,
+                sectors_kept: 1,
+            },
+        };
+        write_image(&base, &log, &img, &out).unwrap();
+        let got = std::fs::read(&out).unwrap();
+        let mut want = vec![0u8; 4 << 20];
+        want[..4096].fill(0x11);
+        want[1 << 20..(1 << 20) + 8192].fill(0x22);
+        want[2048..3072].fill(1);
+        want[2 << 20..(2 << 20) + 512].fill(2);
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "image bytes differ");
+        // Sparse: far fewer blocks than the 4 MiB length.
+        use std::os::unix::fs::MetadataExt;
+        assert!(std::fs::metadata(&out).unwrap().blocks() * 512 < 1 << 20);
+        // Bad entries are errors.
+        let bad = CrashImage {
+            writes: vec![9],
+            ..img.clone()
+        };
+        assert!(write_image(&base, &log, &bad, &out).is_err());
+        log.entries.push(Entry {
+            sector: 0,
+            sectors: 0,
+            flags: crate::wlog::FLUSH,
+            data: vec![],
+        });
+        let flush = CrashImage {
+            writes: vec![3],
+            ..img
+        };
+        assert!(write_image(&base, &log, &flush, &out).is_err());
+    }
+}

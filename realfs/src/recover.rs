@@ -1,0 +1,1 @@
+//! Mounting crash images with the real kernel (to come).
