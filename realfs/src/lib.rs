@@ -24,6 +24,7 @@ pub mod observe;
 pub mod pattern;
 pub mod readback;
 pub mod runner;
+pub mod vm;
 
 pub use compare::{differences, Comparison};
 pub use observe::{to_state, Unmapped};
