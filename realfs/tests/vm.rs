@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use unplug_realfs::vm::{self, Boot, GuestRun};
+use unplug_realfs::vm::{self, Boot, GuestRun, VmError};
 
 const MIB: u64 = 1 << 20;
 
@@ -102,8 +102,15 @@ fn kernel() -> vm::GuestKernel {
     }
 }
 
-/// Boots a guest on a fresh `fs` image running `script` and returns its run and the log.
-fn boot_with(fs: &str, script: &str, extra: &[(String, Vec<u8>, u32)]) -> (GuestRun, Vec<u8>) {
+/// A guest ready to boot: its files live in `dir`.
+struct Prepared {
+    boot: Boot,
+    initramfs_size: u64,
+    _dir: tempfile::TempDir,
+}
+
+/// Prepares a guest on a fresh `fs` image that runs `script`, with `extra` files.
+fn prepare(fs: &str, script: &str, extra: &[(String, Vec<u8>, u32)]) -> Prepared {
     let kernel = kernel();
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk.img");
@@ -113,17 +120,27 @@ fn boot_with(fs: &str, script: &str, extra: &[(String, Vec<u8>, u32)]) -> (Guest
     let mut files = vec![("/guest-cmd".to_string(), script.as_bytes().to_vec(), 0o644)];
     files.extend_from_slice(extra);
     vm::build_initramfs(&kernel, fs, &files, &initramfs).unwrap();
-    let size = std::fs::metadata(&initramfs).unwrap().len();
-    let mut b = Boot::new(kernel, &initramfs, &disk, &log);
-    b.timeout = Duration::from_secs(180);
-    let run = vm::boot(&b).unwrap_or_else(|e| panic!("{fs} guest: {e}"));
+    let initramfs_size = std::fs::metadata(&initramfs).unwrap().len();
+    let mut boot = Boot::new(kernel, &initramfs, &disk, &log);
+    boot.timeout = Duration::from_secs(180);
+    Prepared {
+        boot,
+        initramfs_size,
+        _dir: dir,
+    }
+}
+
+/// Boots a guest on a fresh `fs` image running `script` and returns its run and the log.
+fn boot_with(fs: &str, script: &str, extra: &[(String, Vec<u8>, u32)]) -> (GuestRun, Vec<u8>) {
+    let p = prepare(fs, script, extra);
+    let run = vm::boot(&p.boot).unwrap_or_else(|e| panic!("{fs} guest: {e}"));
     eprintln!(
         "{fs}: boot to exit {:.2} s, initramfs {:.1} MiB, kernel {}",
         run.elapsed.as_secs_f64(),
-        size as f64 / MIB as f64,
+        p.initramfs_size as f64 / MIB as f64,
         run.kernel_version
     );
-    (run, std::fs::read(&log).unwrap())
+    (run, std::fs::read(&p.boot.log).unwrap())
 }
 
 /// The data check shared by the file systems: mount, write, sync, read back, unmount.
@@ -176,6 +193,28 @@ fn a_failing_guest_command_reports_its_status() {
     let (run, _) = boot_with("ext4", "echo about to fail\nexit 3\n", &[]);
     assert_eq!(run.status, 3);
     assert_eq!(run.output(), "about to fail\n");
+}
+
+#[test]
+fn a_guest_past_its_timeout_is_killed() {
+    let mut p = prepare("ext4", "sleep 1000\n", &[]);
+    p.boot.timeout = Duration::from_secs(1);
+    let start = std::time::Instant::now();
+    let err = vm::boot(&p.boot).unwrap_err();
+    assert!(matches!(err, VmError::Timeout { .. }), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_guest_that_stops_early_has_no_end_marker() {
+    let p = prepare("ext4", "echo o > /proc/sysrq-trigger\nsleep 10\n", &[]);
+    let err = vm::boot(&p.boot).unwrap_err();
+    assert!(matches!(err, VmError::NoEndMarker { .. }), "{err}");
+    assert!(err.to_string().contains("unplug-guest: begin"), "{err}");
 }
 
 #[test]
