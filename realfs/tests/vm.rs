@@ -256,3 +256,17 @@ fn static_unplug_runs_in_the_guest() {
         run.serial
     );
 }
+
+#[test]
+fn serial_carries_every_line() {
+    let (run, _) = boot_with("ext4", "seq 1 10000\n", &[]);
+    assert_eq!(run.status, 0);
+    let out = run.output();
+    assert_eq!(
+        out.lines().count(),
+        10000,
+        "{}",
+        &out[out.len().saturating_sub(300)..]
+    );
+    assert!(out.ends_with("\n10000\n"));
+}
