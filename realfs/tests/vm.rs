@@ -119,7 +119,9 @@ fn prepare(fs: &str, script: &str, extra: &[(String, Vec<u8>, u32)]) -> Prepared
     make_image(fs, &disk);
     let mut files = vec![("/guest-cmd".to_string(), script.as_bytes().to_vec(), 0o644)];
     files.extend_from_slice(extra);
+    let start = std::time::Instant::now();
     vm::build_initramfs(&kernel, fs, &files, &initramfs).unwrap();
+    eprintln!("{fs}: initramfs built in {:?}", start.elapsed());
     let initramfs_size = std::fs::metadata(&initramfs).unwrap().len();
     let mut boot = Boot::new(kernel, &initramfs, &disk, &log);
     boot.timeout = Duration::from_secs(180);
@@ -155,6 +157,12 @@ fn check_fs(fs: &str) {
     );
     let (run, log) = boot_with(fs, &script, &[]);
     assert_eq!(run.status, 0, "guest-cmd failed; serial:\n{}", run.serial);
+    // /init reports every module that failed to load and a missing /dev/vda.
+    assert!(
+        !run.serial.contains("unplug-init:"),
+        "serial:\n{}",
+        run.serial
+    );
     assert!(
         run.output()
             .contains(&format!("written in the guest on {fs}\n")),
