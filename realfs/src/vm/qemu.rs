@@ -194,7 +194,8 @@ fn tail(text: &str, lines: usize) -> String {
 /// Boots `b` and waits for the guest to power off: the guest's `/init` runs `/guest-cmd` and
 /// prints the end marker with its status. Fails if qemu cannot start, exits with an error, runs
 /// past `b.timeout` (it is killed), or exits without the end marker; each error carries the
-/// serial output's tail.
+/// serial output's tail. The serial console and qemu's own output go to hidden files next to
+/// `b.log` (`.unplug-vm-<pid>-<n>.*`), removed before returning.
 pub fn boot(b: &Boot) -> Result<GuestRun, VmError> {
     std::fs::File::create(&b.log).map_err(|source| VmError::Io {
         what: "creating the write log",
@@ -214,8 +215,8 @@ pub fn boot(b: &Boot) -> Result<GuestRun, VmError> {
         }
     }
     let dir = b.log.parent().unwrap_or(Path::new("."));
-    let serial = tempfile_in(dir, "serial")?;
-    let qemu_log = tempfile_in(dir, "qemu-stderr")?;
+    let serial = tempfile_in(dir, "serial");
+    let qemu_log = tempfile_in(dir, "qemu-stderr");
     let cleanup = TempFiles(vec![serial.clone(), qemu_log.clone()]);
     let stderr = std::fs::File::create(&qemu_log).map_err(|source| VmError::Io {
         what: "creating",
@@ -325,11 +326,11 @@ fn read_lossy(path: &Path) -> String {
 }
 
 /// A fresh file name in `dir` (the file is not created).
-fn tempfile_in(dir: &Path, what: &str) -> Result<PathBuf, VmError> {
+fn tempfile_in(dir: &Path, what: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    Ok(dir.join(format!(".unplug-vm-{}-{n}.{what}", std::process::id())))
+    dir.join(format!(".unplug-vm-{}-{n}.{what}", std::process::id()))
 }
 
 /// Removes its files when dropped.
