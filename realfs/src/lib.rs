@@ -26,6 +26,8 @@ pub mod pattern;
 pub mod readback;
 pub mod recover;
 pub mod runner;
+pub mod session;
+pub mod vm;
 pub mod wlog;
 
 pub use compare::{differences, Comparison};

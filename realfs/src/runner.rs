@@ -13,7 +13,7 @@ use crate::pattern::data_bytes;
 use memmap2::{MmapMut, MmapOptions};
 use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::fs::{AtFlags, FallocateFlags, Mode, OFlags, RenameFlags};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path as StdPath, PathBuf};
@@ -32,7 +32,7 @@ pub enum Step {
 }
 
 /// What one op took.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpRecord {
     /// 1-based: the op number for program ops, the position in the setup block for setup ops.
     pub number: usize,
@@ -43,7 +43,7 @@ pub struct OpRecord {
 }
 
 /// What a run did, op by op.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunLog {
     pub setup: Vec<OpRecord>,
     /// `ops[i]` is op number `i + 1`.
