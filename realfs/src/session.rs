@@ -440,7 +440,7 @@ mod tests {
     #[test]
     fn salting_renames_every_data_and_nothing_else() {
         let (p, _) = unplug_model::load(
-            "setup\n  f = open a create\n  write f 0 10 X\nend\ng = open b create\npwrite g 0 5 Y\nfsync g\n",
+            "setup\n  f = open a create\n  write f 10 X\nend\ng = open b create\npwrite g 0 5 Y\nfsync g\n",
         )
         .unwrap();
         let s = salted(&p, 4);
