@@ -79,6 +79,135 @@ impl CrashState {
     }
 }
 
+impl CrashState {
+    /// Whether the concrete state `c` (a state read back from a disk: exact content only) is a
+    /// member of this class: the same paths and nodes, and content equal byte range by byte
+    /// range, where for a mixed segment every unit holds one of the class's values and every
+    /// value is held by some unit (the class's definition). Zero runs may be explicit or gaps on
+    /// either side.
+    pub fn contains(&self, c: &CrashState) -> bool {
+        self.tree.len() == c.tree.len()
+            && self.tree.iter().zip(&c.tree).all(|((p, n), (q, m))| {
+                p == q
+                    && match (n, m) {
+                        (
+                            Node::File {
+                                size,
+                                links,
+                                content,
+                                same_file_as,
+                            },
+                            Node::File {
+                                size: size2,
+                                links: links2,
+                                content: content2,
+                                same_file_as: same2,
+                            },
+                        ) => {
+                            size == size2
+                                && links == links2
+                                && same_file_as == same2
+                                && content_contains(content, content2, *size)
+                        }
+                        (a, b) => a == b,
+                    }
+            })
+    }
+}
+
+/// The extents of `v` clipped to `[lo, hi)`, gaps filled with zeros, neighbours merged.
+fn flat<'a>(v: impl IntoIterator<Item = &'a Extent>, lo: u64, hi: u64) -> Vec<Extent> {
+    let mut out = Vec::new();
+    let mut pos = lo;
+    for e in v {
+        let (s, t) = (e.start.max(lo), e.end.min(hi));
+        if s >= t {
+            continue;
+        }
+        if s > pos {
+            out.push(Extent {
+                start: pos,
+                end: s,
+                origin: Origin::Zero,
+            });
+        }
+        out.push(Extent {
+            start: s,
+            end: t,
+            origin: e.origin.clone(),
+        });
+        pos = t;
+    }
+    if pos < hi {
+        out.push(Extent {
+            start: pos,
+            end: hi,
+            origin: Origin::Zero,
+        });
+    }
+    unplug_model::volatile::merge(out)
+}
+
+fn content_contains(class: &[Segment], c: &[Segment], size: u64) -> bool {
+    let Some(cx) = exact(c) else {
+        return false;
+    };
+    let cx: Vec<Extent> = cx.into_iter().cloned().collect();
+    // The observed extents overlapping [lo, hi), found from the first one ending after lo.
+    let slice = |lo: u64, hi: u64| {
+        let i = cx.partition_point(|e| e.end <= lo);
+        flat(cx[i..].iter().take_while(|e| e.start < hi), lo, hi)
+    };
+    let zeros = |lo: u64, hi: u64| lo >= hi || slice(lo, hi) == flat([], lo, hi);
+    let mut pos = 0;
+    for seg in class {
+        match seg {
+            Segment::Exact(e) => {
+                if !zeros(pos, e.start) || slice(e.start, e.end) != flat([e], e.start, e.end) {
+                    return false;
+                }
+                pos = e.end;
+            }
+            Segment::Mixed {
+                unit,
+                start,
+                end,
+                blocks,
+                values,
+            } => {
+                if !zeros(pos, *start) {
+                    return false;
+                }
+                let mut used = BTreeSet::new();
+                for i in 0..*blocks {
+                    let b = start + i * unit;
+                    let e = (b + unit).min(*end);
+                    let observed = slice(b, e);
+                    let Some(v) = values.iter().find(|v| {
+                        let ext: Vec<Extent> =
+                            v.0.iter()
+                                .map(|(s, t, o)| Extent {
+                                    start: b + s,
+                                    end: b + t,
+                                    origin: o.clone(),
+                                })
+                                .collect();
+                        flat(&ext, b, e) == observed
+                    }) else {
+                        return false;
+                    };
+                    used.insert(v);
+                }
+                if used.len() != values.len() {
+                    return false;
+                }
+                pos = *end;
+            }
+        }
+    }
+    zeros(pos, size)
+}
+
 /// What `old` and `new` mean for a path, and the lengths of named data.
 pub struct EvalContext<'a> {
     pub old: &'a CrashState,
@@ -382,4 +511,112 @@ pub fn build_tree_with<I: Copy + Ord>(
         state.tree.insert(path.clone(), node);
     }
     state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unplug_model::BlockValue;
+
+    fn data(name: &str) -> Origin {
+        Origin::Data {
+            name: name.into(),
+            delta: 0,
+        }
+    }
+
+    fn file(size: u64, content: Vec<Segment>) -> CrashState {
+        let mut s = CrashState::default();
+        s.tree.insert(Path::root(), Node::Dir { links: 2 });
+        s.tree.insert(
+            Path(vec!["f".into()]),
+            Node::File {
+                size,
+                links: 1,
+                content,
+                same_file_as: None,
+            },
+        );
+        s
+    }
+
+    fn exact(v: &[(u64, u64, Origin)]) -> Vec<Segment> {
+        v.iter()
+            .map(|(s, e, o)| {
+                Segment::Exact(Extent {
+                    start: *s,
+                    end: *e,
+                    origin: o.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// A class: block 0 is D exactly, blocks 1..4 each hold D or zeros (both present).
+    fn class() -> CrashState {
+        let values = [
+            BlockValue::zero(4096),
+            BlockValue(vec![(0, 4096, data("D"))]),
+        ];
+        let mut content = exact(&[(0, 4096, data("D"))]);
+        content.push(Segment::Mixed {
+            unit: 4096,
+            start: 4096,
+            end: 16384,
+            blocks: 3,
+            values: values.into_iter().collect(),
+        });
+        file(16384, content)
+    }
+
+    #[test]
+    fn a_class_contains_exactly_its_members() {
+        let c = class();
+        let d = data("D");
+        // D, zeros, D, D: every value used.
+        let m = file(
+            16384,
+            exact(&[(0, 4096, d.clone()), (8192, 16384, d.clone())]),
+        );
+        assert!(c.contains(&m));
+        // Explicit zero runs are the same as gaps.
+        let m2 = file(
+            16384,
+            exact(&[
+                (0, 4096, d.clone()),
+                (4096, 8192, Origin::Zero),
+                (8192, 16384, d.clone()),
+            ]),
+        );
+        assert!(c.contains(&m2));
+        // All D: the zero value is not used, so this is another class's member.
+        assert!(!c.contains(&file(16384, exact(&[(0, 16384, d.clone())]))));
+        // A unit holding something no value is.
+        let bad = file(
+            16384,
+            exact(&[
+                (0, 4096, d.clone()),
+                (4096, 8192, Origin::Stale),
+                (8192, 12288, d.clone()),
+            ]),
+        );
+        assert!(!c.contains(&bad));
+        // Block 0 must be D.
+        assert!(!c.contains(&file(16384, exact(&[(8192, 16384, d.clone())]))));
+        // Half a block of D in a unit: no value.
+        assert!(!c.contains(&file(
+            16384,
+            exact(&[(0, 4096 + 2048, d.clone()), (8192, 16384, d.clone())])
+        )));
+        // Size and paths matter.
+        assert!(!c.contains(&file(12288, exact(&[(0, 4096, d.clone())]))));
+        let mut extra = m.clone();
+        extra.tree.insert(Path(vec!["g".into()]), Node::Dir { links: 2 });
+        assert!(!c.contains(&extra));
+        // An exact class contains itself only.
+        assert!(m.contains(&m));
+        let mut root_only = m.clone();
+        root_only.tree.retain(|p, _| p.0.is_empty());
+        assert!(!m.contains(&root_only));
+    }
 }

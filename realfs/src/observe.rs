@@ -3,7 +3,7 @@
 //! `==`.
 //!
 //! [`to_state`] is the one place that does this. It builds the state with the explorer's own
-//! [`build_tree`], the function that shapes the model's states, so both sides agree on every
+//! [`build_tree`](unplug_explorer::state::build_tree), the function that shapes the model's states, so both sides agree on every
 //! convention: the root is in the tree as a directory, a directory's link count is
 //! `2 + subdirectories` (what ext4 and tmpfs report; btrfs reports 1, so the observed `st_nlink`
 //! of a directory is not used), the names of one file (one `st_ino`) all carry its size and
@@ -60,7 +60,7 @@ pub fn to_origin(origin: &pattern::Origin) -> Option<unplug_model::Origin> {
 }
 
 /// The canonical segments of a file entry's classified content.
-fn content(e: &Entry) -> Result<Vec<Segment>, Unmapped> {
+fn content(e: &Entry, unknown_as_stale: bool) -> Result<Vec<Segment>, Unmapped> {
     debug_assert!(
         e.extents.windows(2).all(|w| w[0].end == w[1].start)
             && e.extents.first().map_or(0, |x| x.start) == 0
@@ -79,6 +79,11 @@ fn content(e: &Entry) -> Result<Vec<Segment>, Unmapped> {
                 end: x.end,
                 origin,
             }),
+            None if unknown_as_stale => Ok(unplug_model::Extent {
+                start: x.start,
+                end: x.end,
+                origin: unplug_model::Origin::Stale,
+            }),
             None => Err(Unmapped::Content {
                 path: e.path.clone(),
                 extent: x.clone(),
@@ -96,6 +101,18 @@ fn content(e: &Entry) -> Result<Vec<Segment>, Unmapped> {
 /// symlink.
 /// Callers report that as a finding: no model state can equal such a tree.
 pub fn to_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
+    state_of(tree, false)
+}
+
+/// Like [`to_state`] for a tree read back after a crash: bytes that are neither zeros nor a data
+/// asked about are [`unplug_model::Origin::Stale`] (a block's earlier content: another file's
+/// data, metadata), so that the model decides whether such bytes may show there. A crash state
+/// holding them where the model predicts none is an unsound observation, not an error.
+pub fn to_crash_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
+    state_of(tree, true)
+}
+
+fn state_of(tree: &ObservedTree, unknown_as_stale: bool) -> Result<CrashState, Unmapped> {
     let mut kinds: BTreeMap<u64, Kind> = BTreeMap::new();
     // Per file inode: (size, st_nlink, content), from its first name in the tree.
     let mut files: BTreeMap<u64, (u64, u64, Vec<Segment>)> = BTreeMap::new();
@@ -116,7 +133,7 @@ pub fn to_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
             }
             Kind::File => {
                 if let btree_map::Entry::Vacant(v) = files.entry(e.ino) {
-                    v.insert((e.size, e.links, content(e)?));
+                    v.insert((e.size, e.links, content(e, unknown_as_stale)?));
                 }
             }
         }
