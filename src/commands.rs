@@ -32,7 +32,7 @@ pub const FAILS: u8 = 1;
 pub const INPUT_ERROR: u8 = 2;
 
 /// A usage or input problem: printed (as JSON with `--json`) and turned into exit code 2.
-fn input_error(json: bool, msg: &str) -> u8 {
+pub fn input_error(json: bool, msg: &str) -> u8 {
     if json {
         println!(
             "{}",
@@ -65,7 +65,7 @@ fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
 }
 
 /// Reads, parses and executes a program; on failure prints every error and returns exit code 2.
-fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
+pub fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
     let name = path.display().to_string();
     let src = std::fs::read_to_string(path)
         .map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
@@ -102,7 +102,7 @@ fn prepare(c: &Common) -> Result<(Analysis, Vec<ModelSpec>), u8> {
     Ok((a, models))
 }
 
-fn print_json(v: &Value) {
+pub fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("json"));
 }
 

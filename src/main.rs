@@ -2,6 +2,7 @@
 //! the command line, exit codes and output formats.
 
 mod commands;
+mod real;
 mod render;
 mod table;
 
@@ -79,6 +80,23 @@ enum Command {
     /// Exit status: 0 (a table is a report, not a check), 2 if a program has errors (they are
     /// reported and the program is left out; the others are still tabled) or on bad usage.
     Table(table::TableArgs),
+    /// Run programs for real on ext4, xfs and btrfs under simulated power cuts, and check every
+    /// crash state the disk shows against the model with the same mount options.
+    ///
+    /// Every block write is recorded (qemu's blklogwrites) with marks between ops; background
+    /// journal commits and writeback are caused on purpose between ops (schedules); crash images
+    /// are built from every flush-ended prefix of the write log plus subsets of the writes since
+    /// the last flush, recovered by the kernel (mount), read back, and checked: each observed
+    /// state must be one the model predicts at a crash point consistent with when it was
+    /// recorded. Needs root, loop devices, qemu-system-common, xfsprogs and btrfs-progs
+    /// (`scripts/install-deps`), and for `--backend vm` the guest kernel (`scripts/guest-kernel`).
+    ///
+    /// Exit status: 0 no unsound state, 1 an observed state the model did not predict (its image
+    /// is kept), 2 bad usage, a bad program or a failed run, 130 interrupted (cleaned up).
+    Real(real::RealArgs),
+    /// The guest side of `unplug real --backend vm` (runs inside the VM).
+    #[command(name = "__guest", hide = true)]
+    Guest { spec: std::path::PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -96,6 +114,14 @@ fn main() -> ExitCode {
         Command::Explain { common: c, state } => commands::explain(&c, &state),
         Command::Models { json } => commands::models(json),
         Command::Table(t) => commands::table(&t),
+        Command::Real(r) => real::real(&r),
+        Command::Guest { spec } => match unplug_realfs::record::guest_main(&spec) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("unplug __guest: {e}");
+                1
+            }
+        },
     };
     ExitCode::from(code)
 }

@@ -19,11 +19,14 @@
 //! writes a run sends to a device and replay prefixes of them as crash states, come in a later
 //! issue; the runner's [`runner::run_with`] hook is where they will put their marks.
 
+pub mod child;
+pub mod check;
 pub mod compare;
 pub mod crash;
 pub mod observe;
 pub mod pattern;
 pub mod readback;
+pub mod record;
 pub mod recover;
 pub mod runner;
 pub mod session;

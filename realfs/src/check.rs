@@ -1,0 +1,496 @@
+//! Holding the model to what the disk shows: crash images from a [`Recording`], recovered by the
+//! kernel, read back, and checked against the model's crash states.
+//!
+//! For each job, the log is cut at its marks: the job's window runs from its `Op(0)` mark to the
+//! first flush after its `End` mark (the `syncfs` that ends the job: background writeback of the
+//! last crash point, forced). Everything before the window is on the job's base image. The
+//! [`crate::crash::plan`] picks crash images in the window, each with the crash points it may
+//! stand for (`lo..=hi`); each image is built in a scratch directory (tmpfs), mounted (the
+//! kernel's recovery), and the program's tree read back and mapped to the model's state type.
+//!
+//! An observed state is *sound* when some predicted state class at a crash point in `lo..=hi`
+//! contains it ([`unplug_explorer::state::CrashState::contains`]). Anything else is *unsound*:
+//! a model bug, or a kernel bug; the image is kept with a command to look at it. An image the
+//! kernel cannot mount is unsound too (the model predicts a state for every crash).
+//!
+//! Tightness: the fraction of the predicted classes (over all crash points of a program) that
+//! some image showed.
+
+use crate::child::interrupt;
+use crate::crash::{self, Base, CrashImage, Event, PlanOptions};
+use crate::readback::read_tree;
+use crate::record::{BackendKind, Recording};
+use crate::session::{decode_mark, job_dir, salt, Job, Mark};
+use crate::{observe, pattern};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+use unplug_explorer::{Analysis, CrashState, Limits, ModelRun};
+
+/// How to check.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    pub plan: PlanOptions,
+    /// Images recovered at once.
+    pub threads: usize,
+    /// Where images are built (tmpfs is best): one file per thread at a time.
+    pub scratch: PathBuf,
+    /// Where the images of unsound states are kept.
+    pub keep: PathBuf,
+    pub limits: Limits,
+}
+
+/// One observed state the model did not predict.
+#[derive(Clone, Debug, Serialize)]
+pub struct Unsound {
+    pub program: String,
+    pub schedule: String,
+    /// The crash points the image may stand for.
+    pub crash_points: (usize, usize),
+    /// The log entries on the image past the job's base.
+    pub writes: usize,
+    pub kind: String,
+    /// Why: the observed state (one line per path), or the error the image gave.
+    pub observed: String,
+    /// The image, kept.
+    pub image: Option<PathBuf>,
+    /// A command that shows the state again.
+    pub reproduce: String,
+}
+
+/// What one program showed on one file system.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProgramReport {
+    pub program: String,
+    pub jobs: usize,
+    pub images_checked: usize,
+    pub observed_states: usize,
+    pub unsound: usize,
+    pub predicted_classes: usize,
+    pub predicted_observed: usize,
+    /// Jobs whose real run failed (the op and error), and crash points the model left
+    /// unexplored (a bound hit).
+    pub problems: Vec<String>,
+}
+
+/// The report of one recording (one file system, options and backend).
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub fs: String,
+    pub mount_opts: String,
+    pub model: String,
+    pub kernel: String,
+    pub backend: BackendKind,
+    pub programs: Vec<ProgramReport>,
+    pub jobs: usize,
+    pub images_checked: usize,
+    /// Distinct (program, state) pairs observed.
+    pub observed_states: usize,
+    pub unsound: usize,
+    pub unsound_states: Vec<Unsound>,
+    /// Predicted classes some image showed / all predicted classes, over the programs.
+    pub predicted_observed_fraction: f64,
+    pub record_seconds: f64,
+    pub check_seconds: f64,
+    pub images_per_second: f64,
+}
+
+/// Why checking stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the model rejects {0} (run `unplug check` on it)")]
+    Invalid(String),
+    #[error("the log has no marks of job {0}: the recording is incomplete")]
+    NoMarks(usize),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> CheckError {
+    let what = what.into();
+    move |source| CheckError::Io { what, source }
+}
+
+/// Where job `j`'s window starts and ends (inclusive) in the log.
+fn windows(rec: &Recording, jobs: usize) -> Result<Vec<(usize, usize)>, CheckError> {
+    let mut start: Vec<Option<usize>> = vec![None; jobs];
+    let mut end: Vec<Option<usize>> = vec![None; jobs];
+    let mut open: Option<usize> = None;
+    for (i, e) in rec.log.entries.iter().enumerate() {
+        if let Some((j, m)) = mark_of(rec, i) {
+            if j < jobs {
+                match m {
+                    Mark::Op(0) => start[j] = start[j].or(Some(i)),
+                    Mark::End => open = Some(j),
+                    Mark::Op(_) => {}
+                }
+            }
+        } else if e.is_flush() {
+            if let Some(j) = open.take() {
+                end[j] = Some(i);
+            }
+        }
+    }
+    (0..jobs)
+        .map(|j| match (start[j], end[j]) {
+            (Some(s), Some(e)) => Ok((s, e)),
+            _ => Err(CheckError::NoMarks(j)),
+        })
+        .collect()
+}
+
+/// The mark entry `i` is, if it is one.
+fn mark_of(rec: &Recording, i: usize) -> Option<(usize, Mark)> {
+    let e = &rec.log.entries[i];
+    (e.is_write() && e.sector * 512 >= rec.fs_bytes)
+        .then(|| decode_mark(&e.data))
+        .flatten()
+}
+
+/// The planner's events of job `j`'s window.
+fn events(rec: &Recording, j: usize, (s, t): (usize, usize)) -> Vec<Event> {
+    let mut out = Vec::new();
+    for i in s..=t {
+        let e = &rec.log.entries[i];
+        if let Some((job, m)) = mark_of(rec, i) {
+            if let (true, Mark::Op(n)) = (job == j, m) {
+                out.push(Event::Mark(n));
+            }
+            continue;
+        }
+        if e.is_write() {
+            out.push(Event::Write {
+                entry: i,
+                fua: e.is_fua(),
+            });
+        }
+        if e.is_flush() {
+            out.push(Event::Flush);
+        }
+    }
+    out
+}
+
+/// Applies the writes of entries `range` to the image file `f`.
+fn apply(rec: &Recording, f: &std::fs::File, range: std::ops::Range<usize>) -> io::Result<()> {
+    for e in &rec.log.entries[range] {
+        if e.is_write() {
+            f.write_all_at(&e.data, e.sector * 512)?;
+        }
+    }
+    Ok(())
+}
+
+/// Data names of the tree read back: a job's salted names back to the program's.
+fn unsalt(tree: &mut crate::ObservedTree, j: usize) {
+    let suffix = salt("", j);
+    for e in &mut tree.entries {
+        for x in &mut e.extents {
+            if let pattern::Origin::Data { name, .. } = &mut x.origin {
+                if let Some(n) = name.strip_suffix(&suffix) {
+                    *name = n.to_string();
+                }
+            }
+        }
+    }
+}
+
+/// What one image showed.
+enum Seen {
+    /// The state, and the predicted classes (by index into the program's class list) that
+    /// contain it at a crash point of the image's window.
+    State(CrashState, Vec<usize>),
+    /// The image could not be mounted or read.
+    Error(String),
+}
+
+struct Program<'a> {
+    run: ModelRun<'a>,
+    /// Every distinct predicted class over all crash points, and the points each is at.
+    classes: Vec<(CrashState, BTreeSet<usize>)>,
+    data_names: Vec<String>,
+}
+
+/// Checks every job of `rec` (the jobs it ran, in order).
+pub fn check(
+    rec: &Recording,
+    jobs: &[Job],
+    opts: &CheckOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RunReport, CheckError> {
+    let start = Instant::now();
+    let model = rec.fs.model().map_err(|e| CheckError::Invalid(e.to_string()))?;
+    // One analysis per distinct program (jobs share programs).
+    let mut names: Vec<&str> = Vec::new();
+    let mut analyses: Vec<Analysis> = Vec::new();
+    for job in jobs {
+        if !names.contains(&job.name.as_str()) {
+            let (p, t) =
+                unplug_model::load(&job.source).map_err(|_| CheckError::Invalid(job.name.clone()))?;
+            let mut a = Analysis::from_trace(p, t);
+            a.limits = opts.limits;
+            names.push(&job.name);
+            analyses.push(a);
+        }
+    }
+    let programs: Vec<Program> = analyses
+        .iter()
+        .map(|a| {
+            let run = a.run(&model);
+            let mut classes: BTreeMap<CrashState, BTreeSet<usize>> = BTreeMap::new();
+            for p in &run.exploration.points {
+                for s in &p.states {
+                    classes.entry(s.state.clone()).or_default().insert(p.at);
+                }
+            }
+            Program {
+                classes: classes.into_iter().collect(),
+                data_names: crate::data_names(&a.program),
+                run,
+            }
+        })
+        .collect();
+
+    let windows = windows(rec, jobs.len())?;
+    let rolling_path = opts.scratch.join("rolling.img");
+    // A sparse copy: each job's base is read back with SEEK_DATA, only where data is.
+    crate::record::run(
+        std::process::Command::new("cp")
+            .arg("--sparse=always")
+            .arg(&rec.base)
+            .arg(&rolling_path),
+    )
+    .map_err(|e| CheckError::Io {
+        what: "copying the base image".into(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    let _rolling_cleanup = RemoveOnDrop(rolling_path.clone());
+    let rolling = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&rolling_path)
+        .map_err(io_err("opening the rolling image"))?;
+    let mut applied = 0;
+    let mut reports: Vec<ProgramReport> = names
+        .iter()
+        .map(|n| ProgramReport {
+            program: n.to_string(),
+            ..ProgramReport::default()
+        })
+        .collect();
+    let mut observed: Vec<BTreeSet<CrashState>> = vec![BTreeSet::new(); names.len()];
+    let mut hit: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); names.len()];
+    let mut unsound = Vec::new();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.max(1))
+        .build()
+        .map_err(|e| CheckError::Io {
+            what: "starting threads".into(),
+            source: io::Error::other(e),
+        })?;
+    let plans: Vec<Vec<CrashImage>> = jobs
+        .iter()
+        .enumerate()
+        .map(|(j, job)| {
+            let pi = names.iter().position(|n| *n == job.name).unwrap_or(0);
+            let last = programs[pi].run.trace.ops.len();
+            crash::plan(&rec.log, &events(rec, j, windows[j]), last, &opts.plan)
+        })
+        .collect();
+    let total: usize = plans.iter().map(Vec::len).sum();
+    let done = AtomicUsize::new(0);
+    for (j, job) in jobs.iter().enumerate() {
+        if interrupt::interrupted() {
+            return Err(CheckError::Interrupted);
+        }
+        let pi = names.iter().position(|n| *n == job.name).unwrap_or(0);
+        let prog = &programs[pi];
+        let report = &mut reports[pi];
+        report.jobs += 1;
+        if let Some(Err(e)) = rec.jobs.get(j).map(|o| &o.run) {
+            report
+                .problems
+                .push(format!("schedule `{}`: the run failed: {e}", job.schedule.name()));
+        }
+        let (s, _) = windows[j];
+        apply(rec, &rolling, applied..s).map_err(io_err("rolling the base image forward"))?;
+        applied = s;
+        let base = Base::open(&rolling_path).map_err(io_err("reading the job's base image"))?;
+        let salted: Vec<String> = prog.data_names.iter().map(|n| salt(n, j)).collect();
+        let salted: Vec<&str> = salted.iter().map(String::as_str).collect();
+        let plan = &plans[j];
+        let kept = Mutex::new(Vec::new());
+        let seen: Vec<Result<Seen, CheckError>> = pool.install(|| {
+            plan.par_iter()
+                .enumerate()
+                .map(|(k, img)| {
+                    if interrupt::interrupted() {
+                        return Err(CheckError::Interrupted);
+                    }
+                    let path = opts.scratch.join(format!("job{j}-img{k}.img"));
+                    let _cleanup = RemoveOnDrop(path.clone());
+                    base.write_image(&rec.log, img, &path)
+                        .map_err(io_err("building a crash image"))?;
+                    let root = PathBuf::from(job_dir(Path::new(""), j)).join("root");
+                    let read = crate::recover::with_mounted(
+                        &path,
+                        rec.fs.fs.name(),
+                        &rec.fs.mount_data(),
+                        |dir| read_tree(&dir.join(&root), &salted),
+                    );
+                    let seen = match read {
+                        Err(e) => Seen::Error(format!("recovery failed: {e}")),
+                        Ok(Err(e)) => Seen::Error(format!("reading the tree back: {e}")),
+                        Ok(Ok(mut tree)) => {
+                            unsalt(&mut tree, j);
+                            match observe::to_crash_state(&tree) {
+                                Err(e) => Seen::Error(e.to_string()),
+                                Ok(state) => {
+                                    let classes = prog
+                                        .classes
+                                        .iter()
+                                        .enumerate()
+                                        .filter(|(_, (c, at))| {
+                                            at.range(img.lo..=img.hi).next().is_some()
+                                                && c.contains(&state)
+                                        })
+                                        .map(|(i, _)| i)
+                                        .collect();
+                                    Seen::State(state, classes)
+                                }
+                            }
+                        }
+                    };
+                    let unsound = match &seen {
+                        Seen::State(_, c) => c.is_empty(),
+                        Seen::Error(_) => true,
+                    };
+                    if unsound {
+                        std::fs::create_dir_all(&opts.keep)
+                            .map_err(io_err("creating the directory for kept images"))?;
+                        let keep = opts.keep.join(format!(
+                            "{}-{}-job{j}-img{k}.img",
+                            rec.fs.fs.name(),
+                            sanitize(&job.name)
+                        ));
+                        // The image was changed by the recovery: build it again to keep it.
+                        base.write_image(&rec.log, img, &keep)
+                            .map_err(io_err("keeping an unsound image"))?;
+                        kept.lock().unwrap_or_else(|e| e.into_inner()).push((k, keep));
+                    }
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(n, total);
+                    Ok(seen)
+                })
+                .collect()
+        });
+        let kept: HashMap<usize, PathBuf> = kept
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .collect();
+        for (k, seen) in seen.into_iter().enumerate() {
+            let seen = seen?;
+            report.images_checked += 1;
+            let img = &plan[k];
+            let why = match seen {
+                Seen::State(state, classes) if !classes.is_empty() => {
+                    hit[pi].extend(classes);
+                    observed[pi].insert(state);
+                    continue;
+                }
+                Seen::State(state, _) => {
+                    let text = state.to_string();
+                    observed[pi].insert(state);
+                    text
+                }
+                Seen::Error(e) => e,
+            };
+            report.unsound += 1;
+            let image = kept.get(&k).cloned();
+            let reproduce = image.as_ref().map_or_else(String::new, |p| {
+                let data = rec.fs.mount_data();
+                format!(
+                    "mkdir -p /tmp/unplug-look && mount -t {} -o loop{}{} {} /tmp/unplug-look && find /tmp/unplug-look/job{j}/root -ls; umount /tmp/unplug-look",
+                    rec.fs.fs.name(),
+                    if data.is_empty() { "" } else { "," },
+                    data,
+                    p.display()
+                )
+            });
+            unsound.push(Unsound {
+                program: job.name.clone(),
+                schedule: job.schedule.name(),
+                crash_points: (img.lo, img.hi),
+                writes: img.writes.len(),
+                kind: format!("{:?}", img.kind),
+                observed: why,
+                image,
+                reproduce,
+            });
+        }
+    }
+    let mut predicted = 0;
+    let mut predicted_hit = 0;
+    for (pi, r) in reports.iter_mut().enumerate() {
+        r.observed_states = observed[pi].len();
+        r.predicted_classes = programs[pi].classes.len();
+        r.predicted_observed = hit[pi].len();
+        predicted += r.predicted_classes;
+        predicted_hit += r.predicted_observed;
+        let unproven = programs[pi].run.exploration.unproven();
+        if !unproven.is_empty() {
+            r.problems.push(format!(
+                "the model hit a bound at crash points {unproven:?}: states there are incomplete"
+            ));
+        }
+    }
+    let images: usize = reports.iter().map(|r| r.images_checked).sum();
+    let check_seconds = start.elapsed().as_secs_f64();
+    Ok(RunReport {
+        fs: rec.fs.fs.name().to_string(),
+        mount_opts: rec.fs.mount_opts.clone(),
+        model: model.to_string(),
+        kernel: rec.kernel.clone(),
+        backend: rec.backend,
+        jobs: jobs.len(),
+        images_checked: images,
+        observed_states: reports.iter().map(|r| r.observed_states).sum(),
+        unsound: unsound.len(),
+        unsound_states: unsound,
+        predicted_observed_fraction: if predicted == 0 {
+            0.0
+        } else {
+            predicted_hit as f64 / predicted as f64
+        },
+        programs: reports,
+        record_seconds: rec.elapsed.as_secs_f64(),
+        check_seconds,
+        images_per_second: images as f64 / check_seconds.max(1e-9),
+    })
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect()
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

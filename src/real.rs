@@ -1,0 +1,366 @@
+//! `unplug real`: run programs on real file systems under simulated power cuts and hold the
+//! model to what the disk shows (the realfs crate does the work; this is the command line).
+
+use crate::commands::{input_error, load, print_json, FAILS, HOLDS, INPUT_ERROR};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use unplug_explorer::Limits;
+use unplug_realfs::check::{self, CheckOptions, RunReport};
+use unplug_realfs::child::interrupt;
+use unplug_realfs::crash::PlanOptions;
+use unplug_realfs::record::{Backend, FsConfig, Host, RecordError, Vm};
+use unplug_realfs::session::{FsType, Job, Schedule};
+
+#[derive(clap::Args, Debug)]
+pub struct RealArgs {
+    /// Programs (`.up` files), or directories whose `*.up` files are all run.
+    #[arg(required = true)]
+    pub programs: Vec<PathBuf>,
+    /// A file system to run on: ext4, xfs or btrfs. Repeat for several. Default: all three.
+    #[arg(long = "fs", value_name = "FS")]
+    pub fs: Vec<String>,
+    /// ext4 mount options, one configuration per use: e.g. `data=writeback,nodelalloc`,
+    /// `data=journal`, `noauto_da_alloc`. Each is compared with the model of the same options
+    /// (`ext4:OPTS`). Default: ext4's defaults.
+    #[arg(long = "mount-opts", value_name = "OPTS")]
+    pub mount_opts: Vec<String>,
+    /// Where programs run: `host` (this machine's kernel, a loop device on a FUSE export of
+    /// qemu-storage-daemon's blklogwrites node; fast) or `vm` (a qemu guest with Debian's
+    /// kernel, prepared by scripts/guest-kernel; the reference).
+    #[arg(long, value_enum, default_value_t = BackendArg::Host)]
+    pub backend: BackendArg,
+    /// Which schedules of background events each program runs under: `all` (none; a journal
+    /// commit after every op; writeback after every op; and a commit, a writeback, and a
+    /// writeback then a commit after each op alone) or `plain` (no events).
+    #[arg(long, value_enum, default_value_t = Schedules::All)]
+    pub schedules: Schedules,
+    /// Intervals between flushes with at most this many writes get every subset of them as a
+    /// crash image; larger ones a seeded sample.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub exhaustive_up_to: usize,
+    /// Random subsets per larger interval.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub samples: usize,
+    /// At most this many crash images per job (program x schedule), chosen deterministically.
+    #[arg(long, value_name = "N")]
+    pub max_images: Option<usize>,
+    /// The seed of every sample.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Crash images recovered at once. Default: the number of CPUs.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Where the images of unsound states are kept.
+    #[arg(long, value_name = "DIR", default_value = "unplug-unsound")]
+    pub keep: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Most distinct crash-state classes the model explores per crash point.
+    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    pub max_states: usize,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendArg {
+    Host,
+    Vm,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedules {
+    All,
+    Plain,
+}
+
+/// Every `.up` file named or in a named directory, sorted within each directory.
+fn program_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in args {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("cannot read directory `{}`: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "up"))
+                .collect();
+            v.sort();
+            if v.is_empty() {
+                return Err(format!("no `*.up` programs in `{}`", p.display()));
+            }
+            out.extend(v);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn configs(a: &RealArgs) -> Result<Vec<FsConfig>, String> {
+    let fss: Vec<String> = if a.fs.is_empty() {
+        vec!["ext4".into(), "xfs".into(), "btrfs".into()]
+    } else {
+        a.fs.clone()
+    };
+    let mut errs = Vec::new();
+    let mut out: Vec<FsConfig> = Vec::new();
+    for f in &fss {
+        let Some(fs) = FsType::parse(f) else {
+            errs.push(format!("--fs {f}: unknown file system (known: ext4, xfs, btrfs)"));
+            continue;
+        };
+        let opts: Vec<&str> = if fs == FsType::Ext4 && !a.mount_opts.is_empty() {
+            a.mount_opts.iter().map(String::as_str).collect()
+        } else {
+            vec![""]
+        };
+        for o in opts {
+            match FsConfig::new(fs, o) {
+                Ok(c) if !out.contains(&c) => out.push(c),
+                Ok(_) => {}
+                Err(e) => errs.push(format!("--fs {f} --mount-opts {o}: {e}")),
+            }
+        }
+    }
+    if !a.mount_opts.is_empty() && !fss.iter().any(|f| f == "ext4") {
+        errs.push("--mount-opts applies to ext4 only; add --fs ext4".into());
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(errs.join("\n"))
+    }
+}
+
+/// A scratch directory for images and recordings, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> std::io::Result<Scratch> {
+        let shm = Path::new("/dev/shm");
+        let parent = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = parent.join(format!("unplug-real-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("UNPLUG_KEEP_WORK").is_some() {
+            eprintln!("UNPLUG_KEEP_WORK: kept {}", self.0.display());
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn real(a: &RealArgs) -> u8 {
+    let json = a.json;
+    let files = match program_files(&a.programs) {
+        Ok(f) => f,
+        Err(e) => return input_error(json, &e),
+    };
+    let configs = match configs(a) {
+        Ok(c) => c,
+        Err(e) => return input_error(json, &e),
+    };
+    // Every program is checked by the model first; every error is reported before anything runs.
+    let mut jobs = Vec::new();
+    let mut bad = false;
+    for f in &files {
+        match load(f, json) {
+            Err(_) => bad = true,
+            Ok(an) => {
+                let source = std::fs::read_to_string(f).unwrap_or_default();
+                let schedules = match a.schedules {
+                    Schedules::All => Schedule::all_for(an.program.ops.len()),
+                    Schedules::Plain => vec![Schedule::default()],
+                };
+                for schedule in schedules {
+                    jobs.push(Job {
+                        source: source.clone(),
+                        name: f.display().to_string(),
+                        schedule,
+                    });
+                }
+            }
+        }
+    }
+    if bad {
+        return INPUT_ERROR;
+    }
+    if let Err(e) = interrupt::install() {
+        return input_error(json, &format!("installing the Ctrl-C handler: {e}"));
+    }
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let backend: Box<dyn Backend> = match a.backend {
+        BackendArg::Host => Box::new(Host),
+        BackendArg::Vm => Box::new(Vm),
+    };
+    let mut reports: Vec<RunReport> = Vec::new();
+    for cfg in &configs {
+        let scratch = match Scratch::new() {
+            Ok(s) => s,
+            Err(e) => return input_error(json, &format!("creating a scratch directory: {e}")),
+        };
+        let bar = progress_bar(json);
+        bar.set_message(format!("{}: recording {} jobs", cfg.label(), jobs.len()));
+        bar.set_length(jobs.len() as u64);
+        let rec = backend.record(cfg, &jobs, &scratch.0, &mut |n| bar.set_position(n as u64));
+        let rec = match rec {
+            Ok(r) => r,
+            Err(RecordError::Interrupted) => {
+                bar.finish_and_clear();
+                eprintln!("interrupted: everything was cleaned up");
+                return 130;
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                return input_error(json, &format!("{}: recording failed: {e}", cfg.label()));
+            }
+        };
+        let opts = CheckOptions {
+            plan: PlanOptions {
+                exhaustive_up_to: a.exhaustive_up_to,
+                samples: a.samples,
+                seed: a.seed,
+                torn: false,
+                max_images: a.max_images,
+            },
+            threads,
+            scratch: scratch.0.clone(),
+            keep: a.keep.clone(),
+            limits: Limits {
+                max_states: a.max_states,
+                ..Limits::default()
+            },
+        };
+        bar.set_message(format!("{}: checking crash images", cfg.label()));
+        bar.set_position(0);
+        let report = check::check(&rec, &jobs, &opts, &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        });
+        bar.finish_and_clear();
+        match report {
+            Ok(r) => reports.push(r),
+            Err(check::CheckError::Interrupted) => {
+                eprintln!("interrupted: everything was cleaned up");
+                return 130;
+            }
+            Err(e) => return input_error(json, &format!("{}: checking failed: {e}", cfg.label())),
+        }
+    }
+    let unsound: usize = reports.iter().map(|r| r.unsound).sum();
+    if json {
+        print_json(&json!({ "runs": reports }));
+    } else {
+        print!("{}", text(&reports));
+    }
+    if unsound > 0 {
+        FAILS
+    } else {
+        HOLDS
+    }
+}
+
+fn progress_bar(json: bool) -> indicatif::ProgressBar {
+    let target = if json {
+        indicatif::ProgressDrawTarget::hidden()
+    } else {
+        indicatif::ProgressDrawTarget::stderr()
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(None, target);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg}: {pos}/{len} ({elapsed})")
+            .expect("valid template"),
+    );
+    bar
+}
+
+fn text(reports: &[RunReport]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for r in reports {
+        let opts = if r.mount_opts.is_empty() {
+            String::new()
+        } else {
+            format!(" -o {}", r.mount_opts)
+        };
+        let _ = writeln!(
+            s,
+            "{}{} on Linux {} ({} backend), model {}",
+            r.fs,
+            opts,
+            r.kernel,
+            match r.backend {
+                unplug_realfs::record::BackendKind::Host => "host",
+                unplug_realfs::record::BackendKind::Vm => "vm",
+            },
+            r.model
+        );
+        let _ = writeln!(
+            s,
+            "  {} programs, {} runs, {} crash images checked ({:.0}/s), {} distinct states observed",
+            r.programs.len(),
+            r.jobs,
+            r.images_checked,
+            r.images_per_second,
+            r.observed_states
+        );
+        let _ = writeln!(
+            s,
+            "  unsound (observed, not predicted): {}",
+            r.unsound
+        );
+        let _ = writeln!(
+            s,
+            "  predicted states observed: {:.1}%  (recording {:.1} s, checking {:.1} s)",
+            100.0 * r.predicted_observed_fraction,
+            r.record_seconds,
+            r.check_seconds
+        );
+        if r.programs.len() > 1 {
+            for p in &r.programs {
+                let _ = writeln!(
+                    s,
+                    "    {:<48} {:>5} images  {:>3} states  {:>3}/{:<3} predicted seen  {} unsound",
+                    p.program,
+                    p.images_checked,
+                    p.observed_states,
+                    p.predicted_observed,
+                    p.predicted_classes,
+                    p.unsound
+                );
+            }
+        }
+        for p in &r.programs {
+            for pr in &p.problems {
+                let _ = writeln!(s, "  note: {}: {pr}", p.program);
+            }
+        }
+        for u in &r.unsound_states {
+            let _ = writeln!(
+                s,
+                "  UNSOUND {} (schedule {}), crash points {}..={}, {} writes ({}):",
+                u.program, u.schedule, u.crash_points.0, u.crash_points.1, u.writes, u.kind
+            );
+            for line in u.observed.lines() {
+                let _ = writeln!(s, "      {line}");
+            }
+            if let Some(i) = &u.image {
+                let _ = writeln!(s, "    image kept: {}", i.display());
+                let _ = writeln!(s, "    look at it: {}", u.reproduce);
+            }
+        }
+    }
+    s
+}
