@@ -41,9 +41,11 @@ pub struct RealArgs {
     /// Random subsets per larger interval.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub samples: usize,
-    /// At most this many crash images per job (program x schedule), chosen deterministically.
-    #[arg(long, value_name = "N")]
-    pub max_images: Option<usize>,
+    /// At most this many crash images per job (program x schedule): every flush-ended prefix,
+    /// then a seeded sample of the others. 0: no limit (a big write under btrfs can give
+    /// thousands per job).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_images: usize,
     /// The seed of every sample.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -150,10 +152,6 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if std::env::var_os("UNPLUG_KEEP_WORK").is_some() {
-            eprintln!("UNPLUG_KEEP_WORK: kept {}", self.0.display());
-            return;
-        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -202,7 +200,7 @@ pub fn real(a: &RealArgs) -> u8 {
             .unwrap_or(1)
     });
     let backend: Box<dyn Backend> = match a.backend {
-        BackendArg::Host => Box::new(Host),
+        BackendArg::Host => Box::new(Host::default()),
         BackendArg::Vm => Box::new(Vm),
     };
     let mut reports: Vec<RunReport> = Vec::new();
@@ -233,7 +231,7 @@ pub fn real(a: &RealArgs) -> u8 {
                 samples: a.samples,
                 seed: a.seed,
                 torn: false,
-                max_images: a.max_images,
+                max_images: (a.max_images > 0).then_some(a.max_images),
             },
             threads,
             scratch: scratch.0.clone(),

@@ -196,6 +196,8 @@ pub struct Recording {
     /// The size of the file system: log writes at or past it are marks.
     pub fs_bytes: u64,
     pub jobs: Vec<JobOutcome>,
+    /// The disk as the run left it, when the backend was asked to keep it.
+    pub disk: Option<PathBuf>,
     /// Wall time of the session (mkfs to the log parsed).
     pub elapsed: Duration,
 }
@@ -249,7 +251,12 @@ pub fn host_kernel() -> String {
 }
 
 /// The host backend (see the module doc).
-pub struct Host;
+#[derive(Default)]
+pub struct Host {
+    /// Keep the disk as the run left it (in [`Recording::disk`]): the tests compare it with the
+    /// base image plus the whole log replayed.
+    pub keep_disk: bool,
+}
 
 /// Undoes the host backend's set-up in reverse order, on every path out.
 #[derive(Default)]
@@ -466,11 +473,15 @@ impl Backend for Host {
         g.teardown()?;
         let log = FileLog(log_path.clone()).read_log()?;
         // The disk itself is not needed any more: crash images start from the base.
-        if std::env::var_os("UNPLUG_KEEP_WORK").is_none() {
+        let _ = std::fs::remove_file(&log_path);
+        let disk = if self.keep_disk {
+            Some(disk)
+        } else {
             let _ = std::fs::remove_file(&disk);
-            let _ = std::fs::remove_file(&log_path);
-        }
+            None
+        };
         Ok(Recording {
+            disk,
             fs: cfg.clone(),
             backend: BackendKind::Host,
             kernel: host_kernel(),
@@ -588,6 +599,7 @@ impl Backend for Vm {
         let _ = std::fs::remove_file(&disk);
         let _ = std::fs::remove_file(&log_path);
         Ok(Recording {
+            disk: None,
             fs: cfg.clone(),
             backend: BackendKind::Vm,
             kernel: run.kernel_version,
