@@ -381,6 +381,7 @@ pub fn table(t: &crate::table::TableArgs) -> u8 {
         models: models.iter().map(|m| m.to_string()).collect(),
         rows: Vec::new(),
         errors: Vec::new(),
+        real: Vec::new(),
     };
     let mut code = HOLDS;
     for f in &files {
@@ -410,6 +411,12 @@ pub fn table(t: &crate::table::TableArgs) -> u8 {
             }
         }
     }
+    if t.real {
+        match real_columns(t, &files, &out) {
+            Ok(cols) => out.real = cols,
+            Err(c) => return c,
+        }
+    }
     let text = out.render(if t.json {
         table::Format::Json
     } else {
@@ -424,4 +431,61 @@ pub fn table(t: &crate::table::TableArgs) -> u8 {
         None => print!("{text}"),
     }
     code
+}
+
+/// `table --real`: every program that loaded, run for real on each `--real-fs`; one column per
+/// run.
+fn real_columns(
+    t: &crate::table::TableArgs,
+    files: &[PathBuf],
+    out: &crate::table::Table,
+) -> Result<Vec<crate::table::RealColumn>, u8> {
+    use crate::real::{self, BackendArg, Schedules, Settings};
+    use crate::table::{RealCell, RealColumn};
+    let configs = real::configs(&t.real_fs, &[]).map_err(|e| input_error(false, &e))?;
+    let loaded: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| out.rows.iter().any(|r| r.file == f.display().to_string()))
+        .cloned()
+        .collect();
+    let keep = PathBuf::from("unplug-unsound");
+    let settings = Settings {
+        configs,
+        backend: BackendArg::Host,
+        schedules: Schedules::All,
+        plan: unplug_realfs::crash::PlanOptions {
+            max_images: (t.real_max_images > 0).then_some(t.real_max_images),
+            ..Default::default()
+        },
+        threads: real::threads(None),
+        keep: &keep,
+        limits: Limits {
+            max_states: t.max_states,
+            ..Limits::default()
+        },
+        json: false,
+    };
+    let reports = real::run_real(&loaded, &settings)?;
+    Ok(reports
+        .iter()
+        .map(|r| RealColumn {
+            title: format!("observed: {} on Linux {}", r.fs, r.kernel),
+            cells: out
+                .rows
+                .iter()
+                .map(|row| {
+                    r.programs
+                        .iter()
+                        .find(|p| p.program == row.file)
+                        .and_then(|p| p.properties.iter().find(|q| q.property == row.property))
+                        .map(|q| RealCell {
+                            states: q.images,
+                            violated: q.violated,
+                            example: q.example.clone(),
+                        })
+                        .unwrap_or_default()
+                })
+                .collect(),
+        })
+        .collect())
 }

@@ -97,21 +97,24 @@ fn program_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn configs(a: &RealArgs) -> Result<Vec<FsConfig>, String> {
-    let fss: Vec<String> = if a.fs.is_empty() {
+/// The configurations of `--fs` and `--mount-opts` (every error at once).
+pub fn configs(fs: &[String], mount_opts: &[String]) -> Result<Vec<FsConfig>, String> {
+    let fss: Vec<String> = if fs.is_empty() {
         vec!["ext4".into(), "xfs".into(), "btrfs".into()]
     } else {
-        a.fs.clone()
+        fs.to_vec()
     };
     let mut errs = Vec::new();
     let mut out: Vec<FsConfig> = Vec::new();
     for f in &fss {
         let Some(fs) = FsType::parse(f) else {
-            errs.push(format!("--fs {f}: unknown file system (known: ext4, xfs, btrfs)"));
+            errs.push(format!(
+                "--fs {f}: unknown file system (known: ext4, xfs, btrfs)"
+            ));
             continue;
         };
-        let opts: Vec<&str> = if fs == FsType::Ext4 && !a.mount_opts.is_empty() {
-            a.mount_opts.iter().map(String::as_str).collect()
+        let opts: Vec<&str> = if fs == FsType::Ext4 && !mount_opts.is_empty() {
+            mount_opts.iter().map(String::as_str).collect()
         } else {
             vec![""]
         };
@@ -123,7 +126,7 @@ fn configs(a: &RealArgs) -> Result<Vec<FsConfig>, String> {
             }
         }
     }
-    if !a.mount_opts.is_empty() && !fss.iter().any(|f| f == "ext4") {
+    if !mount_opts.is_empty() && !fss.iter().any(|f| f == "ext4") {
         errs.push("--mount-opts applies to ext4 only; add --fs ext4".into());
     }
     if errs.is_empty() {
@@ -156,93 +159,82 @@ impl Drop for Scratch {
     }
 }
 
-pub fn real(a: &RealArgs) -> u8 {
-    let json = a.json;
-    let files = match program_files(&a.programs) {
-        Ok(f) => f,
-        Err(e) => return input_error(json, &e),
-    };
-    let configs = match configs(a) {
-        Ok(c) => c,
-        Err(e) => return input_error(json, &e),
-    };
-    // Every program is checked by the model first; every error is reported before anything runs.
+/// What a real run needs besides the programs.
+pub struct Settings<'a> {
+    pub configs: Vec<FsConfig>,
+    pub backend: BackendArg,
+    pub schedules: Schedules,
+    pub plan: PlanOptions,
+    pub threads: usize,
+    pub keep: &'a Path,
+    pub limits: Limits,
+    pub json: bool,
+}
+
+/// Runs `files` (already checked by the model) on every configuration; an error is the exit
+/// code to return (the message is printed).
+pub fn run_real(files: &[PathBuf], s: &Settings) -> Result<Vec<RunReport>, u8> {
+    let json = s.json;
     let mut jobs = Vec::new();
-    let mut bad = false;
-    for f in &files {
-        match load(f, json) {
-            Err(_) => bad = true,
-            Ok(an) => {
-                let source = std::fs::read_to_string(f).unwrap_or_default();
-                let schedules = match a.schedules {
-                    Schedules::All => Schedule::all_for(an.program.ops.len()),
-                    Schedules::Plain => vec![Schedule::default()],
-                };
-                for schedule in schedules {
-                    jobs.push(Job {
-                        source: source.clone(),
-                        name: f.display().to_string(),
-                        schedule,
-                    });
-                }
-            }
+    for f in files {
+        let source = std::fs::read_to_string(f)
+            .map_err(|e| input_error(json, &format!("cannot read `{}`: {e}", f.display())))?;
+        let ops = unplug_model::load(&source)
+            .map(|(p, _)| p.ops.len())
+            .map_err(|_| input_error(json, &format!("`{}` has errors", f.display())))?;
+        let schedules = match s.schedules {
+            Schedules::All => Schedule::all_for(ops),
+            Schedules::Plain => vec![Schedule::default()],
+        };
+        for schedule in schedules {
+            jobs.push(Job {
+                source: source.clone(),
+                name: f.display().to_string(),
+                schedule,
+            });
         }
     }
-    if bad {
-        return INPUT_ERROR;
-    }
     if let Err(e) = interrupt::install() {
-        return input_error(json, &format!("installing the Ctrl-C handler: {e}"));
+        return Err(input_error(
+            json,
+            &format!("installing the Ctrl-C handler: {e}"),
+        ));
     }
-    let threads = a.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let backend: Box<dyn Backend> = match a.backend {
+    let backend: Box<dyn Backend> = match s.backend {
         BackendArg::Host => Box::new(Host::default()),
         BackendArg::Vm => Box::new(Vm),
     };
     let mut reports: Vec<RunReport> = Vec::new();
-    for cfg in &configs {
-        let scratch = match Scratch::new() {
-            Ok(s) => s,
-            Err(e) => return input_error(json, &format!("creating a scratch directory: {e}")),
-        };
+    for cfg in &s.configs {
+        let scratch = Scratch::new()
+            .map_err(|e| input_error(json, &format!("creating a scratch directory: {e}")))?;
         let bar = progress_bar(json);
         bar.set_message(format!("{}: recording {} jobs", cfg.label(), jobs.len()));
         bar.set_length(jobs.len() as u64);
         let rec = backend.record(cfg, &jobs, &scratch.0, &mut |n| bar.set_position(n as u64));
+        bar.finish_and_clear();
         let rec = match rec {
             Ok(r) => r,
             Err(RecordError::Interrupted) => {
-                bar.finish_and_clear();
                 eprintln!("interrupted: everything was cleaned up");
-                return 130;
+                return Err(INTERRUPTED);
             }
             Err(e) => {
-                bar.finish_and_clear();
-                return input_error(json, &format!("{}: recording failed: {e}", cfg.label()));
+                return Err(input_error(
+                    json,
+                    &format!("{}: recording failed: {e}", cfg.label()),
+                ))
             }
         };
         let opts = CheckOptions {
-            plan: PlanOptions {
-                exhaustive_up_to: a.exhaustive_up_to,
-                samples: a.samples,
-                seed: a.seed,
-                torn: false,
-                max_images: (a.max_images > 0).then_some(a.max_images),
-            },
-            threads,
+            plan: s.plan.clone(),
+            threads: s.threads,
             scratch: scratch.0.clone(),
-            keep: a.keep.clone(),
-            limits: Limits {
-                max_states: a.max_states,
-                ..Limits::default()
-            },
+            keep: s.keep.to_path_buf(),
+            limits: s.limits,
         };
+        let bar = progress_bar(json);
         bar.set_message(format!("{}: checking crash images", cfg.label()));
-        bar.set_position(0);
         let report = check::check(&rec, &jobs, &opts, &|done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
@@ -252,11 +244,68 @@ pub fn real(a: &RealArgs) -> u8 {
             Ok(r) => reports.push(r),
             Err(check::CheckError::Interrupted) => {
                 eprintln!("interrupted: everything was cleaned up");
-                return 130;
+                return Err(INTERRUPTED);
             }
-            Err(e) => return input_error(json, &format!("{}: checking failed: {e}", cfg.label())),
+            Err(e) => {
+                return Err(input_error(
+                    json,
+                    &format!("{}: checking failed: {e}", cfg.label()),
+                ))
+            }
         }
     }
+    Ok(reports)
+}
+
+/// The exit code of a run stopped by Ctrl-C or SIGTERM.
+pub const INTERRUPTED: u8 = 130;
+
+pub fn threads(n: Option<usize>) -> usize {
+    n.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+pub fn real(a: &RealArgs) -> u8 {
+    let json = a.json;
+    let files = match program_files(&a.programs) {
+        Ok(f) => f,
+        Err(e) => return input_error(json, &e),
+    };
+    let configs = match configs(&a.fs, &a.mount_opts) {
+        Ok(c) => c,
+        Err(e) => return input_error(json, &e),
+    };
+    // Every program is checked by the model first; every error is reported before anything runs.
+    let bad = files.iter().filter(|f| load(f, json).is_err()).count();
+    if bad > 0 {
+        return INPUT_ERROR;
+    }
+    let settings = Settings {
+        configs,
+        backend: a.backend,
+        schedules: a.schedules,
+        plan: PlanOptions {
+            exhaustive_up_to: a.exhaustive_up_to,
+            samples: a.samples,
+            seed: a.seed,
+            torn: false,
+            max_images: (a.max_images > 0).then_some(a.max_images),
+        },
+        threads: threads(a.threads),
+        keep: &a.keep,
+        limits: Limits {
+            max_states: a.max_states,
+            ..Limits::default()
+        },
+        json,
+    };
+    let reports = match run_real(&files, &settings) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let unsound: usize = reports.iter().map(|r| r.unsound).sum();
     if json {
         print_json(&json!({ "runs": reports }));
@@ -314,11 +363,7 @@ fn text(reports: &[RunReport]) -> String {
             r.images_per_second,
             r.observed_states
         );
-        let _ = writeln!(
-            s,
-            "  unsound (observed, not predicted): {}",
-            r.unsound
-        );
+        let _ = writeln!(s, "  unsound (observed, not predicted): {}", r.unsound);
         let _ = writeln!(
             s,
             "  predicted states observed: {:.1}%  (recording {:.1} s, checking {:.1} s)",

@@ -36,6 +36,17 @@ pub struct TableArgs {
     /// `unproven` (never dropped silently).
     #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub max_states: usize,
+    /// Also run every program for real (`unplug real`, host backend, every schedule) on each
+    /// `--real-fs` file system and add one "observed" column per file system and kernel: how
+    /// many recovered crash images each property applied to, and how many violated it.
+    #[arg(long)]
+    pub real: bool,
+    /// A file system for `--real`: ext4, xfs or btrfs. Repeat for several. Default: all three.
+    #[arg(long = "real-fs", value_name = "FS", requires = "real")]
+    pub real_fs: Vec<String>,
+    /// Crash images per run for `--real` (see `unplug real --max-images`).
+    #[arg(long, value_name = "N", default_value_t = 32, requires = "real")]
+    pub real_max_images: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +64,37 @@ pub struct Table {
     pub rows: Vec<Row>,
     /// Programs left out because they do not parse or execute, in file order.
     pub errors: Vec<FileErrors>,
+    /// With `--real`: one column per real run (file system, kernel), one cell per row.
+    pub real: Vec<RealColumn>,
+}
+
+/// What the crash states a real file system showed say about each row's property.
+pub struct RealColumn {
+    /// `observed: ext4 on Linux 6.18.44 (host)`
+    pub title: String,
+    pub cells: Vec<RealCell>,
+}
+
+#[derive(Clone, Default, serde::Serialize)]
+pub struct RealCell {
+    /// Observed states the property applies to.
+    pub states: usize,
+    /// Of those, states that violate it.
+    pub violated: usize,
+    /// The first violating state.
+    pub example: Option<String>,
+}
+
+impl RealCell {
+    pub fn text(&self) -> String {
+        if self.states == 0 {
+            "not reached".into()
+        } else if self.violated > 0 {
+            format!("violated ({} of {} images)", self.violated, self.states)
+        } else {
+            format!("never violated ({} images)", self.states)
+        }
+    }
 }
 
 /// One program and property.
@@ -218,7 +260,8 @@ impl Table {
         let rows: Vec<Value> = self
             .rows
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 let cells: serde_json::Map<String, Value> = self
                     .models
                     .iter()
@@ -238,6 +281,11 @@ impl Table {
                         )
                     })
                     .collect();
+                let observed: serde_json::Map<String, Value> = self
+                    .real
+                    .iter()
+                    .map(|c| (c.title.clone(), json!(c.cells[i])))
+                    .collect();
                 json!({
                     "program": r.program,
                     "file": r.file,
@@ -245,6 +293,7 @@ impl Table {
                     "text": r.text,
                     "question": r.question,
                     "cells": cells,
+                    "observed": observed,
                 })
             })
             .collect();
@@ -276,13 +325,14 @@ impl Table {
 
         let mut header = vec!["program", "property", "text"];
         header.extend(self.models.iter().map(String::as_str));
+        header.extend(self.real.iter().map(|c| c.title.as_str()));
         header.push("question");
         let _ = writeln!(s, "| {} |", header.join(" | "));
         let _ = writeln!(s, "|{}", "---|".repeat(header.len()));
         let mut notes = String::new();
         let mut labels = BTreeSet::new();
         let mut last = None;
-        for r in &self.rows {
+        for (i, r) in self.rows.iter().enumerate() {
             let first = last != Some(&r.program);
             last = Some(&r.program);
             let mut row = vec![
@@ -331,6 +381,7 @@ impl Table {
                     }
                 }
             }
+            row.extend(self.real.iter().map(|c| c.cells[i].text()));
             row.push(match (&r.question, first) {
                 (Some(q), true) => md_cell(q),
                 _ => String::new(),
@@ -403,15 +454,18 @@ impl Table {
             );
         }
         let _ = writeln!(s, "</dl>");
-        let ncols = 2 + self.models.len();
+        let ncols = 2 + self.models.len() + self.real.len();
         let _ = writeln!(s, "<table>\n<thead><tr><th>property</th><th>text</th>");
         for m in &self.models {
             let _ = writeln!(s, "<th class=\"model\">{}</th>", esc(m));
         }
+        for c in &self.real {
+            let _ = writeln!(s, "<th class=\"model\">{}</th>", esc(&c.title));
+        }
         let _ = writeln!(s, "</tr></thead>\n<tbody>");
         let mut notes = String::new();
         let mut last = None;
-        for r in &self.rows {
+        for (i, r) in self.rows.iter().enumerate() {
             if last != Some(&r.program) {
                 last = Some(&r.program);
                 let id = format!("p-{}", anchor(&r.program));
@@ -475,6 +529,15 @@ impl Table {
                     esc(m),
                 );
             }
+            for c in &self.real {
+                let cell = &c.cells[i];
+                let _ = writeln!(
+                    s,
+                    "<td title=\"{}\">{}</td>",
+                    esc(cell.example.as_deref().unwrap_or("")),
+                    esc(&cell.text())
+                );
+            }
             let _ = writeln!(s, "</tr>");
         }
         let _ = writeln!(
@@ -483,6 +546,9 @@ impl Table {
         );
         for (h, n) in self.totals() {
             let _ = writeln!(s, "<td>{h} of {n}</td>");
+        }
+        for _ in &self.real {
+            let _ = writeln!(s, "<td></td>");
         }
         let _ = writeln!(s, "</tr></tfoot>\n</table>");
         if !self.errors.is_empty() {

@@ -611,7 +611,9 @@ mod tests {
         // Size and paths matter.
         assert!(!c.contains(&file(12288, exact(&[(0, 4096, d.clone())]))));
         let mut extra = m.clone();
-        extra.tree.insert(Path(vec!["g".into()]), Node::Dir { links: 2 });
+        extra
+            .tree
+            .insert(Path(vec!["g".into()]), Node::Dir { links: 2 });
         assert!(!c.contains(&extra));
         // An exact class contains itself only.
         assert!(m.contains(&m));

@@ -77,6 +77,21 @@ pub struct ProgramReport {
     /// Jobs whose real run failed (the op and error), and crash points the model left
     /// unexplored (a bound hit).
     pub problems: Vec<String>,
+    /// Each property of the program, evaluated on every observed state that it applies to.
+    pub properties: Vec<PropertySeen>,
+}
+
+/// What the disk showed about one property.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PropertySeen {
+    pub property: String,
+    /// Images whose state the property applies to (the crash was surely at or after the
+    /// property's first crash point).
+    pub images: usize,
+    /// Of those, images whose state violates it.
+    pub violated: usize,
+    /// The first violating state seen, one path per line.
+    pub example: Option<String>,
 }
 
 /// The report of one recording (one file system, options and backend).
@@ -231,14 +246,17 @@ pub fn check(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunReport, CheckError> {
     let start = Instant::now();
-    let model = rec.fs.model().map_err(|e| CheckError::Invalid(e.to_string()))?;
+    let model = rec
+        .fs
+        .model()
+        .map_err(|e| CheckError::Invalid(e.to_string()))?;
     // One analysis per distinct program (jobs share programs).
     let mut names: Vec<&str> = Vec::new();
     let mut analyses: Vec<Analysis> = Vec::new();
     for job in jobs {
         if !names.contains(&job.name.as_str()) {
-            let (p, t) =
-                unplug_model::load(&job.source).map_err(|_| CheckError::Invalid(job.name.clone()))?;
+            let (p, t) = unplug_model::load(&job.source)
+                .map_err(|_| CheckError::Invalid(job.name.clone()))?;
             let mut a = Analysis::from_trace(p, t);
             a.limits = opts.limits;
             names.push(&job.name);
@@ -284,8 +302,18 @@ pub fn check(
     let mut applied = 0;
     let mut reports: Vec<ProgramReport> = names
         .iter()
-        .map(|n| ProgramReport {
+        .zip(&analyses)
+        .map(|(n, a)| ProgramReport {
             program: n.to_string(),
+            properties: a
+                .program
+                .properties
+                .iter()
+                .map(|p| PropertySeen {
+                    property: p.name.clone(),
+                    ..PropertySeen::default()
+                })
+                .collect(),
             ..ProgramReport::default()
         })
         .collect();
@@ -319,9 +347,10 @@ pub fn check(
         let report = &mut reports[pi];
         report.jobs += 1;
         if let Some(Err(e)) = rec.jobs.get(j).map(|o| &o.run) {
-            report
-                .problems
-                .push(format!("schedule `{}`: the run failed: {e}", job.schedule.name()));
+            report.problems.push(format!(
+                "schedule `{}`: the run failed: {e}",
+                job.schedule.name()
+            ));
         }
         let (s, _) = windows[j];
         apply(rec, &rolling, applied..s).map_err(io_err("rolling the base image forward"))?;
@@ -387,7 +416,9 @@ pub fn check(
                         // The image was changed by the recovery: build it again to keep it.
                         base.write_image(&rec.log, img, &keep)
                             .map_err(io_err("keeping an unsound image"))?;
-                        kept.lock().unwrap_or_else(|e| e.into_inner()).push((k, keep));
+                        kept.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((k, keep));
                     }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(n, total);
@@ -404,6 +435,29 @@ pub fn check(
             let seen = seen?;
             report.images_checked += 1;
             let img = &plan[k];
+            if let Seen::State(state, _) = &seen {
+                let cx = unplug_explorer::state::EvalContext {
+                    old: &prog.run.analysis.old,
+                    new: &prog.run.analysis.new,
+                    data_len: &prog.run.trace.data_len,
+                };
+                for (p, seen_p) in prog
+                    .run
+                    .analysis
+                    .program
+                    .properties
+                    .iter()
+                    .zip(&mut report.properties)
+                {
+                    if img.lo >= prog.run.threshold(&p.when) {
+                        seen_p.images += 1;
+                        if !unplug_explorer::state::eval(&p.expr, state, &cx) {
+                            seen_p.violated += 1;
+                            seen_p.example.get_or_insert_with(|| state.to_string());
+                        }
+                    }
+                }
+            }
             let why = match seen {
                 Seen::State(state, classes) if !classes.is_empty() => {
                     hit[pi].extend(classes);
@@ -483,7 +537,13 @@ pub fn check(
 
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

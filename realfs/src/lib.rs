@@ -19,8 +19,8 @@
 //! writes a run sends to a device and replay prefixes of them as crash states, come in a later
 //! issue; the runner's [`runner::run_with`] hook is where they will put their marks.
 
-pub mod child;
 pub mod check;
+pub mod child;
 pub mod compare;
 pub mod crash;
 pub mod observe;

@@ -238,7 +238,10 @@ fn make_disk(cfg: &FsConfig, work: &Path) -> Result<(PathBuf, PathBuf), RecordEr
         .map_err(io_err("sizing the disk"))?;
     drop(f);
     cfg.mkfs(&disk)?;
-    run(Command::new("cp").arg("--sparse=always").arg(&disk).arg(&base))?;
+    run(Command::new("cp")
+        .arg("--sparse=always")
+        .arg(&disk)
+        .arg(&base))?;
     Ok((disk, base))
 }
 
@@ -334,9 +337,18 @@ fn umount(m: &Path) -> Result<(), RecordError> {
 fn serialise_fuse(export: &Path) -> Result<(), RecordError> {
     use std::os::unix::fs::MetadataExt;
     let conns = Path::new("/sys/fs/fuse/connections");
-    if std::fs::read_dir(conns).map(|mut d| d.next().is_none()).unwrap_or(true) {
+    if std::fs::read_dir(conns)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true)
+    {
         // fusectl is not mounted (or the directory is empty because it is not).
-        let _ = rustix::mount::mount("fusectl", conns, "fusectl", rustix::mount::MountFlags::empty(), "");
+        let _ = rustix::mount::mount(
+            "fusectl",
+            conns,
+            "fusectl",
+            rustix::mount::MountFlags::empty(),
+            "",
+        );
     }
     let dev = std::fs::metadata(export)
         .map_err(io_err("reading the FUSE export"))?
@@ -419,9 +431,9 @@ impl Backend for Host {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
         child::contain(&mut cmd);
-        let daemon = cmd
-            .spawn()
-            .map_err(io_err("starting qemu-storage-daemon (apt install qemu-system-common)"))?;
+        let daemon = cmd.spawn().map_err(io_err(
+            "starting qemu-storage-daemon (apt install qemu-system-common)",
+        ))?;
         let daemon = g.daemon.insert(child::Guard::new(daemon));
         wait_for_export(&export, cfg.fs_bytes() + MARK_AREA, daemon)?;
         serialise_fuse(&export)?;
@@ -510,8 +522,8 @@ pub const GUEST_RESULT: &str = "UNPLUG-RESULT ";
 /// The guest side of the vm backend (`unplug __guest SPEC`): mounts `/dev/vda`, runs the
 /// session, unmounts, and prints one result line ([`GUEST_RESULT`] and the outcomes as JSON).
 pub fn guest_main(spec_path: &Path) -> Result<(), RecordError> {
-    let text =
-        std::fs::read_to_string(spec_path).map_err(io_err(format!("reading {}", spec_path.display())))?;
+    let text = std::fs::read_to_string(spec_path)
+        .map_err(io_err(format!("reading {}", spec_path.display())))?;
     let spec: GuestSpec =
         serde_json::from_str(&text).map_err(|e| RecordError::Guest(format!("bad spec: {e}")))?;
     let programs = programs(&spec.jobs)?;
@@ -526,7 +538,8 @@ pub fn guest_main(spec_path: &Path) -> Result<(), RecordError> {
         spec.mount_data.as_str(),
     )
     .map_err(|e| io_err("mounting /dev/vda")(e.into()))?;
-    let mut marker = Marker::open(dev, spec.fs_bytes).map_err(io_err("opening /dev/vda for marks"))?;
+    let mut marker =
+        Marker::open(dev, spec.fs_bytes).map_err(io_err("opening /dev/vda for marks"))?;
     let outcomes = session::run_jobs(spec.fs, mnt, &mut marker, &programs, &|| false, &mut |_| {})
         .map_err(io_err("running the jobs"));
     drop(marker);
@@ -565,7 +578,8 @@ impl Backend for Vm {
             jobs: jobs.to_vec(),
         };
         let spec = serde_json::to_vec(&spec).map_err(|e| RecordError::Guest(e.to_string()))?;
-        let binary = std::fs::read(&unplug).map_err(io_err(format!("reading {}", unplug.display())))?;
+        let binary =
+            std::fs::read(&unplug).map_err(io_err(format!("reading {}", unplug.display())))?;
         let initramfs = work.join("initramfs.cpio");
         crate::vm::build_initramfs(
             &kernel,
@@ -573,7 +587,11 @@ impl Backend for Vm {
             &[
                 ("/unplug".into(), binary, 0o755),
                 ("/jobs.json".into(), spec, 0o644),
-                ("/guest-cmd".into(), b"/unplug __guest /jobs.json\n".to_vec(), 0o755),
+                (
+                    "/guest-cmd".into(),
+                    b"/unplug __guest /jobs.json\n".to_vec(),
+                    0o755,
+                ),
             ],
             &initramfs,
         )?;
@@ -584,7 +602,10 @@ impl Backend for Vm {
         let run = crate::vm::boot(&boot)?;
         let _ = std::fs::remove_file(&initramfs);
         let out = run.output();
-        let Some(line) = out.lines().find_map(|l| l.trim().strip_prefix(GUEST_RESULT)) else {
+        let Some(line) = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(GUEST_RESULT))
+        else {
             let tail: Vec<&str> = out.lines().rev().take(20).collect();
             return Err(RecordError::Guest(format!(
                 "no result line (status {}); last output:\n{}",
@@ -592,8 +613,8 @@ impl Backend for Vm {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             )));
         };
-        let outcomes: Vec<JobOutcome> =
-            serde_json::from_str(line).map_err(|e| RecordError::Guest(format!("bad result: {e}")))?;
+        let outcomes: Vec<JobOutcome> = serde_json::from_str(line)
+            .map_err(|e| RecordError::Guest(format!("bad result: {e}")))?;
         progress(outcomes.len());
         let log = FileLog(log_path.clone()).read_log()?;
         let _ = std::fs::remove_file(&disk);

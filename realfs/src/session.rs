@@ -361,14 +361,19 @@ fn cause(fs: FsType, e: Event, root: &StdPath, aux: &StdPath) -> io::Result<()> 
                 let mut transid: u64 = 0;
                 // SAFETY: the ioctls take a pointer to a u64 that lives across the calls.
                 let r = unsafe {
-                    libc::ioctl(f.as_raw_fd(), BTRFS_IOC_START_SYNC, &mut transid as *mut u64)
+                    libc::ioctl(
+                        f.as_raw_fd(),
+                        BTRFS_IOC_START_SYNC,
+                        &mut transid as *mut u64,
+                    )
                 };
                 if r != 0 {
                     return Err(io::Error::last_os_error());
                 }
                 // SAFETY: as above.
-                let r =
-                    unsafe { libc::ioctl(f.as_raw_fd(), BTRFS_IOC_WAIT_SYNC, &transid as *const u64) };
+                let r = unsafe {
+                    libc::ioctl(f.as_raw_fd(), BTRFS_IOC_WAIT_SYNC, &transid as *const u64)
+                };
                 if r != 0 {
                     return Err(io::Error::last_os_error());
                 }

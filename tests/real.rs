@@ -1,0 +1,192 @@
+//! `unplug real` end to end: the JSON contract, the vm backend, and that an interrupted run
+//! leaves nothing behind. Needs root, loop devices and what scripts/install-deps installs.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn unplug() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_unplug"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run_json(args: &[&str]) -> (i32, Value) {
+    let out = unplug().args(args).arg("--json").output().expect("runs");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+#[test]
+fn the_json_report_has_the_contract_fields() {
+    let (code, v) = run_json(&[
+        "real",
+        "litmus/fsync-rename.up",
+        "--fs",
+        "ext4",
+        "--mount-opts",
+        "data=journal",
+        "--fs",
+        "xfs",
+    ]);
+    assert_eq!(code, 0, "{v:#}");
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2);
+    for r in runs {
+        for k in [
+            "fs",
+            "mount_opts",
+            "kernel",
+            "backend",
+            "images_checked",
+            "observed_states",
+            "unsound",
+            "predicted_observed_fraction",
+        ] {
+            assert!(!r[k].is_null(), "{k} missing in {r:#}");
+        }
+        assert_eq!(r["backend"], "host");
+        assert_eq!(r["unsound"], 0);
+        assert!(r["images_checked"].as_u64().unwrap() > 10, "{r:#}");
+        let f = r["predicted_observed_fraction"].as_f64().unwrap();
+        assert!(f > 0.0 && f <= 1.0, "{f}");
+    }
+    assert_eq!(runs[0]["fs"], "ext4");
+    assert_eq!(runs[0]["mount_opts"], "data=journal");
+    assert_eq!(runs[0]["model"], "ext4:data=journal");
+    assert_eq!(runs[1]["fs"], "xfs");
+}
+
+#[test]
+fn bad_options_are_usage_errors_reported_together() {
+    let out = unplug()
+        .args([
+            "real",
+            "litmus/fsync-rename.up",
+            "--fs",
+            "zfs",
+            "--fs",
+            "ext4",
+            "--mount-opts",
+            "data=bogus",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--fs zfs: unknown file system"), "{err}");
+    assert!(err.contains("unknown ext4 option `data=bogus`"), "{err}");
+}
+
+/// Whatever a run of pid `pid` could have left: its scratch directory, mounts under it, loop
+/// devices on files in it, qemu-storage-daemon processes serving it.
+fn leftovers(pid: u32) -> Vec<String> {
+    let scratch = format!("/dev/shm/unplug-real-{pid}");
+    let mut out = Vec::new();
+    if Path::new(&scratch).exists() {
+        out.push(format!("{scratch} exists"));
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    out.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(&scratch))
+            .map(|l| format!("mounted: {l}")),
+    );
+    let loops = Command::new("losetup")
+        .arg("-l")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.extend(
+        loops
+            .lines()
+            .filter(|l| l.contains(&scratch))
+            .map(|l| format!("loop device: {l}")),
+    );
+    let ps = Command::new("pgrep")
+        .args(["-a", "-f", &scratch])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.extend(
+        ps.lines()
+            .filter(|l| !l.contains("pgrep"))
+            .map(|l| format!("process: {l}")),
+    );
+    out
+}
+
+/// Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while recording and while
+/// checking: exit 130, and nothing left behind.
+#[test]
+fn an_interrupted_run_leaves_nothing_behind() {
+    for wait_ms in [300, 2500] {
+        let mut child = unplug()
+            .args(["real", "litmus", "--fs", "btrfs", "--max-images", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("spawns");
+        let pid = child.id();
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        // SAFETY: kill(2) on the process group we just made; no memory is involved.
+        unsafe { libc::kill(-(pid as i32), libc::SIGINT) };
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("waits") {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no exit 60 s after Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(130), "after {wait_ms} ms: {err}");
+        let left = leftovers(pid);
+        assert!(left.is_empty(), "after {wait_ms} ms: {left:#?}");
+    }
+}
+
+use std::os::unix::process::CommandExt;
+
+/// The vm backend: a Debian kernel in qemu runs the program; the report names that kernel.
+/// Needs scripts/guest-kernel and a static unplug (UNPLUG_STATIC_BIN, or it is built).
+#[test]
+fn the_vm_backend_runs_programs_in_a_guest() {
+    let (code, v) = run_json(&[
+        "real",
+        "litmus/fsync-rename.up",
+        "litmus/append-rename.up",
+        "--backend",
+        "vm",
+        "--fs",
+        "ext4",
+    ]);
+    assert_eq!(code, 0, "{v:#}");
+    let r = &v["runs"][0];
+    assert_eq!(r["backend"], "vm");
+    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let kernel = r["kernel"].as_str().unwrap();
+    assert_ne!(kernel, host.trim(), "the guest's kernel, not the host's");
+    assert!(kernel.ends_with("-amd64"), "{kernel}");
+    assert_eq!(r["unsound"], 0, "{r:#}");
+    assert!(r["images_checked"].as_u64().unwrap() > 20, "{r:#}");
+}
