@@ -190,3 +190,30 @@ fn the_vm_backend_runs_programs_in_a_guest() {
     assert_eq!(r["unsound"], 0, "{r:#}");
     assert!(r["images_checked"].as_u64().unwrap() > 20, "{r:#}");
 }
+
+/// The realfs suite: the whole litmus corpus, every schedule, on ext4, xfs and btrfs (at most 8
+/// crash images per run, to bound CI time): no observed state may be one the model does not
+/// predict. Prints the figures the closing notes quote.
+#[test]
+fn the_litmus_corpus_is_sound_on_real_file_systems() {
+    let (code, v) = run_json(&["real", "litmus", "--max-images", "8"]);
+    for r in v["runs"].as_array().expect("runs") {
+        eprintln!(
+            "realfs suite: {} on {}: {} programs, {} runs, {} images ({:.0}/s), {} states, {} unsound, {:.1}% of predicted states observed",
+            r["fs"],
+            r["kernel"],
+            r["programs"].as_array().map_or(0, Vec::len),
+            r["jobs"],
+            r["images_checked"],
+            r["images_per_second"].as_f64().unwrap_or(0.0),
+            r["observed_states"],
+            r["unsound"],
+            100.0 * r["predicted_observed_fraction"].as_f64().unwrap_or(0.0)
+        );
+        for u in r["unsound_states"].as_array().into_iter().flatten() {
+            eprintln!("UNSOUND {u:#}");
+        }
+        assert_eq!(r["unsound"], 0, "{}", r["fs"]);
+    }
+    assert_eq!(code, 0);
+}

@@ -371,7 +371,7 @@ pub fn check(
                     let _cleanup = RemoveOnDrop(path.clone());
                     base.write_image(&rec.log, img, &path)
                         .map_err(io_err("building a crash image"))?;
-                    let root = PathBuf::from(job_dir(Path::new(""), j)).join("root");
+                    let root = job_dir(Path::new(""), j).join("root");
                     let read = crate::recover::with_mounted(
                         &path,
                         rec.fs.fs.name(),
