@@ -116,6 +116,30 @@ pub struct RunReport {
     pub images_per_second: f64,
 }
 
+impl RunReport {
+    /// Adds the report of another session of the same configuration over other programs (a
+    /// long job list is recorded in several sessions, so that each job's base image stays
+    /// small).
+    pub fn merge(&mut self, o: RunReport) {
+        self.jobs += o.jobs;
+        self.images_checked += o.images_checked;
+        self.observed_states += o.observed_states;
+        self.unsound += o.unsound;
+        self.unsound_states.extend(o.unsound_states);
+        self.programs.extend(o.programs);
+        self.record_seconds += o.record_seconds;
+        self.check_seconds += o.check_seconds;
+        self.images_per_second = self.images_checked as f64 / self.check_seconds.max(1e-9);
+        let predicted: usize = self.programs.iter().map(|p| p.predicted_classes).sum();
+        let hit: usize = self.programs.iter().map(|p| p.predicted_observed).sum();
+        self.predicted_observed_fraction = if predicted == 0 {
+            0.0
+        } else {
+            hit as f64 / predicted as f64
+        };
+    }
+}
+
 /// Why checking stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
