@@ -52,6 +52,18 @@ impl Guard {
         self.child.as_mut()
     }
 
+    /// Reaps the child if it has exited (then the guard has nothing left to kill).
+    pub fn try_wait(&mut self) -> io::Result<Option<std::process::ExitStatus>> {
+        let Some(child) = self.child.as_mut() else {
+            return Ok(None);
+        };
+        let status = child.try_wait()?;
+        if status.is_some() {
+            self.child = None;
+        }
+        Ok(status)
+    }
+
     /// Asks the child to stop with `signal`, waits for it, and returns its status.
     pub fn stop(&mut self, signal: i32) -> io::Result<Option<std::process::ExitStatus>> {
         match self.child.take() {

@@ -9,9 +9,8 @@
 //! on that same thread, so this is the caller's lifetime.
 
 use super::{GuestKernel, VmError, BEGIN_MARKER, END_MARKER};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The qemu binary, unless `UNPLUG_QEMU` names another.
@@ -160,30 +159,7 @@ pub fn qemu_args(b: &Boot, serial: &Path) -> Result<Vec<String>, VmError> {
 }
 
 /// Kills qemu's process group (and reaps qemu) when dropped, unless qemu has been reaped.
-pub struct QemuGuard {
-    child: Option<Child>,
-}
-
-impl QemuGuard {
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // The child is its group's leader: its pid is the group id.
-            if let Ok(pid) = i32::try_from(child.id()) {
-                // SAFETY: kill(2) with a negative pid signals a process group; no memory is
-                // involved.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for QemuGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+pub type QemuGuard = crate::child::Guard;
 
 /// The last `lines` lines of `text`.
 fn tail(text: &str, lines: usize) -> String {
@@ -232,43 +208,17 @@ pub fn boot(b: &Boot) -> Result<GuestRun, VmError> {
             path: qemu_log.clone(),
             source,
         })?)
-        .stderr(stderr)
-        .process_group(0);
-    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
-    // functions (prctl, getppid, _exit).
-    let parent = std::process::id();
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The parent may have died between fork and prctl: then nobody would kill us.
-            if libc::getppid() as u32 != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
+        .stderr(stderr);
+    crate::child::contain(&mut cmd);
     let start = Instant::now();
     let child = cmd.spawn().map_err(|source| VmError::Spawn {
         program: qemu.clone(),
         source,
     })?;
-    let mut guard = QemuGuard { child: Some(child) };
+    let mut guard = QemuGuard::new(child);
     let status = loop {
-        let child = guard.child.as_mut().expect("reaped only by kill");
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                guard.child = None;
-                break status;
-            }
+        match guard.try_wait() {
+            Ok(Some(status)) => break status,
             Ok(None) => {}
             Err(source) => {
                 return Err(VmError::Spawn {
