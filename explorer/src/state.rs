@@ -11,7 +11,7 @@ use crate::count::Count;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use unplug_model::{BlockValue, ContentRef, Expr, Extent, Origin, Path};
+use unplug_model::{BlockValue, Content, ContentRef, Expr, Extent, Origin, Path};
 
 /// The content of a file: segments in offset order covering `[0, size)`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -115,37 +115,10 @@ impl CrashState {
     }
 }
 
-/// The extents of `v` clipped to `[lo, hi)`, gaps filled with zeros, neighbours merged.
-fn flat<'a>(v: impl IntoIterator<Item = &'a Extent>, lo: u64, hi: u64) -> Vec<Extent> {
-    let mut out = Vec::new();
-    let mut pos = lo;
-    for e in v {
-        let (s, t) = (e.start.max(lo), e.end.min(hi));
-        if s >= t {
-            continue;
-        }
-        if s > pos {
-            out.push(Extent {
-                start: pos,
-                end: s,
-                origin: Origin::Zero,
-            });
-        }
-        out.push(Extent {
-            start: s,
-            end: t,
-            origin: e.origin.clone(),
-        });
-        pos = t;
-    }
-    if pos < hi {
-        out.push(Extent {
-            start: pos,
-            end: hi,
-            origin: Origin::Zero,
-        });
-    }
-    unplug_model::volatile::merge(out)
+/// The extents of `v` (sorted, not overlapping) within `[lo, hi)`, gaps as zeros
+/// ([`Content::slice`]), neighbours merged so that equal bytes compare equal.
+fn flat(v: Vec<Extent>, lo: u64, hi: u64) -> Vec<Extent> {
+    unplug_model::volatile::merge(Content(v).slice(lo, hi))
 }
 
 fn content_contains(class: &[Segment], c: &[Segment], size: u64) -> bool {
@@ -156,14 +129,24 @@ fn content_contains(class: &[Segment], c: &[Segment], size: u64) -> bool {
     // The observed extents overlapping [lo, hi), found from the first one ending after lo.
     let slice = |lo: u64, hi: u64| {
         let i = cx.partition_point(|e| e.end <= lo);
-        flat(cx[i..].iter().take_while(|e| e.start < hi), lo, hi)
+        flat(
+            cx[i..]
+                .iter()
+                .take_while(|e| e.start < hi)
+                .cloned()
+                .collect(),
+            lo,
+            hi,
+        )
     };
-    let zeros = |lo: u64, hi: u64| lo >= hi || slice(lo, hi) == flat([], lo, hi);
+    let zeros = |lo: u64, hi: u64| lo >= hi || slice(lo, hi) == flat(Vec::new(), lo, hi);
     let mut pos = 0;
     for seg in class {
         match seg {
             Segment::Exact(e) => {
-                if !zeros(pos, e.start) || slice(e.start, e.end) != flat([e], e.start, e.end) {
+                if !zeros(pos, e.start)
+                    || slice(e.start, e.end) != flat(vec![e.clone()], e.start, e.end)
+                {
                     return false;
                 }
                 pos = e.end;
@@ -192,7 +175,7 @@ fn content_contains(class: &[Segment], c: &[Segment], size: u64) -> bool {
                                     origin: o.clone(),
                                 })
                                 .collect();
-                        flat(&ext, b, e) == observed
+                        flat(ext, b, e) == observed
                     }) else {
                         return false;
                     };

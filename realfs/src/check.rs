@@ -277,8 +277,13 @@ pub fn check(
     // One analysis per distinct program (jobs share programs).
     let mut names: Vec<&str> = Vec::new();
     let mut analyses: Vec<Analysis> = Vec::new();
+    // The index into `names` (and `analyses`, `programs`, `reports`) of each job's program.
+    let mut program_of: Vec<usize> = Vec::with_capacity(jobs.len());
     for job in jobs {
-        if !names.contains(&job.name.as_str()) {
+        if let Some(pi) = names.iter().position(|n| *n == job.name) {
+            program_of.push(pi);
+        } else {
+            program_of.push(names.len());
             let (p, t) = unplug_model::load(&job.source)
                 .map_err(|_| CheckError::Invalid(job.name.clone()))?;
             let mut a = Analysis::from_trace(p, t);
@@ -351,12 +356,9 @@ pub fn check(
             what: "starting threads".into(),
             source: io::Error::other(e),
         })?;
-    let plans: Vec<Vec<CrashImage>> = jobs
-        .iter()
-        .enumerate()
-        .map(|(j, job)| {
-            let pi = names.iter().position(|n| *n == job.name).unwrap_or(0);
-            let last = programs[pi].run.trace.ops.len();
+    let plans: Vec<Vec<CrashImage>> = (0..jobs.len())
+        .map(|j| {
+            let last = programs[program_of[j]].run.trace.ops.len();
             crash::plan(&rec.log, &events(rec, j, windows[j]), last, &opts.plan)
         })
         .collect();
@@ -366,7 +368,7 @@ pub fn check(
         if interrupt::interrupted() {
             return Err(CheckError::Interrupted);
         }
-        let pi = names.iter().position(|n| *n == job.name).unwrap_or(0);
+        let pi = program_of[j];
         let prog = &programs[pi];
         let report = &mut reports[pi];
         report.jobs += 1;

@@ -24,7 +24,7 @@
 //! blocks a later job reuses after an earlier one's files were deleted read back as unknown
 //! (stale) bytes, not as the later job's own data.
 
-use crate::runner::{run_with, RunLog, Step};
+use crate::runner::{run_with, RunError, RunLog, Step};
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
@@ -317,25 +317,20 @@ fn run_job(
     std::fs::write(&aux, b"aux")?;
     syncfs(mnt)?;
     let program = salted(program, j);
-    let mut session_err: Option<io::Error> = None;
-    let run = run_with(&program, &root, &mut |step| {
-        let r = match step {
-            Step::BeforeSetup => Ok(()),
-            Step::AfterSetup => marker.mark(j, Mark::Op(0)),
-            Step::AfterOp(n) => marker.mark(j, Mark::Op(n)).and_then(|()| {
-                for e in schedule.events_after(n) {
-                    cause(fs, e, &root, &aux)?;
-                }
-                Ok(())
-            }),
-        };
-        if let Err(e) = &r {
-            session_err = Some(io::Error::new(e.kind(), e.to_string()));
+    let run = run_with(&program, &root, &mut |step| match step {
+        Step::BeforeSetup => Ok(()),
+        Step::AfterSetup => marker.mark(j, Mark::Op(0)),
+        Step::AfterOp(n) => {
+            marker.mark(j, Mark::Op(n))?;
+            for e in schedule.events_after(n) {
+                cause(fs, e, &root, &aux)?;
+            }
+            Ok(())
         }
-        r
     });
-    if let Some(e) = session_err {
-        return Err(e);
+    // A failing mark or event is the session's failure, not the program's.
+    if let Err(RunError::Hook { source, .. }) = run {
+        return Err(source);
     }
     marker.mark(j, Mark::End)?;
     syncfs(mnt)?;
