@@ -5,6 +5,7 @@ mod commands;
 mod real;
 mod render;
 mod table;
+mod workloads;
 
 use clap::{Parser, Subcommand};
 use commands::Common;
@@ -94,6 +95,33 @@ enum Command {
     /// Exit status: 0 no unsound state, 1 an observed state the model did not predict (its image
     /// is kept), 2 bad usage, a bad program or a failed run, 130 interrupted (cleaned up).
     Real(real::RealArgs),
+    /// Every workload of a bounded space (ACE's seq-1/seq-2/seq-3: Mohan et al., OSDI 2018),
+    /// checked under every model against built-in oracles and the strength order of the models.
+    ///
+    /// A workload is N core ops (creat, mkdir, write, overwrite, append, mmap write + msync,
+    /// fallocate, fallocate keep-size, truncate, link, unlink, rename) over F file names in the
+    /// root and in D directories, each op followed by a persistence point: none, fsync or
+    /// fdatasync of a file it touched, fsync of a directory whose entries it changed, or sync.
+    /// The first file of each directory exists (8 KiB) before the workload.
+    ///
+    /// Oracles, the properties each workload gets from its volatile states: fsync (a synced file
+    /// is there with its content), fdatasync (if it is there, its content), dirsync (a synced
+    /// directory's entries), sync (every path nothing later changes is as it was), rename (a
+    /// replaced file is old or new, never torn or empty). A violation under a model says the
+    /// model does not promise it (POSIX promises little); a violation of the strength order
+    /// (a state `seq` allows that a file system does not, or a file system's state `posix` does
+    /// not allow) is a model bug.
+    ///
+    /// Examples:
+    ///   unplug workloads --ops 1                   seq-1, every model, a summary table
+    ///   unplug workloads --ops 2 --json            seq-2: the JSON summary with findings
+    ///   unplug workloads --ops 2 --out w.jsonl     one JSON line per workload
+    ///   unplug workloads --ops 2 --show 1234       workload 1234 as a program (then `unplug check`)
+    ///
+    /// Exit status: 0 the models keep their strength order, 1 a model-order violation, 2 bad
+    /// usage, 130 interrupted (what was covered is reported).
+    #[command(verbatim_doc_comment)]
+    Workloads(workloads::WorkloadsArgs),
     /// The guest side of `unplug real --backend vm` (runs inside the VM).
     #[command(name = "__guest", hide = true)]
     Guest { spec: std::path::PathBuf },
@@ -115,6 +143,7 @@ fn main() -> ExitCode {
         Command::Models { json } => commands::models(json),
         Command::Table(t) => commands::table(&t),
         Command::Real(r) => real::real(&r),
+        Command::Workloads(w) => workloads::run(&w),
         Command::Guest { spec } => match unplug_realfs::record::guest_main(&spec) {
             Ok(()) => 0,
             Err(e) => {

@@ -19,6 +19,7 @@ pub mod guarantee;
 pub mod replay;
 pub mod state;
 pub mod syncs;
+pub mod workloads;
 
 pub use count::Count;
 pub use explore::{Exploration, Limits, Point, StateEntry, Witness};

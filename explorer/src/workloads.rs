@@ -1,0 +1,752 @@
+//! Bounded exhaustive workloads, in the spirit of ACE (Mohan et al., "Finding Crash-Consistency
+//! Bugs with Bounded Black-Box Crash Testing", OSDI 2018): every sequence of `ops` core operations
+//! over a small set of files and directories, each followed by a persistence point (none, `fsync`
+//! or `fdatasync` of a file the op touched, `fsync` of its directory, or `sync`).
+//!
+//! A workload is a [`Space`] and an index: [`Space::workload`] decodes the index in mixed radix,
+//! so the space can be split between threads and any workload named by its number. Each workload
+//! becomes an ordinary unplug program ([`Workload::program`]) whose properties are the built-in
+//! *oracles*, derived from the volatile state at each persistence point:
+//!
+//! - `fsync_K` (after `fsync` of file X returns at op K, and nothing later changes X): after op K,
+//!   `X == new`: the file is there with the content it had when it was synced.
+//! - `fdatasync_K`: after op K, `exists X implies X == new` (fdatasync persists the data and the
+//!   size, not the name).
+//! - `dirsync_K` (`fsync` of directory X): after op K, `entries X == {...}` as they were then.
+//! - `sync_K`: after op K, every path that nothing later changes is as it was then (files `== new`,
+//!   directories exist, removed names stay removed).
+//! - `rename_K` (op K renames P over an existing Q that no other op touches): at every crash point,
+//!   `exists Q implies (Q == old or Q == new)`: the target is the old file or the new one, never a
+//!   torn mix or an empty file.
+//!
+//! A program's text (with its oracles as properties) is the whole reproduction: `unplug check`
+//! on it gives the same verdicts.
+
+use crate::explore::volatile_state;
+use crate::state::Node;
+use crate::{Analysis, CrashState, Exploration, Limits};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use unplug_model::{ModelSpec, Path};
+
+/// The bounded space: how many core ops, files per directory and directories.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Space {
+    pub ops: usize,
+    pub files: usize,
+    pub dirs: usize,
+    steps: Vec<Step>,
+}
+
+/// A core operation of a workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CoreOp {
+    /// `open P create` (creat(2))
+    Creat(String),
+    /// `mkdir P`
+    Mkdir(String),
+    /// `pwrite` of 4 KiB at offset 0 (the file is created if missing)
+    Write(String),
+    /// `pwrite` of 2 KiB at 1 KiB of an existing file (in place, unaligned)
+    Overwrite(String),
+    /// `write` of 4 KiB through an `append` handle of an existing file
+    Append(String),
+    /// a 4 KiB store through `mmap` of an existing file, then `msync` MS_SYNC
+    MmapWrite(String),
+    /// `fallocate` of [0, 12 KiB) (the file grows)
+    Falloc(String),
+    /// `fallocate` of [0, 12 KiB) with `keep-size`
+    FallocKeep(String),
+    /// `ftruncate` to 2 KiB
+    Truncate(String),
+    /// `link P Q`
+    Link(String, String),
+    /// `unlink P`
+    Unlink(String),
+    /// `rename P Q`
+    Rename(String, String),
+}
+
+/// The persistence point after a core op.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Persist {
+    None,
+    /// `fsync` of a file
+    Fsync(String),
+    /// `fdatasync` of a file
+    Fdatasync(String),
+    /// `fsync` of a directory (`.` for the root)
+    FsyncDir(String),
+    Sync,
+}
+
+/// One position of a workload: a core op and the persistence point after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub op: CoreOp,
+    pub persist: Persist,
+}
+
+/// The names files take in each directory.
+const FILE_NAMES: [&str; 4] = ["foo", "bar", "baz", "qux"];
+/// The names of the directories under the root.
+const DIR_NAMES: [&str; 4] = ["A", "B", "C", "E"];
+/// The name of a directory `mkdir` creates (in the root and in each directory).
+const NEW_DIR: &str = "N";
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "." {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn parent(p: &str) -> String {
+    match p.rsplit_once('/') {
+        Some((d, _)) => d.to_string(),
+        None => ".".to_string(),
+    }
+}
+
+impl Space {
+    /// The space of `ops` core ops over `files` file names (1..=4) in the root and in each of
+    /// `dirs` directories (0..=4).
+    pub fn new(ops: usize, files: usize, dirs: usize) -> Result<Space, String> {
+        if !(1..=FILE_NAMES.len()).contains(&files) {
+            return Err(format!(
+                "--files must be 1 to {} (got {files})",
+                FILE_NAMES.len()
+            ));
+        }
+        if dirs > DIR_NAMES.len() {
+            return Err(format!(
+                "--dirs must be 0 to {} (got {dirs})",
+                DIR_NAMES.len()
+            ));
+        }
+        if ops == 0 {
+            return Err("--ops must be at least 1".to_string());
+        }
+        let mut s = Space {
+            ops,
+            files,
+            dirs,
+            steps: Vec::new(),
+        };
+        s.steps = s.all_steps();
+        if s.len().is_none() {
+            return Err(format!(
+                "the space of {ops} ops has more than 2^64 workloads"
+            ));
+        }
+        Ok(s)
+    }
+
+    /// The directories: the root (`.`) and `A`, `B`, ...
+    pub fn dir_paths(&self) -> Vec<String> {
+        std::iter::once(".".to_string())
+            .chain(DIR_NAMES[..self.dirs].iter().map(|d| d.to_string()))
+            .collect()
+    }
+
+    /// Every file path of the space.
+    pub fn file_paths(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for d in self.dir_paths() {
+            for f in &FILE_NAMES[..self.files] {
+                v.push(join(&d, f));
+            }
+        }
+        v
+    }
+
+    /// The files that exist before the workload (the first name in each directory, 8 KiB).
+    pub fn initial_files(&self) -> Vec<String> {
+        self.dir_paths()
+            .iter()
+            .map(|d| join(d, FILE_NAMES[0]))
+            .collect()
+    }
+
+    fn core_ops(&self) -> Vec<CoreOp> {
+        let files = self.file_paths();
+        let mut v = Vec::new();
+        for f in &files {
+            v.push(CoreOp::Creat(f.clone()));
+        }
+        for d in self.dir_paths() {
+            v.push(CoreOp::Mkdir(join(&d, NEW_DIR)));
+        }
+        for f in &files {
+            v.push(CoreOp::Write(f.clone()));
+            v.push(CoreOp::Overwrite(f.clone()));
+            v.push(CoreOp::Append(f.clone()));
+            v.push(CoreOp::MmapWrite(f.clone()));
+            v.push(CoreOp::Falloc(f.clone()));
+            v.push(CoreOp::FallocKeep(f.clone()));
+            v.push(CoreOp::Truncate(f.clone()));
+            v.push(CoreOp::Unlink(f.clone()));
+        }
+        for a in &files {
+            for b in &files {
+                if a != b {
+                    v.push(CoreOp::Link(a.clone(), b.clone()));
+                    v.push(CoreOp::Rename(a.clone(), b.clone()));
+                }
+            }
+        }
+        v
+    }
+
+    /// The persistence points that can follow an op: none, `sync`, and `fsync` / `fdatasync` of
+    /// each file it leaves named and `fsync` of each directory whose entries it changed.
+    fn persists(op: &CoreOp) -> Vec<Persist> {
+        let mut v = vec![Persist::None];
+        let mut dirs: Vec<String> = Vec::new();
+        match op {
+            CoreOp::Mkdir(p) => {
+                v.push(Persist::FsyncDir(p.clone()));
+                dirs.push(parent(p));
+            }
+            CoreOp::Creat(p)
+            | CoreOp::Write(p)
+            | CoreOp::Overwrite(p)
+            | CoreOp::Append(p)
+            | CoreOp::MmapWrite(p)
+            | CoreOp::Falloc(p)
+            | CoreOp::FallocKeep(p)
+            | CoreOp::Truncate(p) => {
+                v.push(Persist::Fsync(p.clone()));
+                v.push(Persist::Fdatasync(p.clone()));
+                dirs.push(parent(p));
+            }
+            CoreOp::Unlink(p) => dirs.push(parent(p)),
+            CoreOp::Link(a, b) | CoreOp::Rename(a, b) => {
+                v.push(Persist::Fsync(b.clone()));
+                v.push(Persist::Fdatasync(b.clone()));
+                dirs.push(parent(b));
+                dirs.push(parent(a));
+            }
+        }
+        dirs.dedup();
+        v.extend(dirs.into_iter().map(Persist::FsyncDir));
+        v.push(Persist::Sync);
+        v
+    }
+
+    fn all_steps(&self) -> Vec<Step> {
+        self.core_ops()
+            .into_iter()
+            .flat_map(|op| {
+                Self::persists(&op)
+                    .into_iter()
+                    .map(move |persist| Step {
+                        op: op.clone(),
+                        persist,
+                    })
+            })
+            .collect()
+    }
+
+    /// The choices for one position (a core op and its persistence point).
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// How many workloads the space holds (`steps ^ ops`), or None past 2^64.
+    pub fn len(&self) -> Option<u64> {
+        (self.steps.len() as u64).checked_pow(self.ops as u32)
+    }
+
+    /// Whether the space is empty (never: every space has at least one step).
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// Workload number `index` (0-based; mixed radix, the first op the most significant digit).
+    pub fn workload(&self, index: u64) -> Workload {
+        let n = self.steps.len() as u64;
+        let mut digits = Vec::with_capacity(self.ops);
+        let mut x = index;
+        for _ in 0..self.ops {
+            digits.push((x % n) as usize);
+            x /= n;
+        }
+        digits.reverse();
+        Workload {
+            index,
+            steps: digits.into_iter().map(|d| self.steps[d].clone()).collect(),
+        }
+    }
+
+    /// The setup block: the directories, and the first file of each directory with 8 KiB of
+    /// its own data (`O1`, `O2`, ...), durable before the workload starts.
+    pub fn setup(&self) -> String {
+        let mut s = String::from("setup\n");
+        for d in &DIR_NAMES[..self.dirs] {
+            let _ = writeln!(s, "  mkdir {d}");
+        }
+        for (i, f) in self.initial_files().iter().enumerate() {
+            let _ = writeln!(s, "  s{i} = open {f} create");
+            let _ = writeln!(s, "  write s{i} 8KiB O{}", i + 1);
+            let _ = writeln!(s, "  close s{i}");
+        }
+        s.push_str("end\n");
+        s
+    }
+}
+
+/// One workload of a space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    pub index: u64,
+    pub steps: Vec<Step>,
+}
+
+/// A workload as an unplug program: its ops (numbered as unplug numbers them) and where each
+/// step's persistence point ends.
+struct Ops {
+    lines: Vec<String>,
+    /// Per step: (the op number of its core op's last line, the op number of its persistence
+    /// point's last line).
+    ends: Vec<(usize, usize)>,
+}
+
+impl CoreOp {
+    /// The paths the op names (whose entries or content it may change).
+    pub fn paths(&self) -> Vec<&str> {
+        match self {
+            CoreOp::Creat(p)
+            | CoreOp::Mkdir(p)
+            | CoreOp::Write(p)
+            | CoreOp::Overwrite(p)
+            | CoreOp::Append(p)
+            | CoreOp::MmapWrite(p)
+            | CoreOp::Falloc(p)
+            | CoreOp::FallocKeep(p)
+            | CoreOp::Truncate(p)
+            | CoreOp::Unlink(p) => vec![p],
+            CoreOp::Link(a, b) | CoreOp::Rename(a, b) => vec![a, b],
+        }
+    }
+
+    /// A short name: `write foo`, `rename foo A/bar`.
+    pub fn label(&self) -> String {
+        match self {
+            CoreOp::Creat(p) => format!("creat {p}"),
+            CoreOp::Mkdir(p) => format!("mkdir {p}"),
+            CoreOp::Write(p) => format!("write {p}"),
+            CoreOp::Overwrite(p) => format!("overwrite {p}"),
+            CoreOp::Append(p) => format!("append {p}"),
+            CoreOp::MmapWrite(p) => format!("mmap-write {p}"),
+            CoreOp::Falloc(p) => format!("falloc {p}"),
+            CoreOp::FallocKeep(p) => format!("falloc-keep {p}"),
+            CoreOp::Truncate(p) => format!("truncate {p}"),
+            CoreOp::Link(a, b) => format!("link {a} {b}"),
+            CoreOp::Unlink(p) => format!("unlink {p}"),
+            CoreOp::Rename(a, b) => format!("rename {a} {b}"),
+        }
+    }
+
+    fn lines(&self, i: usize) -> Vec<String> {
+        let h = format!("h{i}");
+        let d = format!("D{i}");
+        match self {
+            CoreOp::Creat(p) => vec![format!("{h} = open {p} create")],
+            CoreOp::Mkdir(p) => vec![format!("mkdir {p}")],
+            CoreOp::Write(p) => vec![
+                format!("{h} = open {p} create"),
+                format!("pwrite {h} 0 4KiB {d}"),
+            ],
+            CoreOp::Overwrite(p) => vec![
+                format!("{h} = open {p}"),
+                format!("pwrite {h} 1KiB 2KiB {d}"),
+            ],
+            CoreOp::Append(p) => vec![
+                format!("{h} = open {p} append"),
+                format!("write {h} 4KiB {d}"),
+            ],
+            CoreOp::MmapWrite(p) => vec![
+                format!("{h} = open {p}"),
+                format!("m{i} = mmap {h} 0 4KiB"),
+                format!("store m{i} 0 4KiB {d}"),
+                format!("msync m{i} sync"),
+            ],
+            CoreOp::Falloc(p) => vec![
+                format!("{h} = open {p}"),
+                format!("fallocate {h} 0 12KiB"),
+            ],
+            CoreOp::FallocKeep(p) => vec![
+                format!("{h} = open {p}"),
+                format!("fallocate {h} 0 12KiB keep-size"),
+            ],
+            CoreOp::Truncate(p) => vec![format!("{h} = open {p}"), format!("ftruncate {h} 2KiB")],
+            CoreOp::Link(a, b) => vec![format!("link {a} {b}")],
+            CoreOp::Unlink(p) => vec![format!("unlink {p}")],
+            CoreOp::Rename(a, b) => vec![format!("rename {a} {b}")],
+        }
+    }
+}
+
+impl Persist {
+    pub fn label(&self) -> String {
+        match self {
+            Persist::None => String::new(),
+            Persist::Fsync(p) => format!("fsync {p}"),
+            Persist::Fdatasync(p) => format!("fdatasync {p}"),
+            Persist::FsyncDir(p) => format!("fsync dir {p}"),
+            Persist::Sync => "sync".to_string(),
+        }
+    }
+
+    fn lines(&self, i: usize) -> Vec<String> {
+        let g = format!("g{i}");
+        match self {
+            Persist::None => vec![],
+            Persist::Fsync(p) => vec![format!("{g} = open {p}"), format!("fsync {g}")],
+            Persist::Fdatasync(p) => vec![format!("{g} = open {p}"), format!("fdatasync {g}")],
+            Persist::FsyncDir(p) => vec![format!("{g} = open {p} dir"), format!("fsync {g}")],
+            Persist::Sync => vec!["sync".to_string()],
+        }
+    }
+}
+
+impl Workload {
+    /// `creat foo; fsync foo | rename foo bar; sync`
+    pub fn label(&self) -> String {
+        self.steps
+            .iter()
+            .map(|s| {
+                let p = s.persist.label();
+                if p.is_empty() {
+                    s.op.label()
+                } else {
+                    format!("{}; {p}", s.op.label())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    fn ops(&self) -> Ops {
+        let mut lines = Vec::new();
+        let mut ends = Vec::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            lines.extend(s.op.lines(i + 1));
+            let op_end = lines.len();
+            lines.extend(s.persist.lines(i + 1));
+            ends.push((op_end, lines.len()));
+        }
+        Ops { lines, ends }
+    }
+
+    /// The workload as an unplug program with its oracles as properties, or None when the ops
+    /// do not run (an op on a missing file, a mapping past the end of a file, ...).
+    pub fn program(&self, space: &Space) -> Option<String> {
+        let ops = self.ops();
+        let setup = space.setup();
+        let mut body = String::new();
+        for l in &ops.lines {
+            body.push_str(l);
+            body.push('\n');
+        }
+        let text = format!("{setup}{body}");
+        let program = unplug_model::parse::parse(&text).ok()?;
+        let trace = unplug_model::execute(&program).ok()?;
+        let end = volatile_state(&trace.last);
+        let start = volatile_state(&trace.initial);
+        // The volatile state right after each persistence point.
+        let state_after = |k: usize| -> Option<CrashState> {
+            let mut p = program.clone();
+            p.ops.truncate(k);
+            unplug_model::execute(&p)
+                .ok()
+                .map(|t| volatile_state(&t.last))
+        };
+        let mut props = String::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let (op_end, k) = ops.ends[i];
+            // Paths named by a later step's core op: their state after k says nothing about
+            // what k persisted.
+            let later: BTreeSet<&str> = self.steps[i + 1..]
+                .iter()
+                .flat_map(|s| s.op.paths())
+                .collect();
+            let changed_later = |p: &str, at: &CrashState| -> bool {
+                later.contains(p) || at.tree.get(&path(p)) != end.tree.get(&path(p))
+            };
+            match &step.persist {
+                Persist::None => {}
+                Persist::Fsync(x) | Persist::Fdatasync(x) => {
+                    let at = state_after(k)?;
+                    if !changed_later(x, &at) {
+                        let (name, expr) = if matches!(step.persist, Persist::Fsync(_)) {
+                            ("fsync", format!("{x} == new"))
+                        } else {
+                            ("fdatasync", format!("exists {x} implies {x} == new"))
+                        };
+                        let _ = writeln!(props, "property {name}_{k}: after {k}: {expr}");
+                    }
+                }
+                Persist::FsyncDir(x) => {
+                    let at = state_after(k)?;
+                    let entries_now = entries(&at, x);
+                    let touched = later.iter().any(|p| parent(p) == *x);
+                    if !touched && entries_now == entries(&end, x) {
+                        let _ = writeln!(
+                            props,
+                            "property dirsync_{k}: after {k}: entries {x} == {{{}}}",
+                            entries_now.join(", ")
+                        );
+                    }
+                }
+                Persist::Sync => {
+                    let at = state_after(k)?;
+                    let mut parts = Vec::new();
+                    for p in space.all_paths() {
+                        if changed_later(&p, &at) {
+                            continue;
+                        }
+                        match at.tree.get(&path(&p)) {
+                            Some(Node::Dir { .. }) => parts.push(format!("exists {p}")),
+                            Some(Node::File { .. }) => parts.push(format!("{p} == new")),
+                            Some(_) => {}
+                            None => parts.push(format!("not exists {p}")),
+                        }
+                    }
+                    if !parts.is_empty() {
+                        let _ = writeln!(props, "property sync_{k}: after {k}: {}", parts.join(" and "));
+                    }
+                }
+            }
+            if let CoreOp::Rename(p, q) = &step.op {
+                let others_touch_q = self
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .any(|(j, s)| j != i && s.op.paths().contains(&q.as_str()));
+                let q_path = path(q);
+                if !others_touch_q
+                    && p != q
+                    && matches!(start.tree.get(&q_path), Some(Node::File { .. }))
+                    && matches!(end.tree.get(&q_path), Some(Node::File { .. }))
+                {
+                    let _ = writeln!(
+                        props,
+                        "property rename_{op_end}: always (exists {q} implies ({q} == old or {q} == new))"
+                    );
+                }
+            }
+        }
+        Some(format!("{text}{props}"))
+    }
+}
+
+impl Space {
+    /// Every path a workload can name: the files, the directories and the new directories.
+    pub fn all_paths(&self) -> Vec<String> {
+        let mut v = self.file_paths();
+        for d in self.dir_paths() {
+            if d != "." {
+                v.push(d.clone());
+            }
+            v.push(join(&d, NEW_DIR));
+        }
+        v.sort();
+        v
+    }
+}
+
+fn path(p: &str) -> Path {
+    if p == "." {
+        Path::root()
+    } else {
+        Path(p.split('/').map(str::to_string).collect())
+    }
+}
+
+/// The names in directory `dir` of a state, sorted.
+fn entries(s: &CrashState, dir: &str) -> Vec<String> {
+    let d = path(dir);
+    s.tree
+        .keys()
+        .filter(|p| p.parent().as_ref() == Some(&d))
+        .filter_map(|p| p.file_name().map(str::to_string))
+        .collect()
+}
+
+/// The name of the oracle a property checks (`fsync_7` -> `fsync`).
+pub fn oracle_of(property: &str) -> &str {
+    property.split('_').next().unwrap_or(property)
+}
+
+/// The verdicts of one workload under one model.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ModelVerdict {
+    pub model: String,
+    /// Oracle properties that fail (a crash state violates them).
+    pub violated: Vec<String>,
+    /// Oracle properties not proven because the state budget was hit at these crash points.
+    pub unproven: Vec<(String, Vec<usize>)>,
+    /// Distinct crash states over all crash points.
+    pub states: usize,
+}
+
+/// A crash state of a stronger model that a weaker one does not allow: a model bug.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct OrderFinding {
+    pub stronger: String,
+    pub weaker: String,
+    pub at: usize,
+    pub state: CrashState,
+}
+
+/// One workload checked under every model.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Checked {
+    pub index: u64,
+    pub label: String,
+    pub program: String,
+    /// How many oracle properties the program has.
+    pub oracles: usize,
+    pub verdicts: Vec<ModelVerdict>,
+    pub order: Vec<OrderFinding>,
+}
+
+/// Checks one workload under `models` (None when its ops do not run). Every model is explored
+/// block by block (each block its own chunk, so each crash-state class is one concrete state):
+/// that makes the states of two models comparable by set inclusion for the strength order.
+pub fn check(space: &Space, w: &Workload, models: &[ModelSpec], limits: Limits) -> Option<Checked> {
+    let program = w.program(space)?;
+    let parsed = unplug_model::parse::parse(&program).ok()?;
+    let mut a = Analysis::new(&parsed).ok()?;
+    a.limits = limits;
+    a.per_block = true;
+    let mut verdicts = Vec::new();
+    let mut explored: Vec<(ModelSpec, Exploration)> = Vec::new();
+    for m in models {
+        let run = a.run(m);
+        let results = run.check();
+        verdicts.push(ModelVerdict {
+            model: m.to_string(),
+            violated: results
+                .iter()
+                .filter(|r| r.violating_classes > 0)
+                .map(|r| r.property.clone())
+                .collect(),
+            unproven: results
+                .iter()
+                .filter(|r| r.violating_classes == 0 && !r.unproven.is_empty())
+                .map(|r| (r.property.clone(), r.unproven.clone()))
+                .collect(),
+            states: run.exploration.points.iter().map(|p| p.states.len()).sum(),
+        });
+        explored.push((m.clone(), run.exploration));
+    }
+    let mut order = Vec::new();
+    for (s, stronger) in &explored {
+        for (wk, weaker) in &explored {
+            if !crate::workloads::stronger_than(s, wk) {
+                continue;
+            }
+            order.extend(not_included(stronger, weaker).into_iter().map(|(at, state)| {
+                OrderFinding {
+                    stronger: s.to_string(),
+                    weaker: wk.to_string(),
+                    at,
+                    state,
+                }
+            }));
+        }
+    }
+    Some(Checked {
+        index: w.index,
+        label: w.label(),
+        oracles: parsed.properties.len(),
+        program,
+        verdicts,
+        order,
+    })
+}
+
+/// Whether `a` claims to allow no more crash states than `b`: `seq` is the strongest model and
+/// `posix` the weakest; the file-system models sit between them.
+pub fn stronger_than(a: &ModelSpec, b: &ModelSpec) -> bool {
+    matches!(
+        (a, b),
+        (ModelSpec::Seq, x) if !matches!(x, ModelSpec::Seq)
+    ) || matches!((a, b), (x, ModelSpec::Posix) if !matches!(x, ModelSpec::Seq | ModelSpec::Posix))
+}
+
+/// The crash states of `stronger` (per crash point) that `weaker` does not have, where both
+/// points were explored completely.
+fn not_included(stronger: &Exploration, weaker: &Exploration) -> Vec<(usize, CrashState)> {
+    let mut out = Vec::new();
+    for (ps, pw) in stronger.points.iter().zip(&weaker.points) {
+        if ps.bound_hit || pw.bound_hit {
+            continue;
+        }
+        for s in &ps.states {
+            if pw.states.binary_search_by(|x| x.state.cmp(&s.state)).is_err() {
+                out.push((ps.at, s.state.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_space_decodes_every_index_to_a_distinct_workload() {
+        let s = Space::new(2, 1, 0).unwrap();
+        let n = s.len().unwrap();
+        assert_eq!(n, (s.steps().len() * s.steps().len()) as u64);
+        let labels: BTreeSet<String> = (0..n).map(|i| s.workload(i).label()).collect();
+        assert_eq!(labels.len() as u64, n);
+        assert_eq!(s.workload(0).steps[0], s.steps()[0]);
+        assert_eq!(s.workload(n - 1).steps[1], s.steps()[s.steps().len() - 1]);
+    }
+
+    #[test]
+    fn bad_bounds_are_refused() {
+        assert!(Space::new(0, 1, 0).is_err());
+        assert!(Space::new(1, 5, 0).is_err());
+        assert!(Space::new(1, 1, 5).is_err());
+        assert!(Space::new(40, 4, 4).is_err());
+    }
+
+    fn find(s: &Space, label: &str) -> Workload {
+        (0..s.len().unwrap())
+            .map(|i| s.workload(i))
+            .find(|w| w.label() == label)
+            .unwrap_or_else(|| panic!("no workload {label}"))
+    }
+
+    #[test]
+    fn oracles_follow_the_volatile_state() {
+        let s = Space::new(2, 2, 1).unwrap();
+        let w = find(&s, "write bar; fsync bar | rename bar foo; fsync dir .");
+        let text = w.program(&s).unwrap();
+        assert!(text.contains("h1 = open bar create\npwrite h1 0 4KiB D1\ng1 = open bar\nfsync g1\n"), "{text}");
+        // bar is renamed later: no fsync oracle for it; foo was replaced: rename oracle.
+        assert!(!text.contains("property fsync_"), "{text}");
+        assert!(text.contains("property rename_5: always (exists foo implies (foo == old or foo == new))"), "{text}");
+        assert!(text.contains("property dirsync_7: after 7: entries . == {A, foo}"), "{text}");
+        let w = find(&s, "append A/foo; sync | creat bar");
+        let text = w.program(&s).unwrap();
+        assert!(text.contains("A/foo == new"), "{text}");
+        assert!(text.contains("not exists A/bar"), "{text}");
+        assert!(!text.contains("not exists bar"), "bar is created later: {text}");
+    }
+
+    #[test]
+    fn workloads_that_do_not_run_have_no_program() {
+        let s = Space::new(1, 2, 0).unwrap();
+        assert!(find(&s, "overwrite bar").program(&s).is_none());
+        assert!(find(&s, "overwrite foo").program(&s).is_some());
+    }
+}

@@ -1,0 +1,432 @@
+//! `unplug workloads`: every workload of a bounded space (ACE-style), checked under every model
+//! against the built-in oracles and the strength order of the models.
+
+use crate::commands::{input_error, parse_models, print_json, FAILS, HOLDS};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+use unplug_explorer::workloads::{self, Checked, Space};
+use unplug_explorer::Limits;
+use unplug_realfs::child::interrupt;
+
+/// Exit code after Ctrl-C (what was covered is still reported).
+const INTERRUPTED: u8 = 130;
+/// Workloads checked between two looks at the progress bar and Ctrl-C, in order.
+const BLOCK: u64 = 2048;
+
+#[derive(clap::Args, Debug)]
+pub struct WorkloadsArgs {
+    /// Core ops per workload (seq-N): 1, 2 or 3 are practical.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub ops: usize,
+    /// File names per directory (foo, bar, baz, qux); the first exists before the workload.
+    /// Default: 2 for --ops 1 and 2, 1 from --ops 3 on (the space grows as steps^ops; ACE
+    /// restricts its seq-3 the same way).
+    #[arg(long, value_name = "F")]
+    pub files: Option<usize>,
+    /// Directories under the root (A, B, ...), each with the same file names. Default: 2 for
+    /// --ops 1 and 2, 1 from --ops 3 on.
+    #[arg(long, value_name = "D")]
+    pub dirs: Option<usize>,
+    /// A model (as for `check`); repeat for several. Default: posix, ext4, xfs, btrfs and seq.
+    #[arg(long = "model", short = 'm', value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// Check only the first N workloads of the space (in index order).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Print workload number N of the space as a program (its oracles are its properties) and
+    /// exit: `unplug check` on it reproduces a finding.
+    #[arg(long, value_name = "N")]
+    pub show: Option<u64>,
+    /// Write one JSON line per checked workload to FILE (its verdicts per model; the program
+    /// text too when something failed).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Most findings listed per model and oracle (all are counted).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_findings: usize,
+    /// The state budget: most distinct crash states per crash point; past it the crash point
+    /// is reported as not proven, never dropped.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub max_states: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Per model and oracle: properties checked, violated, not proven.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    checked: u64,
+    violated: u64,
+    unproven: u64,
+}
+
+#[derive(Default)]
+struct Summary {
+    checked: u64,
+    skipped: u64,
+    crash_states: u64,
+    tallies: BTreeMap<(String, String), Tally>,
+    /// (model, oracle) -> listed findings, and their total.
+    findings: Vec<Value>,
+    findings_total: u64,
+    listed: BTreeMap<(String, String), usize>,
+    unproven: Vec<Value>,
+}
+
+impl Summary {
+    fn add(&mut self, c: &Checked, max: usize) {
+        self.checked += 1;
+        let oracles: Vec<&str> = c
+            .program
+            .lines()
+            .filter_map(|l| l.strip_prefix("property "))
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        for v in &c.verdicts {
+            self.crash_states += v.states as u64;
+            for o in &oracles {
+                let t = self
+                    .tallies
+                    .entry((v.model.clone(), workloads::oracle_of(o).to_string()))
+                    .or_default();
+                t.checked += 1;
+                if v.violated.iter().any(|x| x == o) {
+                    t.violated += 1;
+                }
+                if v.unproven.iter().any(|(x, _)| x == o) {
+                    t.unproven += 1;
+                }
+            }
+            for p in &v.violated {
+                self.finding(&v.model, workloads::oracle_of(p), c, json!({ "property": p }), max);
+            }
+            for (p, at) in &v.unproven {
+                if self.unproven.len() < max {
+                    self.unproven.push(json!({
+                        "model": v.model, "property": p, "workload": c.label, "index": c.index,
+                        "verdict": format!("bound exceeded: not proven for crash points {}", points(at)),
+                    }));
+                }
+            }
+        }
+        for o in &c.order {
+            let extra = json!({
+                "weaker": o.weaker,
+                "crash_point": o.at,
+                "tree": crate::render::state_json(&o.state),
+            });
+            self.finding(&o.stronger, "order", c, extra, max);
+        }
+    }
+
+    fn finding(&mut self, model: &str, oracle: &str, c: &Checked, extra: Value, max: usize) {
+        self.findings_total += 1;
+        let n = self
+            .listed
+            .entry((model.to_string(), oracle.to_string()))
+            .or_default();
+        if *n < max {
+            *n += 1;
+            let mut f = json!({
+                "model": model,
+                "oracle": oracle,
+                "workload": c.label,
+                "index": c.index,
+                "program": c.program,
+            });
+            if let (Value::Object(f), Value::Object(e)) = (&mut f, extra) {
+                f.extend(e);
+            }
+            self.findings.push(f);
+        }
+    }
+}
+
+/// `3-5, 7`
+fn points(at: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < at.len() {
+        let mut j = i;
+        while j + 1 < at.len() && at[j + 1] == at[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            at[i].to_string()
+        } else {
+            format!("{}-{}", at[i], at[j])
+        });
+        i = j + 1;
+    }
+    out.join(", ")
+}
+
+fn line(c: &Checked) -> Value {
+    let failed = c
+        .verdicts
+        .iter()
+        .any(|v| !v.violated.is_empty() || !v.unproven.is_empty())
+        || !c.order.is_empty();
+    let verdicts: serde_json::Map<String, Value> = c
+        .verdicts
+        .iter()
+        .map(|v| {
+            (
+                v.model.clone(),
+                json!({ "violated": v.violated, "unproven": v.unproven, "states": v.states }),
+            )
+        })
+        .collect();
+    let mut l = json!({ "index": c.index, "workload": c.label, "verdicts": verdicts });
+    if failed {
+        l["program"] = json!(c.program);
+        l["order"] = json!(c
+            .order
+            .iter()
+            .map(|o| json!({ "stronger": o.stronger, "weaker": o.weaker, "crash_point": o.at }))
+            .collect::<Vec<_>>());
+    }
+    l
+}
+
+pub fn run(a: &WorkloadsArgs) -> u8 {
+    let json_out = a.json;
+    let small = a.ops >= 3;
+    let (files, dirs) = (
+        a.files.unwrap_or(if small { 1 } else { 2 }),
+        a.dirs.unwrap_or(if small { 1 } else { 2 }),
+    );
+    let space = match Space::new(a.ops, files, dirs) {
+        Ok(s) => s,
+        Err(e) => return input_error(json_out, &e),
+    };
+    let total = space.len().expect("Space::new checks the size");
+    if let Some(i) = a.show {
+        if i >= total {
+            return input_error(
+                json_out,
+                &format!("--show {i}: the space has {total} workloads (0 to {})", total - 1),
+            );
+        }
+        let w = space.workload(i);
+        return match w.program(&space) {
+            Some(p) => {
+                print!("# workload {i}: {}\n{p}", w.label());
+                HOLDS
+            }
+            None => input_error(
+                json_out,
+                &format!("workload {i} ({}) does not run: an op fails on the running system", w.label()),
+            ),
+        };
+    }
+    let models = match parse_models(&a.models, json_out) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    if a.max_states == 0 {
+        return input_error(json_out, "--max-states must be at least 1");
+    }
+    let limits = Limits {
+        max_states: a.max_states,
+        ..Limits::default()
+    };
+    let mut out = match &a.out {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some(std::io::BufWriter::new(f)),
+            Err(e) => return input_error(json_out, &format!("cannot write `{}`: {e}", p.display())),
+        },
+        None => None,
+    };
+    if let Err(e) = interrupt::install() {
+        return input_error(json_out, &format!("cannot install the Ctrl-C handler: {e}"));
+    }
+    let n = a.limit.map_or(total, |l| l.min(total));
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} workloads ({per_sec}, {elapsed}, ETA {eta})",
+        )
+        .expect("valid template"),
+    );
+    let started = Instant::now();
+    let mut sum = Summary::default();
+    let mut covered = 0u64;
+    let mut interrupted = false;
+    while covered < n {
+        let end = (covered + BLOCK).min(n);
+        let block: Vec<Option<Checked>> = (covered..end)
+            .into_par_iter()
+            .map(|i| {
+                if interrupt::interrupted() {
+                    return None;
+                }
+                workloads::check(&space, &space.workload(i), &models, limits)
+            })
+            .collect();
+        if interrupt::interrupted() {
+            interrupted = true;
+            break;
+        }
+        for c in block {
+            match c {
+                Some(c) => {
+                    if let Some(f) = &mut out {
+                        let _ = writeln!(f, "{}", line(&c));
+                    }
+                    sum.add(&c, a.max_findings);
+                }
+                None => sum.skipped += 1,
+            }
+        }
+        bar.set_position(end);
+        covered = end;
+    }
+    bar.finish_and_clear();
+    if let Some(mut f) = out {
+        if let Err(e) = f.flush() {
+            return input_error(json_out, &format!("cannot write the JSON lines: {e}"));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let model_names: Vec<String> = models.iter().map(|m| m.to_string()).collect();
+    let order_total = sum
+        .listed
+        .iter()
+        .filter(|((_, o), _)| o == "order")
+        .count();
+    if json_out {
+        let oracles: Vec<Value> = sum
+            .tallies
+            .iter()
+            .map(|((m, o), t)| json!({ "model": m, "oracle": o, "checked": t.checked, "violated": t.violated, "unproven": t.unproven }))
+            .collect();
+        print_json(&json!({
+            "space": { "ops": a.ops, "files": files, "dirs": dirs, "size": total, "steps_per_op": space.steps().len() },
+            "covered": covered,
+            "interrupted": interrupted,
+            "workloads": sum.checked,
+            "skipped": sum.skipped,
+            "models": model_names,
+            "crash_states": sum.crash_states,
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "oracles": oracles,
+            "findings_total": sum.findings_total,
+            "findings": sum.findings,
+            "unproven": sum.unproven,
+        }));
+    } else {
+        print!(
+            "{}",
+            text(&space, &sum, &model_names, covered, total, seconds)
+        );
+        if interrupted {
+            println!("interrupted: workloads 0 to {covered} of {n} were checked; the rest were not");
+        }
+    }
+    if interrupted {
+        INTERRUPTED
+    } else if order_total > 0 {
+        FAILS
+    } else {
+        HOLDS
+    }
+}
+
+fn text(
+    space: &Space,
+    sum: &Summary,
+    models: &[String],
+    covered: u64,
+    total: u64,
+    seconds: f64,
+) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "space: {} core op(s) x {} steps each (op and persistence point) over {} files and {} directories: {total} workloads",
+        space.ops,
+        space.steps().len(),
+        space.file_paths().len(),
+        space.dir_paths().len()
+    );
+    let _ = writeln!(
+        s,
+        "checked {} workloads ({} of the first {covered} do not run) under {} models: {} distinct crash states in {seconds:.1} s",
+        sum.checked,
+        sum.skipped,
+        models.len(),
+        sum.crash_states
+    );
+    let oracles: Vec<&str> = {
+        let mut v: Vec<&str> = sum.tallies.keys().map(|(_, o)| o.as_str()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut head = vec!["model".to_string()];
+    head.extend(oracles.iter().map(|o| format!("{o}: violated/checked")));
+    head.push("order".to_string());
+    t.set_header(head);
+    for m in models {
+        let mut row = vec![m.clone()];
+        for o in &oracles {
+            let t = sum
+                .tallies
+                .get(&(m.clone(), o.to_string()))
+                .copied()
+                .unwrap_or_default();
+            let mut cell = format!("{}/{}", t.violated, t.checked);
+            if t.unproven > 0 {
+                cell.push_str(&format!(" ({} not proven)", t.unproven));
+            }
+            row.push(cell);
+        }
+        row.push(
+            sum.listed
+                .get(&(m.clone(), "order".to_string()))
+                .map_or("ok".to_string(), |_| "VIOLATED".to_string()),
+        );
+        t.add_row(row);
+    }
+    let _ = writeln!(s, "{t}");
+    let _ = writeln!(
+        s,
+        "oracles: fsync (a synced file is there with its content), fdatasync (if there, its content), \
+         dirsync (a synced directory's entries), sync (everything unchanged since), rename (a replaced \
+         file is old or new); order: every state of seq is one of each file system's, and each file \
+         system's is one of posix's"
+    );
+    let mut shown = BTreeMap::new();
+    for f in &sum.findings {
+        let key = (f["model"].as_str().unwrap_or(""), f["oracle"].as_str().unwrap_or(""));
+        if shown.insert(key, ()).is_some() {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "\n{} violates {} in workload {} ({}); reproduce: unplug workloads --ops {} --files {} --dirs {} --show {} > w.up && unplug check w.up -m {}",
+            key.0, key.1, f["index"], f["workload"].as_str().unwrap_or(""), space.ops, space.files, space.dirs, f["index"], key.0
+        );
+    }
+    for u in &sum.unproven {
+        let _ = writeln!(
+            s,
+            "{} {} in workload {}: {}",
+            u["model"].as_str().unwrap_or(""),
+            u["property"].as_str().unwrap_or(""),
+            u["index"],
+            u["verdict"].as_str().unwrap_or("")
+        );
+    }
+    s
+}
