@@ -23,6 +23,7 @@ use std::process::ExitCode;
 ///   unplug explain prog.up --state REPLAY   one crash state and the rules that allowed it
 ///   unplug models            the models and their rules, with sources
 ///   unplug table DIR         a guarantee table: every program of DIR under every model
+///   unplug workloads --ops 2 every workload of a bounded space against built-in oracles
 ///
 /// Exit status: 0 every property holds, 1 a property fails, 2 bad usage or a bad program.
 #[derive(Parser, Debug)]

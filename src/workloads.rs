@@ -104,7 +104,13 @@ impl Summary {
                 }
             }
             for p in &v.violated {
-                self.finding(&v.model, workloads::oracle_of(p), c, json!({ "property": p }), max);
+                self.finding(
+                    &v.model,
+                    workloads::oracle_of(p),
+                    c,
+                    json!({ "property": p }),
+                    max,
+                );
             }
             for (p, at) in &v.unproven {
                 if self.unproven.len() < max {
@@ -211,7 +217,10 @@ pub fn run(a: &WorkloadsArgs) -> u8 {
         if i >= total {
             return input_error(
                 json_out,
-                &format!("--show {i}: the space has {total} workloads (0 to {})", total - 1),
+                &format!(
+                    "--show {i}: the space has {total} workloads (0 to {})",
+                    total - 1
+                ),
             );
         }
         let w = space.workload(i);
@@ -222,7 +231,10 @@ pub fn run(a: &WorkloadsArgs) -> u8 {
             }
             None => input_error(
                 json_out,
-                &format!("workload {i} ({}) does not run: an op fails on the running system", w.label()),
+                &format!(
+                    "workload {i} ({}) does not run: an op fails on the running system",
+                    w.label()
+                ),
             ),
         };
     }
@@ -240,7 +252,9 @@ pub fn run(a: &WorkloadsArgs) -> u8 {
     let mut out = match &a.out {
         Some(p) => match std::fs::File::create(p) {
             Ok(f) => Some(std::io::BufWriter::new(f)),
-            Err(e) => return input_error(json_out, &format!("cannot write `{}`: {e}", p.display())),
+            Err(e) => {
+                return input_error(json_out, &format!("cannot write `{}`: {e}", p.display()))
+            }
         },
         None => None,
     };
@@ -296,11 +310,7 @@ pub fn run(a: &WorkloadsArgs) -> u8 {
     }
     let seconds = started.elapsed().as_secs_f64();
     let model_names: Vec<String> = models.iter().map(|m| m.to_string()).collect();
-    let order_total = sum
-        .listed
-        .iter()
-        .filter(|((_, o), _)| o == "order")
-        .count();
+    let order_total = sum.listed.iter().filter(|((_, o), _)| o == "order").count();
     if json_out {
         let oracles: Vec<Value> = sum
             .tallies
@@ -327,7 +337,9 @@ pub fn run(a: &WorkloadsArgs) -> u8 {
             text(&space, &sum, &model_names, covered, total, seconds)
         );
         if interrupted {
-            println!("interrupted: workloads 0 to {covered} of {n} were checked; the rest were not");
+            println!(
+                "interrupted: workloads 0 to {covered} of {n} were checked; the rest were not"
+            );
         }
     }
     if interrupted {
@@ -351,7 +363,7 @@ fn text(
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "space: {} core op(s) x {} steps each (op and persistence point) over {} files and {} directories: {total} workloads",
+        "space: {} core op(s) x {} steps each (op and persistence point) over {} file paths in {} directories (the root too): {total} workloads",
         space.ops,
         space.steps().len(),
         space.file_paths().len(),
@@ -408,7 +420,10 @@ fn text(
     );
     let mut shown = BTreeMap::new();
     for f in &sum.findings {
-        let key = (f["model"].as_str().unwrap_or(""), f["oracle"].as_str().unwrap_or(""));
+        let key = (
+            f["model"].as_str().unwrap_or(""),
+            f["oracle"].as_str().unwrap_or(""),
+        );
         if shown.insert(key, ()).is_some() {
             continue;
         }

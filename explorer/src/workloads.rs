@@ -239,12 +239,10 @@ impl Space {
         self.core_ops()
             .into_iter()
             .flat_map(|op| {
-                Self::persists(&op)
-                    .into_iter()
-                    .map(move |persist| Step {
-                        op: op.clone(),
-                        persist,
-                    })
+                Self::persists(&op).into_iter().map(move |persist| Step {
+                    op: op.clone(),
+                    persist,
+                })
             })
             .collect()
     }
@@ -373,10 +371,7 @@ impl CoreOp {
                 format!("store m{i} 0 4KiB {d}"),
                 format!("msync m{i} sync"),
             ],
-            CoreOp::Falloc(p) => vec![
-                format!("{h} = open {p}"),
-                format!("fallocate {h} 0 12KiB"),
-            ],
+            CoreOp::Falloc(p) => vec![format!("{h} = open {p}"), format!("fallocate {h} 0 12KiB")],
             CoreOp::FallocKeep(p) => vec![
                 format!("{h} = open {p}"),
                 format!("fallocate {h} 0 12KiB keep-size"),
@@ -516,7 +511,11 @@ impl Workload {
                         }
                     }
                     if !parts.is_empty() {
-                        let _ = writeln!(props, "property sync_{k}: after {k}: {}", parts.join(" and "));
+                        let _ = writeln!(
+                            props,
+                            "property sync_{k}: after {k}: {}",
+                            parts.join(" and ")
+                        );
                     }
                 }
             }
@@ -650,14 +649,16 @@ pub fn check(space: &Space, w: &Workload, models: &[ModelSpec], limits: Limits) 
             if !crate::workloads::stronger_than(s, wk) {
                 continue;
             }
-            order.extend(not_included(stronger, weaker).into_iter().map(|(at, state)| {
-                OrderFinding {
-                    stronger: s.to_string(),
-                    weaker: wk.to_string(),
-                    at,
-                    state,
-                }
-            }));
+            order.extend(
+                not_included(stronger, weaker)
+                    .into_iter()
+                    .map(|(at, state)| OrderFinding {
+                        stronger: s.to_string(),
+                        weaker: wk.to_string(),
+                        at,
+                        state,
+                    }),
+            );
         }
     }
     Some(Checked {
@@ -688,7 +689,11 @@ fn not_included(stronger: &Exploration, weaker: &Exploration) -> Vec<(usize, Cra
             continue;
         }
         for s in &ps.states {
-            if pw.states.binary_search_by(|x| x.state.cmp(&s.state)).is_err() {
+            if pw
+                .states
+                .binary_search_by(|x| x.state.cmp(&s.state))
+                .is_err()
+            {
                 out.push((ps.at, s.state.clone()));
             }
         }
@@ -731,16 +736,30 @@ mod tests {
         let s = Space::new(2, 2, 1).unwrap();
         let w = find(&s, "write bar; fsync bar | rename bar foo; fsync dir .");
         let text = w.program(&s).unwrap();
-        assert!(text.contains("h1 = open bar create\npwrite h1 0 4KiB D1\ng1 = open bar\nfsync g1\n"), "{text}");
+        assert!(
+            text.contains("h1 = open bar create\npwrite h1 0 4KiB D1\ng1 = open bar\nfsync g1\n"),
+            "{text}"
+        );
         // bar is renamed later: no fsync oracle for it; foo was replaced: rename oracle.
         assert!(!text.contains("property fsync_"), "{text}");
-        assert!(text.contains("property rename_5: always (exists foo implies (foo == old or foo == new))"), "{text}");
-        assert!(text.contains("property dirsync_7: after 7: entries . == {A, foo}"), "{text}");
+        assert!(
+            text.contains(
+                "property rename_5: always (exists foo implies (foo == old or foo == new))"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("property dirsync_7: after 7: entries . == {A, foo}"),
+            "{text}"
+        );
         let w = find(&s, "append A/foo; sync | creat bar");
         let text = w.program(&s).unwrap();
         assert!(text.contains("A/foo == new"), "{text}");
         assert!(text.contains("not exists A/bar"), "{text}");
-        assert!(!text.contains("not exists bar"), "bar is created later: {text}");
+        assert!(
+            !text.contains("not exists bar"),
+            "bar is created later: {text}"
+        );
     }
 
     #[test]
