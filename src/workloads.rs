@@ -270,6 +270,7 @@ pub fn run(a: &WorkloadsArgs) -> u8 {
         .expect("valid template"),
     );
     let started = Instant::now();
+    let first_runs = space.first_steps_that_run();
     let mut sum = Summary::default();
     let mut covered = 0u64;
     let mut interrupted = false;
@@ -278,7 +279,7 @@ pub fn run(a: &WorkloadsArgs) -> u8 {
         let block: Vec<Option<Checked>> = (covered..end)
             .into_par_iter()
             .map(|i| {
-                if interrupt::interrupted() {
+                if interrupt::interrupted() || !first_runs[space.first_step(i)] {
                     return None;
                 }
                 workloads::check(&space, &space.workload(i), &models, limits)

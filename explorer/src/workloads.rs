@@ -278,6 +278,31 @@ impl Space {
         }
     }
 
+    /// The index of the first step of workload `index` (its most significant digit).
+    pub fn first_step(&self, index: u64) -> usize {
+        let rest = (self.steps.len() as u64).pow(self.ops as u32 - 1);
+        (index / rest) as usize
+    }
+
+    /// For each step, whether a workload may start with it: a workload whose first step does
+    /// not run (an op on a file that does not exist yet) does not run either, whatever follows,
+    /// so these can be skipped without building them.
+    pub fn first_steps_that_run(&self) -> Vec<bool> {
+        self.steps
+            .iter()
+            .map(|s| {
+                let w = Workload {
+                    index: 0,
+                    steps: vec![s.clone()],
+                };
+                let text = format!("{}{}", self.setup(), w.ops().lines.join("\n"));
+                unplug_model::parse::parse(&text)
+                    .ok()
+                    .is_some_and(|p| unplug_model::execute(&p).is_ok())
+            })
+            .collect()
+    }
+
     /// The setup block: the directories, and the first file of each directory with 8 KiB of
     /// its own data (`O1`, `O2`, ...), durable before the workload starts.
     pub fn setup(&self) -> String {
@@ -714,6 +739,20 @@ mod tests {
         assert_eq!(labels.len() as u64, n);
         assert_eq!(s.workload(0).steps[0], s.steps()[0]);
         assert_eq!(s.workload(n - 1).steps[1], s.steps()[s.steps().len() - 1]);
+    }
+
+    #[test]
+    fn a_workload_whose_first_step_does_not_run_does_not_run() {
+        let s = Space::new(2, 2, 0).unwrap();
+        let first = s.first_steps_that_run();
+        assert!(first.iter().any(|x| *x) && first.iter().any(|x| !*x));
+        for i in (0..s.len().unwrap()).step_by(7) {
+            let w = s.workload(i);
+            assert_eq!(s.steps()[s.first_step(i)], w.steps[0]);
+            if !first[s.first_step(i)] {
+                assert!(w.program(&s).is_none(), "{}", w.label());
+            }
+        }
     }
 
     #[test]
