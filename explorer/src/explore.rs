@@ -161,6 +161,17 @@ impl<'a> CrashPoint<'a> {
 }
 
 pub fn explore_point(trace: &Trace, p: &Persistence, g: &Graph, k: usize, limits: Limits) -> Point {
+    explore_point_counted(trace, p, g, k, limits).0
+}
+
+/// [`explore_point`], and how many downsets of global effects it visited (for [`crate::perf`]).
+pub(crate) fn explore_point_counted(
+    trace: &Trace,
+    p: &Persistence,
+    g: &Graph,
+    k: usize,
+    limits: Limits,
+) -> (Point, usize) {
     let cp = CrashPoint::new(trace, p, g, k);
     let floor = &cp.floor;
     let issued = |e: usize| p.effects[e].op <= k + 1;
@@ -196,12 +207,13 @@ pub fn explore_point(trace: &Trace, p: &Persistence, g: &Graph, k: usize, limits
         .collect();
     states.sort_by(|a, b| a.state.cmp(&b.state));
     let total = states.iter().map(|s| s.count.clone()).sum();
-    Point {
+    let point = Point {
         at: k,
         states,
         total,
         bound_hit,
-    }
+    };
+    (point, downsets.min(limits.max_downsets))
 }
 
 /// Depth-first enumeration of the downward-closed subsets of `globals` (in index order, which is

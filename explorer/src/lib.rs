@@ -15,6 +15,7 @@
 pub mod count;
 pub mod explore;
 pub mod graph;
+pub mod perf;
 pub mod guarantee;
 pub mod replay;
 pub mod state;
