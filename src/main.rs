@@ -1,6 +1,7 @@
 //! The `unplug` command line: the only part of unplug that knows about terminals, files given on
 //! the command line, exit codes and output formats.
 
+mod bench;
 mod commands;
 mod real;
 mod render;
@@ -123,6 +124,13 @@ enum Command {
     /// usage, 130 interrupted (what was covered is reported).
     #[command(verbatim_doc_comment)]
     Workloads(workloads::WorkloadsArgs),
+    /// Measure the explorer and print the figures (docs/PERFORMANCE.md is this command's output):
+    /// enumeration throughput per program of DIR and model, with the medians; the cost of one
+    /// tiny (program, model) pair; how states and time grow with program length; and the time of
+    /// whole workload spaces (seq-1, seq-2, and with --seq3 a seq-3 space).
+    ///
+    /// Example: unplug bench --out docs/PERFORMANCE.md
+    Bench(bench::BenchArgs),
     /// The guest side of `unplug real --backend vm` (runs inside the VM).
     #[command(name = "__guest", hide = true)]
     Guest { spec: std::path::PathBuf },
@@ -145,6 +153,7 @@ fn main() -> ExitCode {
         Command::Table(t) => commands::table(&t),
         Command::Real(r) => real::real(&r),
         Command::Workloads(w) => workloads::run(&w),
+        Command::Bench(b) => bench::run(&b),
         Command::Guest { spec } => match unplug_realfs::record::guest_main(&spec) {
             Ok(()) => 0,
             Err(e) => {

@@ -66,11 +66,12 @@ struct Tally {
     unproven: u64,
 }
 
+/// What a sweep found: counts, tallies per model and oracle, the listed findings.
 #[derive(Default)]
-struct Summary {
-    checked: u64,
-    skipped: u64,
-    crash_states: u64,
+pub struct Summary {
+    pub checked: u64,
+    pub skipped: u64,
+    pub crash_states: u64,
     tallies: BTreeMap<(String, String), Tally>,
     /// (model, oracle) -> listed findings, and their total.
     findings: Vec<Value>,
@@ -151,6 +152,76 @@ impl Summary {
             }
             self.findings.push(f);
         }
+    }
+}
+
+/// The result of checking the first workloads of a space.
+pub struct Sweep {
+    pub sum: Summary,
+    /// Workloads 0 to `covered` were checked (or skipped because they do not run).
+    pub covered: u64,
+    pub interrupted: bool,
+    pub seconds: f64,
+}
+
+/// Checks workloads `0..n` of `space` in blocks (in parallel within a block, in index order
+/// between blocks, so the JSON lines and the summary are deterministic), with a progress bar on
+/// a terminal; Ctrl-C (after [`interrupt::install`]) stops at the end of the current block.
+pub fn sweep(
+    space: &Space,
+    models: &[unplug_model::ModelSpec],
+    limits: Limits,
+    n: u64,
+    max_findings: usize,
+    mut out: Option<&mut dyn std::io::Write>,
+) -> Sweep {
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} workloads ({per_sec}, {elapsed}, ETA {eta})",
+        )
+        .expect("valid template"),
+    );
+    let started = Instant::now();
+    let first_runs = space.first_steps_that_run();
+    let mut sum = Summary::default();
+    let mut covered = 0u64;
+    let mut interrupted = false;
+    while covered < n {
+        let end = (covered + BLOCK).min(n);
+        let block: Vec<Option<Checked>> = (covered..end)
+            .into_par_iter()
+            .map(|i| {
+                if interrupt::interrupted() || !first_runs[space.first_step(i)] {
+                    return None;
+                }
+                workloads::check(space, &space.workload(i), models, limits)
+            })
+            .collect();
+        if interrupt::interrupted() {
+            interrupted = true;
+            break;
+        }
+        for c in block {
+            match c {
+                Some(c) => {
+                    if let Some(f) = &mut out {
+                        let _ = writeln!(f, "{}", line(&c));
+                    }
+                    sum.add(&c, max_findings);
+                }
+                None => sum.skipped += 1,
+            }
+        }
+        bar.set_position(end);
+        covered = end;
+    }
+    bar.finish_and_clear();
+    Sweep {
+        sum,
+        covered,
+        interrupted,
+        seconds: started.elapsed().as_secs_f64(),
     }
 }
 
@@ -262,54 +333,21 @@ pub fn run(a: &WorkloadsArgs) -> u8 {
         return input_error(json_out, &format!("cannot install the Ctrl-C handler: {e}"));
     }
     let n = a.limit.map_or(total, |l| l.min(total));
-    let bar = indicatif::ProgressBar::new(n);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} workloads ({per_sec}, {elapsed}, ETA {eta})",
-        )
-        .expect("valid template"),
+    let sw = sweep(
+        &space,
+        &models,
+        limits,
+        n,
+        a.max_findings,
+        out.as_mut().map(|f| f as &mut dyn std::io::Write),
     );
-    let started = Instant::now();
-    let first_runs = space.first_steps_that_run();
-    let mut sum = Summary::default();
-    let mut covered = 0u64;
-    let mut interrupted = false;
-    while covered < n {
-        let end = (covered + BLOCK).min(n);
-        let block: Vec<Option<Checked>> = (covered..end)
-            .into_par_iter()
-            .map(|i| {
-                if interrupt::interrupted() || !first_runs[space.first_step(i)] {
-                    return None;
-                }
-                workloads::check(&space, &space.workload(i), &models, limits)
-            })
-            .collect();
-        if interrupt::interrupted() {
-            interrupted = true;
-            break;
-        }
-        for c in block {
-            match c {
-                Some(c) => {
-                    if let Some(f) = &mut out {
-                        let _ = writeln!(f, "{}", line(&c));
-                    }
-                    sum.add(&c, a.max_findings);
-                }
-                None => sum.skipped += 1,
-            }
-        }
-        bar.set_position(end);
-        covered = end;
-    }
-    bar.finish_and_clear();
     if let Some(mut f) = out {
         if let Err(e) = f.flush() {
             return input_error(json_out, &format!("cannot write the JSON lines: {e}"));
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let (sum, covered, interrupted) = (sw.sum, sw.covered, sw.interrupted);
+    let seconds = sw.seconds;
     let model_names: Vec<String> = models.iter().map(|m| m.to_string()).collect();
     let order_total = sum.listed.iter().filter(|((_, o), _)| o == "order").count();
     if json_out {

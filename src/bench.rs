@@ -1,0 +1,361 @@
+//! `unplug bench`: the speed figures of the explorer, printed and written to docs/PERFORMANCE.md:
+//! enumeration throughput per litmus program and model (and the medians), the cost of one tiny
+//! (program, model) pair, how the state space and time grow with program length, and the time
+//! of whole workload spaces (seq-1, seq-2, and optionally a seq-3 space).
+
+use crate::commands::{input_error, print_json, HOLDS};
+use crate::workloads::sweep;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+use unplug_explorer::workloads::Space;
+use unplug_explorer::{perf, Analysis, Limits};
+use unplug_model::ModelSpec;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The directory of programs to measure the enumeration on.
+    #[arg(long, default_value = "litmus", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Repeat each exploration for at least this many milliseconds (the mean is reported).
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub min_ms: u64,
+    /// Also time the seq-3 workload space (`--ops 3`, one file name, one directory: 1.6 million
+    /// workloads; many minutes).
+    #[arg(long)]
+    pub seq3: bool,
+    /// Skip the workload spaces (only the enumeration figures).
+    #[arg(long)]
+    pub no_workloads: bool,
+    /// Write the figures as Markdown to FILE (docs/PERFORMANCE.md is made this way).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Row {
+    program: String,
+    model: String,
+    t: perf::Throughput,
+}
+
+fn rate(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.0} k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+pub fn run(b: &BenchArgs) -> u8 {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&b.dir) {
+        Ok(d) => d
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "up"))
+            .collect(),
+        Err(e) => return input_error(b.json, &format!("cannot read `{}`: {e}", b.dir.display())),
+    };
+    files.sort();
+    let _ = unplug_realfs::child::interrupt::install();
+    let min = Duration::from_millis(b.min_ms);
+    let models = ModelSpec::all();
+    let bar = indicatif::ProgressBar::new((files.len() * models.len()) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} explorations timed ({elapsed})",
+        )
+        .expect("valid template"),
+    );
+    let mut rows = Vec::new();
+    for f in &files {
+        let src = match std::fs::read_to_string(f) {
+            Ok(s) => s,
+            Err(e) => return input_error(b.json, &format!("cannot read `{}`: {e}", f.display())),
+        };
+        let Ok(program) = unplug_model::parse::parse(&src) else {
+            return input_error(
+                b.json,
+                &format!("`{}` does not parse (unplug check it)", f.display()),
+            );
+        };
+        let Ok(a) = Analysis::new(&program) else {
+            return input_error(
+                b.json,
+                &format!("`{}` does not run (unplug check it)", f.display()),
+            );
+        };
+        for m in &models {
+            if unplug_realfs::child::interrupt::interrupted() {
+                return 130;
+            }
+            rows.push(Row {
+                program: f
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                model: m.to_string(),
+                t: perf::throughput(&a, m, min),
+            });
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    // Tiny workloads, as `unplug workloads` checks them.
+    let tiny: Vec<(String, f64)> = TINY
+        .iter()
+        .map(|(name, src)| (name.to_string(), perf::pair_seconds(src, &models, min)))
+        .collect();
+    let mut growth = Vec::new();
+    for (m, fsync) in [
+        (ModelSpec::Posix, false),
+        (ModelSpec::Ext4(Default::default()), false),
+        (ModelSpec::Ext4(Default::default()), true),
+    ] {
+        growth.push((
+            m.to_string(),
+            fsync,
+            perf::growth(&m, 24, 2, fsync, min / 4, 2.0),
+        ));
+    }
+    let mut spaces = Vec::new();
+    if !b.no_workloads {
+        let mut sizes = vec![(1usize, 2usize, 2usize), (2, 2, 2)];
+        if b.seq3 {
+            sizes.push((3, 1, 1));
+        }
+        for (ops, files, dirs) in sizes {
+            let space = Space::new(ops, files, dirs).expect("a valid space");
+            let n = space.len().expect("a small space");
+            let sw = sweep(
+                &space,
+                &models,
+                Limits {
+                    max_states: 20_000,
+                    ..Limits::default()
+                },
+                n,
+                0,
+                None,
+            );
+            if sw.interrupted {
+                return 130;
+            }
+            spaces.push(json!({
+                "ops": ops, "files": files, "dirs": dirs, "workloads": n,
+                "checked": sw.sum.checked, "skipped": sw.sum.skipped,
+                "crash_states": sw.sum.crash_states, "seconds": sw.seconds,
+                "threads": rayon::current_num_threads(),
+            }));
+        }
+    }
+    let v = to_json(&rows, &tiny, &growth, &spaces);
+    if let Some(out) = &b.out {
+        if let Err(e) = std::fs::write(out, markdown(&v)) {
+            return input_error(b.json, &format!("cannot write `{}`: {e}", out.display()));
+        }
+    }
+    if b.json {
+        print_json(&v);
+    } else {
+        print!("{}", markdown(&v));
+    }
+    HOLDS
+}
+
+/// Tiny workloads (a setup block and two or three ops), for the cost of one (program, model)
+/// pair: parse, execute, build, explore and check.
+const TINY: [(&str, &str); 3] = [
+    (
+        "overwrite, rename",
+        "setup\nf = open a create\nwrite f 4KiB OLD\nclose f\nend\nh = open a\npwrite h 0 4KiB NEW\nrename a b\nproperty P: always (exists a or exists b)\n",
+    ),
+    (
+        "append, fsync",
+        "setup\nf = open a create\nclose f\nend\nh = open a append\nwrite h 4KiB D\nfsync h\nproperty P: after 3: a == D\n",
+    ),
+    (
+        "create in a directory, rename",
+        "setup\nmkdir d\nend\nf = open d/x create\nwrite f 4KiB D\nrename d/x d/y\nproperty P: always (d/y == D or not exists d/y)\n",
+    ),
+];
+
+fn to_json(
+    rows: &[Row],
+    tiny: &[(String, f64)],
+    growth: &[(String, bool, Vec<perf::GrowthRow>)],
+    spaces: &[Value],
+) -> Value {
+    let models: Vec<String> = ModelSpec::all().iter().map(|m| m.to_string()).collect();
+    let medians: serde_json::Map<String, Value> = models
+        .iter()
+        .map(|m| {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|r| &r.model == m)
+                .map(|r| r.t.classes_per_sec)
+                .collect();
+            (m.clone(), json!(perf::median(&v)))
+        })
+        .collect();
+    let all: Vec<f64> = rows.iter().map(|r| r.t.classes_per_sec).collect();
+    let (classes, secs) = rows.iter().fold((0usize, 0.0f64), |(c, s), r| {
+        (c + r.t.classes, s + r.t.seconds)
+    });
+    json!({
+        "machine": {
+            "threads": rayon::current_num_threads(),
+            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        },
+        "throughput": rows.iter().map(|r| json!({
+            "program": r.program, "model": r.model, "classes": r.t.classes, "downsets": r.t.downsets,
+            "concrete": r.t.concrete.expression(), "seconds": r.t.seconds, "classes_per_second": r.t.classes_per_sec,
+            "setup_seconds": r.t.setup_seconds, "bound_hit": r.t.bound_hit,
+        })).collect::<Vec<_>>(),
+        "median_classes_per_second": medians,
+        "median_classes_per_second_all": perf::median(&all),
+        "aggregate_classes_per_second": if secs > 0.0 { classes as f64 / secs } else { 0.0 },
+        "tiny_pair_seconds": tiny.iter().map(|(n, s)| json!({ "program": n, "seconds_per_pair": s })).collect::<Vec<_>>(),
+        "growth": growth.iter().map(|(m, fsync, rows)| json!({
+            "model": m, "fsync_after_each_write": fsync,
+            "rows": rows.iter().map(|g| json!({
+                "ops": g.ops, "writes": g.writes, "unsynced_writes": g.unsynced_writes,
+                "classes": g.classes, "concrete": g.concrete.expression(), "seconds": g.seconds, "bound_hit": g.bound_hit,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "workload_spaces": spaces,
+    })
+}
+
+fn markdown(v: &Value) -> String {
+    let mut s = String::new();
+    let f = |x: &Value| x.as_f64().unwrap_or(0.0);
+    let _ = writeln!(s, "# Performance\n");
+    let _ = writeln!(
+        s,
+        "Generated by `unplug bench --out docs/PERFORMANCE.md` (release build; {} threads; kernel {}). \
+         Figures are wall-clock times on a shared machine: compare them with care.\n",
+        v["machine"]["threads"], v["machine"]["kernel"].as_str().unwrap_or("?")
+    );
+    let _ = writeln!(s, "## Enumeration throughput\n");
+    let _ = writeln!(
+        s,
+        "Distinct crash states per second on one core: the crash-state classes `explore` emits, summed \
+         over crash points, divided by the time of one exploration (the persistence graph built \
+         beforehand; the mean over repeated runs). A class can stand for many concrete states; those \
+         are counted exactly but not enumerated.\n"
+    );
+    let models: Vec<String> = ModelSpec::all().iter().map(|m| m.to_string()).collect();
+    let _ = writeln!(
+        s,
+        "| median classes/s | {} | all pairs | aggregate |\n|---|{}---|---|",
+        models.join(" | "),
+        "---|".repeat(models.len())
+    );
+    let _ = writeln!(
+        s,
+        "| | {} | {} | {} |\n",
+        models
+            .iter()
+            .map(|m| rate(f(&v["median_classes_per_second"][m])))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        rate(f(&v["median_classes_per_second_all"])),
+        rate(f(&v["aggregate_classes_per_second"]))
+    );
+    let _ = writeln!(
+        s,
+        "Per program (classes summed over crash points; classes/s):\n\n| program | {} |\n|---|{}",
+        models.join(" | "),
+        "---|".repeat(models.len())
+    );
+    let rows = v["throughput"].as_array().cloned().unwrap_or_default();
+    for chunk in rows.chunks(models.len()) {
+        let _ = writeln!(
+            s,
+            "| {} | {} |",
+            chunk[0]["program"].as_str().unwrap_or(""),
+            chunk
+                .iter()
+                .map(|r| format!("{} ({})", r["classes"], rate(f(&r["classes_per_second"]))))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    let _ = writeln!(s, "\n## One tiny (program, model) pair\n");
+    let _ = writeln!(
+        s,
+        "Parse, execute, then per model build the persistence graph, explore every crash point and check \
+         the property (what `unplug workloads` pays per workload and model):\n\n| program | µs per pair |\n|---|---|"
+    );
+    for t in v["tiny_pair_seconds"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} |",
+            t["program"].as_str().unwrap_or(""),
+            f(&t["seconds_per_pair"]) * 1e6
+        );
+    }
+    let _ = writeln!(s, "\n## How cost grows with program length\n");
+    let _ = writeln!(
+        s,
+        "Synthetic programs: two files, n 4 KiB appends round-robin, every third followed by a rename of \
+         its file; with or without an fsync after each append. Stops after a row that takes over 2 s or \
+         hits the state budget."
+    );
+    for g in v["growth"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "\n**{}**, {}:\n\n| ops | appends | unsynced appends | distinct states | concrete states | seconds |\n|---|---|---|---|---|---|",
+            g["model"].as_str().unwrap_or(""),
+            if g["fsync_after_each_write"] == true { "an fsync after each append" } else { "no syncs" }
+        );
+        for r in g["rows"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {}{} | {} | {:.6} |",
+                r["ops"],
+                r["writes"],
+                r["unsynced_writes"],
+                r["classes"],
+                if r["bound_hit"] == true {
+                    " (budget hit)"
+                } else {
+                    ""
+                },
+                r["concrete"].as_str().unwrap_or(""),
+                f(&r["seconds"])
+            );
+        }
+    }
+    let spaces = v["workload_spaces"].as_array().cloned().unwrap_or_default();
+    if !spaces.is_empty() {
+        let _ = writeln!(s, "\n## Workload spaces (`unplug workloads`)\n");
+        let _ = writeln!(
+            s,
+            "Every workload of the space under the five default models, in parallel (rayon).\n\n\
+             | space | workloads | run (checked) | do not run | distinct crash states | seconds | workloads/s |\n|---|---|---|---|---|---|---|"
+        );
+        for w in &spaces {
+            let _ = writeln!(
+                s,
+                "| `--ops {} --files {} --dirs {}` | {} | {} | {} | {} | {:.1} | {:.0} |",
+                w["ops"],
+                w["files"],
+                w["dirs"],
+                w["workloads"],
+                w["checked"],
+                w["skipped"],
+                w["crash_states"],
+                f(&w["seconds"]),
+                f(&w["workloads"]) / f(&w["seconds"]).max(1e-9)
+            );
+        }
+    }
+    s
+}
