@@ -17,6 +17,7 @@ pub mod explore;
 pub mod graph;
 pub mod guarantee;
 pub mod replay;
+pub mod search;
 pub mod state;
 pub mod syncs;
 
