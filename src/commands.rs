@@ -74,7 +74,7 @@ pub fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
     Ok(Analysis::from_trace(program, trace))
 }
 
-fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {
+pub fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {
     if names.is_empty() {
         return Ok(ModelSpec::all());
     }

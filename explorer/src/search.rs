@@ -41,14 +41,15 @@ pub const DEFAULT_SEED: u64 = 0x756e_706c_7567;
 /// The default number of proptest cases per model and property.
 pub const DEFAULT_CASES: u32 = 256;
 
-/// The cost table, for documentation and output: (call, cost).
+/// The cost table, for documentation and output: (call, cost); `directory` is added for an fsync
+/// or fdatasync of a directory.
 pub const COSTS: &[(&str, u32)] = &[
     ("sync", 100),
     ("syncfs", 50),
     ("fsync", 10),
     ("fdatasync", 6),
     ("msync MS_SYNC", 6),
-    ("+ of a directory", 10),
+    ("directory", 10),
 ];
 
 /// The cost of op `k` (1-based) of `a`, weakened to fdatasync when `datasync`.
@@ -611,6 +612,9 @@ pub struct Broken {
     pub weakened: Vec<usize>,
     /// Other ops dropped.
     pub dropped_ops: Vec<usize>,
+    /// The dropped sync calls that, put back alone (as written), make the property hold again:
+    /// the sync the property needs (several: any one of them does).
+    pub restores: Vec<usize>,
     /// The variant as `.up` text (with a header naming where it came from).
     pub source: String,
     /// The variant loaded (its own op numbering), for rendering the counterexample.
@@ -852,6 +856,19 @@ pub fn breaking(a: &Analysis, model: &ModelSpec, i: usize, holds: bool, o: &Opti
     let dropped_ops: Vec<usize> = (1..=a.program.ops.len())
         .filter(|k| !edit.order.contains(k) && !syncs.contains(k))
         .collect();
+    let restores: Vec<usize> = dropped_syncs
+        .iter()
+        .copied()
+        .filter(|&s| {
+            let mut order = edit.order.clone();
+            order.push(s);
+            order.sort_unstable();
+            holds_in(&Edit {
+                order,
+                datasync: edit.datasync.clone(),
+            }) == Some(true)
+        })
+        .collect();
     let list = |v: &[usize]| {
         v.iter()
             .map(|k| k.to_string())
@@ -869,6 +886,21 @@ pub fn breaking(a: &Analysis, model: &ModelSpec, i: usize, holds: bool, o: &Opti
             list(&dropped_syncs),
             a.program.properties[i].name
         ));
+        if !restores.is_empty() {
+            header.push(format!(
+                "{} alone puts it back: op {}",
+                if restores.len() == 1 {
+                    "this one"
+                } else {
+                    "any one of these"
+                },
+                restores
+                    .iter()
+                    .map(|k| format!("{k} `{}`", a.program.ops[k - 1].text))
+                    .collect::<Vec<_>>()
+                    .join(", op ")
+            ));
+        }
     }
     let weakened: Vec<usize> = edit.datasync.iter().copied().collect();
     if !weakened.is_empty() {
@@ -880,6 +912,7 @@ pub fn breaking(a: &Analysis, model: &ModelSpec, i: usize, holds: bool, o: &Opti
         dropped_syncs,
         weakened,
         dropped_ops,
+        restores,
         source,
         analysis: v,
         counterexample: cx,
@@ -1022,6 +1055,28 @@ mod tests {
     }
 
     #[test]
+    fn a_reordering_lets_a_sync_go() {
+        // Under seq a sync makes the whole prefix durable. As written, P needs op 3 and Q op 6;
+        // with b's open and write moved before op 3 (they touch neither f nor a), op 3 covers
+        // both and op 6 can go.
+        let a = analysis(
+            "f = open a create\nwrite f 4KiB D\nfsync f\ng = open b create\nwrite g 4KiB E\n\
+             fsync g\nproperty P: after 3: a == D\nproperty Q: after 6: b == E\n",
+        );
+        let r = search(&a, &ModelSpec::Seq, &Options::default());
+        assert_eq!(r.cheapest.as_ref().map(|c| c.cost), Some(12));
+        assert!(r.reorders.exhaustive);
+        let best = &r.reorders.better[0];
+        assert_eq!(best.cheapest.cost, 6);
+        assert_eq!(best.order, [1, 2, 4, 5, 3, 6]);
+        let kept: Vec<(usize, Treatment)> = best.cheapest.variants[0]
+            .iter()
+            .map(|c| (c.op, c.treatment))
+            .collect();
+        assert_eq!(kept, [(3, Treatment::Fdatasync), (6, Treatment::Drop)]);
+    }
+
+    #[test]
     fn the_seed_under_ext4() {
         let a = analysis(SEED);
         let r = search(&a, &ModelSpec::parse("ext4").unwrap(), &Options::default());
@@ -1049,12 +1104,23 @@ mod tests {
             ]
         );
         assert_eq!((c.cost, c.written_cost), (16, 26));
+        let restores: Vec<Vec<usize>> = r
+            .breaking
+            .iter()
+            .map(|b| match b {
+                Breaking::Found(b) => b.restores.clone(),
+                _ => vec![],
+            })
+            .collect();
+        // A needs op 5 or op 6; B needs op 8.
+        assert_eq!(restores, [vec![5, 6], vec![8]]);
         for b in &r.breaking {
             let Breaking::Found(b) = b else {
                 panic!("a breaking program")
             };
             // Open, ftruncate, mmap, store and rename are all it takes.
             assert_eq!(b.edit.order, [1, 2, 3, 4, 7]);
+            assert_eq!(b.dropped_syncs, [5, 6, 8]);
             assert!(b.counterexample.is_some());
         }
     }
