@@ -96,12 +96,14 @@ enum Command {
     /// Exit status: 0 no unsound state, 1 an observed state the model did not predict (its image
     /// is kept), 2 bad usage, a bad program or a failed run, 130 interrupted (cleaned up).
     Real(real::RealArgs),
-    /// Search variants of a program: the cheapest syncs that keep every property, reorderings
-    /// that let more go, and the smallest program that breaks each property without its syncs.
+    /// Search variants of a program: the cheapest syncs, better orders, minimal breaking programs.
     ///
-    /// A variant drops sync calls, weakens fsync to fdatasync, reorders ops that do not depend on
-    /// each other (ops depend on each other when they share a handle, a mapping, a path or an
-    /// inode; `sync` and `syncfs` depend on everything), and drops other ops. Per model it prints:
+    /// The cheapest syncs that keep every property, reorderings that let more go, and the
+    /// smallest program that breaks each property without its syncs.
+    ///
+    /// A variant drops sync calls, weakens fsync to fdatasync, reorders ops that do not depend
+    /// on each other (they depend on each other when they share a handle, a mapping, a path or
+    /// an inode; `sync` and `syncfs` depend on everything), and drops other ops. Per model:
     ///
     ///   - the cheapest variants (by the cost of their sync calls) that keep every property that
     ///     holds as written: exhaustive over keep / fdatasync / drop when there are at most 10

@@ -329,9 +329,9 @@ fn op_line(op: &unplug_model::Op, datasync: bool) -> String {
 /// `8MiB`, `4KiB` or bytes.
 pub fn size_text(n: u64) -> String {
     const KIB: u64 = 1024;
-    if n > 0 && n % (KIB * KIB) == 0 {
+    if n > 0 && n.is_multiple_of(KIB * KIB) {
         format!("{}MiB", n / (KIB * KIB))
-    } else if n > 0 && n % KIB == 0 {
+    } else if n > 0 && n.is_multiple_of(KIB) {
         format!("{}KiB", n / KIB)
     } else {
         n.to_string()
