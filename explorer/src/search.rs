@@ -810,6 +810,10 @@ pub fn breaking(a: &Analysis, model: &ModelSpec, i: usize, holds: bool, o: &Opti
         max_local_rejects: 65_536,
         max_global_rejects: 1024,
         rng_algorithm: RngAlgorithm::ChaCha,
+        // Set here rather than read from PROPTEST_* variables: the output depends only on the
+        // program, the models, the seed and the cases.
+        fork: false,
+        timeout: 0,
         ..Config::default()
     };
     let mut runner =
@@ -1052,6 +1056,25 @@ mod tests {
             .any(|c| c.op == 5 && c.treatment == Treatment::Keep)));
         // Nothing is cheaper than the cheapest.
         assert!(cheapest(&a, &ModelSpec::Posix, &[0], Some(26)).is_none());
+    }
+
+    #[test]
+    fn greedy_past_ten_syncs() {
+        // Eleven fsyncs after one write: under seq any one of them keeps P. Greedy drops them
+        // one by one (lowest op first) and weakens the last to fdatasync.
+        let mut src = "f = open a create\nwrite f 4KiB D\n".to_string();
+        src.push_str(&"fsync f\n".repeat(11));
+        src.push_str("property P: after 13: a == D\n");
+        let a = analysis(&src);
+        let c = cheapest(&a, &ModelSpec::Seq, &[0], None).expect("holds as written");
+        assert!(!c.exhaustive);
+        assert_eq!((c.cost, c.written_cost), (6, 110));
+        let kept: Vec<(usize, Treatment)> = c.variants[0]
+            .iter()
+            .filter(|s| s.treatment != Treatment::Drop)
+            .map(|s| (s.op, s.treatment))
+            .collect();
+        assert_eq!(kept, [(13, Treatment::Fdatasync)]);
     }
 
     #[test]
