@@ -5,6 +5,7 @@ mod bench;
 mod commands;
 mod real;
 mod render;
+mod search;
 mod table;
 mod workloads;
 
@@ -25,6 +26,7 @@ use std::process::ExitCode;
 ///   unplug models            the models and their rules, with sources
 ///   unplug table DIR         a guarantee table: every program of DIR under every model
 ///   unplug workloads --ops 2 every workload of a bounded space against built-in oracles
+///   unplug search prog.up    the cheapest syncs, and minimal programs that break a property
 ///
 /// Exit status: 0 every property holds, 1 a property fails, 2 bad usage or a bad program.
 #[derive(Parser, Debug)]
@@ -131,6 +133,34 @@ enum Command {
     ///
     /// Example: unplug bench --out docs/PERFORMANCE.md
     Bench(bench::BenchArgs),
+    /// Search variants of a program: the cheapest syncs, better orders, minimal breaking programs.
+    ///
+    /// The cheapest syncs that keep every property, reorderings that let more go, and the
+    /// smallest program that breaks each property without its syncs.
+    ///
+    /// A variant drops sync calls, weakens fsync to fdatasync, reorders ops that do not depend
+    /// on each other (they depend on each other when they share a handle, a mapping, a path or
+    /// an inode; `sync` and `syncfs` depend on everything), and drops other ops. Per model:
+    ///
+    ///   - the cheapest variants (by the cost of their sync calls) that keep every property that
+    ///     holds as written: exhaustive over keep / fdatasync / drop when there are at most 10
+    ///     sync calls, greedy (a local minimum, and said so) otherwise;
+    ///   - whether some order that keeps every dependency lets a further sync go (every such
+    ///     order when there are at most 120, else every order that moves one op);
+    ///   - for each property that needs a sync, a minimal program that breaks it: proptest
+    ///     generates variants from the seed and shrinks the first that breaks the property (while
+    ///     the same ops with every sync restored keep it) to the fewest ops; then no single op
+    ///     can be dropped. The program is printed (and written under --out), with its crash
+    ///     state and the commands that reproduce it.
+    ///
+    /// Cost of a call: sync 100, syncfs 50, fsync 10, fdatasync 6, msync MS_SYNC 6, and 10 more
+    /// for an fsync or fdatasync of a directory; other ops cost nothing.
+    ///
+    /// The same program, models, seed and cases give the same output byte for byte.
+    ///
+    /// Exit status: 0 searched (a search is a report, not a check), 2 bad usage or a bad program.
+    #[command(verbatim_doc_comment)]
+    Search(search::SearchArgs),
     /// The guest side of `unplug real --backend vm` (runs inside the VM).
     #[command(name = "__guest", hide = true)]
     Guest { spec: std::path::PathBuf },
@@ -154,6 +184,7 @@ fn main() -> ExitCode {
         Command::Real(r) => real::real(&r),
         Command::Workloads(w) => workloads::run(&w),
         Command::Bench(b) => bench::run(&b),
+        Command::Search(s) => search::search(&s),
         Command::Guest { spec } => match unplug_realfs::record::guest_main(&spec) {
             Ok(()) => 0,
             Err(e) => {

@@ -18,6 +18,7 @@ pub mod graph;
 pub mod guarantee;
 pub mod perf;
 pub mod replay;
+pub mod search;
 pub mod state;
 pub mod syncs;
 pub mod workloads;

@@ -570,7 +570,14 @@ pub fn execute(program: &Program) -> Result<Trace, Vec<Diagnostic>> {
         initial,
         ops,
         contents,
-        data_len: fs.data_len.clone(),
+        // A declared length wins over the largest end written (no write goes past it), and a
+        // declared data that no op writes still has its length: `== D` compares with all of it.
+        data_len: fs
+            .data_len
+            .iter()
+            .chain(&fs.declared)
+            .map(|(n, l)| (n.clone(), *l))
+            .collect(),
         cuts: fs.cuts.clone(),
         last_blocks: fs.last_blocks.clone(),
         names: fs.names.clone(),

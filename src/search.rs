@@ -1,0 +1,440 @@
+//! `unplug search PROG`: the cheapest syncs that keep every property, reorderings that let more
+//! go, and the smallest programs that break a property when syncs are dropped (proptest, seeded).
+
+use crate::commands::{self, input_error, print_json};
+use crate::render;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde_json::{json, Value};
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use unplug_explorer::search::{
+    self, Breaking, Cheapest, Options, SearchReport, SyncChoice, Treatment,
+};
+use unplug_explorer::{Analysis, Limits};
+use unplug_model::ModelSpec;
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// The programs (`.up` files).
+    #[arg(required = true, value_name = "PROGRAM")]
+    pub programs: Vec<PathBuf>,
+    /// A model (as for `check`); repeat for several. Default: posix, ext4, xfs, btrfs and seq.
+    #[arg(long = "model", short = 'm', value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// The seed of the breaking-program search (hex with 0x, or decimal). Each model and
+    /// property gets its own generator derived from it, so `--model M --seed S` reproduces the
+    /// answer for M alone.
+    #[arg(long, value_name = "SEED", env = "UNPLUG_SEED", value_parser = parse_seed,
+          default_value = "0x756e706c7567")]
+    pub seed: u64,
+    /// Proptest cases (generated variants) per model and property before shrinking.
+    #[arg(long, value_name = "N", env = "UNPLUG_CASES", default_value_t = search::DEFAULT_CASES)]
+    pub cases: u32,
+    /// Write each minimal breaking program to DIR/STEM.MODEL.PROPERTY.up (it is always printed).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Most distinct crash-state classes explored per crash point (as for `check`).
+    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    pub max_states: usize,
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("`{s}` is not a seed (hex with 0x, or decimal): {e}"))
+}
+
+fn list(v: &[usize]) -> String {
+    v.iter()
+        .map(|k| k.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `DIR/STEM.MODEL.PROPERTY.up`, with the model's `:` `,` `=` made file-name friendly.
+fn out_file(dir: &Path, program: &Path, m: &ModelSpec, prop: &str) -> PathBuf {
+    let stem = program
+        .file_stem()
+        .map_or("program".into(), |s| s.to_string_lossy());
+    let model: String = m
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    dir.join(format!("{stem}.{model}.{prop}.up"))
+}
+
+fn treatment(t: Treatment) -> &'static str {
+    match t {
+        Treatment::Keep => "keep",
+        Treatment::Fdatasync => "fdatasync",
+        Treatment::Drop => "drop",
+    }
+}
+
+fn cheapest_table(a: &Analysis, c: &Cheapest) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut h = vec!["cost".to_string()];
+    if let Some(v) = c.variants.first() {
+        h.extend(v.iter().map(|s| render::op_str(a, s.op)));
+    }
+    t.set_header(h);
+    for v in &c.variants {
+        let mut row = vec![v.iter().map(|s| s.cost).sum::<u32>().to_string()];
+        row.extend(v.iter().map(|s| treatment(s.treatment).to_string()));
+        t.add_row(row);
+    }
+    format!("{t}\n")
+}
+
+fn choices_json(v: &[SyncChoice]) -> Value {
+    json!(v
+        .iter()
+        .map(|s| json!({ "op": s.op, "call": s.call, "treatment": treatment(s.treatment), "cost": s.cost }))
+        .collect::<Vec<_>>())
+}
+
+fn cheapest_json(c: &Cheapest) -> Value {
+    json!({
+        "cost": c.cost,
+        "written_cost": c.written_cost,
+        "exhaustive": c.exhaustive,
+        "explored": c.explored,
+        "variants": c.variants.iter().map(|v| choices_json(v)).collect::<Vec<_>>(),
+    })
+}
+
+/// The command that reruns this model's search.
+fn rerun(path: &Path, m: &ModelSpec, args: &SearchArgs) -> String {
+    let mut s = format!(
+        "unplug search {} --model {m} --seed {:#x}",
+        path.display(),
+        args.seed
+    );
+    if args.cases != search::DEFAULT_CASES {
+        let _ = write!(s, " --cases {}", args.cases);
+    }
+    s
+}
+
+fn names(a: &Analysis, idx: &[usize]) -> String {
+    let v: Vec<&str> = idx
+        .iter()
+        .map(|&i| a.program.properties[i].name.as_str())
+        .collect();
+    match v.len() {
+        0 => String::new(),
+        1 => v[0].to_string(),
+        n => format!("{} and {}", v[..n - 1].join(", "), v[n - 1]),
+    }
+}
+
+/// One program searched under every model: (text, JSON), or exit code 2 on a write error.
+fn one(
+    path: &Path,
+    a: &Analysis,
+    ms: &[ModelSpec],
+    args: &SearchArgs,
+) -> Result<(String, Value), u8> {
+    let opts = Options {
+        seed: args.seed,
+        cases: args.cases,
+    };
+    let syncs = search::sync_ops(a);
+    let deps = unplug_explorer::search::dependencies(&a.program, &a.trace);
+    let props: Vec<&str> = a
+        .program
+        .properties
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{}: {} ops, {} sync calls ({}), properties {}; models {}; seed {:#x}, {} cases\n",
+        path.display(),
+        a.program.ops.len(),
+        syncs.len(),
+        syncs
+            .iter()
+            .map(|&k| render::op_str(a, k))
+            .collect::<Vec<_>>()
+            .join(", "),
+        props.join(", "),
+        ms.iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.seed,
+        args.cases
+    );
+    let written: u32 = syncs.iter().map(|&k| search::call_cost(a, k, false)).sum();
+    let _ = writeln!(
+        text,
+        "Cost of a call: {}; as written: {written}.",
+        search::COSTS
+            .iter()
+            .map(|(c, n)| match *c {
+                "directory" => format!("{n} more for a directory"),
+                _ => format!("{c} {n}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let reports: Vec<SearchReport> = ms.iter().map(|m| search::search(a, m, &opts)).collect();
+    if let Some(r) = reports.first() {
+        let ro = &r.reorders;
+        let how = if ro.exhaustive {
+            "every order that keeps them"
+        } else {
+            "every order that moves one op and keeps them"
+        };
+        if ro.orders == 0 {
+            let _ = writeln!(
+                text,
+                "Dependencies: {} pairs of ops that must stay in order; no other order keeps them all.",
+                ro.dependencies
+            );
+        } else {
+            let _ = writeln!(
+                text,
+                "Dependencies: {} pairs of ops that must stay in order; {} other orders tried ({how}).",
+                ro.dependencies, ro.orders
+            );
+        }
+    }
+    let mut models_json = Vec::new();
+    for r in &reports {
+        let m = &r.model;
+        let _ = writeln!(text, "\n== {m} ==");
+        let holding: Vec<usize> = (0..r.holds.len()).filter(|&i| r.holds[i]).collect();
+        let failing: Vec<usize> = (0..r.holds.len()).filter(|&i| !r.holds[i]).collect();
+        if !failing.is_empty() {
+            let _ = writeln!(
+                text,
+                "{} {} as written, even with every sync: no variant keeps every property.",
+                names(a, &failing),
+                if failing.len() == 1 { "FAILS" } else { "FAIL" }
+            );
+        }
+        match &r.cheapest {
+            Some(c) => {
+                let how = if c.exhaustive {
+                    format!("exhaustive, {} variants checked", c.explored)
+                } else {
+                    format!(
+                        "greedy: more than {} sync calls, a local minimum after {} rounds",
+                        search::MAX_EXHAUSTIVE_SYNCS,
+                        c.explored
+                    )
+                };
+                let _ = writeln!(
+                    text,
+                    "Cheapest variants that keep {}: cost {} (as written {}; {how}):",
+                    names(a, &holding),
+                    c.cost,
+                    c.written_cost
+                );
+                text.push_str(&cheapest_table(a, c));
+            }
+            None => {
+                let _ = writeln!(text, "No property holds as written: nothing to keep.");
+            }
+        }
+        let ro = &r.reorders;
+        if r.cheapest.is_some() && ro.orders > 0 {
+            if ro.better.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "Reorderings: none of the {} other orders lets a further sync go.",
+                    ro.orders
+                );
+            } else {
+                for b in ro.better.iter().take(5) {
+                    let _ = writeln!(
+                        text,
+                        "Reordered as ops {}: cost {} with {}.",
+                        list(&b.order),
+                        b.cheapest.cost,
+                        b.cheapest.variants[0]
+                            .iter()
+                            .map(|s| format!("op {} {}", s.op, treatment(s.treatment)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                if ro.better.len() > 5 {
+                    let _ = writeln!(
+                        text,
+                        "... and {} more orders that let a further sync go (--json lists them).",
+                        ro.better.len() - 5
+                    );
+                }
+            }
+        }
+        let mut breaking_json = serde_json::Map::new();
+        for (i, b) in r.breaking.iter().enumerate() {
+            let p = props[i];
+            let v = match b {
+                Breaking::FailsAsWritten => {
+                    let _ = writeln!(text, "{p}: fails as written; nothing to break.");
+                    json!({ "outcome": "fails_as_written" })
+                }
+                Breaking::NoSyncNeeded => {
+                    let _ = writeln!(
+                        text,
+                        "{p}: holds with every sync dropped; no sync to break it with."
+                    );
+                    json!({ "outcome": "no_sync_needed" })
+                }
+                Breaking::NotFound => {
+                    let _ = writeln!(
+                        text,
+                        "{p}: no breaking variant among {} generated cases (try more --cases or another --seed).",
+                        args.cases
+                    );
+                    json!({ "outcome": "not_found" })
+                }
+                Breaking::Found(x) => {
+                    let file = match &args.out {
+                        Some(dir) => {
+                            let f = out_file(dir, path, m, p);
+                            std::fs::create_dir_all(dir)
+                                .and_then(|()| std::fs::write(&f, &x.source))
+                                .map_err(|e| {
+                                    input_error(
+                                        args.json,
+                                        &format!("cannot write `{}`: {e}", f.display()),
+                                    )
+                                })?;
+                            Some(f)
+                        }
+                        None => None,
+                    };
+                    let shown = file
+                        .as_ref()
+                        .map_or("min.up".to_string(), |f| f.display().to_string());
+                    let _ = writeln!(
+                        text,
+                        "{p}: a minimal program that breaks it ({} of {} ops; no op can be dropped further):",
+                        x.edit.order.len(),
+                        a.program.ops.len()
+                    );
+                    for line in x.source.lines() {
+                        let _ = writeln!(text, "    {line}");
+                    }
+                    if let Some(c) = &x.counterexample {
+                        let _ = writeln!(text, "  at {}:", render::point_str(&x.analysis, c.at));
+                        for line in c.state.to_string().lines() {
+                            let _ = writeln!(text, "    {line}");
+                        }
+                    }
+                    let _ = writeln!(text, "  reproduce: {}", rerun(path, m, args));
+                    let save = if file.is_some() {
+                        String::new()
+                    } else {
+                        "save the program above as min.up, then ".to_string()
+                    };
+                    let _ = writeln!(text, "  check it: {save}unplug check {shown} --model {m}");
+                    if let Some(c) = &x.counterexample {
+                        let _ = writeln!(
+                            text,
+                            "  explain it: unplug explain {shown} --model {m} --state '{}'",
+                            c.replay
+                        );
+                    }
+                    json!({
+                        "outcome": "found",
+                        "program": x.source,
+                        "kept_ops": x.edit.order,
+                        "dropped_syncs": x.dropped_syncs,
+                        "weakened": x.weakened,
+                        "dropped_ops": x.dropped_ops,
+                        "restored_by": x.restores,
+                        "file": file.map(|f| f.display().to_string()),
+                        "counterexample": x.counterexample.as_ref().map(|c| render::counterexample_json(&x.analysis, c)),
+                        "reproduce": rerun(path, m, args),
+                    })
+                }
+            };
+            breaking_json.insert(p.to_string(), v);
+        }
+        models_json.push(json!({
+            "model": m.to_string(),
+            "holds": props.iter().zip(&r.holds).map(|(p, h)| (p.to_string(), json!(h))).collect::<serde_json::Map<_, _>>(),
+            "keeps": holding.iter().map(|&i| props[i]).collect::<Vec<_>>(),
+            "cheapest": r.cheapest.as_ref().map(cheapest_json),
+            "reorders": {
+                "dependencies": ro.dependencies,
+                "orders": ro.orders,
+                "exhaustive": ro.exhaustive,
+                "better": ro.better.iter().map(|b| json!({
+                    "order": b.order,
+                    "cheapest": cheapest_json(&b.cheapest),
+                })).collect::<Vec<_>>(),
+            },
+            "breaking": breaking_json,
+        }));
+    }
+    let v = json!({
+        "program": path.display().to_string(),
+        "ops": a.program.ops.len(),
+        "sync_calls": syncs.iter().map(|&k| json!({
+            "op": k,
+            "call": a.program.ops[k - 1].text,
+            "cost": search::call_cost(a, k, false),
+        })).collect::<Vec<_>>(),
+        "dependencies": deps.iter().map(|(i, j)| json!([i, j])).collect::<Vec<_>>(),
+        "models": models_json,
+    });
+    Ok((text, v))
+}
+
+pub fn search(args: &SearchArgs) -> u8 {
+    let ms = match commands::parse_models(&args.models, args.json) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let mut loaded = Vec::new();
+    for p in &args.programs {
+        match commands::load(p, args.json) {
+            Ok(mut a) => {
+                a.limits.max_states = args.max_states;
+                loaded.push((p, a));
+            }
+            Err(c) => return c,
+        }
+    }
+    let mut texts = Vec::new();
+    let mut programs = Vec::new();
+    for (p, a) in &loaded {
+        match one(p, a, &ms, args) {
+            Ok((t, v)) => {
+                texts.push(t);
+                programs.push(v);
+            }
+            Err(c) => return c,
+        }
+    }
+    if args.json {
+        let costs: serde_json::Map<String, Value> = search::COSTS
+            .iter()
+            .map(|(c, n)| (c.to_string(), json!(n)))
+            .collect();
+        print_json(&json!({
+            "seed": format!("{:#x}", args.seed),
+            "cases": args.cases,
+            "costs": costs,
+            "programs": programs,
+        }));
+    } else {
+        print!("{}", texts.join("\n"));
+    }
+    commands::HOLDS
+}
