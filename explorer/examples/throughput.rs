@@ -25,7 +25,14 @@ fn main() {
     let (mut all_classes, mut all_secs) = (0usize, 0.0f64);
     println!(
         "{:<44} {:<6} {:>8} {:>9} {:>12} {:>10} {:>12} {:>9}",
-        "program", "model", "classes", "downsets", "concrete", "µs/explore", "classes/s", "setup µs"
+        "program",
+        "model",
+        "classes",
+        "downsets",
+        "concrete",
+        "µs/explore",
+        "classes/s",
+        "setup µs"
     );
     for f in &files {
         let src = std::fs::read_to_string(f).unwrap();
@@ -61,7 +68,10 @@ fn main() {
         );
         all.extend(per_model[i].iter().copied());
     }
-    println!("median over all (program, model) pairs: {:.0} classes/s", perf::median(&all));
+    println!(
+        "median over all (program, model) pairs: {:.0} classes/s",
+        perf::median(&all)
+    );
     println!(
         "aggregate: {} classes in {:.3} s = {:.0} classes/s",
         all_classes,

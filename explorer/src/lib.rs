@@ -15,8 +15,8 @@
 pub mod count;
 pub mod explore;
 pub mod graph;
-pub mod perf;
 pub mod guarantee;
+pub mod perf;
 pub mod replay;
 pub mod state;
 pub mod syncs;
