@@ -180,6 +180,34 @@ pub(crate) fn explore_point_counted(
     explore_point_with(trace, p, g, k, limits, &d, &mut dense::Scratch::default())
 }
 
+/// Explores crash points of one program under one model, reusing the interned program and the
+/// buffers between points: for callers that explore points one by one (`Analysis::holds`);
+/// `point(k)` is [`explore_point`].
+pub struct Explorer<'a> {
+    trace: &'a Trace,
+    p: &'a Persistence,
+    g: &'a Graph,
+    dense: dense::Dense,
+    scratch: dense::Scratch,
+}
+
+impl<'a> Explorer<'a> {
+    pub fn new(trace: &'a Trace, p: &'a Persistence, g: &'a Graph) -> Self {
+        Explorer {
+            trace,
+            p,
+            g,
+            dense: dense::Dense::new(trace, p),
+            scratch: dense::Scratch::default(),
+        }
+    }
+
+    pub fn point(&mut self, k: usize, limits: Limits) -> Point {
+        let (trace, p, g) = (self.trace, self.p, self.g);
+        explore_point_with(trace, p, g, k, limits, &self.dense, &mut self.scratch).0
+    }
+}
+
 /// The classes found so far at a crash point, in the order found.
 struct Classes {
     found: Vec<(CrashState, Witness)>,
