@@ -10,11 +10,13 @@
 //!   them the chunk's blocks take. Counting the members of a class is combinatorics
 //!   ([`crate::count::Count::surjections`]), not enumeration.
 
+mod dense;
+
 use crate::count::Count;
 use crate::graph::Graph;
 use crate::state::{build_tree_with, exact_segments, CrashState, Segment};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use unplug_model::volatile::{Initial, Trace};
 use unplug_model::{Assign, BlockValue, EffectKind, Extent, Ino, Kind, Origin, Path, Persistence};
 
@@ -114,8 +116,10 @@ pub const GARBAGE: usize = usize::MAX;
 /// Explores every crash point of a program.
 pub fn explore(trace: &Trace, p: &Persistence, g: &Graph, limits: Limits) -> Exploration {
     let n = trace.ops.len();
+    let d = dense::Dense::new(trace, p);
+    let mut scratch = dense::Scratch::default();
     let points = (0..=n)
-        .map(|k| explore_point(trace, p, g, k, limits))
+        .map(|k| explore_point_with(trace, p, g, k, limits, &d, &mut scratch).0)
         .collect();
     Exploration { points }
 }
@@ -172,32 +176,150 @@ pub(crate) fn explore_point_counted(
     k: usize,
     limits: Limits,
 ) -> (Point, usize) {
+    let d = dense::Dense::new(trace, p);
+    explore_point_with(trace, p, g, k, limits, &d, &mut dense::Scratch::default())
+}
+
+/// Explores crash points of one program under one model, reusing the interned program and the
+/// buffers between points: for callers that explore points one by one (`Analysis::holds`);
+/// `point(k)` is [`explore_point`].
+pub struct Explorer<'a> {
+    trace: &'a Trace,
+    p: &'a Persistence,
+    g: &'a Graph,
+    dense: dense::Dense,
+    scratch: dense::Scratch,
+}
+
+impl<'a> Explorer<'a> {
+    pub fn new(trace: &'a Trace, p: &'a Persistence, g: &'a Graph) -> Self {
+        Explorer {
+            trace,
+            p,
+            g,
+            dense: dense::Dense::new(trace, p),
+            scratch: dense::Scratch::default(),
+        }
+    }
+
+    pub fn point(&mut self, k: usize, limits: Limits) -> Point {
+        let (trace, p, g) = (self.trace, self.p, self.g);
+        explore_point_with(trace, p, g, k, limits, &self.dense, &mut self.scratch).0
+    }
+}
+
+/// The classes found so far at a crash point, in the order found.
+struct Classes {
+    found: Vec<(CrashState, Witness)>,
+    /// Hash of a state -> its indices in `found`.
+    by_hash: dense::FxMap<u64, Vec<u32>>,
+    max: usize,
+    bound_hit: bool,
+}
+
+impl Classes {
+    /// Adds a state found (keeping the first witness); its index, or None when the limit on
+    /// classes was hit (the state is dropped and `bound_hit` set).
+    fn add(&mut self, state: CrashState, w: impl FnOnce() -> Witness) -> Option<u32> {
+        let mut h = dense::Fx::default();
+        std::hash::Hash::hash(&state, &mut h);
+        let h = std::hash::Hasher::finish(&h);
+        let found = &self.found;
+        let bucket = self.by_hash.entry(h).or_default();
+        if let Some(&i) = bucket.iter().find(|&&i| found[i as usize].0 == state) {
+            return Some(i);
+        }
+        if self.found.len() < self.max {
+            let i = self.found.len() as u32;
+            bucket.push(i);
+            self.found.push((state, w()));
+            Some(i)
+        } else {
+            self.bound_hit = true;
+            None
+        }
+    }
+}
+
+/// [`explore_point`] with the interned program and reusable buffers of the fast path.
+fn explore_point_with(
+    trace: &Trace,
+    p: &Persistence,
+    g: &Graph,
+    k: usize,
+    limits: Limits,
+    d: &dense::Dense,
+    scratch: &mut dense::Scratch,
+) -> (Point, usize) {
     let cp = CrashPoint::new(trace, p, g, k);
     let floor = &cp.floor;
     let issued = |e: usize| p.effects[e].op <= k + 1;
     let globals: Vec<usize> = (0..p.effects.len())
         .filter(|&e| issued(e) && !p.effects[e].is_block())
         .collect();
-    let mut classes: HashMap<CrashState, Witness> = HashMap::new();
-    let mut bound_hit = false;
+    let mut classes = Classes {
+        found: Vec::new(),
+        by_hash: Default::default(),
+        max: limits.max_states,
+        bound_hit: false,
+    };
+    // Key of a combination of choices (see `dense`) -> its class.
+    let mut keys: dense::FxMap<Box<[u64]>, u32> = Default::default();
     let mut included = vec![false; p.effects.len()];
     let mut downsets = 0usize;
+    let mut counts: Vec<usize> = Vec::new();
+    let mut pick: Vec<usize> = Vec::new();
     enumerate(&globals, 0, &mut included, floor, g, &mut |inc| {
         downsets += 1;
         if downsets > limits.max_downsets {
-            bound_hit = true;
+            classes.bound_hit = true;
             return false;
         }
-        cp.states(inc, &mut |state, w| {
-            if classes.len() < limits.max_states || classes.contains_key(&state) {
-                classes.entry(state).or_insert(w);
+        let Some(mut dd) = dense::downset(d, scratch, trace, p, g, k, floor, &globals, inc) else {
+            cp.states(inc, &mut |state, w| {
+                classes.add(state, || w);
+            });
+            return !classes.bound_hit;
+        };
+        counts.clear();
+        counts.extend(dd.option_counts());
+        pick.clear();
+        pick.resize(counts.len(), 0);
+        loop {
+            let key = dd.make_key(&pick);
+            if let Some(&_i) = keys.get(key) {
+                #[cfg(debug_assertions)]
+                {
+                    // The key determines the state: check it.
+                    let (state, _) = dd.materialize(d, p, k, inc, &pick);
+                    assert!(
+                        state == classes.found[_i as usize].0,
+                        "two states share a key"
+                    );
+                }
             } else {
-                bound_hit = true;
+                let key: Box<[u64]> = key.into();
+                let (state, w) = dd.materialize(d, p, k, inc, &pick);
+                #[cfg(debug_assertions)]
+                {
+                    // The fast view agrees with the reference code.
+                    let r = cp.downset(inc);
+                    assert!(r.options.iter().map(Vec::len).eq(counts.iter().copied()));
+                    assert!(cp.state_for(inc, &r, &pick) == (state.clone(), w.clone()));
+                }
+                if let Some(i) = classes.add(state, || w) {
+                    keys.insert(key, i);
+                }
             }
-        });
-        !bound_hit
+            if !next_pick_counts(&mut pick, &counts) {
+                break;
+            }
+        }
+        !classes.bound_hit
     });
+    let bound_hit = classes.bound_hit;
     let mut states: Vec<StateEntry> = classes
+        .found
         .into_iter()
         .map(|(state, witness)| StateEntry {
             count: state.concrete_count(),
@@ -214,6 +336,18 @@ pub(crate) fn explore_point_counted(
         bound_hit,
     };
     (point, downsets.min(limits.max_downsets))
+}
+
+/// [`next_pick`] over option counts.
+fn next_pick_counts(pick: &mut [usize], counts: &[usize]) -> bool {
+    for (p, &n) in pick.iter_mut().zip(counts) {
+        *p += 1;
+        if *p < n {
+            return true;
+        }
+        *p = 0;
+    }
+    false
 }
 
 /// Depth-first enumeration of the downward-closed subsets of `globals` (in index order, which is
@@ -337,10 +471,35 @@ fn reachable(m: &Meta) -> Vec<(Path, Ino)> {
     out
 }
 
+/// What one downset of global effects leaves, before the block values are chosen: its
+/// metadata, reachable paths, each visible file chunk's candidates, and the choices per chunk.
+pub(crate) struct Downset {
+    m: Meta,
+    paths: Vec<(Path, Ino)>,
+    /// Per visible file: (chunk, candidates) for each chunk inside its size.
+    files: BTreeMap<Ino, Vec<(usize, Candidates)>>,
+    /// (ino, position in files[ino], chunk) for every chunk with a choice.
+    slots: Vec<(Ino, usize, usize)>,
+    /// Per slot: every nonempty subset of its candidate values (no larger than its unit count).
+    pub(crate) options: Vec<Vec<Choice>>,
+}
+
 impl CrashPoint<'_> {
     /// The crash-state classes of one downset of global effects: calls `emit` for each.
     pub fn states(&self, inc: &[bool], emit: &mut dyn FnMut(CrashState, Witness)) {
-        let (trace, p, k) = (self.trace, self.p, self.k);
+        let d = self.downset(inc);
+        let mut pick = vec![0usize; d.options.len()];
+        loop {
+            let (state, w) = self.state_for(inc, &d, &pick);
+            emit(state, w);
+            if !next_pick(&mut pick, &d.options) {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn downset(&self, inc: &[bool]) -> Downset {
+        let (trace, p) = (self.trace, self.p);
         let m = meta_of(&trace.initial, p, inc);
         let paths = reachable(&m);
         // Per visible file chunk: its candidate values.
@@ -382,98 +541,113 @@ impl CrashPoint<'_> {
                 slots.push((*ino, i, *c));
             }
         }
-        let mut pick = vec![0usize; options.len()];
-        loop {
-            let mut w = Witness {
-                at: k,
-                persisted: (0..inc.len()).filter(|&e| inc[e]).collect(),
-                chunks: Vec::new(),
-            };
-            let mut content_of: BTreeMap<Ino, Vec<Segment>> = BTreeMap::new();
-            for (slot, &(ino, i, c)) in slots.iter().enumerate() {
-                let choice = &options[slot][pick[slot]];
-                let (_, cand) = &files[&ino][i];
-                let size = m.sizes.get(&ino).copied().unwrap_or(0);
-                let chunk = &p.layout.chunks[c];
-                let value_of = |s: &Option<usize>| -> BlockValue {
-                    match s {
-                        None => cand.base.clone(),
-                        Some(GARBAGE) => BlockValue::whole(chunk.unit, Origin::Garbage),
-                        Some(e) => cand
-                            .versions
-                            .iter()
-                            .find(|(x, _)| x == e)
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or_else(|| BlockValue::zero(chunk.unit)),
-                    }
-                };
-                if options[slot].len() > 1 {
-                    w.chunks.push((c, choice.clone()));
-                }
-                let segs = content_of.entry(ino).or_default();
-                let values: BTreeSet<BlockValue> = choice
-                    .iter()
-                    .map(value_of)
-                    .map(|v| clip(&v, chunk, size))
-                    .collect();
-                if values.len() == 1 {
-                    let v = values.into_iter().next().expect("one value");
-                    if let [(0, u, origin)] = v.0.as_slice() {
-                        if *u == chunk.unit {
-                            // A whole-unit value: the chunk is one extent, whatever its length.
-                            let end = chunk.end().min(size);
-                            segs.push(Segment::Exact(Extent {
-                                start: chunk.start(),
-                                end,
-                                origin: origin.clone(),
-                            }));
-                            continue;
-                        }
-                    }
-                    for b in 0..chunk.blocks {
-                        let base = chunk.start() + b * chunk.unit;
-                        if base >= size {
-                            break;
-                        }
-                        segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
-                    }
-                } else {
-                    segs.push(Segment::Mixed {
-                        unit: chunk.unit,
-                        start: chunk.start(),
-                        end: chunk.end().min(size),
-                        blocks: visible_units(chunk, size),
-                        values,
-                    });
-                }
-            }
-            let state = build_tree_with(
-                &paths,
-                |i| m.kinds[&i] == Kind::Dir,
-                |i| symlink_target(&m, &trace.last.symlinks, i),
-                |i| {
-                    (
-                        m.sizes.get(&i).copied().unwrap_or(0),
-                        canonical(content_of.get(&i).cloned().unwrap_or_default()),
-                    )
-                },
-            );
-            emit(state, w);
-            // Next combination.
-            let mut i = 0;
-            loop {
-                if i == pick.len() {
-                    return;
-                }
-                pick[i] += 1;
-                if pick[i] < options[i].len() {
-                    break;
-                }
-                pick[i] = 0;
-                i += 1;
-            }
+        Downset {
+            m,
+            paths,
+            files,
+            slots,
+            options,
         }
     }
+
+    /// The crash state and witness of one combination of choices (`pick[slot]` indexes
+    /// `d.options[slot]`).
+    pub(crate) fn state_for(
+        &self,
+        inc: &[bool],
+        d: &Downset,
+        pick: &[usize],
+    ) -> (CrashState, Witness) {
+        let (trace, p, k) = (self.trace, self.p, self.k);
+        let (m, files) = (&d.m, &d.files);
+        let mut w = Witness {
+            at: k,
+            persisted: (0..inc.len()).filter(|&e| inc[e]).collect(),
+            chunks: Vec::new(),
+        };
+        let mut content_of: BTreeMap<Ino, Vec<Segment>> = BTreeMap::new();
+        for (slot, &(ino, i, c)) in d.slots.iter().enumerate() {
+            let choice = &d.options[slot][pick[slot]];
+            let (_, cand) = &files[&ino][i];
+            let size = m.sizes.get(&ino).copied().unwrap_or(0);
+            let chunk = &p.layout.chunks[c];
+            let value_of = |s: &Option<usize>| -> BlockValue {
+                match s {
+                    None => cand.base.clone(),
+                    Some(GARBAGE) => BlockValue::whole(chunk.unit, Origin::Garbage),
+                    Some(e) => cand
+                        .versions
+                        .iter()
+                        .find(|(x, _)| x == e)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_else(|| BlockValue::zero(chunk.unit)),
+                }
+            };
+            if d.options[slot].len() > 1 {
+                w.chunks.push((c, choice.clone()));
+            }
+            let segs = content_of.entry(ino).or_default();
+            let values: BTreeSet<BlockValue> = choice
+                .iter()
+                .map(value_of)
+                .map(|v| clip(&v, chunk, size))
+                .collect();
+            if values.len() == 1 {
+                let v = values.into_iter().next().expect("one value");
+                if let [(0, u, origin)] = v.0.as_slice() {
+                    if *u == chunk.unit {
+                        // A whole-unit value: the chunk is one extent, whatever its length.
+                        let end = chunk.end().min(size);
+                        segs.push(Segment::Exact(Extent {
+                            start: chunk.start(),
+                            end,
+                            origin: origin.clone(),
+                        }));
+                        continue;
+                    }
+                }
+                for b in 0..chunk.blocks {
+                    let base = chunk.start() + b * chunk.unit;
+                    if base >= size {
+                        break;
+                    }
+                    segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
+                }
+            } else {
+                segs.push(Segment::Mixed {
+                    unit: chunk.unit,
+                    start: chunk.start(),
+                    end: chunk.end().min(size),
+                    blocks: visible_units(chunk, size),
+                    values,
+                });
+            }
+        }
+        let state = build_tree_with(
+            &d.paths,
+            |i| m.kinds[&i] == Kind::Dir,
+            |i| symlink_target(m, &trace.last.symlinks, i),
+            |i| {
+                (
+                    m.sizes.get(&i).copied().unwrap_or(0),
+                    canonical(content_of.get(&i).cloned().unwrap_or_default()),
+                )
+            },
+        );
+        (state, w)
+    }
+}
+
+/// The next combination of choices (odometer order, slot 0 fastest); false after the last.
+fn next_pick(pick: &mut [usize], options: &[Vec<Choice>]) -> bool {
+    for (i, p) in pick.iter_mut().enumerate() {
+        *p += 1;
+        if *p < options[i].len() {
+            return true;
+        }
+        *p = 0;
+    }
+    false
 }
 
 /// How many units of a chunk lie (at least partly) inside a file of `size` bytes.
@@ -498,38 +672,42 @@ fn clip(v: &BlockValue, chunk: &unplug_model::Chunk, size: u64) -> BlockValue {
     }
 }
 
-/// Merges exact extents into canonical form (mixed segments stay as they are).
+/// Merges exact extents into canonical form (mixed segments stay as they are): neighbouring
+/// exact extents that touch and share an origin become one (as `volatile::merge`).
 fn canonical(segs: Vec<Segment>) -> Vec<Segment> {
-    let mut out: Vec<Segment> = Vec::new();
-    let mut run: Vec<Extent> = Vec::new();
+    let mut out: Vec<Segment> = Vec::with_capacity(segs.len());
     for s in segs {
-        match s {
-            Segment::Exact(e) => run.push(e),
-            m @ Segment::Mixed { .. } => {
-                out.extend(exact_segments(std::mem::take(&mut run)));
-                out.push(m);
+        if let (Segment::Exact(e), Some(Segment::Exact(last))) = (&s, out.last_mut()) {
+            if last.end == e.start && last.origin == e.origin {
+                last.end = e.end;
+                continue;
             }
         }
+        out.push(s);
     }
-    out.extend(exact_segments(run));
     out
 }
 
 /// Nonempty subsets of `vals` with at most `max` elements, in a fixed order.
 fn subsets(vals: &[Option<usize>], max: usize) -> Vec<Choice> {
     let n = vals.len();
-    let mut out = Vec::new();
-    for mask in 1u64..(1u64 << n.min(20)) {
-        if (mask.count_ones() as usize) <= max {
-            out.push(
-                (0..n)
-                    .filter(|i| mask >> i & 1 == 1)
-                    .map(|i| vals[i])
-                    .collect(),
-            );
-        }
-    }
-    out.sort_by_key(|c: &Choice| c.len());
+    subsets_masks(n, max)
+        .into_iter()
+        .map(|mask| {
+            (0..n)
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| vals[i])
+                .collect()
+        })
+        .collect()
+}
+
+/// The subsets of [`subsets`] as bit masks over the `n` values, in the same order.
+fn subsets_masks(n: usize, max: usize) -> Vec<u64> {
+    let mut out: Vec<u64> = (1u64..(1u64 << n.min(20)))
+        .filter(|mask| (mask.count_ones() as usize) <= max)
+        .collect();
+    out.sort_by_key(|m| m.count_ones());
     out
 }
 

@@ -81,6 +81,13 @@ pub fn throughput(a: &Analysis, model: &ModelSpec, min_time: Duration) -> Throug
     let mut bound_hit = false;
     for k in 0..=trace.ops.len() {
         let (pt, d) = explore::explore_point_counted(trace, &p, &g, k, a.limits);
+        debug_assert_eq!(
+            pt.states.len(),
+            explore::Explorer::new(trace, &p, &g)
+                .point(k, a.limits)
+                .states
+                .len()
+        );
         points += 1;
         classes += pt.states.len();
         downsets += d;
