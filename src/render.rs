@@ -39,6 +39,25 @@ pub fn point_str(a: &Analysis, k: usize) -> String {
 /// An exact count as a JSON number, however many digits it has (counts of crash states can
 /// exceed 64 bits; serde_json's arbitrary_precision keeps every digit). Past a million bits the
 /// integer would be too large to print: the exact expression (`"3^4294967296 - ..."`) instead.
+/// Crash points as ranges: `1-4, 7`.
+pub fn ranges(at: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < at.len() {
+        let mut j = i;
+        while j + 1 < at.len() && at[j + 1] == at[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            at[i].to_string()
+        } else {
+            format!("{}-{}", at[i], at[j])
+        });
+        i = j + 1;
+    }
+    out.join(", ")
+}
+
 pub fn count_json(n: &Count) -> Value {
     match n.exact() {
         Some(v) => {
@@ -103,8 +122,9 @@ pub fn check_line(
     } else if !r.unproven.is_empty() && r.violating_classes == 0 {
         let _ = writeln!(
             s,
-            "{m}: {} NOT PROVEN: a bound was hit at crash points {:?}",
-            r.property, r.unproven
+            "{m}: {} NOT PROVEN: bound exceeded (--max-states): not proven for crash points {}",
+            r.property,
+            ranges(&r.unproven)
         );
     } else {
         let _ = writeln!(s, "{m}: {} FAILS   ({})", r.property, prop.text);
@@ -350,7 +370,7 @@ pub fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> String {
             row.push(if x.holds {
                 "holds".into()
             } else if x.violating_classes == 0 {
-                format!("not proven (bound hit at {:?})", x.unproven)
+                format!("not proven (bound exceeded at {})", ranges(&x.unproven))
             } else {
                 "FAILS".into()
             });

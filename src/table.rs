@@ -375,8 +375,8 @@ impl Table {
                     None => {
                         let _ = writeln!(
                             notes,
-                            "a bound was hit at crash points {:?}; no violation found before it.\n",
-                            c.unproven
+                            "bound exceeded: not proven for crash points {}; no violation found before it.\n",
+                            crate::render::ranges(&c.unproven)
                         );
                     }
                 }
@@ -508,8 +508,8 @@ impl Table {
                     ),
                     None => {
                         let t = format!(
-                            "a bound was hit at crash points {:?}; no violation found before it",
-                            c.unproven
+                            "bound exceeded: not proven for crash points {}; no violation found before it",
+                            crate::render::ranges(&c.unproven)
                         );
                         let b = format!("unproven: {}.</p>", esc(&t));
                         (t, b)

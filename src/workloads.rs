@@ -117,7 +117,7 @@ impl Summary {
                 if self.unproven.len() < max {
                     self.unproven.push(json!({
                         "model": v.model, "property": p, "workload": c.label, "index": c.index,
-                        "verdict": format!("bound exceeded: not proven for crash points {}", points(at)),
+                        "verdict": format!("bound exceeded: not proven for crash points {}", crate::render::ranges(at)),
                     }));
                 }
             }
@@ -223,25 +223,6 @@ pub fn sweep(
         interrupted,
         seconds: started.elapsed().as_secs_f64(),
     }
-}
-
-/// `3-5, 7`
-fn points(at: &[usize]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < at.len() {
-        let mut j = i;
-        while j + 1 < at.len() && at[j + 1] == at[j] + 1 {
-            j += 1;
-        }
-        out.push(if i == j {
-            at[i].to_string()
-        } else {
-            format!("{}-{}", at[i], at[j])
-        });
-        i = j + 1;
-    }
-    out.join(", ")
 }
 
 fn line(c: &Checked) -> Value {
