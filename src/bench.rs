@@ -25,6 +25,9 @@ pub struct BenchArgs {
     /// workloads; many minutes).
     #[arg(long)]
     pub seq3: bool,
+    /// Stop a growth table after the first row whose exploration takes longer than this.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    pub growth_max_seconds: f64,
     /// Skip the workload spaces (only the enumeration figures).
     #[arg(long)]
     pub no_workloads: bool,
@@ -120,7 +123,7 @@ pub fn run(b: &BenchArgs) -> u8 {
         growth.push((
             m.to_string(),
             fsync,
-            perf::growth(&m, 24, 2, fsync, min / 4, 2.0),
+            perf::growth(&m, 24, 2, fsync, min / 4, b.growth_max_seconds),
         ));
     }
     let mut spaces = Vec::new();
@@ -305,8 +308,8 @@ fn markdown(v: &Value) -> String {
     let _ = writeln!(
         s,
         "Synthetic programs: two files, n 4 KiB appends round-robin, every third followed by a rename of \
-         its file; with or without an fsync after each append. Stops after a row that takes over 2 s or \
-         hits the state budget."
+         its file; with or without an fsync after each append. Stops after a row that takes over `--growth-max-seconds` \
+         or hits the state budget."
     );
     for g in v["growth"].as_array().into_iter().flatten() {
         let _ = writeln!(

@@ -187,3 +187,53 @@ fn ctrl_c_stops_and_reports_what_was_covered() {
         v["workloads"].as_u64().unwrap() + v["skipped"].as_u64().unwrap()
     );
 }
+
+#[test]
+fn bench_prints_throughput_growth_and_the_markdown_it_writes() {
+    let md = std::env::temp_dir().join(format!("unplug-perf-{}.md", std::process::id()));
+    let out = unplug(&[
+        "bench",
+        "--dir",
+        "tests/cmd/table-fixture",
+        "--min-ms",
+        "1",
+        "--no-workloads",
+        "--growth-max-seconds",
+        "0.02",
+        "--json",
+        "--out",
+        md.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    let rows = v["throughput"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * 5, "2 programs x 5 models: {v}");
+    for r in rows {
+        assert!(r["classes"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["classes_per_second"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    for m in ["posix", "ext4", "xfs", "btrfs", "seq"] {
+        assert!(v["median_classes_per_second"][m].as_f64().unwrap() > 0.0);
+    }
+    let growth = v["growth"].as_array().unwrap();
+    assert_eq!(growth.len(), 3);
+    for g in growth {
+        let rows = g["rows"].as_array().unwrap();
+        assert!(rows.len() >= 2, "{g}");
+        let classes: Vec<u64> = rows
+            .iter()
+            .map(|r| r["classes"].as_u64().unwrap())
+            .collect();
+        assert!(
+            classes.windows(2).all(|w| w[0] <= w[1]),
+            "states grow: {classes:?}"
+        );
+    }
+    let text = std::fs::read_to_string(&md).unwrap();
+    std::fs::remove_file(&md).unwrap();
+    assert!(text.starts_with("# Performance\n"));
+    assert!(
+        text.contains("| overwrite |") && text.contains("## How cost grows"),
+        "{text}"
+    );
+}
