@@ -209,24 +209,20 @@ impl Space {
                 v.push(Persist::FsyncDir(p.clone()));
                 dirs.push(parent(p));
             }
-            CoreOp::Creat(p)
-            | CoreOp::Write(p)
-            | CoreOp::Overwrite(p)
-            | CoreOp::Append(p)
-            | CoreOp::MmapWrite(p)
-            | CoreOp::Falloc(p)
-            | CoreOp::FallocKeep(p)
-            | CoreOp::Truncate(p) => {
-                v.push(Persist::Fsync(p.clone()));
-                v.push(Persist::Fdatasync(p.clone()));
-                dirs.push(parent(p));
-            }
             CoreOp::Unlink(p) => dirs.push(parent(p)),
             CoreOp::Link(a, b) | CoreOp::Rename(a, b) => {
                 v.push(Persist::Fsync(b.clone()));
                 v.push(Persist::Fdatasync(b.clone()));
                 dirs.push(parent(b));
                 dirs.push(parent(a));
+            }
+            // The ops on one file: creat, write, overwrite, append, mmap write, fallocate,
+            // truncate.
+            other => {
+                let p = other.paths()[0];
+                v.push(Persist::Fsync(p.to_string()));
+                v.push(Persist::Fdatasync(p.to_string()));
+                dirs.push(parent(p));
             }
         }
         dirs.dedup();
