@@ -117,10 +117,11 @@ pub const GARBAGE: usize = usize::MAX;
 pub fn explore(trace: &Trace, p: &Persistence, g: &Graph, limits: Limits) -> Exploration {
     let n = trace.ops.len();
     let d = dense::Dense::new(trace, p);
-    let mut bufs = Buffers::default();
+    let mut bufs = Buffers::take();
     let points = (0..=n)
         .map(|k| explore_point_with(trace, p, g, k, limits, &d, &mut bufs).0)
         .collect();
+    bufs.give_back();
     Exploration { points }
 }
 
@@ -198,13 +199,45 @@ impl<'a> Explorer<'a> {
             p,
             g,
             dense: dense::Dense::new(trace, p),
-            bufs: Buffers::default(),
+            bufs: Buffers::take(),
         }
     }
 
     pub fn point(&mut self, k: usize, limits: Limits) -> Point {
         let (trace, p, g) = (self.trace, self.p, self.g);
         explore_point_with(trace, p, g, k, limits, &self.dense, &mut self.bufs).0
+    }
+}
+
+impl Drop for Explorer<'_> {
+    fn drop(&mut self) {
+        std::mem::take(&mut self.bufs).give_back();
+    }
+}
+
+thread_local! {
+    /// Buffers of the fast path kept between explorations on one thread (many small programs
+    /// are explored one after another).
+    static BUFFERS: std::cell::Cell<Option<Box<Buffers>>> = const { std::cell::Cell::new(None) };
+}
+
+impl Buffers {
+    /// This thread's buffers, emptied of the last exploration (new ones if none are kept).
+    fn take() -> Buffers {
+        match BUFFERS.with(|b| b.take()) {
+            Some(mut b) => {
+                b.scratch.reset();
+                *b
+            }
+            None => Buffers::default(),
+        }
+    }
+
+    /// Keeps the buffers for this thread's next exploration, unless they grew large.
+    fn give_back(self) {
+        if self.keys.arena.capacity() <= 1 << 16 && self.next.capacity() <= 1 << 16 {
+            BUFFERS.with(|b| b.set(Some(Box::new(self))));
+        }
     }
 }
 

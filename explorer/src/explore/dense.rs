@@ -422,6 +422,22 @@ pub struct Scratch {
     pub key: Vec<u64>,
 }
 
+impl Scratch {
+    /// Forgets what belongs to one exploration (the path interner, per-chunk and per-inode
+    /// state), keeping the capacity of the buffers for the next.
+    pub fn reset(&mut self) {
+        self.blocks.clear();
+        self.touched.clear();
+        self.in_out.clear();
+        self.paths.clear();
+        self.path_of.clear();
+        self.parent_of.clear();
+        self.rank_span.clear();
+        self.ranks.clear();
+        self.skeleton_made = false;
+    }
+}
+
 /// The nodes of the reachable paths (as `build_tree_with` makes them) and their path order.
 fn skeleton(s: &mut Scratch, inc: &[bool]) {
     const DIR: u8 = 2;
