@@ -94,8 +94,8 @@ pub struct Dense {
     init_entry: Vec<u32>,
     /// Per entry slot: its name's rank in string order.
     slot_name: Vec<u32>,
-    /// Per directory inode: its entry slots in name order.
-    children: Vec<Vec<u32>>,
+    /// Per directory inode: its entry slots in name order (a range: first, count).
+    children: Vec<(u32, u32)>,
     /// Per symlink inode: its target's id (NONE for other inodes).
     symlink: Vec<u32>,
     /// Every effect's metadata assignments, one after another; effect e's start at
@@ -117,8 +117,10 @@ pub struct Dense {
     chunks_of: Vec<(usize, usize)>,
     /// Value id -> value.
     values: Vec<BlockValue>,
-    /// Name rank -> name.
-    names: Vec<String>,
+    /// Every name, one after another (in rank order).
+    names: String,
+    /// Name rank -> its range in `names` (start, length).
+    name_span: Vec<(u32, u32)>,
     /// Per dense inode: its symlink target if it is a symlink.
     targets: Vec<Option<String>>,
 }
@@ -183,11 +185,15 @@ impl Dense {
             }
         };
         let n = inos.len();
-        let mut children = vec![Vec::new(); n];
+        let mut children = vec![(0, 0); n];
         let mut slot_name = Vec::with_capacity(slots.len());
-        // Sorted by (dir, name): each directory's slots come out in name order.
+        // Sorted by (dir, name): a directory's slots are consecutive, in name order.
         for (i, (d, name)) in slots.iter().enumerate() {
-            children[ix(*d) as usize].push(i as u32);
+            let c = &mut children[ix(*d) as usize];
+            if c.1 == 0 {
+                c.0 = i as u32;
+            }
+            c.1 += 1;
             slot_name.push(rank(&names, name));
         }
         let mut init_entry = vec![NONE; slots.len()];
@@ -297,7 +303,15 @@ impl Dense {
             .collect();
         Dense {
             values: by_id,
-            names: names.iter().map(|n| n.to_string()).collect(),
+            names: names.concat(),
+            name_span: names
+                .iter()
+                .scan(0u32, |at, n| {
+                    let span = (*at, n.len() as u32);
+                    *at += n.len() as u32;
+                    Some(span)
+                })
+                .collect(),
             targets,
             root: ix(0),
             inos,
@@ -583,7 +597,8 @@ pub fn downset<'s>(
             too_many = true;
             continue;
         }
-        for &slot in &d.children[ino as usize] {
+        let (first, count) = d.children[ino as usize];
+        for slot in first..first + count {
             let child = s.entries[slot as usize];
             if child == NONE || s.kinds[child as usize] == NO_KIND {
                 continue;
@@ -597,7 +612,9 @@ pub fn downset<'s>(
                 Some(&id) => id,
                 None => {
                     let id = s.path_of.len() as u32;
-                    let path = s.path_of[pid as usize].join(&d.names[name as usize]);
+                    let (at, len) = d.name_span[name as usize];
+                    let path =
+                        s.path_of[pid as usize].join(&d.names[at as usize..(at + len) as usize]);
                     s.path_of.push(path);
                     s.parent_of.push(pid);
                     let (from, len) = s.rank_span[pid as usize];
