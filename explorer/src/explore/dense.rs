@@ -222,15 +222,26 @@ impl Dense {
                 targets[d] = Some(t.clone());
             }
         }
-        let mut values: FxMap<BlockValue, u32> = FxMap::default();
+        // Value hash -> the last id with it; `same_hash` chains the others.
+        let mut values: FxMap<u64, u32> = FxMap::default();
+        let mut same_hash: Vec<u32> = Vec::new();
         let mut by_id: Vec<BlockValue> = Vec::new();
-        let mut intern = |v: BlockValue| -> u32 {
-            if let Some(&i) = values.get(&v) {
-                return i;
+        let mut intern = |v: std::borrow::Cow<BlockValue>| -> u32 {
+            let mut h = Fx::default();
+            std::hash::Hash::hash(&*v, &mut h);
+            let h = h.finish();
+            let last = values.get(&h).copied().unwrap_or(NONE);
+            let mut i = last;
+            while i != NONE {
+                if by_id[i as usize] == *v {
+                    return i;
+                }
+                i = same_hash[i as usize];
             }
             let i = by_id.len() as u32;
-            by_id.push(v.clone());
-            values.insert(v, i);
+            by_id.push(v.into_owned());
+            same_hash.push(last);
+            values.insert(h, i);
             i
         };
         let mut assigns = Vec::new();
@@ -261,10 +272,10 @@ impl Dense {
             }));
             blocks_of.push(blocks.len() as u32);
             for (c, v) in &eff.blocks {
-                blocks.push((*c, intern(v.clone())));
+                blocks.push((*c, intern(std::borrow::Cow::Borrowed(v))));
             }
             block_val.push(match &eff.kind {
-                EffectKind::Block { value, .. } => intern(value.clone()),
+                EffectKind::Block { value, .. } => intern(std::borrow::Cow::Borrowed(value)),
                 _ => NONE,
             });
         }
@@ -280,14 +291,19 @@ impl Dense {
             let (zero, garbage) = match per_unit.iter().find(|(u, _, _)| *u == c.unit) {
                 Some(&(_, z, g)) => (z, g),
                 None => {
-                    let z = intern(BlockValue::zero(c.unit));
-                    let g = intern(BlockValue::whole(c.unit, Origin::Garbage));
+                    let z = intern(std::borrow::Cow::Owned(BlockValue::zero(c.unit)));
+                    let g = intern(std::borrow::Cow::Owned(BlockValue::whole(
+                        c.unit,
+                        Origin::Garbage,
+                    )));
                     per_unit.push((c.unit, z, g));
                     (z, g)
                 }
             };
             init_val.push(match init.inodes.get(&c.ino) {
-                Some((_, _, content)) => intern(BlockValue::of(content, c)),
+                Some((_, _, content)) => {
+                    intern(std::borrow::Cow::Owned(BlockValue::of(content, c)))
+                }
                 None => zero,
             });
             zero_val.push(zero);
