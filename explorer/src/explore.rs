@@ -235,7 +235,10 @@ impl Buffers {
 
     /// Keeps the buffers for this thread's next exploration, unless they grew large.
     fn give_back(self) {
-        if self.keys.arena.capacity() <= 1 << 16 && self.next.capacity() <= 1 << 16 {
+        if self.keys.arena.capacity() <= 1 << 16
+            && self.next.capacity() <= 1 << 16
+            && !self.scratch.is_large()
+        {
             BUFFERS.with(|b| b.set(Some(Box::new(self))));
         }
     }

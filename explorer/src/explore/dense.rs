@@ -453,6 +453,16 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Whether the buffers grew too large to keep for another exploration.
+    pub fn is_large(&self) -> bool {
+        const MAX: usize = 1 << 16;
+        self.path_of.capacity() > MAX
+            || self.out.capacity() > MAX
+            || self.key.capacity() > MAX
+            || self.ids.capacity() > MAX
+            || self.masks.values().map(Vec::len).sum::<usize>() > MAX
+    }
+
     /// Forgets what belongs to one exploration (the path interner, per-chunk and per-inode
     /// state), keeping the capacity of the buffers for the next.
     pub fn reset(&mut self) {
