@@ -13,6 +13,9 @@ use clap::{Parser, Subcommand};
 use commands::Common;
 use std::process::ExitCode;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// unplug: what a power cut can leave on disk after a sequence of file-system calls, and which of
 /// your fsync / fdatasync / msync calls you actually need.
 ///

@@ -9,6 +9,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use unplug_explorer::{explore, perf, Analysis};
 use unplug_model::ModelSpec;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn analysis(src: &str) -> Analysis {
     Analysis::new(&unplug_model::parse::parse(src).expect("parses")).expect("runs")
 }

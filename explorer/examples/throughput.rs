@@ -6,6 +6,9 @@ use std::time::Duration;
 use unplug_explorer::{perf, Analysis};
 use unplug_model::ModelSpec;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let ms: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200);

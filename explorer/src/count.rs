@@ -17,19 +17,79 @@ const FOLD_BITS: f64 = 64.0;
 pub const EXACT_BITS: f64 = (1u64 << 20) as f64;
 
 /// An exact non-negative count: a sum of `coefficient * product of base^exponent`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// A count that is a plain integer below 2^64 (nearly every count of a class) is kept as that
+/// integer, without allocating; every other count as its monomials. The form is canonical (a
+/// count that fits is always `Small`), so equality is structural.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Count {
-    /// Monomial (sorted `(base, exponent)` pairs, bases >= 2, no repeated base) -> coefficient.
-    terms: BTreeMap<Vec<(u64, u64)>, BigInt>,
+    repr: Repr,
+}
+
+type Terms = BTreeMap<Vec<(u64, u64)>, BigInt>;
+
+#[derive(Clone, PartialEq, Eq)]
+enum Repr {
+    Small(u64),
+    /// Monomial (sorted `(base, exponent)` pairs, bases >= 2, no repeated base) -> coefficient;
+    /// never a constant that fits in a `u64`.
+    Terms(Terms),
+}
+
+impl Default for Count {
+    fn default() -> Self {
+        Count::zero()
+    }
+}
+
+impl fmt::Debug for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Count")
+            .field("terms", &self.terms())
+            .finish()
+    }
 }
 
 impl Count {
     pub fn zero() -> Count {
-        Count::default()
+        Count {
+            repr: Repr::Small(0),
+        }
     }
 
     pub fn one() -> Count {
-        Count::constant(BigInt::from(1))
+        Count {
+            repr: Repr::Small(1),
+        }
+    }
+
+    /// The canonical count of some monomials (zero coefficients already removed).
+    fn from_terms(terms: Terms) -> Count {
+        let repr = match terms.len() {
+            0 => Repr::Small(0),
+            1 => match terms.iter().next() {
+                Some((m, c)) if m.is_empty() => match u64::try_from(c) {
+                    Ok(n) => Repr::Small(n),
+                    Err(_) => Repr::Terms(terms),
+                },
+                _ => Repr::Terms(terms),
+            },
+            _ => Repr::Terms(terms),
+        };
+        Count { repr }
+    }
+
+    /// The monomials of the count.
+    fn terms(&self) -> std::borrow::Cow<'_, Terms> {
+        match &self.repr {
+            Repr::Small(0) => std::borrow::Cow::Owned(Terms::new()),
+            Repr::Small(n) => {
+                let mut t = Terms::new();
+                t.insert(Vec::new(), BigInt::from(*n));
+                std::borrow::Cow::Owned(t)
+            }
+            Repr::Terms(t) => std::borrow::Cow::Borrowed(t),
+        }
     }
 
     fn constant(c: BigInt) -> Count {
@@ -37,7 +97,12 @@ impl Count {
         if c.sign() != Sign::NoSign {
             terms.insert(Vec::new(), c);
         }
-        Count { terms }
+        Count::from_terms(terms)
+    }
+
+    /// Whether `base^exp` is folded into a coefficient.
+    fn folds(base: u64, exp: u64) -> bool {
+        (exp as f64) * (base as f64).log2() <= FOLD_BITS
     }
 
     /// `base^exp`, folded into a coefficient when small.
@@ -46,13 +111,11 @@ impl Count {
             0 if exp > 0 => Count::zero(),
             0 | 1 => Count::one(),
             _ if exp == 0 => Count::one(),
-            _ if (exp as f64) * (base as f64).log2() <= FOLD_BITS => {
-                Count::constant(BigInt::from(base).pow(exp as u32))
-            }
+            _ if Count::folds(base, exp) => Count::constant(BigInt::from(base).pow(exp as u32)),
             _ => {
                 let mut terms = BTreeMap::new();
                 terms.insert(vec![(base, exp)], BigInt::from(1));
-                Count { terms }
+                Count::from_terms(terms)
             }
         }
     }
@@ -60,6 +123,16 @@ impl Count {
     /// The number of surjections from `n` blocks onto `k` values:
     /// `sum_{j=0..k} (-1)^j C(k, j) (k - j)^n`.
     pub fn surjections(n: u64, k: usize) -> Count {
+        if let Some(v) = Count::small_surjections(n, k) {
+            return Count {
+                repr: Repr::Small(v),
+            };
+        }
+        Count::big_surjections(n, k)
+    }
+
+    /// [`Count::surjections`] with big integers.
+    fn big_surjections(n: u64, k: usize) -> Count {
         let mut total = Count::zero();
         let mut binom = BigInt::from(1);
         for j in 0..=k {
@@ -70,27 +143,66 @@ impl Count {
         total
     }
 
-    fn scale(mut self, c: &BigInt) -> Count {
-        for v in self.terms.values_mut() {
+    /// [`Count::surjections`] in machine integers, when every power folds and every figure fits.
+    fn small_surjections(n: u64, k: usize) -> Option<u64> {
+        let mut total: i128 = 0;
+        let mut binom: i128 = 1;
+        for j in 0..=k {
+            let base = (k - j) as u64;
+            let power: i128 = match base {
+                0 if n > 0 => 0,
+                0 | 1 => 1,
+                _ if n == 0 => 1,
+                _ if Count::folds(base, n) => base.checked_pow(u32::try_from(n).ok()?)? as i128,
+                _ => return None,
+            };
+            let term = binom.checked_mul(power)?;
+            total = if j % 2 == 0 {
+                total.checked_add(term)?
+            } else {
+                total.checked_sub(term)?
+            };
+            binom = binom.checked_mul(base as i128)? / (j as i128 + 1);
+        }
+        u64::try_from(total).ok()
+    }
+
+    fn scale(self, c: &BigInt) -> Count {
+        let mut terms = self.terms().into_owned();
+        for v in terms.values_mut() {
             *v *= c;
         }
-        self.terms.retain(|_, v| v.sign() != Sign::NoSign);
-        self
+        terms.retain(|_, v| v.sign() != Sign::NoSign);
+        Count::from_terms(terms)
     }
 
     pub fn add(&self, other: &Count) -> Count {
-        let mut terms = self.terms.clone();
-        for (m, c) in &other.terms {
+        if let (Repr::Small(a), Repr::Small(b)) = (&self.repr, &other.repr) {
+            if let Some(n) = a.checked_add(*b) {
+                return Count {
+                    repr: Repr::Small(n),
+                };
+            }
+        }
+        let mut terms = self.terms().into_owned();
+        for (m, c) in other.terms().iter() {
             *terms.entry(m.clone()).or_default() += c;
         }
         terms.retain(|_, v| v.sign() != Sign::NoSign);
-        Count { terms }
+        Count::from_terms(terms)
     }
 
     pub fn mul(&self, other: &Count) -> Count {
+        if let (Repr::Small(a), Repr::Small(b)) = (&self.repr, &other.repr) {
+            if let Some(n) = a.checked_mul(*b) {
+                return Count {
+                    repr: Repr::Small(n),
+                };
+            }
+        }
         let mut out = Count::zero();
-        for (m1, c1) in &self.terms {
-            for (m2, c2) in &other.terms {
+        for (m1, c1) in self.terms().iter() {
+            for (m2, c2) in other.terms().iter() {
                 let mut m: BTreeMap<u64, u64> = m1.iter().copied().collect();
                 for &(b, e) in m2 {
                     *m.entry(b).or_default() += e;
@@ -109,8 +221,8 @@ impl Count {
     fn mul_power(self, b: u64, e: u64) -> Count {
         let p = Count::power(b, e);
         let mut terms = BTreeMap::new();
-        for (m, c) in self.terms {
-            for (pm, pc) in &p.terms {
+        for (m, c) in self.terms().into_owned() {
+            for (pm, pc) in p.terms().iter() {
                 let mut mm = m.clone();
                 mm.extend(pm.iter().copied());
                 mm.sort_unstable();
@@ -118,12 +230,12 @@ impl Count {
             }
         }
         terms.retain(|_, v: &mut BigInt| v.sign() != Sign::NoSign);
-        Count { terms }
+        Count::from_terms(terms)
     }
 
     /// log2 of the largest monomial: the size of the count in bits, roughly.
     pub fn bits(&self) -> f64 {
-        self.terms
+        self.terms()
             .iter()
             .map(|(m, c)| {
                 m.iter()
@@ -140,7 +252,7 @@ impl Count {
             return None;
         }
         let mut total = BigInt::from(0);
-        for (m, c) in &self.terms {
+        for (m, c) in self.terms().iter() {
             let mut v = c.clone();
             for &(b, e) in m {
                 v *= BigInt::from(b).pow(e as u32);
@@ -152,10 +264,11 @@ impl Count {
 
     /// `2^2048 + 2`: the exact value as an expression (largest terms first).
     pub fn expression(&self) -> String {
-        if self.terms.is_empty() {
+        let all = self.terms();
+        if all.is_empty() {
             return "0".into();
         }
-        let mut terms: Vec<(&Vec<(u64, u64)>, &BigInt)> = self.terms.iter().collect();
+        let mut terms: Vec<(&Vec<(u64, u64)>, &BigInt)> = all.iter().collect();
         let size = |m: &Vec<(u64, u64)>| {
             m.iter()
                 .map(|&(b, e)| e as f64 * (b as f64).log2())
@@ -269,6 +382,23 @@ mod tests {
         let want =
             Count::surjections(40, 3).exact().unwrap() * Count::surjections(40, 2).exact().unwrap();
         assert_eq!(small.exact(), Some(want));
+    }
+
+    #[test]
+    fn machine_integers_agree_with_big_integers() {
+        for n in 0..=140 {
+            for k in 0..=7 {
+                let big = Count::big_surjections(n, k);
+                assert_eq!(Count::surjections(n, k), big, "surj({n}, {k})");
+                assert_eq!(big.exact(), Count::surjections(n, k).exact());
+            }
+        }
+        let max = Count::constant(BigInt::from(u64::MAX));
+        assert_eq!(max.add(&Count::one()).to_string(), "18446744073709551616");
+        assert_eq!(max.mul(&max).exact(), Some(BigUint::from(u64::MAX).pow(2)));
+        assert_eq!(Count::zero(), Count::constant(BigInt::from(0)));
+        assert_eq!(Count::default().to_string(), "0");
+        assert_eq!(Count::one().expression(), "1");
     }
 
     #[test]

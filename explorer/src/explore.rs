@@ -117,10 +117,11 @@ pub const GARBAGE: usize = usize::MAX;
 pub fn explore(trace: &Trace, p: &Persistence, g: &Graph, limits: Limits) -> Exploration {
     let n = trace.ops.len();
     let d = dense::Dense::new(trace, p);
-    let mut scratch = dense::Scratch::default();
+    let mut bufs = Buffers::take();
     let points = (0..=n)
-        .map(|k| explore_point_with(trace, p, g, k, limits, &d, &mut scratch).0)
+        .map(|k| explore_point_with(trace, p, g, k, limits, &d, &mut bufs).0)
         .collect();
+    bufs.give_back();
     Exploration { points }
 }
 
@@ -177,7 +178,7 @@ pub(crate) fn explore_point_counted(
     limits: Limits,
 ) -> (Point, usize) {
     let d = dense::Dense::new(trace, p);
-    explore_point_with(trace, p, g, k, limits, &d, &mut dense::Scratch::default())
+    explore_point_with(trace, p, g, k, limits, &d, &mut Buffers::default())
 }
 
 /// Explores crash points of one program under one model, reusing the interned program and the
@@ -188,7 +189,7 @@ pub struct Explorer<'a> {
     p: &'a Persistence,
     g: &'a Graph,
     dense: dense::Dense,
-    scratch: dense::Scratch,
+    bufs: Buffers,
 }
 
 impl<'a> Explorer<'a> {
@@ -198,40 +199,82 @@ impl<'a> Explorer<'a> {
             p,
             g,
             dense: dense::Dense::new(trace, p),
-            scratch: dense::Scratch::default(),
+            bufs: Buffers::take(),
         }
     }
 
     pub fn point(&mut self, k: usize, limits: Limits) -> Point {
         let (trace, p, g) = (self.trace, self.p, self.g);
-        explore_point_with(trace, p, g, k, limits, &self.dense, &mut self.scratch).0
+        explore_point_with(trace, p, g, k, limits, &self.dense, &mut self.bufs).0
+    }
+}
+
+impl Drop for Explorer<'_> {
+    fn drop(&mut self) {
+        std::mem::take(&mut self.bufs).give_back();
+    }
+}
+
+thread_local! {
+    /// Buffers of the fast path kept between explorations on one thread (many small programs
+    /// are explored one after another).
+    static BUFFERS: std::cell::Cell<Option<Box<Buffers>>> = const { std::cell::Cell::new(None) };
+}
+
+impl Buffers {
+    /// This thread's buffers, emptied of the last exploration (new ones if none are kept).
+    fn take() -> Buffers {
+        match BUFFERS.with(|b| b.take()) {
+            Some(mut b) => {
+                b.scratch.reset();
+                *b
+            }
+            None => Buffers::default(),
+        }
+    }
+
+    /// Keeps the buffers for this thread's next exploration, unless they grew large.
+    fn give_back(self) {
+        if self.keys.arena.capacity() <= 1 << 16
+            && self.next.capacity() <= 1 << 16
+            && !self.scratch.is_large()
+        {
+            BUFFERS.with(|b| b.set(Some(Box::new(self))));
+        }
     }
 }
 
 /// The classes found so far at a crash point, in the order found.
-struct Classes {
+struct Classes<'b> {
     found: Vec<(CrashState, Witness)>,
-    /// Hash of a state -> its indices in `found`.
-    by_hash: dense::FxMap<u64, Vec<u32>>,
+    /// Hash of a state -> the first of its indices in `found`; `next` chains the others.
+    by_hash: &'b mut dense::FxMap<u64, u32>,
+    next: &'b mut Vec<u32>,
     max: usize,
     bound_hit: bool,
 }
 
-impl Classes {
+const NO_CLASS: u32 = u32::MAX;
+
+impl Classes<'_> {
     /// Adds a state found (keeping the first witness); its index, or None when the limit on
     /// classes was hit (the state is dropped and `bound_hit` set).
     fn add(&mut self, state: CrashState, w: impl FnOnce() -> Witness) -> Option<u32> {
         let mut h = dense::Fx::default();
         std::hash::Hash::hash(&state, &mut h);
         let h = std::hash::Hasher::finish(&h);
-        let found = &self.found;
-        let bucket = self.by_hash.entry(h).or_default();
-        if let Some(&i) = bucket.iter().find(|&&i| found[i as usize].0 == state) {
-            return Some(i);
+        let first = self.by_hash.get(&h).copied().unwrap_or(NO_CLASS);
+        let mut i = first;
+        while i != NO_CLASS {
+            if self.found[i as usize].0 == state {
+                return Some(i);
+            }
+            i = self.next[i as usize];
         }
         if self.found.len() < self.max {
             let i = self.found.len() as u32;
-            bucket.push(i);
+            self.by_hash.insert(h, i);
+            self.next.push(first);
             self.found.push((state, w()));
             Some(i)
         } else {
@@ -239,6 +282,67 @@ impl Classes {
             None
         }
     }
+}
+
+/// The keys of the combinations of choices seen at a crash point (see `dense`), each with its
+/// class: keys stored one after another in `arena`.
+#[derive(Default)]
+struct Keys {
+    arena: Vec<u64>,
+    /// Per key: (start in `arena`, length, class, next key with the same hash).
+    entries: Vec<(u32, u32, u32, u32)>,
+    /// Hash of a key -> its last entry.
+    by_hash: dense::FxMap<u64, u32>,
+}
+
+impl Keys {
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.entries.clear();
+        self.by_hash.clear();
+    }
+
+    fn hash(key: &[u64]) -> u64 {
+        let mut h = dense::Fx::default();
+        for &x in key {
+            std::hash::Hasher::write_u64(&mut h, x);
+        }
+        std::hash::Hasher::finish(&h)
+    }
+
+    fn get(&self, h: u64, key: &[u64]) -> Option<u32> {
+        let mut i = self.by_hash.get(&h).copied().unwrap_or(NO_CLASS);
+        while i != NO_CLASS {
+            let (start, len, class, next) = self.entries[i as usize];
+            if &self.arena[start as usize..(start + len) as usize] == key {
+                return Some(class);
+            }
+            i = next;
+        }
+        None
+    }
+
+    fn insert(&mut self, h: u64, key: &[u64], class: u32) {
+        let next = self.by_hash.get(&h).copied().unwrap_or(NO_CLASS);
+        let i = self.entries.len() as u32;
+        self.entries
+            .push((self.arena.len() as u32, key.len() as u32, class, next));
+        self.arena.extend_from_slice(key);
+        self.by_hash.insert(h, i);
+    }
+}
+
+/// The buffers of the fast path, reused from one crash point to the next.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    scratch: dense::Scratch,
+    keys: Keys,
+    by_hash: dense::FxMap<u64, u32>,
+    next: Vec<u32>,
+    included: Vec<bool>,
+    counts: Vec<usize>,
+    pick: Vec<usize>,
+    globals: Vec<usize>,
 }
 
 /// [`explore_point`] with the interned program and reusable buffers of the fast path.
@@ -249,33 +353,44 @@ fn explore_point_with(
     k: usize,
     limits: Limits,
     d: &dense::Dense,
-    scratch: &mut dense::Scratch,
+    bufs: &mut Buffers,
 ) -> (Point, usize) {
     let cp = CrashPoint::new(trace, p, g, k);
     let floor = &cp.floor;
-    let issued = |e: usize| p.effects[e].op <= k + 1;
-    let globals: Vec<usize> = (0..p.effects.len())
-        .filter(|&e| issued(e) && !p.effects[e].is_block())
-        .collect();
+    let Buffers {
+        scratch,
+        keys,
+        by_hash,
+        next,
+        included,
+        counts,
+        pick,
+        globals,
+    } = bufs;
+    globals.clear();
+    globals.extend(
+        (0..p.effects.len()).filter(|&e| p.effects[e].op <= k + 1 && !p.effects[e].is_block()),
+    );
+    keys.clear();
+    by_hash.clear();
+    next.clear();
     let mut classes = Classes {
         found: Vec::new(),
-        by_hash: Default::default(),
+        by_hash,
+        next,
         max: limits.max_states,
         bound_hit: false,
     };
-    // Key of a combination of choices (see `dense`) -> its class.
-    let mut keys: dense::FxMap<Box<[u64]>, u32> = Default::default();
-    let mut included = vec![false; p.effects.len()];
+    included.clear();
+    included.resize(p.effects.len(), false);
     let mut downsets = 0usize;
-    let mut counts: Vec<usize> = Vec::new();
-    let mut pick: Vec<usize> = Vec::new();
-    enumerate(&globals, 0, &mut included, floor, g, &mut |inc| {
+    enumerate(globals, 0, included, floor, g, &mut |inc| {
         downsets += 1;
         if downsets > limits.max_downsets {
             classes.bound_hit = true;
             return false;
         }
-        let Some(mut dd) = dense::downset(d, scratch, trace, p, g, k, floor, &globals, inc) else {
+        let Some(mut dd) = dense::downset(d, scratch, trace, p, g, k, floor, globals, inc) else {
             cp.states(inc, &mut |state, w| {
                 classes.add(state, || w);
             });
@@ -286,49 +401,57 @@ fn explore_point_with(
         pick.clear();
         pick.resize(counts.len(), 0);
         loop {
-            let key = dd.make_key(&pick);
-            if let Some(&_i) = keys.get(key) {
+            let key = dd.make_key(pick);
+            let h = Keys::hash(key);
+            if let Some(_i) = keys.get(h, key) {
                 #[cfg(debug_assertions)]
                 {
                     // The key determines the state: check it.
-                    let (state, _) = dd.materialize(d, p, k, inc, &pick);
+                    let (state, _) = dd.materialize(d, p, k, inc, pick);
                     assert!(
                         state == classes.found[_i as usize].0,
                         "two states share a key"
                     );
                 }
             } else {
-                let key: Box<[u64]> = key.into();
-                let (state, w) = dd.materialize(d, p, k, inc, &pick);
+                let (state, w) = dd.materialize(d, p, k, inc, pick);
                 #[cfg(debug_assertions)]
                 {
                     // The fast view agrees with the reference code.
                     let r = cp.downset(inc);
                     assert!(r.options.iter().map(Vec::len).eq(counts.iter().copied()));
-                    assert!(cp.state_for(inc, &r, &pick) == (state.clone(), w.clone()));
+                    assert!(cp.state_for(inc, &r, pick) == (state.clone(), w.clone()));
                 }
                 if let Some(i) = classes.add(state, || w) {
-                    keys.insert(key, i);
+                    keys.insert(h, dd.key(), i);
                 }
             }
-            if !next_pick_counts(&mut pick, &counts) {
+            if !next_pick_counts(pick, counts) {
                 break;
             }
         }
         !classes.bound_hit
     });
     let bound_hit = classes.bound_hit;
-    let mut states: Vec<StateEntry> = classes
-        .found
-        .into_iter()
-        .map(|(state, witness)| StateEntry {
-            count: state.concrete_count(),
-            state,
-            witness,
+    // Sorted by state (indices are sorted, so that the entries move once; states are distinct).
+    let found = classes.found;
+    let mut order: Vec<u32> = (0..found.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| found[a as usize].0.cmp(&found[b as usize].0));
+    let mut found: Vec<Option<(CrashState, Witness)>> = found.into_iter().map(Some).collect();
+    let mut total = Count::zero();
+    let states: Vec<StateEntry> = order
+        .iter()
+        .map(|&i| {
+            let (state, witness) = found[i as usize].take().expect("each index once");
+            let count = state.concrete_count();
+            total = total.add(&count);
+            StateEntry {
+                count,
+                state,
+                witness,
+            }
         })
         .collect();
-    states.sort_by(|a, b| a.state.cmp(&b.state));
-    let total = states.iter().map(|s| s.count.clone()).sum();
     let point = Point {
         at: k,
         states,
@@ -686,6 +809,19 @@ fn canonical(segs: Vec<Segment>) -> Vec<Segment> {
         out.push(s);
     }
     out
+}
+
+/// [`canonical`] in place.
+fn canonical_in_place(segs: &mut Vec<Segment>) {
+    segs.dedup_by(|s, last| match (s, last) {
+        (Segment::Exact(e), Segment::Exact(last))
+            if last.end == e.start && last.origin == e.origin =>
+        {
+            last.end = e.end;
+            true
+        }
+        _ => false,
+    });
 }
 
 /// Nonempty subsets of `vals` with at most `max` elements, in a fixed order.

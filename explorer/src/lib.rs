@@ -54,7 +54,8 @@ pub struct Analysis {
 pub struct ModelRun<'a> {
     pub analysis: &'a Analysis,
     pub model: ModelSpec,
-    pub trace: Trace,
+    /// The trace explored: the analysis's own (borrowed), or a variant of it.
+    pub trace: std::borrow::Cow<'a, Trace>,
     pub persistence: Persistence,
     pub graph: graph::Graph,
     pub exploration: Exploration,
@@ -104,7 +105,7 @@ impl Analysis {
     }
 
     pub fn run(&self, model: &ModelSpec) -> ModelRun<'_> {
-        self.run_trace(model, self.trace.clone())
+        self.run_cow(model, std::borrow::Cow::Borrowed(&self.trace))
     }
 
     /// Explores a variant of the program's trace (a sync removed, weakened or inserted).
@@ -149,6 +150,7 @@ impl Analysis {
         let mut ok: Vec<bool> = (0..props.len())
             .map(|i| only.is_none_or(|o| o == i))
             .collect();
+        let mut explorer = explore::Explorer::new(trace, &p, &g);
         for k in from.iter().copied().min().unwrap_or(0)..=trace.ops.len() {
             let live: Vec<usize> = (0..props.len())
                 .filter(|&i| ok[i] && from[i] <= k)
@@ -159,7 +161,7 @@ impl Analysis {
                 }
                 continue;
             }
-            let point = explore::explore_point(trace, &p, &g, k, self.limits);
+            let point = explorer.point(k, self.limits);
             for i in live {
                 ok[i] = !point.bound_hit
                     && point
@@ -172,6 +174,14 @@ impl Analysis {
     }
 
     pub fn run_trace(&self, model: &ModelSpec, trace: Trace) -> ModelRun<'_> {
+        self.run_cow(model, std::borrow::Cow::Owned(trace))
+    }
+
+    fn run_cow<'a>(
+        &'a self,
+        model: &ModelSpec,
+        trace: std::borrow::Cow<'a, Trace>,
+    ) -> ModelRun<'a> {
         let (persistence, graph) = self.persistence(model, &trace);
         let exploration = explore::explore(&trace, &persistence, &graph, self.limits);
         ModelRun {

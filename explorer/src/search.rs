@@ -172,7 +172,7 @@ fn uses(kind: &OpKind, f: &unplug_model::volatile::OpFacts) -> Uses {
 }
 
 fn prefix(a: &Path, b: &Path) -> bool {
-    a.0.len() <= b.0.len() && a.0 == b.0[..a.0.len()]
+    a.0.len() <= b.0.len() && *a.0 == b.0[..a.0.len()]
 }
 
 fn conflict(x: &Uses, y: &Uses) -> bool {

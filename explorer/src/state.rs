@@ -499,56 +499,6 @@ pub fn build_tree_with<I: Copy + Ord>(
     state
 }
 
-/// [`build_tree_with`] over borrowed paths, for the explorer's hot path: `file(i, last)` is
-/// asked for each name of a file, `last` true for its last name in `paths` (so the content can
-/// be moved out rather than cloned).
-pub(crate) fn build_tree_refs<I: Copy + Ord>(
-    paths: &[(&Path, I)],
-    is_dir: impl Fn(I) -> bool,
-    symlink: impl Fn(I) -> Option<String>,
-    mut file: impl FnMut(I, bool) -> (u64, Vec<Segment>),
-) -> CrashState {
-    let mut names: BTreeMap<I, Vec<&Path>> = BTreeMap::new();
-    for (p, i) in paths.iter().filter(|(p, _)| !p.0.is_empty()) {
-        names.entry(*i).or_default().push(p);
-    }
-    for v in names.values_mut() {
-        v.sort();
-    }
-    let mut state = CrashState::default();
-    for (n, &(path, ino)) in paths.iter().enumerate() {
-        let node = if is_dir(ino) {
-            let subdirs = paths
-                .iter()
-                .filter(|(q, i)| {
-                    q.0.len() == path.0.len() + 1 && q.0.starts_with(&path.0) && is_dir(*i)
-                })
-                .count();
-            Node::Dir {
-                links: 2 + subdirs as u64,
-            }
-        } else if let Some(target) = symlink(ino) {
-            Node::Symlink {
-                target,
-                links: names[&ino].len() as u64,
-            }
-        } else {
-            let last = !paths[n + 1..].iter().any(|(_, i)| *i == ino);
-            let (size, content) = file(ino, last);
-            let v = &names[&ino];
-            let same_file_as = (v[0] != path).then(|| v[0].clone());
-            Node::File {
-                size,
-                links: v.len() as u64,
-                content,
-                same_file_as,
-            }
-        };
-        state.tree.insert(path.clone(), node);
-    }
-    state
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,7 +515,7 @@ mod tests {
         let mut s = CrashState::default();
         s.tree.insert(Path::root(), Node::Dir { links: 2 });
         s.tree.insert(
-            Path(vec!["f".into()]),
+            Path(vec!["f".into()].into()),
             Node::File {
                 size,
                 links: 1,
@@ -649,7 +599,7 @@ mod tests {
         let mut extra = m.clone();
         extra
             .tree
-            .insert(Path(vec!["g".into()]), Node::Dir { links: 2 });
+            .insert(Path(vec!["g".into()].into()), Node::Dir { links: 2 });
         assert!(!c.contains(&extra));
         // An exact class contains itself only.
         assert!(m.contains(&m));

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 
 /// A byte range `[start, end)` in the source text.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
@@ -23,27 +24,56 @@ impl Span {
 
 /// A path relative to the root of the file system under test, e.g. `dir/file`.
 /// Components are non-empty and never `.` or `..`; the root itself is the empty path, written `.`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Path(pub Vec<String>);
+///
+/// The components are shared (cloning a path is a reference count), since crash states hold
+/// many copies of the same paths; a path compares, hashes, prints and serializes as its list of
+/// components. Build one with `Path(vec.into())` or by collecting components.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Path(pub Arc<[String]>);
+
+impl Ord for Path {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Path {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for Path {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct("Path", &*self.0)
+    }
+}
 
 impl Path {
     pub fn root() -> Self {
-        Path(Vec::new())
+        Path(Arc::from([]))
     }
     pub fn parent(&self) -> Option<Path> {
         if self.0.is_empty() {
             None
         } else {
-            Some(Path(self.0[..self.0.len() - 1].to_vec()))
+            Some(Path(self.0[..self.0.len() - 1].into()))
         }
     }
     pub fn file_name(&self) -> Option<&str> {
         self.0.last().map(String::as_str)
     }
     pub fn join(&self, name: &str) -> Path {
-        let mut v = self.0.clone();
-        v.push(name.to_string());
-        Path(v)
+        Path(
+            self.0
+                .iter()
+                .cloned()
+                .chain(std::iter::once(name.to_string()))
+                .collect(),
+        )
     }
 }
 

@@ -373,7 +373,7 @@ impl Fs {
             at = *self.entries.get(&(at, c.clone()))?;
             match self.inodes.get(&at)?.kind {
                 Kind::Dir => {}
-                Kind::Symlink => return Some(Path(path.0[..=i].to_vec())),
+                Kind::Symlink => return Some(Path(path.0[..=i].into())),
                 Kind::File => return None,
             }
         }
@@ -387,7 +387,7 @@ impl Fs {
 
     fn lookup(&self, path: &Path) -> Option<Ino> {
         let mut at = 0;
-        for c in &path.0 {
+        for c in path.0.iter() {
             if self.inodes.get(&at)?.kind != Kind::Dir {
                 return None;
             }

@@ -556,7 +556,7 @@ mod tests {
     #[test]
     fn relative_paths() {
         assert_eq!(rel(&Path::root()), ".");
-        assert_eq!(rel(&Path(vec!["d".into(), "f".into()])), "d/f");
+        assert_eq!(rel(&Path(vec!["d".into(), "f".into()].into())), "d/f");
     }
 
     #[test]

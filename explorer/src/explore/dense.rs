@@ -4,10 +4,10 @@
 //! found, so the full [`CrashState`](crate::CrashState) (paths, segments, a tree) is built only
 //! for a new key, by the reference code in `explore.rs`.
 
-use super::{canonical, clip, subsets_masks, visible_units, Stamp, Witness, GARBAGE};
+use super::{canonical_in_place, clip, subsets_masks, visible_units, Stamp, Witness, GARBAGE};
 use crate::graph::Graph;
-use crate::state::{build_tree_refs, CrashState, Segment};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::state::{CrashState, Node, Segment};
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use unplug_model::volatile::Trace;
 use unplug_model::{Assign, BlockValue, EffectKind, Extent, Kind, Origin, Path, Persistence};
@@ -94,13 +94,17 @@ pub struct Dense {
     init_entry: Vec<u32>,
     /// Per entry slot: its name's rank in string order.
     slot_name: Vec<u32>,
-    /// Per directory inode: its entry slots in name order.
-    children: Vec<Vec<u32>>,
+    /// Per directory inode: its entry slots in name order (a range: first, count).
+    children: Vec<(u32, u32)>,
     /// Per symlink inode: its target's id (NONE for other inodes).
     symlink: Vec<u32>,
-    assigns: Vec<Vec<DAssign>>,
-    /// Per effect: the chunk contents it sets, as (chunk, value id).
-    blocks: Vec<Vec<(usize, u32)>>,
+    /// Every effect's metadata assignments, one after another; effect e's start at
+    /// `assigns_of[e]`.
+    assigns: Vec<DAssign>,
+    assigns_of: Vec<u32>,
+    /// Every effect's chunk contents, as (chunk, value id), one after another.
+    blocks: Vec<(usize, u32)>,
+    blocks_of: Vec<u32>,
     /// Per block effect: its value's id.
     block_val: Vec<u32>,
     /// Per chunk: the initial value's id, the zero value's and the garbage value's.
@@ -113,152 +117,198 @@ pub struct Dense {
     chunks_of: Vec<(usize, usize)>,
     /// Value id -> value.
     values: Vec<BlockValue>,
-    /// Name rank -> name.
-    names: Vec<String>,
+    /// Every name, one after another (in rank order).
+    names: String,
+    /// Name rank -> its range in `names` (start, length).
+    name_span: Vec<(u32, u32)>,
     /// Per dense inode: its symlink target if it is a symlink.
     targets: Vec<Option<String>>,
+}
+
+/// Sorts and deduplicates a vector.
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The index of `x` in a sorted vector that holds it.
+fn rank<T: Ord>(v: &[T], x: &T) -> u32 {
+    v.binary_search(x).expect("interned") as u32
 }
 
 impl Dense {
     pub fn new(trace: &Trace, p: &Persistence) -> Dense {
         let init = &trace.initial;
-        let mut inos: BTreeSet<usize> = BTreeSet::new();
-        inos.insert(0);
+        let mut inos: Vec<usize> = vec![0];
         inos.extend(init.inodes.keys());
-        for ((d, _), t) in &init.entries {
-            inos.insert(*d);
-            inos.insert(*t);
-        }
-        let mut names: BTreeSet<&str> = BTreeSet::new();
-        let mut slots: BTreeSet<(usize, &str)> = BTreeSet::new();
-        for (d, n) in init.entries.keys() {
-            names.insert(n);
-            slots.insert((*d, n));
+        let mut names: Vec<&str> = Vec::new();
+        let mut slots: Vec<(usize, &str)> = Vec::new();
+        for ((d, n), t) in &init.entries {
+            inos.push(*d);
+            inos.push(*t);
+            names.push(n);
+            slots.push((*d, n));
         }
         for eff in &p.effects {
             for a in eff.assigns() {
                 match a {
                     Assign::Entry { dir, name, target } => {
-                        inos.insert(*dir);
+                        inos.push(*dir);
                         inos.extend(*target);
-                        names.insert(name);
-                        slots.insert((*dir, name));
+                        names.push(name);
+                        slots.push((*dir, name));
                     }
-                    Assign::Init { ino, .. } | Assign::Size { ino, .. } => {
-                        inos.insert(*ino);
-                    }
+                    Assign::Init { ino, .. } | Assign::Size { ino, .. } => inos.push(*ino),
                 }
             }
         }
-        for c in &p.layout.chunks {
-            inos.insert(c.ino);
-        }
-        let inos: Vec<usize> = inos.into_iter().collect();
-        let ix: BTreeMap<usize, u32> = inos
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (*n, i as u32))
-            .collect();
-        let name_rank: BTreeMap<&str, u32> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (*n, i as u32))
-            .collect();
-        let slot_ix: BTreeMap<(usize, &str), u32> = slots
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (*s, i as u32))
-            .collect();
+        inos.extend(p.layout.chunks.iter().map(|c| c.ino));
+        let inos = sorted(inos);
+        let names = sorted(names);
+        let slots = sorted(slots);
+        // Inode number -> dense index (inode numbers are small: they count the inodes made).
+        let top = inos.last().copied().unwrap_or(0);
+        let ix_of: Vec<u32> = if top < 1 << 20 {
+            let mut v = vec![NONE; top + 1];
+            for (i, n) in inos.iter().enumerate() {
+                v[*n] = i as u32;
+            }
+            v
+        } else {
+            Vec::new()
+        };
+        let ix = |n: usize| -> u32 {
+            match ix_of.get(n) {
+                Some(&i) if i != NONE => i,
+                _ => rank(&inos, &n),
+            }
+        };
         let n = inos.len();
-        let mut children = vec![Vec::new(); n];
+        let mut children = vec![(0, 0); n];
         let mut slot_name = Vec::with_capacity(slots.len());
-        // BTreeSet order is (dir, name): each directory's slots come out in name order.
+        // Sorted by (dir, name): a directory's slots are consecutive, in name order.
         for (i, (d, name)) in slots.iter().enumerate() {
-            children[ix[d] as usize].push(i as u32);
-            slot_name.push(name_rank[name]);
+            let c = &mut children[ix(*d) as usize];
+            if c.1 == 0 {
+                c.0 = i as u32;
+            }
+            c.1 += 1;
+            slot_name.push(rank(&names, name));
         }
         let mut init_entry = vec![NONE; slots.len()];
         for ((d, name), t) in &init.entries {
-            init_entry[slot_ix[&(*d, name.as_str())] as usize] = ix[t];
+            init_entry[rank(&slots, &(*d, name.as_str())) as usize] = ix(*t);
         }
         let mut init_kind = vec![NO_KIND; n];
         let mut init_size = vec![0; n];
         for (i, (k, s, _)) in &init.inodes {
-            init_kind[ix[i] as usize] = kind_code(*k);
-            init_size[ix[i] as usize] = *s;
+            init_kind[ix(*i) as usize] = kind_code(*k);
+            init_size[ix(*i) as usize] = *s;
         }
-        let mut strings: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut strings: Vec<&str> = Vec::new();
         let mut symlink = vec![NONE; n];
+        let mut targets = vec![None; n];
         for (i, t) in &trace.last.symlinks {
-            if let Some(&d) = ix.get(i) {
-                let next = strings.len() as u32;
-                symlink[d as usize] = *strings.entry(t.as_str()).or_insert(next);
+            if inos.binary_search(i).is_ok() {
+                let d = ix(*i) as usize;
+                symlink[d] = match strings.iter().position(|x| *x == t.as_str()) {
+                    Some(j) => j as u32,
+                    None => {
+                        strings.push(t);
+                        strings.len() as u32 - 1
+                    }
+                };
+                targets[d] = Some(t.clone());
             }
         }
-        let mut values: FxMap<BlockValue, u32> = FxMap::default();
+        // Value hash -> the last id with it; `same_hash` chains the others.
+        let mut values: FxMap<u64, u32> = FxMap::default();
+        let mut same_hash: Vec<u32> = Vec::new();
         let mut by_id: Vec<BlockValue> = Vec::new();
-        let mut intern = |v: &BlockValue| -> u32 {
-            if let Some(&i) = values.get(v) {
-                return i;
+        let mut intern = |v: std::borrow::Cow<BlockValue>| -> u32 {
+            let mut h = Fx::default();
+            std::hash::Hash::hash(&*v, &mut h);
+            let h = h.finish();
+            let last = values.get(&h).copied().unwrap_or(NONE);
+            let mut i = last;
+            while i != NONE {
+                if by_id[i as usize] == *v {
+                    return i;
+                }
+                i = same_hash[i as usize];
             }
             let i = by_id.len() as u32;
-            by_id.push(v.clone());
-            values.insert(v.clone(), i);
+            by_id.push(v.into_owned());
+            same_hash.push(last);
+            values.insert(h, i);
             i
         };
-        let assigns = p
-            .effects
-            .iter()
-            .map(|eff| {
-                eff.assigns()
-                    .iter()
-                    .map(|a| match a {
-                        Assign::Entry { dir, name, target } => DAssign::Entry {
-                            slot: slot_ix[&(*dir, name.as_str())],
-                            target: target.map_or(NONE, |t| ix[&t]),
-                        },
-                        Assign::Init { ino, kind } => DAssign::Init {
-                            ino: ix[ino],
-                            kind: kind_code(*kind),
-                        },
-                        Assign::Size {
-                            ino,
-                            size,
-                            holes_from,
-                        } => DAssign::Size {
-                            ino: ix[ino],
-                            size: *size,
-                            holes_from: *holes_from,
-                        },
-                    })
-                    .collect()
-            })
-            .collect();
-        let blocks = p
-            .effects
-            .iter()
-            .map(|eff| eff.blocks.iter().map(|(c, v)| (*c, intern(v))).collect())
-            .collect();
-        let block_val = p
-            .effects
-            .iter()
-            .map(|eff| match &eff.kind {
-                EffectKind::Block { value, .. } => intern(value),
-                _ => NONE,
-            })
-            .collect();
-        let mut init_val = Vec::new();
-        let mut zero_val = Vec::new();
-        let mut garbage_val = Vec::new();
-        let mut chunk_ino = Vec::new();
-        for c in &p.layout.chunks {
-            init_val.push(intern(&match init.inodes.get(&c.ino) {
-                Some((_, _, content)) => BlockValue::of(content, c),
-                None => BlockValue::zero(c.unit),
+        let mut assigns = Vec::new();
+        let mut assigns_of = Vec::with_capacity(p.effects.len() + 1);
+        let mut blocks = Vec::new();
+        let mut blocks_of = Vec::with_capacity(p.effects.len() + 1);
+        let mut block_val = Vec::with_capacity(p.effects.len());
+        for eff in &p.effects {
+            assigns_of.push(assigns.len() as u32);
+            assigns.extend(eff.assigns().iter().map(|a| match a {
+                Assign::Entry { dir, name, target } => DAssign::Entry {
+                    slot: rank(&slots, &(*dir, name.as_str())),
+                    target: target.map_or(NONE, ix),
+                },
+                Assign::Init { ino, kind } => DAssign::Init {
+                    ino: ix(*ino),
+                    kind: kind_code(*kind),
+                },
+                Assign::Size {
+                    ino,
+                    size,
+                    holes_from,
+                } => DAssign::Size {
+                    ino: ix(*ino),
+                    size: *size,
+                    holes_from: *holes_from,
+                },
             }));
-            zero_val.push(intern(&BlockValue::zero(c.unit)));
-            garbage_val.push(intern(&BlockValue::whole(c.unit, Origin::Garbage)));
-            chunk_ino.push(ix[&c.ino]);
+            blocks_of.push(blocks.len() as u32);
+            for (c, v) in &eff.blocks {
+                blocks.push((*c, intern(std::borrow::Cow::Borrowed(v))));
+            }
+            block_val.push(match &eff.kind {
+                EffectKind::Block { value, .. } => intern(std::borrow::Cow::Borrowed(value)),
+                _ => NONE,
+            });
+        }
+        assigns_of.push(assigns.len() as u32);
+        blocks_of.push(blocks.len() as u32);
+        let mut init_val = Vec::with_capacity(p.layout.chunks.len());
+        let mut zero_val = Vec::with_capacity(p.layout.chunks.len());
+        let mut garbage_val = Vec::with_capacity(p.layout.chunks.len());
+        let mut chunk_ino = Vec::with_capacity(p.layout.chunks.len());
+        // Per unit size: its zero and garbage values.
+        let mut per_unit: Vec<(u64, u32, u32)> = Vec::new();
+        for c in &p.layout.chunks {
+            let (zero, garbage) = match per_unit.iter().find(|(u, _, _)| *u == c.unit) {
+                Some(&(_, z, g)) => (z, g),
+                None => {
+                    let z = intern(std::borrow::Cow::Owned(BlockValue::zero(c.unit)));
+                    let g = intern(std::borrow::Cow::Owned(BlockValue::whole(
+                        c.unit,
+                        Origin::Garbage,
+                    )));
+                    per_unit.push((c.unit, z, g));
+                    (z, g)
+                }
+            };
+            init_val.push(match init.inodes.get(&c.ino) {
+                Some((_, _, content)) => {
+                    intern(std::borrow::Cow::Owned(BlockValue::of(content, c)))
+                }
+                None => zero,
+            });
+            zero_val.push(zero);
+            garbage_val.push(garbage);
+            chunk_ino.push(ix(c.ino));
         }
         let chunks_of = inos
             .iter()
@@ -267,17 +317,19 @@ impl Dense {
                 (r.start, r.end)
             })
             .collect();
-        let mut targets = vec![None; n];
-        for (i, t) in &trace.last.symlinks {
-            if let Some(&d) = ix.get(i) {
-                targets[d as usize] = Some(t.clone());
-            }
-        }
         Dense {
             values: by_id,
-            names: names.iter().map(|n| n.to_string()).collect(),
+            names: names.concat(),
+            name_span: names
+                .iter()
+                .scan(0u32, |at, n| {
+                    let span = (*at, n.len() as u32);
+                    *at += n.len() as u32;
+                    Some(span)
+                })
+                .collect(),
             targets,
-            root: ix[&0],
+            root: ix(0),
             inos,
             init_kind,
             init_size,
@@ -286,7 +338,9 @@ impl Dense {
             children,
             symlink,
             assigns,
+            assigns_of,
             blocks,
+            blocks_of,
             block_val,
             init_val,
             zero_val,
@@ -295,20 +349,60 @@ impl Dense {
             chunks_of,
         }
     }
+
+    /// The metadata assignments of effect `e`.
+    fn assigns(&self, e: usize) -> &[DAssign] {
+        &self.assigns[self.assigns_of[e] as usize..self.assigns_of[e + 1] as usize]
+    }
+
+    /// The chunk contents effect `e` sets, as (chunk, value id).
+    fn blocks(&self, e: usize) -> &[(usize, u32)] {
+        &self.blocks[self.blocks_of[e] as usize..self.blocks_of[e + 1] as usize]
+    }
 }
 
-/// One slot (a visible chunk with a choice) of a downset: per option, its value ids.
+/// One slot (a visible chunk with a choice) of a downset: ranges into the flat buffers of
+/// [`Scratch`].
+#[derive(Clone, Copy)]
 struct Slot {
     ino: u32,
     chunk: usize,
-    /// The candidate sources (None: the base value; Some(e): block version e; GARBAGE) and
-    /// their value ids.
-    src: Vec<Option<usize>>,
-    vals: Vec<u32>,
-    /// Per option: the subset of candidates as a bit mask.
-    masks: Vec<u64>,
-    /// Per option (in [`subsets`](super::subsets) order): the sorted, distinct value ids.
-    ids: Vec<Vec<u32>>,
+    /// Its candidates in `Scratch::src` / `Scratch::vals`: the sources (None: the base value;
+    /// Some(e): block version e; GARBAGE) and their value ids.
+    cand: (u32, u32),
+    /// Its options in `Scratch::opt_mask` / `Scratch::opt_ids` (in [`subsets`](super::subsets)
+    /// order): the subset of candidates as a bit mask, and the range of its sorted, distinct
+    /// value ids in `Scratch::ids`.
+    opts: (u32, u32),
+}
+
+impl Slot {
+    fn cands(&self) -> std::ops::Range<usize> {
+        self.cand.0 as usize..(self.cand.0 + self.cand.1) as usize
+    }
+    fn option(&self, pick: usize) -> usize {
+        self.opts.0 as usize + pick
+    }
+}
+
+/// What one reachable path is, apart from a file's content.
+#[derive(Clone, Copy)]
+enum Skel {
+    Dir {
+        links: u64,
+    },
+    Symlink {
+        ino: u32,
+        links: u64,
+    },
+    File {
+        ino: u32,
+        links: u64,
+        /// The first of its other names, when it comes before this one (a path id).
+        same_as: Option<u32>,
+        /// Whether this is the file's last name in `out` (its content is moved, not cloned).
+        last: bool,
+    },
 }
 
 /// Reusable buffers and the path interner of one exploration.
@@ -327,11 +421,115 @@ pub struct Scratch {
     paths: FxMap<(u32, u32), u32>,
     /// Path id -> path.
     path_of: Vec<Path>,
+    /// Path id -> its parent's id (the root: itself).
+    parent_of: Vec<u32>,
+    /// Per entry of `out`: the node it becomes (metadata only; a file's content comes from the
+    /// choices).
+    skel: Vec<Skel>,
+    /// The entries of `out` in path order (the order of the state's tree).
+    order: Vec<u32>,
+    /// The persisted global effects (the witness's `persisted`).
+    persisted: Vec<usize>,
+    /// Whether `skel`, `order` and `persisted` are those of the current downset (made when
+    /// its first state is).
+    skeleton_made: bool,
+    /// Path id -> the name ranks of its components, in `ranks` (name ranks are in string
+    /// order, so paths compare as their rank sequences).
+    rank_span: Vec<(u32, u32)>,
+    ranks: Vec<u32>,
     files: Vec<u32>,
     slots: Vec<Slot>,
+    src: Vec<Option<usize>>,
+    vals: Vec<u32>,
+    opt_mask: Vec<u64>,
+    opt_ids: Vec<(u32, u32)>,
+    ids: Vec<u32>,
+    vers: Vec<(Stamp, bool, u32)>,
+    /// [`subsets_masks`] by (values, largest subset).
+    masks: FxMap<(usize, usize), Vec<u64>>,
     /// The part of the key that does not depend on the block choices.
     head: Vec<u64>,
     pub key: Vec<u64>,
+}
+
+impl Scratch {
+    /// Whether the buffers grew too large to keep for another exploration.
+    pub fn is_large(&self) -> bool {
+        const MAX: usize = 1 << 16;
+        self.path_of.capacity() > MAX
+            || self.out.capacity() > MAX
+            || self.key.capacity() > MAX
+            || self.ids.capacity() > MAX
+            || self.masks.values().map(Vec::len).sum::<usize>() > MAX
+    }
+
+    /// Forgets what belongs to one exploration (the path interner, per-chunk and per-inode
+    /// state), keeping the capacity of the buffers for the next.
+    pub fn reset(&mut self) {
+        self.blocks.clear();
+        self.touched.clear();
+        self.in_out.clear();
+        self.paths.clear();
+        self.path_of.clear();
+        self.parent_of.clear();
+        self.rank_span.clear();
+        self.ranks.clear();
+        self.skeleton_made = false;
+    }
+}
+
+/// The nodes of the reachable paths (as `build_tree_with` makes them) and their path order.
+fn skeleton(s: &mut Scratch, inc: &[bool]) {
+    const DIR: u8 = 2;
+    const SYMLINK: u8 = 3;
+    s.skeleton_made = true;
+    s.persisted.clear();
+    s.persisted.extend((0..inc.len()).filter(|&e| inc[e]));
+    let out = &s.out;
+    let (rank_span, ranks) = (&s.rank_span, &s.ranks);
+    let path = |j: u32| {
+        let (from, len) = rank_span[out[j as usize].0 as usize];
+        &ranks[from as usize..(from + len) as usize]
+    };
+    s.order.clear();
+    s.order.extend(0..out.len() as u32);
+    s.order.sort_unstable_by(|&a, &b| path(a).cmp(path(b)));
+    s.skel.clear();
+    for (n, &(pid, ino)) in out.iter().enumerate() {
+        let kind = s.kinds[ino as usize];
+        let names = || out.iter().filter(|&&(q, i)| i == ino && q != 0).count() as u64;
+        s.skel.push(match kind {
+            DIR => {
+                // Children of a directory: the entries found from it (each reachable once).
+                let subdirs = out
+                    .iter()
+                    .filter(|&&(q, i)| {
+                        q != 0 && s.parent_of[q as usize] == pid && s.kinds[i as usize] == DIR
+                    })
+                    .count() as u64;
+                Skel::Dir { links: 2 + subdirs }
+            }
+            SYMLINK => Skel::Symlink {
+                ino,
+                links: names(),
+            },
+            _ => {
+                // The first name of the inode in path order.
+                let first = s
+                    .order
+                    .iter()
+                    .map(|&j| out[j as usize])
+                    .find(|&(q, i)| i == ino && q != 0)
+                    .map_or(pid, |(q, _)| q);
+                Skel::File {
+                    ino,
+                    links: names(),
+                    same_as: (first != pid).then_some(first),
+                    last: !out[n + 1..].iter().any(|&(_, i)| i == ino),
+                }
+            }
+        });
+    }
 }
 
 /// The fast view of one downset: the key of each combination of choices.
@@ -377,13 +575,13 @@ pub fn downset<'s>(
             continue;
         }
         let at = (p.effects[e].op, e);
-        for &(c, v) in &d.blocks[e] {
+        for &(c, v) in d.blocks(e) {
             if s.blocks[c].is_none() {
                 s.touched.push(c);
             }
             s.blocks[c] = Some((at, v));
         }
-        for a in &d.assigns[e] {
+        for a in d.assigns(e) {
             match *a {
                 DAssign::Entry { slot, target } => s.entries[slot as usize] = target,
                 DAssign::Init { ino, kind } => {
@@ -407,6 +605,8 @@ pub fn downset<'s>(
     const DIR: u8 = 2;
     if s.path_of.is_empty() {
         s.path_of.push(Path::root());
+        s.parent_of.push(0);
+        s.rank_span.push((0, 0));
     }
     s.out.clear();
     s.out.push((0, d.root));
@@ -423,7 +623,8 @@ pub fn downset<'s>(
             too_many = true;
             continue;
         }
-        for &slot in &d.children[ino as usize] {
+        let (first, count) = d.children[ino as usize];
+        for slot in first..first + count {
             let child = s.entries[slot as usize];
             if child == NONE || s.kinds[child as usize] == NO_KIND {
                 continue;
@@ -437,8 +638,17 @@ pub fn downset<'s>(
                 Some(&id) => id,
                 None => {
                     let id = s.path_of.len() as u32;
-                    let path = s.path_of[pid as usize].join(&d.names[name as usize]);
+                    let (at, len) = d.name_span[name as usize];
+                    let path =
+                        s.path_of[pid as usize].join(&d.names[at as usize..(at + len) as usize]);
                     s.path_of.push(path);
+                    s.parent_of.push(pid);
+                    let (from, len) = s.rank_span[pid as usize];
+                    let start = s.ranks.len();
+                    s.ranks
+                        .extend_from_within(from as usize..(from + len) as usize);
+                    s.ranks.push(name);
+                    s.rank_span.push((start as u32, len + 1));
                     s.paths.insert((pid, name), id);
                     id
                 }
@@ -452,6 +662,7 @@ pub fn downset<'s>(
     if too_many {
         return None;
     }
+    s.skeleton_made = false;
     // The head of the key: every path, its kind, and for a file or symlink its inode (names
     // sharing an inode) and size or target.
     s.head.clear();
@@ -476,6 +687,11 @@ pub fn downset<'s>(
     s.files.dedup();
     // The choices of every visible chunk, in the reference code's slot order.
     s.slots.clear();
+    s.src.clear();
+    s.vals.clear();
+    s.opt_mask.clear();
+    s.opt_ids.clear();
+    s.ids.clear();
     let garbage_model = p.model.garbage();
     for &ino in &s.files {
         let size = s.sizes[ino as usize];
@@ -506,9 +722,7 @@ pub fn downset<'s>(
                 (None, None) => ((0, 0), d.init_val[c]),
             };
             let mut required: Stamp = (0, 0);
-            let mut vals: Vec<u32> = Vec::new();
-            let mut src: Vec<Option<usize>> = Vec::new();
-            let mut vers: Vec<(Stamp, bool, u32)> = Vec::new();
+            s.vers.clear();
             for &e in &g.blocks_of_chunk[c] {
                 let eff = &p.effects[e];
                 if !eff.is_block() || eff.op > k + 1 {
@@ -519,44 +733,56 @@ pub fn downset<'s>(
                     required = required.max(at);
                 }
                 if g.preds(e).all(|q| inc[q]) {
-                    vers.push((at, floor[e], d.block_val[e]));
+                    s.vers.push((at, floor[e], d.block_val[e]));
                 }
             }
+            let start = s.vals.len();
             if base_at >= required {
-                vals.push(base);
-                src.push(None);
+                s.vals.push(base);
+                s.src.push(None);
             }
-            let garbage = garbage_model && vers.iter().any(|(at, fl, _)| !*fl && *at > base_at);
-            for (at, _, v) in &vers {
+            let garbage = garbage_model && s.vers.iter().any(|(at, fl, _)| !*fl && *at > base_at);
+            for (at, _, v) in &s.vers {
                 if *at > base_at && *at >= required {
-                    vals.push(*v);
-                    src.push(Some(at.1));
+                    s.vals.push(*v);
+                    s.src.push(Some(at.1));
                 }
             }
             if garbage {
-                vals.push(d.garbage_val[c]);
-                src.push(Some(GARBAGE));
+                s.vals.push(d.garbage_val[c]);
+                s.src.push(Some(GARBAGE));
             }
-            let masks = subsets_masks(vals.len(), visible_units(chunk, size) as usize);
-            let ids = masks
-                .iter()
-                .map(|&mask| {
-                    let mut v: Vec<u32> = (0..vals.len())
+            let n = s.vals.len() - start;
+            let max = (visible_units(chunk, size) as usize).min(n);
+            let masks = s
+                .masks
+                .entry((n, max))
+                .or_insert_with(|| subsets_masks(n, max));
+            let opt_start = s.opt_mask.len();
+            for &mask in masks.iter() {
+                let from = s.ids.len();
+                s.ids.extend(
+                    (0..n)
                         .filter(|i| mask >> i & 1 == 1)
-                        .map(|i| vals[i])
-                        .collect();
-                    v.sort_unstable();
-                    v.dedup();
-                    v
-                })
-                .collect();
+                        .map(|i| s.vals[start + i]),
+                );
+                s.ids[from..].sort_unstable();
+                let mut len = 0;
+                for i in from..s.ids.len() {
+                    if len == 0 || s.ids[from + len - 1] != s.ids[i] {
+                        s.ids[from + len] = s.ids[i];
+                        len += 1;
+                    }
+                }
+                s.ids.truncate(from + len);
+                s.opt_mask.push(mask);
+                s.opt_ids.push((from as u32, len as u32));
+            }
             s.slots.push(Slot {
                 ino,
                 chunk: c,
-                src,
-                vals,
-                masks,
-                ids,
+                cand: (start as u32, n as u32),
+                opts: (opt_start as u32, (s.opt_mask.len() - opt_start) as u32),
             });
         }
     }
@@ -566,16 +792,22 @@ pub fn downset<'s>(
 impl DenseDownset<'_> {
     /// How many options each slot has (the reference code's `options[slot].len()`).
     pub fn option_counts(&self) -> impl Iterator<Item = usize> + '_ {
-        self.s.slots.iter().map(|s| s.ids.len())
+        self.s.slots.iter().map(|s| s.opts.1 as usize)
     }
 
-    /// The key of one combination of choices, in `key()`.
+    /// The key made last by [`Self::make_key`].
+    pub fn key(&self) -> &[u64] {
+        &self.s.key
+    }
+
+    /// The key of one combination of choices.
     pub fn make_key(&mut self, pick: &[usize]) -> &[u64] {
         let s = &mut *self.s;
         s.key.clear();
         s.key.extend_from_slice(&s.head);
         for (slot, &p) in s.slots.iter().zip(pick) {
-            let ids = &slot.ids[p];
+            let (from, len) = s.opt_ids[slot.option(p)];
+            let ids = &s.ids[from as usize..(from + len) as usize];
             s.key.push(u64::MAX - ids.len() as u64);
             s.key.extend(ids.iter().map(|&v| v as u64));
         }
@@ -587,38 +819,45 @@ impl DenseDownset<'_> {
     /// The crash state and witness of one combination of choices: what the reference code
     /// (`CrashPoint::state_for`) builds, from the dense view.
     pub fn materialize(
-        &self,
+        &mut self,
         d: &Dense,
         p: &Persistence,
         k: usize,
         inc: &[bool],
         pick: &[usize],
     ) -> (CrashState, Witness) {
+        if !self.s.skeleton_made {
+            skeleton(self.s, inc);
+        }
         let s = &*self.s;
         let mut w = Witness {
             at: k,
-            persisted: (0..inc.len()).filter(|&e| inc[e]).collect(),
-            chunks: Vec::new(),
+            persisted: s.persisted.clone(),
+            chunks: Vec::with_capacity(s.slots.iter().filter(|x| x.opts.1 > 1).count()),
         };
         // Per file (in inode order, as the slots): its segments.
-        let mut content_of: Vec<(u32, Vec<Segment>)> = Vec::new();
-        for (slot, &pk) in s.slots.iter().zip(pick) {
-            let mask = slot.masks[pk];
+        let mut content_of: Vec<(u32, Vec<Segment>)> = Vec::with_capacity(s.files.len());
+        for (n, (slot, &pk)) in s.slots.iter().zip(pick).enumerate() {
+            let mask = s.opt_mask[slot.option(pk)];
             let ino = slot.ino;
             let size = s.sizes[ino as usize];
             let chunk = &p.layout.chunks[slot.chunk];
-            if slot.masks.len() > 1 {
-                let choice = (0..slot.src.len())
+            let src = &s.src[slot.cands()];
+            let vals = &s.vals[slot.cands()];
+            if slot.opts.1 > 1 {
+                let choice = (0..src.len())
                     .filter(|i| mask >> i & 1 == 1)
-                    .map(|i| slot.src[i])
+                    .map(|i| src[i])
                     .collect();
                 w.chunks.push((slot.chunk, choice));
             }
             if content_of.last().is_none_or(|(i, _)| *i != ino) {
-                content_of.push((ino, Vec::new()));
+                let chunks = s.slots[n..].iter().take_while(|x| x.ino == ino).count();
+                content_of.push((ino, Vec::with_capacity(chunks)));
             }
             let segs = &mut content_of.last_mut().expect("pushed").1;
-            let ids = &slot.ids[pk];
+            let (from, len) = s.opt_ids[slot.option(pk)];
+            let ids = &s.ids[from as usize..(from + len) as usize];
             let clipped = chunk.blocks == 1 && chunk.start() + chunk.unit > size;
             if ids.len() == 1 && !clipped {
                 // One value, unclipped (what `clip` would return unchanged).
@@ -643,9 +882,9 @@ impl DenseDownset<'_> {
                 }
                 continue;
             }
-            let values: BTreeSet<BlockValue> = (0..slot.vals.len())
+            let values: BTreeSet<BlockValue> = (0..vals.len())
                 .filter(|i| mask >> i & 1 == 1)
-                .map(|i| clip(&d.values[slot.vals[i] as usize], chunk, size))
+                .map(|i| clip(&d.values[vals[i] as usize], chunk, size))
                 .collect();
             if values.len() == 1 {
                 let v = values.into_iter().next().expect("one value");
@@ -678,31 +917,40 @@ impl DenseDownset<'_> {
                 });
             }
         }
-        let mut contents: Vec<(u32, Vec<Segment>)> = content_of
-            .into_iter()
-            .map(|(i, v)| (i, canonical(v)))
-            .collect();
-        let paths: Vec<(&Path, u32)> = s
-            .out
-            .iter()
-            .map(|&(pid, ino)| (&s.path_of[pid as usize], ino))
-            .collect();
-        let state = build_tree_refs(
-            &paths,
-            |i| s.kinds[i as usize] == 2,
-            |i| {
-                (s.kinds[i as usize] == 3)
-                    .then(|| d.targets[i as usize].clone().unwrap_or_default())
-            },
-            |i, last| {
-                let content = match contents.iter_mut().find(|(x, _)| *x == i) {
-                    Some((_, v)) if last => std::mem::take(v),
-                    Some((_, v)) => v.clone(),
-                    None => Vec::new(),
-                };
-                (s.sizes[i as usize], content)
-            },
-        );
+        for (_, v) in &mut content_of {
+            canonical_in_place(v);
+        }
+        let mut tree = std::collections::BTreeMap::new();
+        for &j in &s.order {
+            let pid = s.out[j as usize].0;
+            let node = match s.skel[j as usize] {
+                Skel::Dir { links } => Node::Dir { links },
+                Skel::Symlink { ino, links } => Node::Symlink {
+                    target: d.targets[ino as usize].clone().unwrap_or_default(),
+                    links,
+                },
+                Skel::File {
+                    ino,
+                    links,
+                    same_as,
+                    last,
+                } => {
+                    let content = match content_of.iter_mut().find(|(x, _)| *x == ino) {
+                        Some((_, v)) if last => std::mem::take(v),
+                        Some((_, v)) => v.clone(),
+                        None => Vec::new(),
+                    };
+                    Node::File {
+                        size: s.sizes[ino as usize],
+                        links,
+                        content,
+                        same_file_as: same_as.map(|q| s.path_of[q as usize].clone()),
+                    }
+                }
+            };
+            tree.insert(s.path_of[pid as usize].clone(), node);
+        }
+        let state = CrashState { tree };
         (state, w)
     }
 }

@@ -179,7 +179,7 @@ fn path_value(text: &str) -> Result<Path, String> {
         }
         comps.push(comp.to_string());
     }
-    Ok(Path(comps))
+    Ok(Path(comps.into()))
 }
 
 /// Makes a token printable in a message: control characters escaped, long tokens cut.
