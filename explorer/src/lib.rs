@@ -16,6 +16,7 @@ pub mod count;
 pub mod explore;
 pub mod graph;
 pub mod guarantee;
+pub mod order;
 pub mod replay;
 pub mod state;
 pub mod syncs;

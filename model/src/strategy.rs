@@ -87,7 +87,13 @@ pub fn op_with(sizes: &[&'static str]) -> impl Strategy<Value = String> {
     let data = prop::sample::select(vec!["D", "E"]);
     let path = prop::sample::select(vec!["a", "b", "c", "old", "d/x"]);
     let flags = prop::sample::select(vec![
-        "create", "trunc", "create trunc", "append", "sync", "dsync", "create dsync",
+        "create",
+        "trunc",
+        "create trunc",
+        "append",
+        "sync",
+        "dsync",
+        "create dsync",
     ]);
     let namespace = prop_oneof![
         (path.clone(), path.clone()).prop_map(|(a, b)| format!("rename {a} {b}")),
@@ -134,8 +140,12 @@ pub fn op_with(sizes: &[&'static str]) -> impl Strategy<Value = String> {
     ];
     let handles = prop_oneof![
         (handle.clone(), path, flags).prop_map(|(h, p, f)| format!("{h} = open {p} {f}")),
-        prop::sample::select(vec!["h = open d dir", "h = open . dir", "h = open . tmpfile"])
-            .prop_map(str::to_string),
+        prop::sample::select(vec![
+            "h = open d dir",
+            "h = open . dir",
+            "h = open . tmpfile"
+        ])
+        .prop_map(str::to_string),
         handle.prop_map(|h| format!("close {h}")),
     ];
     prop_oneof![4 => data_ops, 3 => namespace, 2 => syncs, 2 => handles]
@@ -205,10 +215,7 @@ mod tests {
         let mut tried = 0;
         let strategy = prop::collection::vec(op(), 1..12);
         for _ in 0..200 {
-            let ops = strategy
-                .new_tree(&mut runner)
-                .expect("a value")
-                .current();
+            let ops = strategy.new_tree(&mut runner).expect("a value").current();
             let src = assemble(&ops, true);
             let p = crate::parse::parse(&src).expect("parses");
             crate::execute(&p).expect("executes");
