@@ -17,6 +17,7 @@ pub mod explore;
 pub mod graph;
 pub mod guarantee;
 pub mod perf;
+pub mod order;
 pub mod replay;
 pub mod search;
 pub mod state;

@@ -13,6 +13,7 @@ pub use program::*;
 pub mod layout;
 pub mod persist;
 pub mod rules;
+pub mod strategy;
 pub mod volatile;
 
 pub use layout::{BlockValue, Chunk, Layout};

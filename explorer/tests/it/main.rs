@@ -3,5 +3,6 @@
 //! rule mutation test.
 
 mod litmus;
+mod order;
 mod reduction;
 mod rules;

@@ -84,7 +84,9 @@ impl Builder<'_> {
                         let (ino, h) = (*ino, *h);
                         let freed = |c: &usize| {
                             let ch = &self.layout.chunks[*c];
-                            ch.ino == ino && ch.first >= h
+                            // `h` is a 4 KiB block index (the trace's), the chunk's
+                            // `first` a unit index: compare byte offsets (atomic=sector).
+                            ch.ino == ino && ch.start() >= h * BLOCK
                         };
                         first_dirty.retain(|c, _| !freed(c));
                         allocated_by.retain(|c, _| !freed(c));
@@ -380,7 +382,7 @@ impl Builder<'_> {
     fn freed_since_setup(&self, chunk: usize, upto: usize) -> bool {
         let c = &self.layout.chunks[chunk];
         self.trace.ops[..upto].iter().any(|f| {
-            f.assigns.iter().any(|a| matches!(a, Assign::Size { ino, holes_from: Some(h), .. } if *ino == c.ino && c.first >= *h))
+            f.assigns.iter().any(|a| matches!(a, Assign::Size { ino, holes_from: Some(h), .. } if *ino == c.ino && c.start() >= *h * BLOCK))
         })
     }
 }

@@ -4,17 +4,27 @@
 
 use super::{Builder, EffectKind};
 use crate::rules;
-use crate::volatile::{Assign, Ino, SyncReq};
+use crate::volatile::{Assign, Ino, SyncReq, BLOCK};
 
 impl Builder<'_> {
     pub(crate) fn posix(&mut self) {
         // Each op's inode metadata (creation, size) is one effect per inode; its directory-entry
         // changes are one effect (a rename is atomic). Nothing else is ordered (posix.unordered).
         let mut init_of: std::collections::BTreeMap<Ino, usize> = Default::default();
+        // Each file's size as a running system sees it, before the op being built.
+        let mut vsize: std::collections::BTreeMap<Ino, u64> = self
+            .trace
+            .initial
+            .inodes
+            .iter()
+            .map(|(i, (_, size, _))| (*i, *size))
+            .collect();
         for (i, facts) in self.trace.ops.iter().enumerate() {
             let k = i + 1;
             let mut per_inode: std::collections::BTreeMap<Ino, Vec<Assign>> = Default::default();
             let mut entries = Vec::new();
+            // The last intermediate size effect of an extending write: (inode, effect).
+            let mut size_step: Option<(Ino, usize)> = None;
             for a in &facts.assigns {
                 match a {
                     Assign::Entry { .. } => entries.push(a.clone()),
@@ -22,15 +32,52 @@ impl Builder<'_> {
                 }
             }
             if let Some((ino, size)) = facts.extends {
+                // posix.unordered: POSIX promises nothing about a write's atomicity at a crash,
+                // and Linux does not give it: generic_perform_write copies a write into the page
+                // cache a page at a time, and a file system may move the on-disk size after each
+                // page (ext4 without delalloc: ext4_write_end sets i_disksize per page,
+                // ext4.page-handles). So an extending write's size may persist at any page
+                // boundary it crosses: one size effect per boundary, before the effect with the
+                // final size. Without them posix lacked states ext4:nodelalloc and
+                // ext4:data=journal allow, found by the order check (explorer/src/order.rs,
+                // docs/ORDER.md). The steps are chained: that removes no state (the latest
+                // durable size wins whichever steps persist) and keeps the downsets linear in
+                // the number of pages instead of exponential.
+                let mut at = (vsize.get(&ino).copied().unwrap_or(0) / BLOCK + 1) * BLOCK;
+                while at < size {
+                    let e = self.push(
+                        k,
+                        EffectKind::Meta(vec![Assign::Size {
+                            ino,
+                            size: at,
+                            holes_from: None,
+                        }]),
+                        format!("m{k}.{ino}@{at}"),
+                    );
+                    if let Some((_, prev)) = size_step {
+                        self.edge(prev, e, &rules::POSIX_UNORDERED);
+                    }
+                    size_step = Some((ino, e));
+                    at += BLOCK;
+                }
                 per_inode.entry(ino).or_default().push(Assign::Size {
                     ino,
                     size,
                     holes_from: None,
                 });
+                vsize.insert(ino, size);
+            }
+            for a in &facts.assigns {
+                if let Assign::Size { ino, size, .. } = a {
+                    vsize.insert(*ino, *size);
+                }
             }
             for (ino, assigns) in per_inode {
                 let is_init = assigns.iter().any(|a| matches!(a, Assign::Init { .. }));
                 let e = self.push(k, EffectKind::Meta(assigns), format!("m{k}.{ino}"));
+                if let Some((_, prev)) = size_step.filter(|(i, _)| *i == ino) {
+                    self.edge(prev, e, &rules::POSIX_UNORDERED);
+                }
                 if is_init {
                     init_of.insert(ino, e);
                 }
