@@ -24,7 +24,7 @@
 
 use crate::explore::volatile_state;
 use crate::state::Node;
-use crate::{Analysis, CrashState, Exploration, Limits};
+use crate::{Analysis, CrashState, Limits};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use unplug_model::{ModelSpec, Path};
@@ -648,7 +648,7 @@ pub fn check(space: &Space, w: &Workload, models: &[ModelSpec], limits: Limits) 
     a.limits = limits;
     a.per_block = true;
     let mut verdicts = Vec::new();
-    let mut explored: Vec<(ModelSpec, Exploration)> = Vec::new();
+    let mut explored: Vec<crate::order::Concrete> = Vec::new();
     for m in models {
         let run = a.run(m);
         let results = run.check();
@@ -666,25 +666,26 @@ pub fn check(space: &Space, w: &Workload, models: &[ModelSpec], limits: Limits) 
                 .collect(),
             states: run.exploration.points.iter().map(|p| p.states.len()).sum(),
         });
-        explored.push((m.clone(), run.exploration));
+        explored.push(crate::order::Concrete {
+            model: m.clone(),
+            points: run
+                .exploration
+                .points
+                .into_iter()
+                .map(|p| (p.states.into_iter().map(|s| s.state).collect(), p.bound_hit))
+                .collect(),
+        });
     }
     let mut order = Vec::new();
-    for (s, stronger) in &explored {
-        for (wk, weaker) in &explored {
-            if !crate::workloads::stronger_than(s, wk) {
-                continue;
-            }
-            order.extend(
-                not_included(stronger, weaker)
-                    .into_iter()
-                    .map(|(at, state)| OrderFinding {
-                        stronger: s.to_string(),
-                        weaker: wk.to_string(),
-                        at,
-                        state,
-                    }),
-            );
-        }
+    for (s, w) in crate::order::pairs(models) {
+        let find = |m: &ModelSpec| explored.iter().find(|c| &c.model == m).expect("explored");
+        let r = crate::order::compare(&parsed, find(&s), find(&w));
+        order.extend(r.violations.into_iter().map(|v| OrderFinding {
+            stronger: v.stronger,
+            weaker: v.weaker,
+            at: v.at,
+            state: v.state,
+        }));
     }
     Some(Checked {
         index: w.index,
@@ -694,36 +695,6 @@ pub fn check(space: &Space, w: &Workload, models: &[ModelSpec], limits: Limits) 
         verdicts,
         order,
     })
-}
-
-/// Whether `a` claims to allow no more crash states than `b`: `seq` is the strongest model and
-/// `posix` the weakest; the file-system models sit between them.
-pub fn stronger_than(a: &ModelSpec, b: &ModelSpec) -> bool {
-    matches!(
-        (a, b),
-        (ModelSpec::Seq, x) if !matches!(x, ModelSpec::Seq)
-    ) || matches!((a, b), (x, ModelSpec::Posix) if !matches!(x, ModelSpec::Seq | ModelSpec::Posix))
-}
-
-/// The crash states of `stronger` (per crash point) that `weaker` does not have, where both
-/// points were explored completely.
-fn not_included(stronger: &Exploration, weaker: &Exploration) -> Vec<(usize, CrashState)> {
-    let mut out = Vec::new();
-    for (ps, pw) in stronger.points.iter().zip(&weaker.points) {
-        if ps.bound_hit || pw.bound_hit {
-            continue;
-        }
-        for s in &ps.states {
-            if pw
-                .states
-                .binary_search_by(|x| x.state.cmp(&s.state))
-                .is_err()
-            {
-                out.push((ps.at, s.state.clone()));
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
