@@ -420,7 +420,11 @@ fn explore_point_with(
                     // The fast view agrees with the reference code.
                     let r = cp.downset(inc);
                     assert!(r.options.iter().map(Vec::len).eq(counts.iter().copied()));
-                    assert!(cp.state_for(inc, &r, pick) == (state.clone(), w.clone()));
+                    let (rs, rw) = cp.state_for(inc, &r, pick);
+                    assert!(
+                        rs == state && rw == w,
+                        "the fast path differs from the reference:\n{rs:?}\n{rw:?}\nfast:\n{state:?}\n{w:?}"
+                    );
                 }
                 if let Some(i) = classes.add(state, || w) {
                     keys.insert(h, dd.key(), i);

@@ -779,6 +779,31 @@ mod tests {
     }
 
     #[test]
+    fn a_hard_link_found_after_its_first_name_keeps_its_content() {
+        // `foo` is reached before `A/bar` but comes after it in path order: the explorer's fast
+        // path once gave the content to one name only, so seq "lost" synced data.
+        let s = Space::new(2, 2, 1).unwrap();
+        let w = find(&s, "creat foo | link foo A/bar; sync");
+        let c = check(
+            &s,
+            &w,
+            &[ModelSpec::Seq, ModelSpec::Posix],
+            Limits::default(),
+        )
+        .unwrap();
+        assert!(c.oracles >= 1);
+        for v in &c.verdicts {
+            assert!(
+                v.violated.is_empty(),
+                "{}: {:?}\n{}",
+                v.model,
+                v.violated,
+                c.program
+            );
+        }
+    }
+
+    #[test]
     fn workloads_that_do_not_run_have_no_program() {
         let s = Space::new(1, 2, 0).unwrap();
         assert!(find(&s, "overwrite bar").program(&s).is_none());

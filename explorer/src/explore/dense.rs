@@ -495,7 +495,7 @@ fn skeleton(s: &mut Scratch, inc: &[bool]) {
     s.order.extend(0..out.len() as u32);
     s.order.sort_unstable_by(|&a, &b| path(a).cmp(path(b)));
     s.skel.clear();
-    for (n, &(pid, ino)) in out.iter().enumerate() {
+    for &(pid, ino) in out.iter() {
         let kind = s.kinds[ino as usize];
         let names = || out.iter().filter(|&&(q, i)| i == ino && q != 0).count() as u64;
         s.skel.push(match kind {
@@ -525,10 +525,22 @@ fn skeleton(s: &mut Scratch, inc: &[bool]) {
                     ino,
                     links: names(),
                     same_as: (first != pid).then_some(first),
-                    last: !out[n + 1..].iter().any(|&(_, i)| i == ino),
+                    // Set below, in path order (the order states are built in).
+                    last: false,
                 }
             }
         });
+    }
+    // A file's content is moved into its last name in path order (the order
+    // `materialize` builds nodes in) and cloned into the names before it.
+    let mut seen: Vec<u32> = Vec::new();
+    for &j in s.order.iter().rev() {
+        if let Skel::File { ino, last, .. } = &mut s.skel[j as usize] {
+            if !seen.contains(ino) {
+                seen.push(*ino);
+                *last = true;
+            }
+        }
     }
 }
 
