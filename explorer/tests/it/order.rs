@@ -378,6 +378,27 @@ fn order_exception_btrfs_unnamed_fsync() {
     );
 }
 
+/// A rename across directories and an fsync of the new directory: btrfs logs the new entry
+/// only, so both names survive, which posix (rename atomic) never shows.
+#[test]
+fn order_exception_btrfs_half_rename() {
+    let src = "setup\nmkdir A\nf = open x create\nwrite f 4KiB D\nclose f\nend\nrename x A/x\nd = open A dir\nfsync d\n";
+    let a = analysis(src);
+    let r = order::check_pair(&a, &spec("btrfs"), &spec("posix"));
+    assert!(r.violations.is_empty(), "{r:?}");
+    assert!(r.excepted["btrfs-half-rename"] > 0, "{r:?}");
+    let s = order::concrete(&a, &spec("btrfs"));
+    let w = order::concrete(&a, &spec("posix"));
+    let both = s.points[3].0.difference(&w.points[3].0).any(|st| {
+        st.tree
+            .contains_key(&unplug_model::Path(vec!["x".into()].into()))
+            && st
+                .tree
+                .contains_key(&unplug_model::Path(vec!["A".into(), "x".into()].into()))
+    });
+    assert!(both, "crash point 3: btrfs shows both names");
+}
+
 /// Every exception is documented in docs/ORDER.md.
 #[test]
 fn order_exceptions_are_documented() {
@@ -405,7 +426,7 @@ fn order_posix_allows_a_writes_page_sizes() {
             .0
             .iter()
             .filter_map(
-                |s| match s.tree.get(&unplug_model::Path(vec!["log".into()])) {
+                |s| match s.tree.get(&unplug_model::Path(vec!["log".into()].into())) {
                     Some(unplug_explorer::Node::File { size, .. }) => Some(*size),
                     _ => None,
                 },
