@@ -2,7 +2,8 @@
 //! taken back by `unplug explain`.
 //!
 //! Format: `AT:EFFECTS[/cCHUNK=SOURCES]...` where AT is the crash point, EFFECTS the persisted
-//! metadata effects (`m7` is op 7's metadata, `m1.2` op 1's metadata of inode 2 under posix, `w4`
+//! metadata effects (`m7` is op 7's metadata, `m1.2` op 1's metadata of inode 2 under posix,
+//! `m1.2s4096` the size 4096 an extending write of op 1 may leave part-way under posix, `w4`
 //! op 4's writeback-time size; `-` for none), and each `/cN=...` says which values the blocks of
 //! chunk N hold: `b` the base value (the durable metadata's, or the content before crash point
 //! 0), `dK` the content written by op K (`aK`: the stale bytes its allocation exposes, ext4

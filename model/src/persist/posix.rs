@@ -52,7 +52,7 @@ impl Builder<'_> {
                             size: at,
                             holes_from: None,
                         }]),
-                        format!("m{k}.{ino}@{at}"),
+                        format!("m{k}.{ino}s{at}"),
                     );
                     if let Some((_, prev)) = size_step {
                         self.edge(prev, e, &rules::POSIX_UNORDERED);
