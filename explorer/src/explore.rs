@@ -721,25 +721,7 @@ impl CrashPoint<'_> {
                 .collect();
             if values.len() == 1 {
                 let v = values.into_iter().next().expect("one value");
-                if let [(0, u, origin)] = v.0.as_slice() {
-                    if *u == chunk.unit {
-                        // A whole-unit value: the chunk is one extent, whatever its length.
-                        let end = chunk.end().min(size);
-                        segs.push(Segment::Exact(Extent {
-                            start: chunk.start(),
-                            end,
-                            origin: origin.clone(),
-                        }));
-                        continue;
-                    }
-                }
-                for b in 0..chunk.blocks {
-                    let base = chunk.start() + b * chunk.unit;
-                    if base >= size {
-                        break;
-                    }
-                    segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
-                }
+                push_value(segs, &v, chunk, size);
             } else {
                 segs.push(Segment::Mixed {
                     unit: chunk.unit,
@@ -775,6 +757,33 @@ fn next_pick(pick: &mut [usize], options: &[Vec<Choice>]) -> bool {
         *p = 0;
     }
     false
+}
+
+/// The segments of a chunk whose every unit holds one value `v` (already clipped to the file):
+/// one extent for a whole-unit value, whatever the chunk's length, else the value's extents
+/// unit by unit.
+pub(crate) fn push_value(
+    segs: &mut Vec<Segment>,
+    v: &BlockValue,
+    chunk: &unplug_model::Chunk,
+    size: u64,
+) {
+    if let [(0, u, origin)] = v.0.as_slice() {
+        if *u == chunk.unit {
+            segs.push(Segment::Exact(Extent {
+                start: chunk.start(),
+                end: chunk.end().min(size),
+                origin: origin.clone(),
+            }));
+            return;
+        }
+    }
+    for b in 0..chunk.blocks {
+        if chunk.start() + b * chunk.unit >= size {
+            break;
+        }
+        segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
+    }
 }
 
 /// How many units of a chunk lie (at least partly) inside a file of `size` bytes.

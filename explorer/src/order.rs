@@ -231,15 +231,20 @@ pub fn concrete(a: &Analysis, model: &ModelSpec) -> Concrete {
     let mut a = a.clone();
     a.per_block = true;
     a.on_explore = None;
-    let run = a.run(model);
-    Concrete {
-        model: model.clone(),
-        points: run
-            .exploration
-            .points
-            .into_iter()
-            .map(|p| (p.states.into_iter().map(|s| s.state).collect(), p.bound_hit))
-            .collect(),
+    Concrete::of(model, a.run(model).exploration)
+}
+
+impl Concrete {
+    /// The states of an exploration made with the per-block layout, per crash point.
+    pub fn of(model: &ModelSpec, exploration: crate::Exploration) -> Concrete {
+        Concrete {
+            model: model.clone(),
+            points: exploration
+                .points
+                .into_iter()
+                .map(|p| (p.states.into_iter().map(|s| s.state).collect(), p.bound_hit))
+                .collect(),
+        }
     }
 }
 

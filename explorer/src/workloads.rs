@@ -666,15 +666,7 @@ pub fn check(space: &Space, w: &Workload, models: &[ModelSpec], limits: Limits) 
                 .collect(),
             states: run.exploration.points.iter().map(|p| p.states.len()).sum(),
         });
-        explored.push(crate::order::Concrete {
-            model: m.clone(),
-            points: run
-                .exploration
-                .points
-                .into_iter()
-                .map(|p| (p.states.into_iter().map(|s| s.state).collect(), p.bound_hit))
-                .collect(),
-        });
+        explored.push(crate::order::Concrete::of(m, run.exploration));
     }
     let mut order = Vec::new();
     for (s, w) in crate::order::pairs(models) {

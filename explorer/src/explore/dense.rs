@@ -4,13 +4,15 @@
 //! found, so the full [`CrashState`](crate::CrashState) (paths, segments, a tree) is built only
 //! for a new key, by the reference code in `explore.rs`.
 
-use super::{canonical_in_place, clip, subsets_masks, visible_units, Stamp, Witness, GARBAGE};
+use super::{
+    canonical_in_place, clip, push_value, subsets_masks, visible_units, Stamp, Witness, GARBAGE,
+};
 use crate::graph::Graph;
 use crate::state::{CrashState, Node, Segment};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use unplug_model::volatile::Trace;
-use unplug_model::{Assign, BlockValue, EffectKind, Extent, Kind, Origin, Path, Persistence};
+use unplug_model::{Assign, BlockValue, EffectKind, Kind, Origin, Path, Persistence};
 
 /// A small, fast, non-cryptographic hasher (the rustc "Fx" hash).
 #[derive(Default, Clone, Copy)]
@@ -873,25 +875,7 @@ impl DenseDownset<'_> {
             let clipped = chunk.blocks == 1 && chunk.start() + chunk.unit > size;
             if ids.len() == 1 && !clipped {
                 // One value, unclipped (what `clip` would return unchanged).
-                let v = &d.values[ids[0] as usize];
-                if let [(0, u, origin)] = v.0.as_slice() {
-                    if *u == chunk.unit {
-                        let end = chunk.end().min(size);
-                        segs.push(Segment::Exact(Extent {
-                            start: chunk.start(),
-                            end,
-                            origin: origin.clone(),
-                        }));
-                        continue;
-                    }
-                }
-                for b in 0..chunk.blocks {
-                    let base = chunk.start() + b * chunk.unit;
-                    if base >= size {
-                        break;
-                    }
-                    segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
-                }
+                push_value(segs, &d.values[ids[0] as usize], chunk, size);
                 continue;
             }
             let values: BTreeSet<BlockValue> = (0..vals.len())
@@ -900,25 +884,7 @@ impl DenseDownset<'_> {
                 .collect();
             if values.len() == 1 {
                 let v = values.into_iter().next().expect("one value");
-                if let [(0, u, origin)] = v.0.as_slice() {
-                    if *u == chunk.unit {
-                        // A whole-unit value: the chunk is one extent, whatever its length.
-                        let end = chunk.end().min(size);
-                        segs.push(Segment::Exact(Extent {
-                            start: chunk.start(),
-                            end,
-                            origin: origin.clone(),
-                        }));
-                        continue;
-                    }
-                }
-                for b in 0..chunk.blocks {
-                    let base = chunk.start() + b * chunk.unit;
-                    if base >= size {
-                        break;
-                    }
-                    segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
-                }
+                push_value(segs, &v, chunk, size);
             } else {
                 segs.push(Segment::Mixed {
                     unit: chunk.unit,
