@@ -114,10 +114,11 @@ enum Command {
     /// Oracles, the properties each workload gets from its volatile states: fsync (a synced file
     /// is there with its content), fdatasync (if it is there, its content), dirsync (a synced
     /// directory's entries), sync (every path nothing later changes is as it was), rename (a
-    /// replaced file is old or new, never torn or empty). A violation under a model says the
-    /// model does not promise it (POSIX promises little); a violation of the strength order
-    /// (a state `seq` allows that a file system does not, or a file system's state `posix` does
-    /// not allow) is a model bug.
+    /// file the workload made, renamed over an existing one: the target is old or new, never
+    /// torn or empty). A violation under a model says the model does not promise it (POSIX
+    /// promises little); a violation of the strength order (a state `seq` allows that a file
+    /// system does not, or a file system's state `posix` does not allow) is a model bug unless
+    /// a documented exception covers it (docs/ORDER.md).
     ///
     /// Examples:
     ///   unplug workloads --ops 1                   seq-1, every model, a summary table

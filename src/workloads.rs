@@ -434,8 +434,8 @@ fn text(
     let _ = writeln!(
         s,
         "oracles: fsync (a synced file is there with its content), fdatasync (if there, its content), \
-         dirsync (a synced directory's entries), sync (everything unchanged since), rename (a replaced \
-         file is old or new); order: every state of seq is one of each file system's, and each file \
+         dirsync (a synced directory's entries), sync (everything unchanged since), rename (a new file \
+         renamed over an existing one: old or new); order: every state of seq is one of each file system's, and each file \
          system's is one of posix's"
     );
     let mut shown = BTreeMap::new();
