@@ -96,7 +96,7 @@ rules! {
         "fdatasync(file) makes the data and the metadata needed to read it back (size, the inode) durable.",
         "fsync(2) man page; SEMANTICS.md P3";
     POSIX_MSYNC = "posix.msync-range", Posix,
-        "msync(MS_SYNC) is a ranged fdatasync: the mapped range's data, plus the size.",
+        "msync(MS_SYNC) is a ranged fdatasync: the mapped range's data, plus the file's size unless the file has covered the whole range since crash point 0 (then no size is needed to read the range back, and an earlier extension's size is not synced).",
         "msync(3p); mm/msync.c vfs_fsync_range(datasync=1); SEMANTICS.md P4, M1";
     POSIX_FSYNC_DIR = "posix.fsync-dir", Posix,
         "fsync(dir) makes the directory's entries (creates, renames, unlinks in it) durable.",
