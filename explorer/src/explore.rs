@@ -719,18 +719,7 @@ impl CrashPoint<'_> {
                 .map(value_of)
                 .map(|v| clip(&v, chunk, size))
                 .collect();
-            if values.len() == 1 {
-                let v = values.into_iter().next().expect("one value");
-                push_value(segs, &v, chunk, size);
-            } else {
-                segs.push(Segment::Mixed {
-                    unit: chunk.unit,
-                    start: chunk.start(),
-                    end: chunk.end().min(size),
-                    blocks: visible_units(chunk, size),
-                    values,
-                });
-            }
+            push_values(segs, values, chunk, size);
         }
         let state = build_tree_with(
             &d.paths,
@@ -783,6 +772,28 @@ pub(crate) fn push_value(
             break;
         }
         segs.extend(v.extents(chunk, b, size).into_iter().map(Segment::Exact));
+    }
+}
+
+/// The segments of a chunk whose units take the (clipped) `values`: those of the one value, or
+/// a mixed segment.
+pub(crate) fn push_values(
+    segs: &mut Vec<Segment>,
+    values: BTreeSet<BlockValue>,
+    chunk: &unplug_model::Chunk,
+    size: u64,
+) {
+    if values.len() == 1 {
+        let v = values.into_iter().next().expect("one value");
+        push_value(segs, &v, chunk, size);
+    } else {
+        segs.push(Segment::Mixed {
+            unit: chunk.unit,
+            start: chunk.start(),
+            end: chunk.end().min(size),
+            blocks: visible_units(chunk, size),
+            values,
+        });
     }
 }
 

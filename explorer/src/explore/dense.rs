@@ -5,7 +5,8 @@
 //! for a new key, by the reference code in `explore.rs`.
 
 use super::{
-    canonical_in_place, clip, push_value, subsets_masks, visible_units, Stamp, Witness, GARBAGE,
+    canonical_in_place, clip, push_value, push_values, subsets_masks, visible_units, Stamp,
+    Witness, GARBAGE,
 };
 use crate::graph::Graph;
 use crate::state::{CrashState, Node, Segment};
@@ -882,18 +883,7 @@ impl DenseDownset<'_> {
                 .filter(|i| mask >> i & 1 == 1)
                 .map(|i| clip(&d.values[vals[i] as usize], chunk, size))
                 .collect();
-            if values.len() == 1 {
-                let v = values.into_iter().next().expect("one value");
-                push_value(segs, &v, chunk, size);
-            } else {
-                segs.push(Segment::Mixed {
-                    unit: chunk.unit,
-                    start: chunk.start(),
-                    end: chunk.end().min(size),
-                    blocks: visible_units(chunk, size),
-                    values,
-                });
-            }
+            push_values(segs, values, chunk, size);
         }
         for (_, v) in &mut content_of {
             canonical_in_place(v);
