@@ -880,7 +880,7 @@ impl CrashPoint<'_> {
         // or content a global effect set), else the initial content.
         let hole = m.holes.get(&chunk.ino).and_then(|v| {
             v.iter()
-                .filter(|(_, h)| chunk.first >= *h)
+                .filter(|(_, h)| chunk.start() >= *h * unplug_model::BLOCK)
                 .map(|(at, _)| (*at, BlockValue::zero(chunk.unit)))
                 .max_by_key(|(at, _)| *at)
         });

@@ -721,7 +721,9 @@ pub fn downset<'s>(
             let hole = s
                 .holes
                 .iter()
-                .filter(|(i, _, h)| *i == d.chunk_ino[c] && chunk.first >= *h)
+                .filter(|(i, _, h)| {
+                    *i == d.chunk_ino[c] && chunk.start() >= *h * unplug_model::BLOCK
+                })
                 .map(|(_, at, _)| *at)
                 .max();
             let (base_at, base) = match (hole, s.blocks[c]) {

@@ -106,7 +106,7 @@ fn global_stamps(p: &Persistence, inc: &[bool]) -> BTreeMap<(Ino, u64), (usize, 
                     .layout
                     .chunks
                     .iter()
-                    .filter(|ch| ch.ino == *ino && ch.first >= *h)
+                    .filter(|ch| ch.ino == *ino && ch.start() >= *h * BLOCK)
                 {
                     out.insert((ch.ino, ch.first), (eff.op, e));
                 }
@@ -192,7 +192,7 @@ fn apply(
                             sizes.insert(*ino, *size);
                             if let Some(h) = holes_from {
                                 for ((i, b), v) in blocks.iter_mut() {
-                                    if i == ino && b >= h {
+                                    if i == ino && b * unit >= h * BLOCK {
                                         *v = vec![(0, unit, Origin::Zero)];
                                     }
                                 }

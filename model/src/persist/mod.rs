@@ -443,8 +443,6 @@ pub struct Floor {
 #[derive(Clone, Debug, Serialize)]
 pub struct Persistence {
     pub model: ModelSpec,
-    /// In effect order. A truncate's `Assign::Size::holes_from` here is an index of the
-    /// layout's units (4 KiB blocks, or sectors with `atomic=sector`).
     pub effects: Vec<Effect>,
     pub edges: Vec<Edge>,
     pub floors: Vec<Floor>,
@@ -452,32 +450,8 @@ pub struct Persistence {
 }
 
 impl Persistence {
-    /// A torn model: the base model's persistence over the finer layout, with a truncate's
-    /// holes restated in the layout's units.
     fn with_model(mut self, model: &ModelSpec) -> Self {
         self.model = model.clone();
-        // The trace states `holes_from` as a 4 KiB block index (volatile.rs `truncate`); the
-        // effects state it as an index of the layout's units, which is what the explorer
-        // compares a chunk's `first` with. Without this, a truncate under `atomic=sector` freed
-        // every sector from sector `h` on instead of from block `h` on, zeroing live data
-        // (found by the order check, explorer/tests/it/order.rs: the last state after a `sync`
-        // differed from the running system's).
-        let per = crate::volatile::BLOCK / model.unit();
-        if per > 1 {
-            for eff in &mut self.effects {
-                if let EffectKind::Meta(a) | EffectKind::Writeback(a) = &mut eff.kind {
-                    for a in a {
-                        if let Assign::Size {
-                            holes_from: Some(h),
-                            ..
-                        } = a
-                        {
-                            *h *= per;
-                        }
-                    }
-                }
-            }
-        }
         self
     }
 }
