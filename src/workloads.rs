@@ -162,6 +162,8 @@ pub struct Sweep {
     pub covered: u64,
     pub interrupted: bool,
     pub seconds: f64,
+    /// The first error writing a JSON line (the lines after it may be missing).
+    pub write_error: Option<std::io::Error>,
 }
 
 /// Checks workloads `0..n` of `space` in blocks (in parallel within a block, in index order
@@ -187,6 +189,7 @@ pub fn sweep(
     let mut sum = Summary::default();
     let mut covered = 0u64;
     let mut interrupted = false;
+    let mut sw_error: Option<std::io::Error> = None;
     while covered < n {
         let end = (covered + BLOCK).min(n);
         let block: Vec<Option<Checked>> = (covered..end)
@@ -206,7 +209,9 @@ pub fn sweep(
             match c {
                 Some(c) => {
                     if let Some(f) = &mut out {
-                        let _ = writeln!(f, "{}", line(&c));
+                        if let Err(e) = writeln!(f, "{}", line(&c)) {
+                            sw_error.get_or_insert(e);
+                        }
                     }
                     sum.add(&c, max_findings);
                 }
@@ -222,6 +227,7 @@ pub fn sweep(
         covered,
         interrupted,
         seconds: started.elapsed().as_secs_f64(),
+        write_error: sw_error,
     }
 }
 
@@ -322,6 +328,9 @@ pub fn run(a: &WorkloadsArgs) -> u8 {
         a.max_findings,
         out.as_mut().map(|f| f as &mut dyn std::io::Write),
     );
+    if let Some(e) = &sw.write_error {
+        return input_error(json_out, &format!("cannot write the JSON lines: {e}"));
+    }
     if let Some(mut f) = out {
         if let Err(e) = f.flush() {
             return input_error(json_out, &format!("cannot write the JSON lines: {e}"));
