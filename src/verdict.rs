@@ -1,0 +1,201 @@
+//! Checking a program from Rust: [`Check`] (models and bounds), [`Report`] (every property under
+//! every model) and [`Report::assert_holds`], which panics with each counterexample's crash-state
+//! tree and the replay string that `unplug explain` takes back.
+
+use crate::builder::Built;
+use std::fmt::{self, Write};
+use unplug_explorer::{Analysis, CrashState, Limits};
+use unplug_model::ModelSpec;
+
+/// A check of one program under some models, ready to run.
+///
+/// ```
+/// use unplug::{after, prop, Open, ProgramBuilder};
+/// let built = ProgramBuilder::new()
+///     .open("f", "a", Open::new().create())
+///     .write("f", 4096, "D")
+///     .fsync("f")
+///     .property("P", after(3), prop::content("a", "D"))
+///     .build()
+///     .unwrap();
+/// let report = unplug::Check::new(&built).models(&["ext4", "posix"]).unwrap().run();
+/// // ext4 commits the create with the fsync; POSIX does not promise the directory entry.
+/// assert_eq!(report.holds("ext4", "P"), Some(true));
+/// assert_eq!(report.holds("posix", "P"), Some(false));
+/// ```
+pub struct Check<'a> {
+    built: &'a Built,
+    models: Vec<ModelSpec>,
+    limits: Limits,
+}
+
+/// What a property came to under one model.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// No crash state at any crash point where the property applies violates it.
+    Holds,
+    /// A crash state violates it: the first one found, at crash point `at`.
+    Fails {
+        at: usize,
+        state: CrashState,
+        /// The replay string of that state (`unplug explain PROG --model M --state REPLAY`).
+        replay: String,
+        /// How many distinct crash-state classes violate it, over all crash points.
+        violating_classes: usize,
+    },
+    /// The state bound was hit at these crash points before a violation was found.
+    NotProven { points: Vec<usize> },
+}
+
+/// One property under one model.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub model: ModelSpec,
+    pub property: String,
+    /// The property's text (`always (exists final implies final == D)`).
+    pub text: String,
+    pub verdict: Verdict,
+}
+
+/// Every property of a program under every model checked, in model order then property order.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub outcomes: Vec<Outcome>,
+    /// The program's `.up` text, printed with a failure so that it can be replayed.
+    pub source: String,
+}
+
+impl<'a> Check<'a> {
+    /// A check under the default models (posix, each file system's defaults, seq).
+    pub fn new(built: &'a Built) -> Check<'a> {
+        Check {
+            built,
+            models: ModelSpec::all(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The models to check under, as `--model` spells them (`ext4:data=writeback`, `xfs`).
+    pub fn models(mut self, names: &[&str]) -> Result<Check<'a>, String> {
+        self.models = names
+            .iter()
+            .map(|n| ModelSpec::parse(n))
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
+    /// At most `n` crash-state classes per crash point; past it the point is not proven.
+    pub fn max_states(mut self, n: usize) -> Check<'a> {
+        self.limits.max_states = n;
+        self
+    }
+
+    /// Explores the program under each model and checks every property.
+    pub fn run(&self) -> Report {
+        let mut analysis =
+            Analysis::from_trace(self.built.program.clone(), self.built.trace.clone());
+        analysis.limits = self.limits;
+        let mut outcomes = Vec::new();
+        for model in &self.models {
+            let run = analysis.run(model);
+            for (r, p) in run.check().into_iter().zip(&analysis.program.properties) {
+                let verdict = match (&r.counterexample, r.holds) {
+                    (_, true) => Verdict::Holds,
+                    (Some(c), false) => Verdict::Fails {
+                        at: c.at,
+                        state: c.state.state.clone(),
+                        replay: unplug_explorer::replay::format(&run, &c.state.witness),
+                        violating_classes: r.violating_classes,
+                    },
+                    (None, false) => Verdict::NotProven {
+                        points: r.unproven.clone(),
+                    },
+                };
+                outcomes.push(Outcome {
+                    model: model.clone(),
+                    property: r.property,
+                    text: p.text.clone(),
+                    verdict,
+                });
+            }
+        }
+        Report {
+            outcomes,
+            source: self.built.source.clone(),
+        }
+    }
+}
+
+impl Report {
+    /// Whether `property` holds under `model` (`None`: no such property or model was checked;
+    /// not proven counts as not holding).
+    pub fn holds(&self, model: &str, property: &str) -> Option<bool> {
+        let model = ModelSpec::parse(model).ok()?;
+        self.outcomes
+            .iter()
+            .find(|o| o.model == model && o.property == property)
+            .map(|o| matches!(o.verdict, Verdict::Holds))
+    }
+
+    /// The outcomes where a property fails or is not proven.
+    pub fn failures(&self) -> impl Iterator<Item = &Outcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| !matches!(o.verdict, Verdict::Holds))
+    }
+
+    /// Panics unless every property holds under every model checked. The message gives, for each
+    /// failure, the crash point, the crash-state tree, the replay string, and the program's text.
+    #[track_caller]
+    pub fn assert_holds(&self) {
+        if self.failures().next().is_some() {
+            panic!("{self}");
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (m, p, t) = (&self.model, &self.property, &self.text);
+        match &self.verdict {
+            Verdict::Holds => writeln!(f, "{m}: {p} holds   ({t})"),
+            Verdict::NotProven { points } => writeln!(
+                f,
+                "{m}: {p} NOT PROVEN: the state bound was hit at crash points {points:?}"
+            ),
+            Verdict::Fails {
+                at, state, replay, ..
+            } => {
+                writeln!(f, "{m}: {p} FAILS   ({t})")?;
+                writeln!(f, "  counterexample at crash point {at}:")?;
+                let mut tree = String::new();
+                for line in state.to_string().lines() {
+                    let _ = writeln!(tree, "    {line}");
+                }
+                f.write_str(&tree)?;
+                writeln!(
+                    f,
+                    "  replay: unplug explain PROG.up --model {m} --state '{replay}'"
+                )
+            }
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failures: Vec<&Outcome> = self.failures().collect();
+        if failures.is_empty() {
+            return writeln!(f, "every property holds under every model checked");
+        }
+        writeln!(f, "{} property verdict(s) do not hold:", failures.len())?;
+        for o in failures {
+            write!(f, "{o}")?;
+        }
+        writeln!(f, "PROG.up, the program checked:")?;
+        for line in self.source.lines() {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
