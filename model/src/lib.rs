@@ -6,6 +6,7 @@
 
 pub mod diag;
 pub mod parse;
+pub mod print;
 pub mod program;
 
 pub use diag::{Diagnostic, ProgramErrors};

@@ -2,4 +2,5 @@
 //! volatile execution of every op.
 
 mod parse;
+mod print;
 mod volatile;
