@@ -210,7 +210,10 @@ impl ProgramBuilder {
     pub fn build(self) -> Result<Built, ProgramErrors> {
         let source = print::program(&self.program);
         let mut errors: Vec<Diagnostic> = (self.misuse.iter())
-            .map(|m| Diagnostic::new(Span::default(), m.clone()).with_hint("call `label` after the op it names"))
+            .map(|m| {
+                Diagnostic::new(Span::default(), m.clone())
+                    .with_hint("call `label` after the op it names")
+            })
             .collect();
         match unplug_model::load(&source) {
             Ok((program, trace)) if errors.is_empty() => Ok(Built {

@@ -39,7 +39,7 @@ pub use unplug_model::strategy;
 pub use unplug_model::{
     Cmp, Expr, ModelSpec, MsyncMode, OpKind, Program, ProgramErrors, RenameMode, When,
 };
-pub use verdict::{Check, Outcome, Report, Verdict};
+pub use verdict::{crash_point, op_str, Check, Outcome, Report, Verdict};
 
 /// Loads a program from `.up` text: every syntax and semantic error, rendered with
 /// `name:line:col` and a caret by [`ProgramErrors::render_plain`].

@@ -174,6 +174,7 @@ fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`unplug models | head`) instead of failing a write to a closed pipe.
     // SAFETY: setting a signal's disposition to the default before any thread starts.
+    #[allow(unsafe_code)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

@@ -5,7 +5,7 @@
 use crate::builder::Built;
 use std::fmt::{self, Write};
 use unplug_explorer::{Analysis, CrashState, Limits};
-use unplug_model::ModelSpec;
+use unplug_model::{ModelSpec, Program};
 
 /// A check of one program under some models, ready to run.
 ///
@@ -37,6 +37,8 @@ pub enum Verdict {
     /// A crash state violates it: the first one found, at crash point `at`.
     Fails {
         at: usize,
+        /// What crash point `at` means: `crash point 5 (after op 5 `rename tmp doc`, the last op)`.
+        point: String,
         state: CrashState,
         /// The replay string of that state (`unplug explain PROG --model M --state REPLAY`).
         replay: String,
@@ -103,6 +105,7 @@ impl<'a> Check<'a> {
                     (_, true) => Verdict::Holds,
                     (Some(c), false) => Verdict::Fails {
                         at: c.at,
+                        point: crash_point(&analysis.program, c.at),
                         state: c.state.state.clone(),
                         replay: unplug_explorer::replay::format(&run, &c.state.witness),
                         violating_classes: r.violating_classes,
@@ -123,6 +126,32 @@ impl<'a> Check<'a> {
             outcomes,
             source: self.built.source.clone(),
         }
+    }
+}
+
+/// `op 7 `rename tmp final``, or `op 7` past the program's ops.
+pub fn op_str(program: &Program, k: usize) -> String {
+    match program.ops.get(k.wrapping_sub(1)) {
+        Some(op) => format!("op {k} `{}`", op.text),
+        None => format!("op {k}"),
+    }
+}
+
+/// What crash point `k` means for this program: `crash point 3 (after op 3 `fsync f`; op 4
+/// `rename tmp final` may have started)`.
+pub fn crash_point(program: &Program, k: usize) -> String {
+    let n = program.ops.len();
+    let done = match k {
+        0 => "before op 1".to_string(),
+        _ => format!("after {}", op_str(program, k)),
+    };
+    if k < n {
+        format!(
+            "crash point {k} ({done}; {} may have started)",
+            op_str(program, k + 1)
+        )
+    } else {
+        format!("crash point {k} ({done}, the last op)")
     }
 }
 
@@ -164,10 +193,13 @@ impl fmt::Display for Outcome {
                 "{m}: {p} NOT PROVEN: the state bound was hit at crash points {points:?}"
             ),
             Verdict::Fails {
-                at, state, replay, ..
+                point,
+                state,
+                replay,
+                ..
             } => {
                 writeln!(f, "{m}: {p} FAILS   ({t})")?;
-                writeln!(f, "  counterexample at crash point {at}:")?;
+                writeln!(f, "  counterexample at {point}:")?;
                 let mut tree = String::new();
                 for line in state.to_string().lines() {
                     let _ = writeln!(tree, "    {line}");

@@ -139,7 +139,10 @@ fn an_interrupted_run_leaves_nothing_behind() {
         let pid = child.id();
         std::thread::sleep(Duration::from_millis(wait_ms));
         // SAFETY: kill(2) on the process group we just made; no memory is involved.
-        unsafe { libc::kill(-(pid as i32), libc::SIGINT) };
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(-(pid as i32), libc::SIGINT)
+        };
         let start = Instant::now();
         let status = loop {
             if let Some(s) = child.try_wait().expect("waits") {

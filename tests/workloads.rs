@@ -173,6 +173,7 @@ fn ctrl_c_stops_and_reports_what_was_covered() {
         .expect("unplug runs");
     std::thread::sleep(std::time::Duration::from_millis(1500));
     // SAFETY: kill(2) on our own child's pid.
+    #[allow(unsafe_code)]
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }

@@ -83,7 +83,10 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         // SIGTERM lets the daemon unmount its FUSE export and finish the log.
         // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM)
+        };
         let _ = self.0.wait();
     }
 }
