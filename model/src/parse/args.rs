@@ -7,14 +7,11 @@ use super::lexer::{integer_value, is_ident, path_value, show, size_value, Kind, 
 use crate::diag::Diagnostic;
 use crate::program::{Path, Span};
 
-pub(super) const SIZE_HINT: &str =
-    "a size is an integer (decimal, or hex with 0x) with an optional unit B, \
+const SIZE_HINT: &str = "a size is an integer (decimal, or hex with 0x) with an optional unit B, \
      KiB, MiB, GiB, TiB, K, M or G (K = KiB, M = MiB, G = GiB) and no space \
      before the unit, e.g. 4096, 4KiB, 0x1000, 8MiB";
-pub(super) const INT_HINT: &str =
-    "expected an integer (decimal, or hex with 0x), without unit, e.g. 2";
-pub(super) const PATH_HINT: &str =
-    "a path is one or more names separated by `/`, each made of letters, \
+const INT_HINT: &str = "expected an integer (decimal, or hex with 0x), without unit, e.g. 2";
+const PATH_HINT: &str = "a path is one or more names separated by `/`, each made of letters, \
      digits, `_`, `.` and `-` (but not `.` or `..`), or `.` alone for the \
      root directory; paths have no leading `/`";
 pub(super) const IDENT_HINT: &str =
@@ -23,8 +20,7 @@ pub(super) const IDENT_HINT: &str =
 pub(super) const DATA_HINT: &str =
     "a data name starts with a letter or `_` and continues with letters, \
      digits, `_`, `.` and `-`; `old`, `new` and `empty` are reserved";
-pub(super) const TARGET_HINT: &str =
-    "a symlink target is made of letters, digits, `_`, `.`, `-` and `/` \
+const TARGET_HINT: &str = "a symlink target is made of letters, digits, `_`, `.`, `-` and `/` \
      (e.g. `v2`, `../data/v2`, `/etc/x`), at most 4095 bytes; the model \
      stores it and never follows it";
 pub(super) const STATEMENT_HINT: &str =

@@ -11,7 +11,7 @@ pub(super) enum SizeError {
 }
 
 /// Splits an integer prefix (decimal or `0x` hex) from the rest and returns its value.
-pub(super) fn integer_prefix(text: &str) -> Result<(u64, &str), SizeError> {
+fn integer_prefix(text: &str) -> Result<(u64, &str), SizeError> {
     let (digits, rest, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => {
             let n = hex
@@ -168,7 +168,7 @@ impl Tok<'_> {
     }
 }
 
-pub(super) fn is_punct(c: char) -> bool {
+fn is_punct(c: char) -> bool {
     matches!(c, '(' | ')' | '{' | '}' | ',' | ':' | '=' | '!' | '<' | '>')
 }
 

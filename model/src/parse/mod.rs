@@ -73,6 +73,8 @@ pub fn parse_size(text: &str) -> Option<u64> {
 
 const U_DATA: &str = "usage: data NAME SIZE";
 
+/// The state of a parse: the program so far, the errors, and what later lines are checked
+/// against (the open setup block, labels, data and property names, `after`s to resolve).
 struct Parser<'s> {
     src: &'s str,
     diags: Vec<Diagnostic>,
