@@ -61,11 +61,27 @@ pub fn call_cost(a: &Analysis, k: usize, datasync: bool) -> u32 {
         OpKind::Syncfs { .. } => 50,
         OpKind::Fsync { .. } if !datasync => 10 + extra,
         OpKind::Fsync { .. } | OpKind::Fdatasync { .. } => 6 + extra,
-        OpKind::Msync {
-            mode: MsyncMode::Sync,
-            ..
-        } => 6,
-        _ => 0,
+        OpKind::Msync { mode, .. } => match mode {
+            MsyncMode::Sync => 6,
+            MsyncMode::Async => 0,
+        },
+        // Not sync calls: they cost nothing here.
+        OpKind::Open { .. }
+        | OpKind::Close { .. }
+        | OpKind::Write { .. }
+        | OpKind::Ftruncate { .. }
+        | OpKind::Fallocate { .. }
+        | OpKind::SyncFileRange { .. }
+        | OpKind::Mmap { .. }
+        | OpKind::Store { .. }
+        | OpKind::Munmap { .. }
+        | OpKind::Rename { .. }
+        | OpKind::Link { .. }
+        | OpKind::Flink { .. }
+        | OpKind::Symlink { .. }
+        | OpKind::Unlink { .. }
+        | OpKind::Mkdir { .. }
+        | OpKind::Rmdir { .. } => 0,
     }
 }
 
@@ -100,47 +116,15 @@ struct Uses {
 
 fn uses(kind: &OpKind, f: &unplug_model::volatile::OpFacts) -> Uses {
     let mut u = Uses::default();
-    let mut h = |s: &str| {
-        u.names.insert(format!("h:{s}"));
-    };
-    match kind {
-        OpKind::Open { handle, .. }
-        | OpKind::Close { handle }
-        | OpKind::Write { handle, .. }
-        | OpKind::Ftruncate { handle, .. }
-        | OpKind::Fallocate { handle, .. }
-        | OpKind::SyncFileRange { handle, .. }
-        | OpKind::Fsync { handle }
-        | OpKind::Fdatasync { handle }
-        | OpKind::Syncfs { handle }
-        | OpKind::Flink { handle, .. } => h(handle),
-        OpKind::Mmap { handle, .. } => h(handle),
-        _ => {}
+    if let Some(h) = kind.handle() {
+        u.names.insert(format!("h:{h}"));
     }
-    match kind {
-        OpKind::Mmap { map, .. }
-        | OpKind::Store { map, .. }
-        | OpKind::Msync { map, .. }
-        | OpKind::Munmap { map } => {
-            u.names.insert(format!("m:{map}"));
-        }
-        _ => {}
+    if let Some(m) = kind.map() {
+        u.names.insert(format!("m:{m}"));
     }
-    match kind {
-        OpKind::Open { path, .. }
-        | OpKind::Flink { path, .. }
-        | OpKind::Symlink { path, .. }
-        | OpKind::Unlink { path }
-        | OpKind::Mkdir { path }
-        | OpKind::Rmdir { path } => u.paths.push(path.clone()),
-        OpKind::Rename { from, to, .. } | OpKind::Link { from, to } => {
-            u.paths.push(from.clone());
-            u.paths.push(to.clone());
-        }
-        _ => {}
-    }
-    u.all = matches!(kind, OpKind::Sync | OpKind::Syncfs { .. })
-        || matches!(f.sync, Some(SyncReq::All));
+    u.paths = kind.paths().cloned().collect();
+    // `sync` and `syncfs` (the only ops that ask to sync everything) depend on every op.
+    u.all = matches!(f.sync, Some(SyncReq::All));
     for a in &f.assigns {
         u.inodes.insert(a.inode());
         if let unplug_model::volatile::Assign::Entry {

@@ -49,7 +49,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path as StdPath, PathBuf};
 use unplug_explorer::Analysis;
-use unplug_model::{Diagnostic, OpKind, Program};
+use unplug_model::{Diagnostic, Program};
 
 /// Why [`run_and_compare`] could not compare.
 #[derive(Debug, thiserror::Error)]
@@ -82,10 +82,7 @@ pub fn data_names(program: &Program) -> Vec<String> {
         .setup
         .iter()
         .chain(&program.ops)
-        .filter_map(|op| match &op.kind {
-            OpKind::Write { data, .. } | OpKind::Store { data, .. } => Some(data.as_str()),
-            _ => None,
-        })
+        .filter_map(|op| op.kind.data())
         .collect();
     names.into_iter().map(str::to_string).collect()
 }

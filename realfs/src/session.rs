@@ -30,7 +30,7 @@ use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path as StdPath, PathBuf};
-use unplug_model::{OpKind, Program};
+use unplug_model::Program;
 
 /// The first 8 bytes of a mark sector.
 pub const MARK_MAGIC: &[u8; 8] = b"UNPLUGMK";
@@ -253,7 +253,7 @@ impl Marker {
 pub fn salted(program: &Program, job: usize) -> Program {
     let mut p = program.clone();
     for op in p.setup.iter_mut().chain(p.ops.iter_mut()) {
-        if let OpKind::Write { data, .. } | OpKind::Store { data, .. } = &mut op.kind {
+        if let Some(data) = op.kind.data_mut() {
             *data = salt(data, job);
         }
     }
@@ -448,10 +448,7 @@ mod tests {
             .setup
             .iter()
             .chain(&s.ops)
-            .filter_map(|o| match &o.kind {
-                OpKind::Write { data, .. } => Some(data.clone()),
-                _ => None,
-            })
+            .filter_map(|o| o.kind.data().map(str::to_string))
             .collect();
         assert_eq!(names, ["X~j4", "Y~j4"]);
         assert_eq!(s.ops.len(), p.ops.len());
