@@ -5,8 +5,9 @@
 //!
 //! A workload is a [`Space`] and an index: [`Space::workload`] decodes the index in mixed radix,
 //! so the space can be split between threads and any workload named by its number. Each workload
-//! becomes an ordinary unplug program ([`Workload::program`]) whose properties are the built-in
-//! *oracles*, derived from the volatile state at each persistence point:
+//! becomes an ordinary unplug program, built as a [`Program`] value ([`Workload::build`], in
+//! `workloads/program.rs`) and printed ([`Workload::program`]), whose properties are the
+//! built-in *oracles*, derived from the volatile state at each persistence point:
 //!
 //! - `fsync_K` (after `fsync` of file X returns at op K, and nothing later changes X): after op K,
 //!   `X == new`: the file is there with the content it had when it was synced.
@@ -22,12 +23,10 @@
 //! A program's text (with its oracles as properties) is the whole reproduction: `unplug check`
 //! on it gives the same verdicts.
 
-use crate::explore::volatile_state;
-use crate::state::Node;
 use crate::{Analysis, CrashState, Limits};
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
-use unplug_model::{ModelSpec, Path};
+use unplug_model::{ModelSpec, Program};
+
+mod program;
 
 /// The bounded space: how many core ops, files per directory and directories.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -291,28 +290,14 @@ impl Space {
                     index: 0,
                     steps: vec![s.clone()],
                 };
-                let text = format!("{}{}", self.setup(), w.ops().lines.join("\n"));
-                unplug_model::parse::parse(&text)
-                    .ok()
-                    .is_some_and(|p| unplug_model::execute(&p).is_ok())
+                let p = Program {
+                    setup: self.setup(),
+                    ops: w.ops().ops,
+                    ..Program::default()
+                };
+                unplug_model::execute(&p).is_ok()
             })
             .collect()
-    }
-
-    /// The setup block: the directories, and the first file of each directory with 8 KiB of
-    /// its own data (`O1`, `O2`, ...), durable before the workload starts.
-    pub fn setup(&self) -> String {
-        let mut s = String::from("setup\n");
-        for d in &DIR_NAMES[..self.dirs] {
-            let _ = writeln!(s, "  mkdir {d}");
-        }
-        for (i, f) in self.initial_files().iter().enumerate() {
-            let _ = writeln!(s, "  s{i} = open {f} create");
-            let _ = writeln!(s, "  write s{i} 8KiB O{}", i + 1);
-            let _ = writeln!(s, "  close s{i}");
-        }
-        s.push_str("end\n");
-        s
     }
 }
 
@@ -321,15 +306,6 @@ impl Space {
 pub struct Workload {
     pub index: u64,
     pub steps: Vec<Step>,
-}
-
-/// A workload as an unplug program: its ops (numbered as unplug numbers them) and where each
-/// step's persistence point ends.
-struct Ops {
-    lines: Vec<String>,
-    /// Per step: (the op number of its core op's last line, the op number of its persistence
-    /// point's last line).
-    ends: Vec<(usize, usize)>,
 }
 
 impl CoreOp {
@@ -367,42 +343,6 @@ impl CoreOp {
             CoreOp::Rename(a, b) => format!("rename {a} {b}"),
         }
     }
-
-    fn lines(&self, i: usize) -> Vec<String> {
-        let h = format!("h{i}");
-        let d = format!("D{i}");
-        match self {
-            CoreOp::Creat(p) => vec![format!("{h} = open {p} create")],
-            CoreOp::Mkdir(p) => vec![format!("mkdir {p}")],
-            CoreOp::Write(p) => vec![
-                format!("{h} = open {p} create"),
-                format!("pwrite {h} 0 4KiB {d}"),
-            ],
-            CoreOp::Overwrite(p) => vec![
-                format!("{h} = open {p}"),
-                format!("pwrite {h} 1KiB 2KiB {d}"),
-            ],
-            CoreOp::Append(p) => vec![
-                format!("{h} = open {p} append"),
-                format!("write {h} 4KiB {d}"),
-            ],
-            CoreOp::MmapWrite(p) => vec![
-                format!("{h} = open {p}"),
-                format!("m{i} = mmap {h} 0 4KiB"),
-                format!("store m{i} 0 4KiB {d}"),
-                format!("msync m{i} sync"),
-            ],
-            CoreOp::Falloc(p) => vec![format!("{h} = open {p}"), format!("fallocate {h} 0 12KiB")],
-            CoreOp::FallocKeep(p) => vec![
-                format!("{h} = open {p}"),
-                format!("fallocate {h} 0 12KiB keep-size"),
-            ],
-            CoreOp::Truncate(p) => vec![format!("{h} = open {p}"), format!("ftruncate {h} 2KiB")],
-            CoreOp::Link(a, b) => vec![format!("link {a} {b}")],
-            CoreOp::Unlink(p) => vec![format!("unlink {p}")],
-            CoreOp::Rename(a, b) => vec![format!("rename {a} {b}")],
-        }
-    }
 }
 
 impl Persist {
@@ -413,17 +353,6 @@ impl Persist {
             Persist::Fdatasync(p) => format!("fdatasync {p}"),
             Persist::FsyncDir(p) => format!("fsync dir {p}"),
             Persist::Sync => "sync".to_string(),
-        }
-    }
-
-    fn lines(&self, i: usize) -> Vec<String> {
-        let g = format!("g{i}");
-        match self {
-            Persist::None => vec![],
-            Persist::Fsync(p) => vec![format!("{g} = open {p}"), format!("fsync {g}")],
-            Persist::Fdatasync(p) => vec![format!("{g} = open {p}"), format!("fdatasync {g}")],
-            Persist::FsyncDir(p) => vec![format!("{g} = open {p} dir"), format!("fsync {g}")],
-            Persist::Sync => vec!["sync".to_string()],
         }
     }
 }
@@ -444,127 +373,6 @@ impl Workload {
             .collect::<Vec<_>>()
             .join(" | ")
     }
-
-    fn ops(&self) -> Ops {
-        let mut lines = Vec::new();
-        let mut ends = Vec::new();
-        for (i, s) in self.steps.iter().enumerate() {
-            lines.extend(s.op.lines(i + 1));
-            let op_end = lines.len();
-            lines.extend(s.persist.lines(i + 1));
-            ends.push((op_end, lines.len()));
-        }
-        Ops { lines, ends }
-    }
-
-    /// The workload as an unplug program with its oracles as properties, or None when the ops
-    /// do not run (an op on a missing file, a mapping past the end of a file, ...).
-    pub fn program(&self, space: &Space) -> Option<String> {
-        let ops = self.ops();
-        let setup = space.setup();
-        let mut body = String::new();
-        for l in &ops.lines {
-            body.push_str(l);
-            body.push('\n');
-        }
-        let text = format!("{setup}{body}");
-        let program = unplug_model::parse::parse(&text).ok()?;
-        let trace = unplug_model::execute(&program).ok()?;
-        let end = volatile_state(&trace.last);
-        let start = volatile_state(&trace.initial);
-        // The volatile state right after each persistence point.
-        let state_after = |k: usize| -> Option<CrashState> {
-            let mut p = program.clone();
-            p.ops.truncate(k);
-            unplug_model::execute(&p)
-                .ok()
-                .map(|t| volatile_state(&t.last))
-        };
-        let mut props = String::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            let (op_end, k) = ops.ends[i];
-            // Paths named by a later step's core op: their state after k says nothing about
-            // what k persisted.
-            let later: BTreeSet<&str> = self.steps[i + 1..]
-                .iter()
-                .flat_map(|s| s.op.paths())
-                .collect();
-            let changed_later = |p: &str, at: &CrashState| -> bool {
-                later.contains(p) || at.tree.get(&path(p)) != end.tree.get(&path(p))
-            };
-            match &step.persist {
-                Persist::None => {}
-                Persist::Fsync(x) | Persist::Fdatasync(x) => {
-                    let at = state_after(k)?;
-                    if !changed_later(x, &at) {
-                        let (name, expr) = if matches!(step.persist, Persist::Fsync(_)) {
-                            ("fsync", format!("{x} == new"))
-                        } else {
-                            ("fdatasync", format!("exists {x} implies {x} == new"))
-                        };
-                        let _ = writeln!(props, "property {name}_{k}: after {k}: {expr}");
-                    }
-                }
-                Persist::FsyncDir(x) => {
-                    let at = state_after(k)?;
-                    let entries_now = entries(&at, x);
-                    let touched = later.iter().any(|p| parent(p) == *x);
-                    if !touched && entries_now == entries(&end, x) {
-                        let _ = writeln!(
-                            props,
-                            "property dirsync_{k}: after {k}: entries {x} == {{{}}}",
-                            entries_now.join(", ")
-                        );
-                    }
-                }
-                Persist::Sync => {
-                    let at = state_after(k)?;
-                    let mut parts = Vec::new();
-                    for p in space.all_paths() {
-                        if changed_later(&p, &at) {
-                            continue;
-                        }
-                        match at.tree.get(&path(&p)) {
-                            Some(Node::Dir { .. }) => parts.push(format!("exists {p}")),
-                            Some(Node::File { .. }) => parts.push(format!("{p} == new")),
-                            Some(_) => {}
-                            None => parts.push(format!("not exists {p}")),
-                        }
-                    }
-                    if !parts.is_empty() {
-                        let _ = writeln!(
-                            props,
-                            "property sync_{k}: after {k}: {}",
-                            parts.join(" and ")
-                        );
-                    }
-                }
-            }
-            if let CoreOp::Rename(p, q) = &step.op {
-                let others_touch_q = self
-                    .steps
-                    .iter()
-                    .enumerate()
-                    .any(|(j, s)| j != i && s.op.paths().contains(&q.as_str()));
-                let q_path = path(q);
-                // The replace-via-rename pattern: a file the workload made (it did not exist
-                // before) replaces one that did. A source that existed before may legitimately
-                // show its own older content (an overwrite of it that did not persist).
-                if !others_touch_q
-                    && p != q
-                    && !start.tree.contains_key(&path(p))
-                    && matches!(start.tree.get(&q_path), Some(Node::File { .. }))
-                    && matches!(end.tree.get(&q_path), Some(Node::File { .. }))
-                {
-                    let _ = writeln!(
-                        props,
-                        "property rename_{op_end}: always (exists {q} implies ({q} == old or {q} == new))"
-                    );
-                }
-            }
-        }
-        Some(format!("{text}{props}"))
-    }
 }
 
 impl Space {
@@ -580,24 +388,6 @@ impl Space {
         v.sort();
         v
     }
-}
-
-fn path(p: &str) -> Path {
-    if p == "." {
-        Path::root()
-    } else {
-        Path(p.split('/').map(str::to_string).collect())
-    }
-}
-
-/// The names in directory `dir` of a state, sorted.
-fn entries(s: &CrashState, dir: &str) -> Vec<String> {
-    let d = path(dir);
-    s.tree
-        .keys()
-        .filter(|p| p.parent().as_ref() == Some(&d))
-        .filter_map(|p| p.file_name().map(str::to_string))
-        .collect()
 }
 
 /// The name of the oracle a property checks (`fsync_7` -> `fsync`).
@@ -692,6 +482,7 @@ pub fn check(space: &Space, w: &Workload, models: &[ModelSpec], limits: Limits) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn the_space_decodes_every_index_to_a_distinct_workload() {

@@ -266,11 +266,15 @@ pub fn property(p: &Property) -> String {
 }
 
 /// `property NAME: WHEN EXPR` with the expression as written when the property has its source
-/// text (whose expression follows `always` or `after N:`).
+/// text (whose expression follows `always` or `after N:`). The `WHEN` is printed from the data
+/// (a variant may move it), whatever the text says.
 fn property_as_written(p: &Property) -> String {
-    let written = match &p.when {
-        When::Always => p.text.strip_prefix("always"),
-        When::After { .. } => p.text.split_once(':').map(|x| x.1),
+    let written = if let Some(rest) = p.text.strip_prefix("always") {
+        Some(rest)
+    } else if p.text.starts_with("after") {
+        p.text.split_once(':').map(|x| x.1)
+    } else {
+        None
     };
     match written.map(str::trim).filter(|e| !e.is_empty()) {
         Some(e) => format!("property {}: {} {e}", p.name, when(&p.when)),
@@ -468,6 +472,9 @@ mod tests {
         q.ops[1].kind = OpKind::Fsync { handle: "f".into() };
         q.ops[1].text.clear();
         assert!(as_written(&q).contains("\nfsync f\n"));
+        // A property moved from `after 2` to `always` keeps its expression as written.
+        q.properties[0].when = When::Always;
+        assert!(as_written(&q).ends_with("\nproperty B: always (exists tmp)\n"));
     }
 
     #[test]

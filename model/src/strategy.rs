@@ -27,6 +27,9 @@
 //! });
 //! ```
 //!
+//! [`syntax::program`] is the other kind: programs built as values over every form of the
+//! language, that parse but need not execute (for the printer's round trip).
+//!
 //! For properties over crash states, explore the program with `unplug_explorer` (see the
 //! example in `unplug_explorer::order`). [`source`] gives the program's text, which is what a
 //! failing case prints and what `unplug check` reads.
@@ -34,6 +37,8 @@
 use crate::program::Program;
 use proptest::prelude::*;
 use std::ops::Range;
+
+pub mod syntax;
 
 /// The head every generated program starts with: its data, a setup file `old`, and two open
 /// handles (`f` on `a`, `g` on `b`).

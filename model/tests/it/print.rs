@@ -53,11 +53,17 @@ fn every_corpus_program_prints_back_to_itself() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Programs of the op strategy (every op family, data declarations, setup, properties).
     #[test]
     fn generated_programs_print_back_to_themselves(p in strategy::program(1..12)) {
+        round_trip(&p)?;
+    }
+
+    /// Programs over every form of the language, built as values (see `strategy::syntax`).
+    #[test]
+    fn every_form_prints_back_to_itself(p in strategy::syntax::program(0..8)) {
         round_trip(&p)?;
     }
 }
