@@ -225,7 +225,7 @@ pub fn syncs(c: &Common) -> u8 {
     };
     let mut a = a;
     let progress = Progress::new();
-    a.on_explore = Some(progress.ticker());
+    a.set_on_explore(Some(progress.ticker()));
     let reports: Vec<syncs::SyncReport> = ms
         .iter()
         .map(|m| {

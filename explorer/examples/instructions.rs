@@ -41,7 +41,7 @@ fn main() {
         let src = "setup\nf = open a create\nwrite f 4KiB OLD\nclose f\nend\n\nh = open a\npwrite h 0 4KiB NEW\nrename a b\nproperty P: always (exists a or exists b)\n";
         for _ in 0..reps {
             let mut a = Analysis::new(&unplug_model::parse::parse(src).unwrap()).unwrap();
-            a.per_block = per_block;
+            a.set_per_block(per_block);
             for m in ModelSpec::all() {
                 std::hint::black_box(a.run(&m).check());
             }

@@ -1,7 +1,7 @@
 //! What a verdict rests on: a property that holds under a model holds because of some of the
 //! model's rules; each rule is required by POSIX, documented, implementation behaviour of the
 //! cited kernel code, or a model assumption. A rule is *load-bearing* for a property when
-//! switching it off (the mutation [`Analysis::drop_rule`] the rule tests use) makes the property
+//! switching it off (the mutation [`Analysis::set_dropped_rule`] the rule tests use) makes the property
 //! fail. The verdict rests on the least certain basis among its load-bearing rules; a property
 //! that holds under `posix` is required by POSIX whatever the file system. When no single rule
 //! is load-bearing (the property needs several rules together) and it fails under posix, the
@@ -38,7 +38,7 @@ pub fn guarantee(a: &Analysis, model: &ModelSpec, i: usize) -> Option<Guarantee>
     let mut load_bearing = Vec::new();
     for r in model.rules() {
         let mut mutated = a.clone();
-        mutated.drop_rule = Some(r.id.to_string());
+        mutated.set_dropped_rule(Some(r.id));
         if !mutated.holds(model, &a.trace, &[], Some(i))[i] {
             load_bearing.push(r);
         }

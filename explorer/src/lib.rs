@@ -42,13 +42,12 @@ pub struct Analysis {
     pub old: CrashState,
     pub new: CrashState,
     pub limits: Limits,
-    /// Use the brute-force layout (every block its own chunk): for cross-checking the reduction.
-    pub per_block: bool,
-    /// Switch one rule off (by id): the mutation tests use it to show each rule matters.
-    pub drop_rule: Option<String>,
-    /// Called once per exploration of a program variant (sync analysis runs many): the CLI
-    /// shows progress with it.
-    pub on_explore: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    /// The brute-force layout (every block its own chunk): see [`Analysis::set_per_block`].
+    per_block: bool,
+    /// One rule switched off (by id): see [`Analysis::set_dropped_rule`].
+    drop_rule: Option<String>,
+    /// Called once per exploration: see [`Analysis::set_on_explore`].
+    on_explore: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 /// A program explored under one model.
@@ -105,6 +104,27 @@ impl Analysis {
         }
     }
 
+    /// Explores with every block its own chunk (the brute-force layout) instead of runs of
+    /// interchangeable blocks. Crash-state classes are then concrete states, so two models'
+    /// classes compare as sets (the strength order, `unplug workloads`), and the chunk reduction
+    /// is cross-checked against it. Exponentially slower on large writes.
+    pub fn set_per_block(&mut self, on: bool) {
+        self.per_block = on;
+    }
+
+    /// Switches one rule off (by id): its edges and floors are not made, and the code it gates
+    /// does not run. The mutation behind "rests on" ([`guarantee`]) and the rule tests, which
+    /// show that every rule changes some outcome.
+    pub fn set_dropped_rule(&mut self, id: Option<&str>) {
+        self.drop_rule = id.map(str::to_string);
+    }
+
+    /// Called once per exploration of the program or one of its variants (sync analysis runs
+    /// many): the CLI shows progress with it.
+    pub fn set_on_explore(&mut self, f: Option<std::sync::Arc<dyn Fn() + Send + Sync>>) {
+        self.on_explore = f;
+    }
+
     pub fn run(&self, model: &ModelSpec) -> ModelRun<'_> {
         self.run_cow(model, std::borrow::Cow::Borrowed(&self.trace))
     }
@@ -114,6 +134,12 @@ impl Analysis {
         if let Some(f) = &self.on_explore {
             f();
         }
+        self.build(model, trace)
+    }
+
+    /// The persistence and graph of `trace` under `model`, with this analysis's layout and
+    /// dropped rule.
+    pub(crate) fn build(&self, model: &ModelSpec, trace: &Trace) -> (Persistence, graph::Graph) {
         let layout = if self.per_block {
             Layout::per_block(trace, model.unit())
         } else {

@@ -10,7 +10,7 @@
 //!
 //! Crash-state *classes* of two models are not comparable as they stand (a class with a
 //! [`crate::Segment::Mixed`] chunk depends on the model's layout cuts), so the check explores
-//! both models with the per-block layout ([`Analysis::per_block`]): every unit is its own chunk,
+//! both models with the per-block layout ([`Analysis::set_per_block`]): every unit is its own chunk,
 //! every class is one concrete state, and content is canonical ([`crate::state::exact_segments`]),
 //! so equal bytes compare equal whatever the model's unit or cuts. That enumerates concrete
 //! states: use it on small programs (files of a few blocks). A crash point where either model hit
@@ -229,8 +229,8 @@ pub struct Concrete {
 /// Explores `model` with the per-block layout: every class is one concrete state.
 pub fn concrete(a: &Analysis, model: &ModelSpec) -> Concrete {
     let mut a = a.clone();
-    a.per_block = true;
-    a.on_explore = None;
+    a.set_per_block(true);
+    a.set_on_explore(None);
     Concrete::of(model, a.run(model).exploration)
 }
 

@@ -10,10 +10,9 @@
 
 use crate::count::Count;
 use crate::explore;
-use crate::graph::Graph;
 use crate::Analysis;
 use std::time::{Duration, Instant};
-use unplug_model::{Layout, ModelSpec, Persistence, Trace};
+use unplug_model::ModelSpec;
 
 /// The throughput of the enumeration of one program under one model.
 #[derive(Clone, Debug)]
@@ -38,20 +37,6 @@ pub struct Throughput {
     pub classes_per_sec: f64,
 }
 
-/// The persistence and graph of a program under a model, as [`Analysis::run`] builds them.
-fn build(a: &Analysis, model: &ModelSpec, trace: &Trace) -> (Persistence, Graph) {
-    let layout = if a.per_block {
-        Layout::per_block(trace, model.unit())
-    } else if model.splits_last_block() {
-        Layout::with_last_blocks(trace, model.unit())
-    } else {
-        Layout::new(trace, model.unit())
-    };
-    let p = unplug_model::persist::build_dropping(model, trace, layout, a.drop_rule.as_deref());
-    let g = Graph::new(&p);
-    (p, g)
-}
-
 /// Runs `f` until `min_time` has passed (at least once); the mean seconds per run and the runs.
 fn repeat(min_time: Duration, mut f: impl FnMut()) -> (f64, usize) {
     let start = Instant::now();
@@ -71,9 +56,9 @@ fn repeat(min_time: Duration, mut f: impl FnMut()) -> (f64, usize) {
 pub fn throughput(a: &Analysis, model: &ModelSpec, min_time: Duration) -> Throughput {
     let trace = &a.trace;
     let (setup_seconds, _) = repeat(min_time / 10, || {
-        std::hint::black_box(build(a, model, trace));
+        std::hint::black_box(a.build(model, trace));
     });
-    let (p, g) = build(a, model, trace);
+    let (p, g) = a.build(model, trace);
     let mut points = 0;
     let mut classes = 0;
     let mut downsets = 0;

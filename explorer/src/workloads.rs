@@ -436,7 +436,7 @@ pub fn check(space: &Space, w: &Workload, models: &[ModelSpec], limits: Limits) 
     let parsed = unplug_model::parse::parse(&program).ok()?;
     let mut a = Analysis::new(&parsed).ok()?;
     a.limits = limits;
-    a.per_block = true;
+    a.set_per_block(true);
     let mut verdicts = Vec::new();
     let mut explored: Vec<crate::order::Concrete> = Vec::new();
     for m in models {

@@ -75,7 +75,7 @@ fn order_states_of_different_units_and_cuts_compare_equal() {
     {
         for per_block in [false, true] {
             let mut a = a.clone();
-            a.per_block = per_block;
+            a.set_per_block(per_block);
             let run = a.run(&m);
             let last: Vec<&CrashState> = run.exploration.points[n]
                 .states
@@ -100,7 +100,7 @@ fn order_states_of_different_units_and_cuts_compare_equal() {
     for m in ModelSpec::configurations() {
         for per_block in [false, true] {
             let mut a = a.clone();
-            a.per_block = per_block;
+            a.set_per_block(per_block);
             let run = a.run(&m);
             let last: Vec<&CrashState> = run
                 .exploration

@@ -277,7 +277,7 @@ fn check_exact_under(src: &str, models: &[ModelSpec]) {
     let program = unplug_model::parse::parse(src).unwrap_or_else(|e| panic!("parse: {e:?}\n{src}"));
     let reduced = Analysis::new(&program).unwrap_or_else(|e| panic!("execute: {e:?}\n{src}"));
     let mut per_block = reduced.clone();
-    per_block.per_block = true;
+    per_block.set_per_block(true);
     for m in models {
         let fast = reduced.run(m);
         let slow = per_block.run(m);

@@ -1,7 +1,7 @@
 //! Every rule matters: switching one off changes some outcome of the litmus corpus.
 //!
 //! For each model configuration and each of its rules, the corpus is explored with the rule
-//! switched off (`Analysis::drop_rule`: its edges and floors are not made, and the code it gates
+//! switched off (`Analysis::set_dropped_rule`: its edges and floors are not made, and the code it gates
 //! behaves as if it did not hold); some program must then get a different distinct-state count
 //! at some crash point or a different property verdict. A rule that no litmus program exercises
 //! fails the test: it would be a rule nobody checks. Rules that describe the absence of an
@@ -69,7 +69,7 @@ fn outcomes(corpus: &[(String, Program)], model: &ModelSpec, drop: Option<&str>)
     let mut out = Vec::new();
     for (name, prog) in corpus {
         let mut a = Analysis::new(prog).expect("litmus programs run");
-        a.drop_rule = drop.map(str::to_string);
+        a.set_dropped_rule(drop);
         let run = a.run(model);
         let counts: Vec<String> = run
             .exploration
