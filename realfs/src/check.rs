@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use unplug_explorer::{Analysis, CrashState, Limits, ModelRun};
+use unplug_model::ModelSpec;
 
 /// How to check.
 #[derive(Clone, Debug)]
@@ -255,6 +256,7 @@ enum Seen {
     Error(String),
 }
 
+/// One program of the recording, with what the model predicts for it.
 struct Program<'a> {
     run: ModelRun<'a>,
     /// Every distinct predicted class over all crash points, and the points each is at.
@@ -262,7 +264,303 @@ struct Program<'a> {
     data_names: Vec<String>,
 }
 
-/// Checks every job of `rec` (the jobs it ran, in order).
+impl<'a> Program<'a> {
+    /// Explores the program under the recording's model and gathers its classes.
+    fn predict(a: &'a Analysis, model: &ModelSpec) -> Self {
+        let run = a.run(model);
+        let mut classes: BTreeMap<CrashState, BTreeSet<usize>> = BTreeMap::new();
+        for p in &run.exploration.points {
+            for s in &p.states {
+                classes.entry(s.state.clone()).or_default().insert(p.at);
+            }
+        }
+        Program {
+            classes: classes.into_iter().collect(),
+            data_names: crate::data_names(&a.program),
+            run,
+        }
+    }
+}
+
+/// A program's name and its analysis.
+type Named<'j> = (&'j str, Analysis);
+
+/// One analysis per distinct program (jobs share programs), in the order first met, with its
+/// name; and the index into them of each job's program.
+fn analyses<'j>(
+    jobs: &'j [Job],
+    opts: &CheckOptions,
+) -> Result<(Vec<Named<'j>>, Vec<usize>), CheckError> {
+    let mut analyses: Vec<Named> = Vec::new();
+    let mut program_of: Vec<usize> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if let Some(pi) = analyses.iter().position(|(n, _)| *n == job.name) {
+            program_of.push(pi);
+        } else {
+            program_of.push(analyses.len());
+            let (p, t) = unplug_model::load(&job.source)
+                .map_err(|_| CheckError::Invalid(job.name.clone()))?;
+            let mut a = Analysis::from_trace(p, t);
+            a.limits = opts.limits;
+            analyses.push((&job.name, a));
+        }
+    }
+    Ok((analyses, program_of))
+}
+
+/// A copy of the base image rolled forward through the log, job by job: each job's base.
+struct Rolling {
+    path: PathBuf,
+    file: std::fs::File,
+    /// The log entries applied so far.
+    applied: usize,
+    _cleanup: RemoveOnDrop,
+}
+
+impl Rolling {
+    fn copy(rec: &Recording, opts: &CheckOptions) -> Result<Rolling, CheckError> {
+        let path = opts.scratch.join("rolling.img");
+        // A sparse copy: each job's base is read back with SEEK_DATA, only where data is.
+        crate::record::run(
+            std::process::Command::new("cp")
+                .arg("--sparse=always")
+                .arg(&rec.base)
+                .arg(&path),
+        )
+        .map_err(|e| CheckError::Io {
+            what: "copying the base image".into(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let cleanup = RemoveOnDrop(path.clone());
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_err("opening the rolling image"))?;
+        Ok(Rolling {
+            path,
+            file,
+            applied: 0,
+            _cleanup: cleanup,
+        })
+    }
+
+    /// The base of a job whose window starts at log entry `s`.
+    fn base_at(&mut self, rec: &Recording, s: usize) -> Result<Base, CheckError> {
+        apply(rec, &self.file, self.applied..s)
+            .map_err(io_err("rolling the base image forward"))?;
+        self.applied = s;
+        Base::open(&self.path).map_err(io_err("reading the job's base image"))
+    }
+}
+
+/// What one program showed so far: its report, its distinct observed states, and the
+/// predicted classes some image showed.
+struct Tally {
+    report: ProgramReport,
+    observed: BTreeSet<CrashState>,
+    hit: BTreeSet<usize>,
+}
+
+impl Tally {
+    fn new(name: &str, a: &Analysis) -> Tally {
+        Tally {
+            report: ProgramReport {
+                program: name.to_string(),
+                properties: a
+                    .program
+                    .properties
+                    .iter()
+                    .map(|p| PropertySeen {
+                        property: p.name.clone(),
+                        ..PropertySeen::default()
+                    })
+                    .collect(),
+                ..ProgramReport::default()
+            },
+            observed: BTreeSet::new(),
+            hit: BTreeSet::new(),
+        }
+    }
+
+    /// Counts what image `img` showed; why it is unsound (the state, or the error), if it is.
+    fn record(&mut self, prog: &Program, img: &CrashImage, seen: Seen) -> Option<String> {
+        self.report.images_checked += 1;
+        if let Seen::State(state, _) = &seen {
+            self.properties(prog, img, state);
+        }
+        let why = match seen {
+            Seen::State(state, classes) if !classes.is_empty() => {
+                self.hit.extend(classes);
+                self.observed.insert(state);
+                return None;
+            }
+            Seen::State(state, _) => {
+                let text = state.to_string();
+                self.observed.insert(state);
+                text
+            }
+            Seen::Error(e) => e,
+        };
+        self.report.unsound += 1;
+        Some(why)
+    }
+
+    /// Evaluates each property that applies at the image's earliest crash point on its state.
+    fn properties(&mut self, prog: &Program, img: &CrashImage, state: &CrashState) {
+        let cx = unplug_explorer::state::EvalContext {
+            old: &prog.run.analysis.old,
+            new: &prog.run.analysis.new,
+            data_len: &prog.run.trace.data_len,
+        };
+        for (p, seen_p) in prog
+            .run
+            .analysis
+            .program
+            .properties
+            .iter()
+            .zip(&mut self.report.properties)
+        {
+            if img.lo >= prog.run.threshold(&p.when) {
+                seen_p.images += 1;
+                if !unplug_explorer::state::eval(&p.expr, state, &cx) {
+                    seen_p.violated += 1;
+                    seen_p.example.get_or_insert_with(|| state.to_string());
+                }
+            }
+        }
+    }
+
+    /// The program's report, with its totals and the model's bounds.
+    fn finish(mut self, prog: &Program) -> ProgramReport {
+        let r = &mut self.report;
+        r.observed_states = self.observed.len();
+        r.predicted_classes = prog.classes.len();
+        r.predicted_observed = self.hit.len();
+        let unproven = prog.run.exploration.unproven();
+        if !unproven.is_empty() {
+            r.problems.push(format!(
+                "the model hit a bound at crash points {unproven:?}: states there are incomplete"
+            ));
+        }
+        self.report
+    }
+}
+
+/// Looking at the crash images of one job (from many threads at once).
+struct Look<'a> {
+    rec: &'a Recording,
+    opts: &'a CheckOptions,
+    j: usize,
+    job: &'a Job,
+    base: &'a Base,
+    /// The job's data names, salted as on its disk.
+    salted: &'a [&'a str],
+    prog: &'a Program<'a>,
+    /// The unsound images kept: (index in the plan, path).
+    kept: Mutex<Vec<(usize, PathBuf)>>,
+}
+
+impl Look<'_> {
+    /// Builds image `k`, lets the kernel recover it, reads the job's tree back and finds the
+    /// predicted classes that contain it; an unsound image is built again and kept.
+    fn image(&self, k: usize, img: &CrashImage) -> Result<Seen, CheckError> {
+        if interrupt::interrupted() {
+            return Err(CheckError::Interrupted);
+        }
+        let (rec, j) = (self.rec, self.j);
+        let path = self.opts.scratch.join(format!("job{j}-img{k}.img"));
+        let _cleanup = RemoveOnDrop(path.clone());
+        self.base
+            .write_image(&rec.log, img, &path)
+            .map_err(io_err("building a crash image"))?;
+        let root = job_dir(Path::new(""), j).join("root");
+        let read =
+            crate::recover::with_mounted(&path, rec.fs.fs.name(), &rec.fs.mount_data(), |dir| {
+                read_tree(&dir.join(&root), self.salted)
+            });
+        let seen = match read {
+            Err(e) => Seen::Error(format!("recovery failed: {e}")),
+            Ok(Err(e)) => Seen::Error(format!("reading the tree back: {e}")),
+            Ok(Ok(mut tree)) => {
+                unsalt(&mut tree, j);
+                match observe::to_crash_state(&tree) {
+                    Err(e) => Seen::Error(e.to_string()),
+                    Ok(state) => {
+                        let classes = self.containing(img, &state);
+                        Seen::State(state, classes)
+                    }
+                }
+            }
+        };
+        let unsound = match &seen {
+            Seen::State(_, c) => c.is_empty(),
+            Seen::Error(_) => true,
+        };
+        if unsound {
+            self.keep(k, img)?;
+        }
+        Ok(seen)
+    }
+
+    /// The predicted classes at a crash point of the image's window that contain `state`.
+    fn containing(&self, img: &CrashImage, state: &CrashState) -> Vec<usize> {
+        self.prog
+            .classes
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, at))| at.range(img.lo..=img.hi).next().is_some() && c.contains(state))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Keeps image `k` (built again: the recovery changed the one looked at).
+    fn keep(&self, k: usize, img: &CrashImage) -> Result<(), CheckError> {
+        let (opts, rec, j) = (self.opts, self.rec, self.j);
+        std::fs::create_dir_all(&opts.keep)
+            .map_err(io_err("creating the directory for kept images"))?;
+        let keep = opts.keep.join(format!(
+            "{}-{}-job{j}-img{k}.img",
+            rec.fs.fs.name(),
+            sanitize(&self.job.name)
+        ));
+        self.base
+            .write_image(&rec.log, img, &keep)
+            .map_err(io_err("keeping an unsound image"))?;
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((k, keep));
+        Ok(())
+    }
+
+    /// The unsound entry of image `img`, which showed `why`.
+    fn unsound(&self, img: &CrashImage, why: String, image: Option<PathBuf>) -> Unsound {
+        let (rec, j) = (self.rec, self.j);
+        let reproduce = image.as_ref().map_or_else(String::new, |p| {
+            let data = rec.fs.mount_data();
+            format!(
+                "mkdir -p /tmp/unplug-look && mount -t {} -o loop{}{} {} /tmp/unplug-look && find /tmp/unplug-look/job{j}/root -ls; umount /tmp/unplug-look",
+                rec.fs.fs.name(),
+                if data.is_empty() { "" } else { "," },
+                data,
+                p.display()
+            )
+        });
+        Unsound {
+            program: self.job.name.clone(),
+            schedule: self.job.schedule.name(),
+            crash_points: (img.lo, img.hi),
+            writes: img.writes.len(),
+            kind: format!("{:?}", img.kind),
+            observed: why,
+            image,
+            reproduce,
+        }
+    }
+}
+
+/// Checks every job of `rec` (the jobs it ran, in order): per job, its base image rolled
+/// forward, its crash images looked at in parallel, then what they showed counted in order.
 pub fn check(
     rec: &Recording,
     jobs: &[Job],
@@ -274,80 +572,14 @@ pub fn check(
         .fs
         .model()
         .map_err(|e| CheckError::Invalid(e.to_string()))?;
-    // One analysis per distinct program (jobs share programs).
-    let mut names: Vec<&str> = Vec::new();
-    let mut analyses: Vec<Analysis> = Vec::new();
-    // The index into `names` (and `analyses`, `programs`, `reports`) of each job's program.
-    let mut program_of: Vec<usize> = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        if let Some(pi) = names.iter().position(|n| *n == job.name) {
-            program_of.push(pi);
-        } else {
-            program_of.push(names.len());
-            let (p, t) = unplug_model::load(&job.source)
-                .map_err(|_| CheckError::Invalid(job.name.clone()))?;
-            let mut a = Analysis::from_trace(p, t);
-            a.limits = opts.limits;
-            names.push(&job.name);
-            analyses.push(a);
-        }
-    }
+    let (analyses, program_of) = analyses(jobs, opts)?;
     let programs: Vec<Program> = analyses
         .iter()
-        .map(|a| {
-            let run = a.run(&model);
-            let mut classes: BTreeMap<CrashState, BTreeSet<usize>> = BTreeMap::new();
-            for p in &run.exploration.points {
-                for s in &p.states {
-                    classes.entry(s.state.clone()).or_default().insert(p.at);
-                }
-            }
-            Program {
-                classes: classes.into_iter().collect(),
-                data_names: crate::data_names(&a.program),
-                run,
-            }
-        })
+        .map(|(_, a)| Program::predict(a, &model))
         .collect();
-
     let windows = windows(rec, jobs.len())?;
-    let rolling_path = opts.scratch.join("rolling.img");
-    // A sparse copy: each job's base is read back with SEEK_DATA, only where data is.
-    crate::record::run(
-        std::process::Command::new("cp")
-            .arg("--sparse=always")
-            .arg(&rec.base)
-            .arg(&rolling_path),
-    )
-    .map_err(|e| CheckError::Io {
-        what: "copying the base image".into(),
-        source: io::Error::other(e.to_string()),
-    })?;
-    let _rolling_cleanup = RemoveOnDrop(rolling_path.clone());
-    let rolling = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&rolling_path)
-        .map_err(io_err("opening the rolling image"))?;
-    let mut applied = 0;
-    let mut reports: Vec<ProgramReport> = names
-        .iter()
-        .zip(&analyses)
-        .map(|(n, a)| ProgramReport {
-            program: n.to_string(),
-            properties: a
-                .program
-                .properties
-                .iter()
-                .map(|p| PropertySeen {
-                    property: p.name.clone(),
-                    ..PropertySeen::default()
-                })
-                .collect(),
-            ..ProgramReport::default()
-        })
-        .collect();
-    let mut observed: Vec<BTreeSet<CrashState>> = vec![BTreeSet::new(); names.len()];
-    let mut hit: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); names.len()];
+    let mut rolling = Rolling::copy(rec, opts)?;
+    let mut tallies: Vec<Tally> = analyses.iter().map(|(n, a)| Tally::new(n, a)).collect();
     let mut unsound = Vec::new();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
@@ -370,181 +602,77 @@ pub fn check(
         }
         let pi = program_of[j];
         let prog = &programs[pi];
-        let report = &mut reports[pi];
-        report.jobs += 1;
+        let tally = &mut tallies[pi];
+        tally.report.jobs += 1;
         if let Some(Err(e)) = rec.jobs.get(j).map(|o| &o.run) {
-            report.problems.push(format!(
+            tally.report.problems.push(format!(
                 "schedule `{}`: the run failed: {e}",
                 job.schedule.name()
             ));
         }
-        let (s, _) = windows[j];
-        apply(rec, &rolling, applied..s).map_err(io_err("rolling the base image forward"))?;
-        applied = s;
-        let base = Base::open(&rolling_path).map_err(io_err("reading the job's base image"))?;
+        let base = rolling.base_at(rec, windows[j].0)?;
         let salted: Vec<String> = prog.data_names.iter().map(|n| salt(n, j)).collect();
         let salted: Vec<&str> = salted.iter().map(String::as_str).collect();
         let plan = &plans[j];
-        let kept = Mutex::new(Vec::new());
+        let look = Look {
+            rec,
+            opts,
+            j,
+            job,
+            base: &base,
+            salted: &salted,
+            prog,
+            kept: Mutex::new(Vec::new()),
+        };
         let seen: Vec<Result<Seen, CheckError>> = pool.install(|| {
             plan.par_iter()
                 .enumerate()
                 .map(|(k, img)| {
-                    if interrupt::interrupted() {
-                        return Err(CheckError::Interrupted);
-                    }
-                    let path = opts.scratch.join(format!("job{j}-img{k}.img"));
-                    let _cleanup = RemoveOnDrop(path.clone());
-                    base.write_image(&rec.log, img, &path)
-                        .map_err(io_err("building a crash image"))?;
-                    let root = job_dir(Path::new(""), j).join("root");
-                    let read = crate::recover::with_mounted(
-                        &path,
-                        rec.fs.fs.name(),
-                        &rec.fs.mount_data(),
-                        |dir| read_tree(&dir.join(&root), &salted),
-                    );
-                    let seen = match read {
-                        Err(e) => Seen::Error(format!("recovery failed: {e}")),
-                        Ok(Err(e)) => Seen::Error(format!("reading the tree back: {e}")),
-                        Ok(Ok(mut tree)) => {
-                            unsalt(&mut tree, j);
-                            match observe::to_crash_state(&tree) {
-                                Err(e) => Seen::Error(e.to_string()),
-                                Ok(state) => {
-                                    let classes = prog
-                                        .classes
-                                        .iter()
-                                        .enumerate()
-                                        .filter(|(_, (c, at))| {
-                                            at.range(img.lo..=img.hi).next().is_some()
-                                                && c.contains(&state)
-                                        })
-                                        .map(|(i, _)| i)
-                                        .collect();
-                                    Seen::State(state, classes)
-                                }
-                            }
-                        }
-                    };
-                    let unsound = match &seen {
-                        Seen::State(_, c) => c.is_empty(),
-                        Seen::Error(_) => true,
-                    };
-                    if unsound {
-                        std::fs::create_dir_all(&opts.keep)
-                            .map_err(io_err("creating the directory for kept images"))?;
-                        let keep = opts.keep.join(format!(
-                            "{}-{}-job{j}-img{k}.img",
-                            rec.fs.fs.name(),
-                            sanitize(&job.name)
-                        ));
-                        // The image was changed by the recovery: build it again to keep it.
-                        base.write_image(&rec.log, img, &keep)
-                            .map_err(io_err("keeping an unsound image"))?;
-                        kept.lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((k, keep));
-                    }
+                    let seen = look.image(k, img)?;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(n, total);
                     Ok(seen)
                 })
                 .collect()
         });
-        let kept: HashMap<usize, PathBuf> = kept
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
-            .collect();
+        let kept: HashMap<usize, PathBuf> =
+            std::mem::take(&mut *look.kept.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
         for (k, seen) in seen.into_iter().enumerate() {
-            let seen = seen?;
-            report.images_checked += 1;
-            let img = &plan[k];
-            if let Seen::State(state, _) = &seen {
-                let cx = unplug_explorer::state::EvalContext {
-                    old: &prog.run.analysis.old,
-                    new: &prog.run.analysis.new,
-                    data_len: &prog.run.trace.data_len,
-                };
-                for (p, seen_p) in prog
-                    .run
-                    .analysis
-                    .program
-                    .properties
-                    .iter()
-                    .zip(&mut report.properties)
-                {
-                    if img.lo >= prog.run.threshold(&p.when) {
-                        seen_p.images += 1;
-                        if !unplug_explorer::state::eval(&p.expr, state, &cx) {
-                            seen_p.violated += 1;
-                            seen_p.example.get_or_insert_with(|| state.to_string());
-                        }
-                    }
-                }
+            if let Some(why) = tally.record(prog, &plan[k], seen?) {
+                unsound.push(look.unsound(&plan[k], why, kept.get(&k).cloned()));
             }
-            let why = match seen {
-                Seen::State(state, classes) if !classes.is_empty() => {
-                    hit[pi].extend(classes);
-                    observed[pi].insert(state);
-                    continue;
-                }
-                Seen::State(state, _) => {
-                    let text = state.to_string();
-                    observed[pi].insert(state);
-                    text
-                }
-                Seen::Error(e) => e,
-            };
-            report.unsound += 1;
-            let image = kept.get(&k).cloned();
-            let reproduce = image.as_ref().map_or_else(String::new, |p| {
-                let data = rec.fs.mount_data();
-                format!(
-                    "mkdir -p /tmp/unplug-look && mount -t {} -o loop{}{} {} /tmp/unplug-look && find /tmp/unplug-look/job{j}/root -ls; umount /tmp/unplug-look",
-                    rec.fs.fs.name(),
-                    if data.is_empty() { "" } else { "," },
-                    data,
-                    p.display()
-                )
-            });
-            unsound.push(Unsound {
-                program: job.name.clone(),
-                schedule: job.schedule.name(),
-                crash_points: (img.lo, img.hi),
-                writes: img.writes.len(),
-                kind: format!("{:?}", img.kind),
-                observed: why,
-                image,
-                reproduce,
-            });
         }
     }
-    let mut predicted = 0;
-    let mut predicted_hit = 0;
-    for (pi, r) in reports.iter_mut().enumerate() {
-        r.observed_states = observed[pi].len();
-        r.predicted_classes = programs[pi].classes.len();
-        r.predicted_observed = hit[pi].len();
-        predicted += r.predicted_classes;
-        predicted_hit += r.predicted_observed;
-        let unproven = programs[pi].run.exploration.unproven();
-        if !unproven.is_empty() {
-            r.problems.push(format!(
-                "the model hit a bound at crash points {unproven:?}: states there are incomplete"
-            ));
-        }
-    }
+    let reports: Vec<ProgramReport> = tallies
+        .into_iter()
+        .zip(&programs)
+        .map(|(t, prog)| t.finish(prog))
+        .collect();
+    Ok(run_report(rec, &model, jobs.len(), reports, unsound, start))
+}
+
+/// The report of the recording, from its programs' reports.
+fn run_report(
+    rec: &Recording,
+    model: &ModelSpec,
+    jobs: usize,
+    reports: Vec<ProgramReport>,
+    unsound: Vec<Unsound>,
+    start: Instant,
+) -> RunReport {
+    let predicted: usize = reports.iter().map(|r| r.predicted_classes).sum();
+    let predicted_hit: usize = reports.iter().map(|r| r.predicted_observed).sum();
     let images: usize = reports.iter().map(|r| r.images_checked).sum();
     let check_seconds = start.elapsed().as_secs_f64();
-    Ok(RunReport {
+    RunReport {
         fs: rec.fs.fs.name().to_string(),
         mount_opts: rec.fs.mount_opts.clone(),
         model: model.to_string(),
         kernel: rec.kernel.clone(),
         backend: rec.backend,
-        jobs: jobs.len(),
+        jobs,
         images_checked: images,
         observed_states: reports.iter().map(|r| r.observed_states).sum(),
         unsound: unsound.len(),
@@ -558,7 +686,7 @@ pub fn check(
         record_seconds: rec.elapsed.as_secs_f64(),
         check_seconds,
         images_per_second: images as f64 / check_seconds.max(1e-9),
-    })
+    }
 }
 
 fn sanitize(name: &str) -> String {
