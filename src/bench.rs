@@ -3,7 +3,7 @@
 //! (program, model) pair, how the state space and time grow with program length, and the time
 //! of whole workload spaces (seq-1, seq-2, and optionally a seq-3 space).
 
-use crate::commands::{input_error, print_json, HOLDS};
+use crate::input::{input_error, print_json, HOLDS};
 use crate::workloads::sweep;
 use serde_json::{json, Value};
 use std::fmt::Write as _;

@@ -1,7 +1,7 @@
 //! `unplug search PROG`: the cheapest syncs that keep every property, reorderings that let more
 //! go, and the smallest programs that break a property when syncs are dropped (proptest, seeded).
 
-use crate::commands::{self, input_error, print_json};
+use crate::input::{self, input_error, print_json};
 use crate::render;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
@@ -397,13 +397,13 @@ fn one(
 }
 
 pub fn search(args: &SearchArgs) -> u8 {
-    let ms = match commands::parse_models(&args.models, args.json) {
+    let ms = match input::parse_models(&args.models, args.json) {
         Ok(m) => m,
         Err(c) => return c,
     };
     let mut loaded = Vec::new();
     for p in &args.programs {
-        match commands::load(p, args.json) {
+        match input::load(p, args.json) {
             Ok(mut a) => {
                 a.limits.max_states = args.max_states;
                 loaded.push((p, a));
@@ -436,5 +436,5 @@ pub fn search(args: &SearchArgs) -> u8 {
     } else {
         print!("{}", texts.join("\n"));
     }
-    commands::HOLDS
+    input::HOLDS
 }
