@@ -306,27 +306,15 @@ impl State {
             .ok_or_else(|| invalid(format!("no live mapping `{name}`")))
     }
 
+    /// Runs one op: the system call it names (the ops that take more than one call, or
+    /// checks before it, have their own method below).
     fn exec(&mut self, kind: &OpKind) -> io::Result<()> {
         match kind {
             OpKind::Open {
                 handle,
                 path,
                 flags,
-            } => {
-                if self.handles.contains_key(handle) {
-                    return Err(invalid(format!("handle `{handle}` is already open")));
-                }
-                let (oflags, mode) = open_flags(flags);
-                let fd = rustix::fs::openat(&self.root, rel(path), oflags, mode)?;
-                self.handles.insert(
-                    handle.clone(),
-                    Handle {
-                        fd,
-                        append: flags.append,
-                        direct: flags.direct,
-                    },
-                );
-            }
+            } => self.open(handle, path, flags)?,
             OpKind::Close { handle } => {
                 let h = self
                     .handles
@@ -340,27 +328,7 @@ impl State {
                 len,
                 data,
                 data_off,
-            } => {
-                let h = self.handle(handle)?;
-                // Where the bytes land: with O_APPEND at the end of the file (Linux ignores
-                // pwrite's offset then too), else at the given offset or the handle's position
-                // (the position of its open file description, which only this handle uses).
-                let lands_at = if h.append {
-                    rustix::fs::fstat(&h.fd)?.st_size as u64
-                } else {
-                    match offset {
-                        Some(off) => *off,
-                        None => rustix::fs::tell(&h.fd)?,
-                    }
-                };
-                let bytes = data_bytes(data, data_off.unwrap_or(lands_at), to_usize(*len, "len")?);
-                if h.direct {
-                    let (buf, at) = aligned(&bytes);
-                    write_all(&h.fd, &buf[at..at + bytes.len()], *offset)?;
-                } else {
-                    write_all(&h.fd, &bytes, *offset)?;
-                }
-            }
+            } => self.write(handle, *offset, *len, data, *data_off)?,
             OpKind::Ftruncate { handle, size } => {
                 rustix::fs::ftruncate(&self.handle(handle)?.fd, *size)?;
             }
@@ -381,97 +349,26 @@ impl State {
                 handle,
                 offset,
                 len,
-            } => {
-                let fd = self.handle(handle)?.fd.as_raw_fd();
-                let off = |x: u64| {
-                    i64::try_from(x).map_err(|_| invalid(format!("{x} does not fit in off64_t")))
-                };
-                let (offset, len) = (off(*offset)?, off(*len)?);
-                // SAFETY: `fd` is an open descriptor owned by this run; no memory is passed.
-                let r =
-                    unsafe { libc::sync_file_range(fd, offset, len, libc::SYNC_FILE_RANGE_WRITE) };
-                if r != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
+            } => self.sync_file_range(handle, *offset, *len)?,
             OpKind::Mmap {
                 handle,
                 map,
                 offset,
                 len,
-            } => {
-                if self.maps.contains_key(map) {
-                    return Err(invalid(format!("mapping `{map}` is already live")));
-                }
-                let h = self.handle(handle)?;
-                let len = to_usize(*len, "mapping length")?;
-                // SAFETY: the mapping is of a file in the run's own private directory, which
-                // nothing else truncates behind our back; stores check the file size first (see
-                // `Store`), so no access of ours goes past the end of the file.
-                let mmap = unsafe { MmapOptions::new().offset(*offset).len(len).map_mut(&h.fd)? };
-                let fd = h.fd.try_clone()?;
-                self.maps.insert(
-                    map.clone(),
-                    Map {
-                        mmap,
-                        file_off: *offset,
-                        fd,
-                    },
-                );
-            }
+            } => self.mmap(handle, map, *offset, *len)?,
             OpKind::Store {
                 map,
                 offset,
                 len,
                 data,
                 data_off,
-            } => {
-                let m = self
-                    .maps
-                    .get_mut(map)
-                    .ok_or_else(|| invalid(format!("no live mapping `{map}`")))?;
-                let start = to_usize(*offset, "store offset")?;
-                let n = to_usize(*len, "store length")?;
-                let end = start
-                    .checked_add(n)
-                    .filter(|&e| e <= m.mmap.len())
-                    .ok_or_else(|| invalid(format!("store [{start}, +{n}) outside the mapping")))?;
-                let file_at = m.file_off + *offset;
-                let size = rustix::fs::fstat(&m.fd)?.st_size as u64;
-                let ps = page_size();
-                let mapped_end = size.div_ceil(ps) * ps;
-                if n > 0 && file_at + n as u64 > mapped_end {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!(
-                            "store at file offset {file_at} + {n} goes past the last page of the \
-                             file (size {size}): it would raise SIGBUS"
-                        ),
-                    ));
-                }
-                let bytes = data_bytes(data, data_off.unwrap_or(file_at), n);
-                m.mmap[start..end].copy_from_slice(&bytes);
-            }
+            } => self.store(map, *offset, *len, data, *data_off)?,
             OpKind::Msync {
                 map,
                 range,
                 mode,
                 invalidate,
-            } => {
-                let m = self.map(map)?;
-                let (off, len) = match range {
-                    Some((off, len)) => (
-                        to_usize(*off, "msync offset")?,
-                        to_usize(*len, "msync length")?,
-                    ),
-                    None => (0, m.mmap.len()),
-                };
-                match (mode, invalidate) {
-                    (MsyncMode::Sync, false) => m.mmap.flush_range(off, len)?,
-                    (MsyncMode::Async, false) => m.mmap.flush_async_range(off, len)?,
-                    (mode, true) => msync_invalidate(&m.mmap, off, len, *mode)?,
-                }
-            }
+            } => self.msync(map, *range, *mode, *invalidate)?,
             OpKind::Munmap { map } => {
                 let m = self
                     .maps
@@ -491,22 +388,7 @@ impl State {
                 };
                 rustix::fs::renameat_with(&self.root, rel(from), &self.root, rel(to), flags)?
             }
-            OpKind::Flink { handle, path } => {
-                let fd = &self.handle(handle)?.fd;
-                // linkat(fd, "", ..., AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH (before Linux
-                // 6.10, and still without the open-file relaxation); linking /proc/self/fd/N with
-                // AT_SYMLINK_FOLLOW is the unprivileged way (open(2), O_TMPFILE).
-                match rustix::fs::linkat(fd, "", &self.root, rel(path), AtFlags::EMPTY_PATH) {
-                    Err(rustix::io::Errno::NOENT | rustix::io::Errno::PERM) => rustix::fs::linkat(
-                        rustix::fs::CWD,
-                        format!("/proc/self/fd/{}", fd.as_raw_fd()),
-                        &self.root,
-                        rel(path),
-                        AtFlags::SYMLINK_FOLLOW,
-                    )?,
-                    r => r?,
-                }
-            }
+            OpKind::Flink { handle, path } => self.flink(handle, path)?,
             OpKind::Symlink { target, path } => {
                 rustix::fs::symlinkat(target.as_str(), &self.root, rel(path))?
             }
@@ -522,6 +404,172 @@ impl State {
             OpKind::Rmdir { path } => {
                 rustix::fs::unlinkat(&self.root, rel(path), AtFlags::REMOVEDIR)?
             }
+        }
+        Ok(())
+    }
+
+    /// `f = open PATH FLAGS`: a new handle.
+    fn open(&mut self, handle: &str, path: &Path, flags: &OpenFlags) -> io::Result<()> {
+        if self.handles.contains_key(handle) {
+            return Err(invalid(format!("handle `{handle}` is already open")));
+        }
+        let (oflags, mode) = open_flags(flags);
+        let fd = rustix::fs::openat(&self.root, rel(path), oflags, mode)?;
+        self.handles.insert(
+            handle.to_string(),
+            Handle {
+                fd,
+                append: flags.append,
+                direct: flags.direct,
+            },
+        );
+        Ok(())
+    }
+
+    /// `write f [OFF] LEN DATA`: the data's bytes for where they land, from an aligned buffer
+    /// with O_DIRECT.
+    fn write(
+        &self,
+        handle: &str,
+        offset: Option<u64>,
+        len: u64,
+        data: &str,
+        data_off: Option<u64>,
+    ) -> io::Result<()> {
+        let h = self.handle(handle)?;
+        // Where the bytes land: with O_APPEND at the end of the file (Linux ignores
+        // pwrite's offset then too), else at the given offset or the handle's position
+        // (the position of its open file description, which only this handle uses).
+        let lands_at = if h.append {
+            rustix::fs::fstat(&h.fd)?.st_size as u64
+        } else {
+            match offset {
+                Some(off) => off,
+                None => rustix::fs::tell(&h.fd)?,
+            }
+        };
+        let bytes = data_bytes(data, data_off.unwrap_or(lands_at), to_usize(len, "len")?);
+        if h.direct {
+            let (buf, at) = aligned(&bytes);
+            write_all(&h.fd, &buf[at..at + bytes.len()], offset)
+        } else {
+            write_all(&h.fd, &bytes, offset)
+        }
+    }
+
+    /// `sync_file_range f OFF LEN` (write, no wait): through libc, which rustix does not wrap.
+    fn sync_file_range(&self, handle: &str, offset: u64, len: u64) -> io::Result<()> {
+        let fd = self.handle(handle)?.fd.as_raw_fd();
+        let off =
+            |x: u64| i64::try_from(x).map_err(|_| invalid(format!("{x} does not fit in off64_t")));
+        let (offset, len) = (off(offset)?, off(len)?);
+        // SAFETY: `fd` is an open descriptor owned by this run; no memory is passed.
+        let r = unsafe { libc::sync_file_range(fd, offset, len, libc::SYNC_FILE_RANGE_WRITE) };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// `m = mmap f OFF LEN`: a new shared mapping, with its own descriptor of the file.
+    fn mmap(&mut self, handle: &str, map: &str, offset: u64, len: u64) -> io::Result<()> {
+        if self.maps.contains_key(map) {
+            return Err(invalid(format!("mapping `{map}` is already live")));
+        }
+        let h = self.handle(handle)?;
+        let len = to_usize(len, "mapping length")?;
+        // SAFETY: the mapping is of a file in the run's own private directory, which
+        // nothing else truncates behind our back; stores check the file size first (see
+        // `Store`), so no access of ours goes past the end of the file.
+        let mmap = unsafe { MmapOptions::new().offset(offset).len(len).map_mut(&h.fd)? };
+        let fd = h.fd.try_clone()?;
+        self.maps.insert(
+            map.to_string(),
+            Map {
+                mmap,
+                file_off: offset,
+                fd,
+            },
+        );
+        Ok(())
+    }
+
+    /// `store m OFF LEN DATA`: the bytes copied into the mapping, after checking that no page
+    /// they touch lies past the file's last page (which would raise SIGBUS).
+    fn store(
+        &mut self,
+        map: &str,
+        offset: u64,
+        len: u64,
+        data: &str,
+        data_off: Option<u64>,
+    ) -> io::Result<()> {
+        let m = self
+            .maps
+            .get_mut(map)
+            .ok_or_else(|| invalid(format!("no live mapping `{map}`")))?;
+        let start = to_usize(offset, "store offset")?;
+        let n = to_usize(len, "store length")?;
+        let end = start
+            .checked_add(n)
+            .filter(|&e| e <= m.mmap.len())
+            .ok_or_else(|| invalid(format!("store [{start}, +{n}) outside the mapping")))?;
+        let file_at = m.file_off + offset;
+        let size = rustix::fs::fstat(&m.fd)?.st_size as u64;
+        let ps = page_size();
+        let mapped_end = size.div_ceil(ps) * ps;
+        if n > 0 && file_at + n as u64 > mapped_end {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "store at file offset {file_at} + {n} goes past the last page of the \
+                     file (size {size}): it would raise SIGBUS"
+                ),
+            ));
+        }
+        let bytes = data_bytes(data, data_off.unwrap_or(file_at), n);
+        m.mmap[start..end].copy_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// `msync m [OFF LEN] sync|async [invalidate]`.
+    fn msync(
+        &self,
+        map: &str,
+        range: Option<(u64, u64)>,
+        mode: MsyncMode,
+        invalidate: bool,
+    ) -> io::Result<()> {
+        let m = self.map(map)?;
+        let (off, len) = match range {
+            Some((off, len)) => (
+                to_usize(off, "msync offset")?,
+                to_usize(len, "msync length")?,
+            ),
+            None => (0, m.mmap.len()),
+        };
+        match (mode, invalidate) {
+            (MsyncMode::Sync, false) => m.mmap.flush_range(off, len),
+            (MsyncMode::Async, false) => m.mmap.flush_async_range(off, len),
+            (mode, true) => msync_invalidate(&m.mmap, off, len, mode),
+        }
+    }
+
+    /// `flink f PATH`: a name for the handle's file (an O_TMPFILE one, say).
+    fn flink(&self, handle: &str, path: &Path) -> io::Result<()> {
+        let fd = &self.handle(handle)?.fd;
+        // linkat(fd, "", ..., AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH (before Linux
+        // 6.10, and still without the open-file relaxation); linking /proc/self/fd/N with
+        // AT_SYMLINK_FOLLOW is the unprivileged way (open(2), O_TMPFILE).
+        match rustix::fs::linkat(fd, "", &self.root, rel(path), AtFlags::EMPTY_PATH) {
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::PERM) => rustix::fs::linkat(
+                rustix::fs::CWD,
+                format!("/proc/self/fd/{}", fd.as_raw_fd()),
+                &self.root,
+                rel(path),
+                AtFlags::SYMLINK_FOLLOW,
+            )?,
+            r => r?,
         }
         Ok(())
     }
