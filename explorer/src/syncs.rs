@@ -208,28 +208,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         };
         let run = a.run_trace(model, variant.apply(&a.trace));
         let without = run.check();
-        let mut verdicts = BTreeMap::new();
-        let mut counterexamples = BTreeMap::new();
-        for (i, p) in props.iter().enumerate() {
-            let needed = without[i].violating_classes > results[i].violating_classes
-                || (!without[i].unproven.is_empty() && results[i].holds);
-            verdicts.insert(
-                p.name.clone(),
-                if needed {
-                    Need::Needed
-                } else {
-                    Need::Redundant
-                },
-            );
-            if needed {
-                // The first violation without the sync that the program as written does not have.
-                let v = first_new_violation(&base_run, &run, i)
-                    .or_else(|| without[i].counterexample.clone());
-                if let Some(v) = v {
-                    counterexamples.insert(p.name.clone(), Counterexample::of(&run, &variant, &v));
-                }
-            }
-        }
+        let (verdicts, counterexamples) = needs(&base_run, &results, &run, &variant, &without);
         by_kept.insert(
             syncs.iter().copied().filter(|&x| x != s).collect(),
             without.iter().map(|r| r.holds).collect(),
@@ -265,48 +244,126 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         });
     }
 
-    let mut minimal_sets = BTreeMap::new();
-    if subset_ok {
-        let todo: Vec<Vec<usize>> = (0u32..(1u32 << syncs.len()))
-            .map(|mask| {
-                (0..syncs.len())
-                    .filter(|i| mask >> i & 1 == 1)
-                    .map(|i| syncs[i])
-                    .collect()
-            })
-            .filter(|kept: &Vec<usize>| !by_kept.contains_key(kept))
-            .collect();
-        let done: Vec<(Vec<usize>, Vec<bool>)> = todo
-            .into_par_iter()
-            .map(|kept| {
-                let removed = syncs
-                    .iter()
-                    .copied()
-                    .filter(|s| !kept.contains(s))
-                    .collect();
-                let variant = Variant {
-                    removed,
-                    ..Variant::default()
-                };
-                let r = a.holds(model, &variant.apply(&a.trace), &[], None);
-                (kept, r)
-            })
-            .collect();
-        by_kept.extend(done);
-        let holding: Vec<usize> = (0..props.len()).filter(|&i| results[i].holds).collect();
-        for &i in &holding {
-            minimal_sets.insert(props[i].name.clone(), minimal(&by_kept, |r| r[i]));
-        }
-        if !holding.is_empty() {
-            minimal_sets.insert(
-                "*".to_string(),
-                minimal(&by_kept, |r| holding.iter().all(|&i| r[i])),
-            );
+    let minimal_sets = if subset_ok {
+        minimal_sets(a, model, &syncs, &results, by_kept)
+    } else {
+        BTreeMap::new()
+    };
+    let alternatives = alternatives(a, model, &base_run, &syncs, &minimal_sets);
+    let repairs = props
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| !results[i].holds)
+        .map(|(i, p)| (p.name.clone(), find_repairs(a, model, i)))
+        .collect();
+    SyncReport {
+        model: model.to_string(),
+        results,
+        syncs: entries,
+        minimal_sets,
+        minimal_sets_computed: subset_ok,
+        alternatives,
+        repairs,
+    }
+}
+
+/// Per property, whether the sync removed in `run` (the `variant`) is needed for it, and where
+/// it is, the crash state that shows it.
+fn needs(
+    base_run: &ModelRun,
+    results: &[PropertyResult],
+    run: &ModelRun,
+    variant: &Variant,
+    without: &[PropertyResult],
+) -> (BTreeMap<String, Need>, BTreeMap<String, Counterexample>) {
+    let mut verdicts = BTreeMap::new();
+    let mut counterexamples = BTreeMap::new();
+    for (i, p) in run.analysis.program.properties.iter().enumerate() {
+        let needed = without[i].violating_classes > results[i].violating_classes
+            || (!without[i].unproven.is_empty() && results[i].holds);
+        verdicts.insert(
+            p.name.clone(),
+            if needed {
+                Need::Needed
+            } else {
+                Need::Redundant
+            },
+        );
+        if needed {
+            // The first violation without the sync that the program as written does not have.
+            let v =
+                first_new_violation(base_run, run, i).or_else(|| without[i].counterexample.clone());
+            if let Some(v) = v {
+                counterexamples.insert(p.name.clone(), Counterexample::of(run, variant, &v));
+            }
         }
     }
+    (verdicts, counterexamples)
+}
 
+/// The minimal sets of kept syncs per holding property and for all of them together (`*`):
+/// every subset of the syncs not in `by_kept` yet is checked (in parallel), then the minimal
+/// ones are picked.
+fn minimal_sets(
+    a: &Analysis,
+    model: &ModelSpec,
+    syncs: &[usize],
+    results: &[PropertyResult],
+    mut by_kept: BTreeMap<Vec<usize>, Vec<bool>>,
+) -> BTreeMap<String, Vec<Vec<usize>>> {
+    let props = &a.program.properties;
+    let mut minimal_sets = BTreeMap::new();
+    let todo: Vec<Vec<usize>> = (0u32..(1u32 << syncs.len()))
+        .map(|mask| {
+            (0..syncs.len())
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| syncs[i])
+                .collect()
+        })
+        .filter(|kept: &Vec<usize>| !by_kept.contains_key(kept))
+        .collect();
+    let done: Vec<(Vec<usize>, Vec<bool>)> = todo
+        .into_par_iter()
+        .map(|kept| {
+            let removed = syncs
+                .iter()
+                .copied()
+                .filter(|s| !kept.contains(s))
+                .collect();
+            let variant = Variant {
+                removed,
+                ..Variant::default()
+            };
+            let r = a.holds(model, &variant.apply(&a.trace), &[], None);
+            (kept, r)
+        })
+        .collect();
+    by_kept.extend(done);
+    let holding: Vec<usize> = (0..props.len()).filter(|&i| results[i].holds).collect();
+    for &i in &holding {
+        minimal_sets.insert(props[i].name.clone(), minimal(&by_kept, |r| r[i]));
+    }
+    if !holding.is_empty() {
+        minimal_sets.insert(
+            "*".to_string(),
+            minimal(&by_kept, |r| holding.iter().all(|&i| r[i])),
+        );
+    }
+    minimal_sets
+}
+
+/// Per property with minimal sets: the syncs in some minimal set but not all (any one of them
+/// can stand in for the others), when there are two or more, and the state that breaks the
+/// property without all of them.
+fn alternatives(
+    a: &Analysis,
+    model: &ModelSpec,
+    base_run: &ModelRun,
+    syncs: &[usize],
+    minimal_sets: &BTreeMap<String, Vec<Vec<usize>>>,
+) -> BTreeMap<String, Alternatives> {
     let mut alternatives = BTreeMap::new();
-    for (i, p) in props.iter().enumerate() {
+    for (i, p) in a.program.properties.iter().enumerate() {
         let Some(sets) = minimal_sets.get(&p.name) else {
             continue;
         };
@@ -329,7 +386,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         };
         let run = a.run_trace(model, variant.apply(&a.trace));
         let cx =
-            first_new_violation(&base_run, &run, i).map(|v| Counterexample::of(&run, &variant, &v));
+            first_new_violation(base_run, &run, i).map(|v| Counterexample::of(&run, &variant, &v));
         alternatives.insert(
             p.name.clone(),
             Alternatives {
@@ -338,22 +395,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
             },
         );
     }
-
-    let mut repairs = BTreeMap::new();
-    for (i, p) in props.iter().enumerate() {
-        if !results[i].holds {
-            repairs.insert(p.name.clone(), find_repairs(a, model, i));
-        }
-    }
-    SyncReport {
-        model: model.to_string(),
-        results,
-        syncs: entries,
-        minimal_sets,
-        minimal_sets_computed: subset_ok,
-        alternatives,
-        repairs,
-    }
+    alternatives
 }
 
 /// The minimal sets (by inclusion) among the kept-sync sets that satisfy `ok`.
