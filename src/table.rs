@@ -319,4 +319,3 @@ fn plural(n: usize, word: &str) -> String {
         _ => format!("{n} {word}s"),
     }
 }
-

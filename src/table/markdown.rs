@@ -19,7 +19,11 @@ impl Table {
         for (i, r) in self.rows.iter().enumerate() {
             let first = last != Some(&r.program);
             last = Some(&r.program);
-            let _ = writeln!(s, "| {} |", self.md_row(&mut notes, i, r, first).join(" | "));
+            let _ = writeln!(
+                s,
+                "| {} |",
+                self.md_row(&mut notes, i, r, first).join(" | ")
+            );
         }
         let _ = writeln!(s);
         let totals: Vec<String> = self
