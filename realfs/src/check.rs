@@ -15,24 +15,31 @@
 //!
 //! Tightness: the fraction of the predicted classes (over all crash points of a program) that
 //! some image showed.
+//!
+//! `window.rs` cuts the log into the jobs' windows and rolls the base image forward; `look.rs`
+//! looks at one job's images and tallies what each program showed; this file predicts, drives
+//! the jobs in order and writes the report.
 
 use crate::child::interrupt;
-use crate::crash::{self, Base, CrashImage, Event, PlanOptions};
-use crate::readback::read_tree;
+use crate::crash::{self, CrashImage, PlanOptions};
 use crate::record::{BackendKind, Recording};
-use crate::session::{decode_mark, job_dir, salt, Job, Mark};
-use crate::{observe, pattern};
+use crate::session::{salt, Job};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use unplug_explorer::{Analysis, CrashState, Limits, ModelRun};
 use unplug_model::ModelSpec;
+
+mod look;
+mod window;
+
+use look::{Look, Seen, Tally};
+use window::{events, windows, Rolling};
 
 /// How to check.
 #[derive(Clone, Debug)]
@@ -163,99 +170,6 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> CheckError {
     move |source| CheckError::Io { what, source }
 }
 
-/// Where job `j`'s window starts and ends (inclusive) in the log.
-fn windows(rec: &Recording, jobs: usize) -> Result<Vec<(usize, usize)>, CheckError> {
-    let mut start: Vec<Option<usize>> = vec![None; jobs];
-    let mut end: Vec<Option<usize>> = vec![None; jobs];
-    let mut open: Option<usize> = None;
-    for (i, e) in rec.log.entries.iter().enumerate() {
-        if let Some((j, m)) = mark_of(rec, i) {
-            if j < jobs {
-                match m {
-                    Mark::Op(0) => start[j] = start[j].or(Some(i)),
-                    Mark::End => open = Some(j),
-                    Mark::Op(_) => {}
-                }
-            }
-        } else if e.is_flush() {
-            if let Some(j) = open.take() {
-                end[j] = Some(i);
-            }
-        }
-    }
-    (0..jobs)
-        .map(|j| match (start[j], end[j]) {
-            (Some(s), Some(e)) => Ok((s, e)),
-            _ => Err(CheckError::NoMarks(j)),
-        })
-        .collect()
-}
-
-/// The mark entry `i` is, if it is one.
-fn mark_of(rec: &Recording, i: usize) -> Option<(usize, Mark)> {
-    let e = &rec.log.entries[i];
-    (e.is_write() && e.sector * 512 >= rec.fs_bytes)
-        .then(|| decode_mark(&e.data))
-        .flatten()
-}
-
-/// The planner's events of job `j`'s window.
-fn events(rec: &Recording, j: usize, (s, t): (usize, usize)) -> Vec<Event> {
-    let mut out = Vec::new();
-    for i in s..=t {
-        let e = &rec.log.entries[i];
-        if let Some((job, m)) = mark_of(rec, i) {
-            if let (true, Mark::Op(n)) = (job == j, m) {
-                out.push(Event::Mark(n));
-            }
-            continue;
-        }
-        if e.is_write() {
-            out.push(Event::Write {
-                entry: i,
-                fua: e.is_fua(),
-            });
-        }
-        if e.is_flush() {
-            out.push(Event::Flush);
-        }
-    }
-    out
-}
-
-/// Applies the writes of entries `range` to the image file `f`.
-fn apply(rec: &Recording, f: &std::fs::File, range: std::ops::Range<usize>) -> io::Result<()> {
-    for e in &rec.log.entries[range] {
-        if e.is_write() {
-            f.write_all_at(&e.data, e.sector * 512)?;
-        }
-    }
-    Ok(())
-}
-
-/// Data names of the tree read back: a job's salted names back to the program's.
-fn unsalt(tree: &mut crate::ObservedTree, j: usize) {
-    let suffix = salt("", j);
-    for e in &mut tree.entries {
-        for x in &mut e.extents {
-            if let pattern::Origin::Data { name, .. } = &mut x.origin {
-                if let Some(n) = name.strip_suffix(&suffix) {
-                    *name = n.to_string();
-                }
-            }
-        }
-    }
-}
-
-/// What one image showed.
-enum Seen {
-    /// The state, and the predicted classes (by index into the program's class list) that
-    /// contain it at a crash point of the image's window.
-    State(CrashState, Vec<usize>),
-    /// The image could not be mounted or read.
-    Error(String),
-}
-
 /// One program of the recording, with what the model predicts for it.
 struct Program<'a> {
     run: ModelRun<'a>,
@@ -306,257 +220,6 @@ fn analyses<'j>(
         }
     }
     Ok((analyses, program_of))
-}
-
-/// A copy of the base image rolled forward through the log, job by job: each job's base.
-struct Rolling {
-    path: PathBuf,
-    file: std::fs::File,
-    /// The log entries applied so far.
-    applied: usize,
-    _cleanup: RemoveOnDrop,
-}
-
-impl Rolling {
-    fn copy(rec: &Recording, opts: &CheckOptions) -> Result<Rolling, CheckError> {
-        let path = opts.scratch.join("rolling.img");
-        // A sparse copy: each job's base is read back with SEEK_DATA, only where data is.
-        crate::record::run(
-            std::process::Command::new("cp")
-                .arg("--sparse=always")
-                .arg(&rec.base)
-                .arg(&path),
-        )
-        .map_err(|e| CheckError::Io {
-            what: "copying the base image".into(),
-            source: io::Error::other(e.to_string()),
-        })?;
-        let cleanup = RemoveOnDrop(path.clone());
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(io_err("opening the rolling image"))?;
-        Ok(Rolling {
-            path,
-            file,
-            applied: 0,
-            _cleanup: cleanup,
-        })
-    }
-
-    /// The base of a job whose window starts at log entry `s`.
-    fn base_at(&mut self, rec: &Recording, s: usize) -> Result<Base, CheckError> {
-        apply(rec, &self.file, self.applied..s)
-            .map_err(io_err("rolling the base image forward"))?;
-        self.applied = s;
-        Base::open(&self.path).map_err(io_err("reading the job's base image"))
-    }
-}
-
-/// What one program showed so far: its report, its distinct observed states, and the
-/// predicted classes some image showed.
-struct Tally {
-    report: ProgramReport,
-    observed: BTreeSet<CrashState>,
-    hit: BTreeSet<usize>,
-}
-
-impl Tally {
-    fn new(name: &str, a: &Analysis) -> Tally {
-        Tally {
-            report: ProgramReport {
-                program: name.to_string(),
-                properties: a
-                    .program
-                    .properties
-                    .iter()
-                    .map(|p| PropertySeen {
-                        property: p.name.clone(),
-                        ..PropertySeen::default()
-                    })
-                    .collect(),
-                ..ProgramReport::default()
-            },
-            observed: BTreeSet::new(),
-            hit: BTreeSet::new(),
-        }
-    }
-
-    /// Counts what image `img` showed; why it is unsound (the state, or the error), if it is.
-    fn record(&mut self, prog: &Program, img: &CrashImage, seen: Seen) -> Option<String> {
-        self.report.images_checked += 1;
-        if let Seen::State(state, _) = &seen {
-            self.properties(prog, img, state);
-        }
-        let why = match seen {
-            Seen::State(state, classes) if !classes.is_empty() => {
-                self.hit.extend(classes);
-                self.observed.insert(state);
-                return None;
-            }
-            Seen::State(state, _) => {
-                let text = state.to_string();
-                self.observed.insert(state);
-                text
-            }
-            Seen::Error(e) => e,
-        };
-        self.report.unsound += 1;
-        Some(why)
-    }
-
-    /// Evaluates each property that applies at the image's earliest crash point on its state.
-    fn properties(&mut self, prog: &Program, img: &CrashImage, state: &CrashState) {
-        let cx = unplug_explorer::state::EvalContext {
-            old: &prog.run.analysis.old,
-            new: &prog.run.analysis.new,
-            data_len: &prog.run.trace.data_len,
-        };
-        for (p, seen_p) in prog
-            .run
-            .analysis
-            .program
-            .properties
-            .iter()
-            .zip(&mut self.report.properties)
-        {
-            if img.lo >= prog.run.threshold(&p.when) {
-                seen_p.images += 1;
-                if !unplug_explorer::state::eval(&p.expr, state, &cx) {
-                    seen_p.violated += 1;
-                    seen_p.example.get_or_insert_with(|| state.to_string());
-                }
-            }
-        }
-    }
-
-    /// The program's report, with its totals and the model's bounds.
-    fn finish(mut self, prog: &Program) -> ProgramReport {
-        let r = &mut self.report;
-        r.observed_states = self.observed.len();
-        r.predicted_classes = prog.classes.len();
-        r.predicted_observed = self.hit.len();
-        let unproven = prog.run.exploration.unproven();
-        if !unproven.is_empty() {
-            r.problems.push(format!(
-                "the model hit a bound at crash points {unproven:?}: states there are incomplete"
-            ));
-        }
-        self.report
-    }
-}
-
-/// Looking at the crash images of one job (from many threads at once).
-struct Look<'a> {
-    rec: &'a Recording,
-    opts: &'a CheckOptions,
-    j: usize,
-    job: &'a Job,
-    base: &'a Base,
-    /// The job's data names, salted as on its disk.
-    salted: &'a [&'a str],
-    prog: &'a Program<'a>,
-    /// The unsound images kept: (index in the plan, path).
-    kept: Mutex<Vec<(usize, PathBuf)>>,
-}
-
-impl Look<'_> {
-    /// Builds image `k`, lets the kernel recover it, reads the job's tree back and finds the
-    /// predicted classes that contain it; an unsound image is built again and kept.
-    fn image(&self, k: usize, img: &CrashImage) -> Result<Seen, CheckError> {
-        if interrupt::interrupted() {
-            return Err(CheckError::Interrupted);
-        }
-        let (rec, j) = (self.rec, self.j);
-        let path = self.opts.scratch.join(format!("job{j}-img{k}.img"));
-        let _cleanup = RemoveOnDrop(path.clone());
-        self.base
-            .write_image(&rec.log, img, &path)
-            .map_err(io_err("building a crash image"))?;
-        let root = job_dir(Path::new(""), j).join("root");
-        let read =
-            crate::recover::with_mounted(&path, rec.fs.fs.name(), &rec.fs.mount_data(), |dir| {
-                read_tree(&dir.join(&root), self.salted)
-            });
-        let seen = match read {
-            Err(e) => Seen::Error(format!("recovery failed: {e}")),
-            Ok(Err(e)) => Seen::Error(format!("reading the tree back: {e}")),
-            Ok(Ok(mut tree)) => {
-                unsalt(&mut tree, j);
-                match observe::to_crash_state(&tree) {
-                    Err(e) => Seen::Error(e.to_string()),
-                    Ok(state) => {
-                        let classes = self.containing(img, &state);
-                        Seen::State(state, classes)
-                    }
-                }
-            }
-        };
-        let unsound = match &seen {
-            Seen::State(_, c) => c.is_empty(),
-            Seen::Error(_) => true,
-        };
-        if unsound {
-            self.keep(k, img)?;
-        }
-        Ok(seen)
-    }
-
-    /// The predicted classes at a crash point of the image's window that contain `state`.
-    fn containing(&self, img: &CrashImage, state: &CrashState) -> Vec<usize> {
-        self.prog
-            .classes
-            .iter()
-            .enumerate()
-            .filter(|(_, (c, at))| at.range(img.lo..=img.hi).next().is_some() && c.contains(state))
-            .map(|(i, _)| i)
-            .collect()
-    }
-
-    /// Keeps image `k` (built again: the recovery changed the one looked at).
-    fn keep(&self, k: usize, img: &CrashImage) -> Result<(), CheckError> {
-        let (opts, rec, j) = (self.opts, self.rec, self.j);
-        std::fs::create_dir_all(&opts.keep)
-            .map_err(io_err("creating the directory for kept images"))?;
-        let keep = opts.keep.join(format!(
-            "{}-{}-job{j}-img{k}.img",
-            rec.fs.fs.name(),
-            sanitize(&self.job.name)
-        ));
-        self.base
-            .write_image(&rec.log, img, &keep)
-            .map_err(io_err("keeping an unsound image"))?;
-        self.kept
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((k, keep));
-        Ok(())
-    }
-
-    /// The unsound entry of image `img`, which showed `why`.
-    fn unsound(&self, img: &CrashImage, why: String, image: Option<PathBuf>) -> Unsound {
-        let (rec, j) = (self.rec, self.j);
-        let reproduce = image.as_ref().map_or_else(String::new, |p| {
-            let data = rec.fs.mount_data();
-            format!(
-                "mkdir -p /tmp/unplug-look && mount -t {} -o loop{}{} {} /tmp/unplug-look && find /tmp/unplug-look/job{j}/root -ls; umount /tmp/unplug-look",
-                rec.fs.fs.name(),
-                if data.is_empty() { "" } else { "," },
-                data,
-                p.display()
-            )
-        });
-        Unsound {
-            program: self.job.name.clone(),
-            schedule: self.job.schedule.name(),
-            crash_points: (img.lo, img.hi),
-            writes: img.writes.len(),
-            kind: format!("{:?}", img.kind),
-            observed: why,
-            image,
-            reproduce,
-        }
-    }
 }
 
 /// Checks every job of `rec` (the jobs it ran, in order): per job, its base image rolled

@@ -159,6 +159,7 @@ impl<'a> Ids<'a> {
     }
 
     /// The dense index of inode number `n`.
+    #[inline]
     fn ix(&self, n: usize) -> u32 {
         match self.ix_of.get(n) {
             Some(&i) if i != NONE => i,
@@ -167,6 +168,7 @@ impl<'a> Ids<'a> {
     }
 
     /// The slot of entry `name` in directory `dir`.
+    #[inline]
     fn slot(&self, dir: usize, name: &str) -> u32 {
         rank(&self.slots, &(dir, name))
     }
