@@ -119,7 +119,7 @@ pub(crate) struct Downset {
     paths: Vec<(Path, Ino)>,
     /// Per visible file: (chunk, candidates) for each chunk inside its size.
     files: BTreeMap<Ino, Vec<(usize, Candidates)>>,
-    /// (ino, position in files[ino], chunk) for every chunk with a choice.
+    /// (ino, position in `files[ino]`, chunk) for every chunk with a choice.
     slots: Vec<(Ino, usize, usize)>,
     /// Per slot: every nonempty subset of its candidate values (no larger than its unit count).
     pub(crate) options: Vec<Vec<Choice>>,

@@ -21,7 +21,7 @@ pub(super) struct Slot {
     /// Its candidates in `Scratch::src` / `Scratch::vals`: the sources (None: the base value;
     /// Some(e): block version e; GARBAGE) and their value ids.
     pub(super) cand: (u32, u32),
-    /// Its options in `Scratch::opt_mask` / `Scratch::opt_ids` (in [`subsets`](super::subsets)
+    /// Its options in `Scratch::opt_mask` / `Scratch::opt_ids` (in [`subsets`](crate::explore::chunk_values::subsets)
     /// order): the subset of candidates as a bit mask, and the range of its sorted, distinct
     /// value ids in `Scratch::ids`.
     pub(super) opts: (u32, u32),
@@ -380,7 +380,7 @@ fn base_value(d: &Dense, s: &Scratch, p: &Persistence, c: usize) -> (Stamp, u32)
 }
 
 /// Pushes the options of the `n` candidates at `s.vals[start..]` (every nonempty subset of at
-/// most `max` of them, in [`subsets`](super::super::chunk_values::subsets) order): each as a
+/// most `max` of them, in [`subsets`](crate::explore::chunk_values::subsets) order): each as a
 /// bit mask and its sorted, distinct value ids.
 #[inline]
 fn push_options(s: &mut Scratch, start: usize, n: usize, max: usize) {
