@@ -9,7 +9,6 @@
 //!   computes the set of values a block can end up with, and a crash-state class records which of
 //!   them the chunk's blocks take. Counting the members of a class is combinatorics
 //!   ([`crate::count::Count::surjections`]), not enumeration.
-
 //!
 //! The module's parts: `reference` is the reference code (a downset's metadata in ordered maps,
 //! each chunk's candidates, the state of each combination of choices), `dense` the fast path the
