@@ -3,7 +3,7 @@
 //! (program, model) pair, how the state space and time grow with program length, and the time
 //! of whole workload spaces (seq-1, seq-2, and optionally a seq-3 space).
 
-use crate::commands::{input_error, print_json, HOLDS};
+use crate::input::{input_error, print_json, HOLDS};
 use crate::workloads::sweep;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -237,7 +237,21 @@ fn to_json(
 
 fn markdown(v: &Value) -> String {
     let mut s = String::new();
-    let f = |x: &Value| x.as_f64().unwrap_or(0.0);
+    md_header(&mut s, v);
+    md_throughput(&mut s, v);
+    md_tiny(&mut s, v);
+    md_growth(&mut s, v);
+    md_spaces(&mut s, v);
+    s
+}
+
+/// A JSON number as f64 (0 when absent).
+fn num(x: &Value) -> f64 {
+    x.as_f64().unwrap_or(0.0)
+}
+
+/// The title and how the figures were made.
+fn md_header(s: &mut String, v: &Value) {
     let _ = writeln!(s, "# Performance\n");
     let _ = writeln!(
         s,
@@ -246,6 +260,10 @@ fn markdown(v: &Value) -> String {
         if v["workload_spaces"].as_array().is_some_and(|w| w.len() > 2) { " --seq3" } else { "" },
         v["machine"]["threads"], v["machine"]["kernel"].as_str().unwrap_or("?")
     );
+}
+
+/// Classes per second: the medians per model, then per program.
+fn md_throughput(s: &mut String, v: &Value) {
     let _ = writeln!(s, "## Enumeration throughput\n");
     let _ = writeln!(
         s,
@@ -266,11 +284,11 @@ fn markdown(v: &Value) -> String {
         "| | {} | {} | {} |\n",
         models
             .iter()
-            .map(|m| rate(f(&v["median_classes_per_second"][m])))
+            .map(|m| rate(num(&v["median_classes_per_second"][m])))
             .collect::<Vec<_>>()
             .join(" | "),
-        rate(f(&v["median_classes_per_second_all"])),
-        rate(f(&v["aggregate_classes_per_second"]))
+        rate(num(&v["median_classes_per_second_all"])),
+        rate(num(&v["aggregate_classes_per_second"]))
     );
     let _ = writeln!(
         s,
@@ -286,11 +304,15 @@ fn markdown(v: &Value) -> String {
             chunk[0]["program"].as_str().unwrap_or(""),
             chunk
                 .iter()
-                .map(|r| format!("{} ({})", r["classes"], rate(f(&r["classes_per_second"]))))
+                .map(|r| format!("{} ({})", r["classes"], rate(num(&r["classes_per_second"]))))
                 .collect::<Vec<_>>()
                 .join(" | ")
         );
     }
+}
+
+/// The cost of one tiny (program, model) pair.
+fn md_tiny(s: &mut String, v: &Value) {
     let _ = writeln!(s, "\n## One tiny (program, model) pair\n");
     let _ = writeln!(
         s,
@@ -302,9 +324,13 @@ fn markdown(v: &Value) -> String {
             s,
             "| {} | {:.1} |",
             t["program"].as_str().unwrap_or(""),
-            f(&t["seconds_per_pair"]) * 1e6
+            num(&t["seconds_per_pair"]) * 1e6
         );
     }
+}
+
+/// How the cost grows with program length, per model, with and without syncs.
+fn md_growth(s: &mut String, v: &Value) {
     let _ = writeln!(s, "\n## How cost grows with program length\n");
     let _ = writeln!(
         s,
@@ -333,10 +359,14 @@ fn markdown(v: &Value) -> String {
                     ""
                 },
                 r["concrete"].as_str().unwrap_or(""),
-                f(&r["seconds"])
+                num(&r["seconds"])
             );
         }
     }
+}
+
+/// The workload spaces swept (with `--seq3`, the larger ones too).
+fn md_spaces(s: &mut String, v: &Value) {
     let spaces = v["workload_spaces"].as_array().cloned().unwrap_or_default();
     if !spaces.is_empty() {
         let _ = writeln!(s, "\n## Workload spaces (`unplug workloads`)\n");
@@ -356,10 +386,9 @@ fn markdown(v: &Value) -> String {
                 w["checked"],
                 w["skipped"],
                 w["crash_states"],
-                f(&w["seconds"]),
-                f(&w["workloads"]) / f(&w["seconds"]).max(1e-9)
+                num(&w["seconds"]),
+                num(&w["workloads"]) / num(&w["seconds"]).max(1e-9)
             );
         }
     }
-    s
 }

@@ -1,8 +1,9 @@
 //! The subcommands: load the program, run the explorer, print text or JSON, return the exit code.
 
+use crate::input::{input_error, load, parse_models, print_json, FAILS, HOLDS, INPUT_ERROR};
 use crate::render;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use unplug_explorer::syncs::{self, Variant};
 use unplug_explorer::{guarantee, replay, Analysis, Limits};
 use unplug_model::{ModelSpec, ProgramErrors};
@@ -26,84 +27,12 @@ pub struct Common {
     pub max_states: usize,
 }
 
-/// Exit codes.
-pub const HOLDS: u8 = 0;
-pub const FAILS: u8 = 1;
-pub const INPUT_ERROR: u8 = 2;
-
-/// A usage or input problem: printed (as JSON with `--json`) and turned into exit code 2.
-pub fn input_error(json: bool, msg: &str) -> u8 {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "errors": [{ "message": msg }] })).expect("json")
-        );
-    } else {
-        eprintln!("error: {msg}");
-    }
-    INPUT_ERROR
-}
-
-fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
-    if json {
-        let errors: Vec<Value> = e
-            .errors
-            .iter()
-            .map(|d| {
-                let (line, col) = e.location(d);
-                json!({ "file": e.src.name(), "line": line, "column": col, "message": d.message, "hint": d.hint })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "errors": errors })).expect("json")
-        );
-    } else {
-        eprint!("{}", e.render_plain());
-    }
-    INPUT_ERROR
-}
-
-/// Reads, parses and executes a program; on failure prints every error and returns exit code 2.
-pub fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
-    let name = path.display().to_string();
-    let src = std::fs::read_to_string(path)
-        .map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
-    let (program, trace) = unplug_model::load(&src)
-        .map_err(|errs| program_errors(json, &ProgramErrors::new(&name, &src, errs)))?;
-    Ok(Analysis::from_trace(program, trace))
-}
-
-pub fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {
-    if names.is_empty() {
-        return Ok(ModelSpec::all());
-    }
-    let mut out = Vec::new();
-    let mut errs = Vec::new();
-    for n in names {
-        match ModelSpec::parse(n) {
-            Ok(m) if !out.contains(&m) => out.push(m),
-            Ok(_) => {}
-            Err(e) => errs.push(format!("--model {n}: {e}")),
-        }
-    }
-    if errs.is_empty() {
-        Ok(out)
-    } else {
-        Err(input_error(json, &errs.join("\n")))
-    }
-}
-
 /// The program and the models a command runs on.
 fn prepare(c: &Common) -> Result<(Analysis, Vec<ModelSpec>), u8> {
     let models = parse_models(&c.models, c.json)?;
     let mut a = load(&c.program, c.json)?;
     a.limits.max_states = c.max_states;
     Ok((a, models))
-}
-
-pub fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("json"));
 }
 
 pub fn check(c: &Common) -> u8 {

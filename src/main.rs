@@ -3,6 +3,7 @@
 
 mod bench;
 mod commands;
+mod input;
 mod real;
 mod render;
 mod search;

@@ -1,7 +1,7 @@
 //! `unplug real`: run programs on real file systems under simulated power cuts and hold the
 //! model to what the disk shows (the realfs crate does the work; this is the command line).
 
-use crate::commands::{input_error, load, print_json, FAILS, HOLDS, INPUT_ERROR};
+use crate::input::{input_error, load, print_json, FAILS, HOLDS, INPUT_ERROR};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use unplug_explorer::Limits;

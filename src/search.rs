@@ -1,14 +1,14 @@
 //! `unplug search PROG`: the cheapest syncs that keep every property, reorderings that let more
 //! go, and the smallest programs that break a property when syncs are dropped (proptest, seeded).
 
-use crate::commands::{self, input_error, print_json};
+use crate::input::{self, input_error, print_json};
 use crate::render;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use unplug_explorer::search::{
-    self, Breaking, Cheapest, Options, SearchReport, SyncChoice, Treatment,
+    self, Breaking, Broken, Cheapest, Options, Reorders, SearchReport, SyncChoice, Treatment,
 };
 use unplug_explorer::{Analysis, Limits};
 use unplug_model::ModelSpec;
@@ -146,241 +146,28 @@ fn one(
         seed: args.seed,
         cases: args.cases,
     };
+    let p = Searched {
+        path,
+        a,
+        args,
+        props: a
+            .program
+            .properties
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect(),
+    };
     let syncs = search::sync_ops(a);
     let deps = unplug_explorer::search::dependencies(&a.program, &a.trace);
-    let props: Vec<&str> = a
-        .program
-        .properties
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
     let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "{}: {} ops, {} sync calls ({}), properties {}; models {}; seed {:#x}, {} cases\n",
-        path.display(),
-        a.program.ops.len(),
-        syncs.len(),
-        syncs
-            .iter()
-            .map(|&k| render::op_str(a, k))
-            .collect::<Vec<_>>()
-            .join(", "),
-        props.join(", "),
-        ms.iter()
-            .map(|m| m.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        args.seed,
-        args.cases
-    );
-    let written: u32 = syncs.iter().map(|&k| search::call_cost(a, k, false)).sum();
-    let _ = writeln!(
-        text,
-        "Cost of a call: {}; as written: {written}.",
-        search::COSTS
-            .iter()
-            .map(|(c, n)| match *c {
-                "directory" => format!("{n} more for a directory"),
-                _ => format!("{c} {n}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    p.header(&mut text, ms, &syncs);
     let reports: Vec<SearchReport> = ms.iter().map(|m| search::search(a, m, &opts)).collect();
     if let Some(r) = reports.first() {
-        let ro = &r.reorders;
-        let how = if ro.exhaustive {
-            "every order that keeps them"
-        } else {
-            "every order that moves one op and keeps them"
-        };
-        if ro.orders == 0 {
-            let _ = writeln!(
-                text,
-                "Dependencies: {} pairs of ops that must stay in order; no other order keeps them all.",
-                ro.dependencies
-            );
-        } else {
-            let _ = writeln!(
-                text,
-                "Dependencies: {} pairs of ops that must stay in order; {} other orders tried ({how}).",
-                ro.dependencies, ro.orders
-            );
-        }
+        dependencies_line(&mut text, &r.reorders);
     }
     let mut models_json = Vec::new();
     for r in &reports {
-        let m = &r.model;
-        let _ = writeln!(text, "\n== {m} ==");
-        let holding: Vec<usize> = (0..r.holds.len()).filter(|&i| r.holds[i]).collect();
-        let failing: Vec<usize> = (0..r.holds.len()).filter(|&i| !r.holds[i]).collect();
-        if !failing.is_empty() {
-            let _ = writeln!(
-                text,
-                "{} {} as written, even with every sync: no variant keeps every property.",
-                names(a, &failing),
-                if failing.len() == 1 { "FAILS" } else { "FAIL" }
-            );
-        }
-        match &r.cheapest {
-            Some(c) => {
-                let how = if c.exhaustive {
-                    format!("exhaustive, {} variants checked", c.explored)
-                } else {
-                    format!(
-                        "greedy: more than {} sync calls, a local minimum after {} rounds",
-                        search::MAX_EXHAUSTIVE_SYNCS,
-                        c.explored
-                    )
-                };
-                let _ = writeln!(
-                    text,
-                    "Cheapest variants that keep {}: cost {} (as written {}; {how}):",
-                    names(a, &holding),
-                    c.cost,
-                    c.written_cost
-                );
-                text.push_str(&cheapest_table(a, c));
-            }
-            None => {
-                let _ = writeln!(text, "No property holds as written: nothing to keep.");
-            }
-        }
-        let ro = &r.reorders;
-        if r.cheapest.is_some() && ro.orders > 0 {
-            if ro.better.is_empty() {
-                let _ = writeln!(
-                    text,
-                    "Reorderings: none of the {} other orders lets a further sync go.",
-                    ro.orders
-                );
-            } else {
-                for b in ro.better.iter().take(5) {
-                    let _ = writeln!(
-                        text,
-                        "Reordered as ops {}: cost {} with {}.",
-                        list(&b.order),
-                        b.cheapest.cost,
-                        b.cheapest.variants[0]
-                            .iter()
-                            .map(|s| format!("op {} {}", s.op, treatment(s.treatment)))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
-                if ro.better.len() > 5 {
-                    let _ = writeln!(
-                        text,
-                        "... and {} more orders that let a further sync go (--json lists them).",
-                        ro.better.len() - 5
-                    );
-                }
-            }
-        }
-        let mut breaking_json = serde_json::Map::new();
-        for (i, b) in r.breaking.iter().enumerate() {
-            let p = props[i];
-            let v = match b {
-                Breaking::FailsAsWritten => {
-                    let _ = writeln!(text, "{p}: fails as written; nothing to break.");
-                    json!({ "outcome": "fails_as_written" })
-                }
-                Breaking::NoSyncNeeded => {
-                    let _ = writeln!(
-                        text,
-                        "{p}: holds with every sync dropped; no sync to break it with."
-                    );
-                    json!({ "outcome": "no_sync_needed" })
-                }
-                Breaking::NotFound => {
-                    let _ = writeln!(
-                        text,
-                        "{p}: no breaking variant among {} generated cases (try more --cases or another --seed).",
-                        args.cases
-                    );
-                    json!({ "outcome": "not_found" })
-                }
-                Breaking::Found(x) => {
-                    let file = match &args.out {
-                        Some(dir) => {
-                            let f = out_file(dir, path, m, p);
-                            std::fs::create_dir_all(dir)
-                                .and_then(|()| std::fs::write(&f, &x.source))
-                                .map_err(|e| {
-                                    input_error(
-                                        args.json,
-                                        &format!("cannot write `{}`: {e}", f.display()),
-                                    )
-                                })?;
-                            Some(f)
-                        }
-                        None => None,
-                    };
-                    let shown = file
-                        .as_ref()
-                        .map_or("min.up".to_string(), |f| f.display().to_string());
-                    let _ = writeln!(
-                        text,
-                        "{p}: a minimal program that breaks it ({} of {} ops; no op can be dropped further):",
-                        x.edit.order.len(),
-                        a.program.ops.len()
-                    );
-                    for line in x.source.lines() {
-                        let _ = writeln!(text, "    {line}");
-                    }
-                    if let Some(c) = &x.counterexample {
-                        let _ = writeln!(text, "  at {}:", render::point_str(&x.analysis, c.at));
-                        for line in c.state.to_string().lines() {
-                            let _ = writeln!(text, "    {line}");
-                        }
-                    }
-                    let _ = writeln!(text, "  reproduce: {}", rerun(path, m, args));
-                    let save = if file.is_some() {
-                        String::new()
-                    } else {
-                        "save the program above as min.up, then ".to_string()
-                    };
-                    let _ = writeln!(text, "  check it: {save}unplug check {shown} --model {m}");
-                    if let Some(c) = &x.counterexample {
-                        let _ = writeln!(
-                            text,
-                            "  explain it: unplug explain {shown} --model {m} --state '{}'",
-                            c.replay
-                        );
-                    }
-                    json!({
-                        "outcome": "found",
-                        "program": x.source,
-                        "kept_ops": x.edit.order,
-                        "dropped_syncs": x.dropped_syncs,
-                        "weakened": x.weakened,
-                        "dropped_ops": x.dropped_ops,
-                        "restored_by": x.restores,
-                        "file": file.map(|f| f.display().to_string()),
-                        "counterexample": x.counterexample.as_ref().map(|c| render::counterexample_json(&x.analysis, c)),
-                        "reproduce": rerun(path, m, args),
-                    })
-                }
-            };
-            breaking_json.insert(p.to_string(), v);
-        }
-        models_json.push(json!({
-            "model": m.to_string(),
-            "holds": props.iter().zip(&r.holds).map(|(p, h)| (p.to_string(), json!(h))).collect::<serde_json::Map<_, _>>(),
-            "keeps": holding.iter().map(|&i| props[i]).collect::<Vec<_>>(),
-            "cheapest": r.cheapest.as_ref().map(cheapest_json),
-            "reorders": {
-                "dependencies": ro.dependencies,
-                "orders": ro.orders,
-                "exhaustive": ro.exhaustive,
-                "better": ro.better.iter().map(|b| json!({
-                    "order": b.order,
-                    "cheapest": cheapest_json(&b.cheapest),
-                })).collect::<Vec<_>>(),
-            },
-            "breaking": breaking_json,
-        }));
+        models_json.push(p.model(&mut text, r)?);
     }
     let v = json!({
         "program": path.display().to_string(),
@@ -396,14 +183,281 @@ fn one(
     Ok((text, v))
 }
 
+/// How many pairs of ops must stay in order, and how many other orders were tried (the same
+/// for every model: dependencies come from the program).
+fn dependencies_line(text: &mut String, ro: &Reorders) {
+    let how = if ro.exhaustive {
+        "every order that keeps them"
+    } else {
+        "every order that moves one op and keeps them"
+    };
+    if ro.orders == 0 {
+        let _ = writeln!(
+            text,
+            "Dependencies: {} pairs of ops that must stay in order; no other order keeps them all.",
+            ro.dependencies
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "Dependencies: {} pairs of ops that must stay in order; {} other orders tried ({how}).",
+            ro.dependencies, ro.orders
+        );
+    }
+}
+
+/// The program being searched, and what its rendering needs.
+struct Searched<'a> {
+    path: &'a Path,
+    a: &'a Analysis,
+    args: &'a SearchArgs,
+    /// The properties' names, in program order.
+    props: Vec<&'a str>,
+}
+
+impl Searched<'_> {
+    /// The program's summary line and the cost of each call.
+    fn header(&self, text: &mut String, ms: &[ModelSpec], syncs: &[usize]) {
+        let (a, args) = (self.a, self.args);
+        let _ = writeln!(
+            text,
+            "{}: {} ops, {} sync calls ({}), properties {}; models {}; seed {:#x}, {} cases\n",
+            self.path.display(),
+            a.program.ops.len(),
+            syncs.len(),
+            syncs
+                .iter()
+                .map(|&k| render::op_str(a, k))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.props.join(", "),
+            ms.iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.seed,
+            args.cases
+        );
+        let written: u32 = syncs.iter().map(|&k| search::call_cost(a, k, false)).sum();
+        let _ = writeln!(
+            text,
+            "Cost of a call: {}; as written: {written}.",
+            search::COSTS
+                .iter()
+                .map(|(c, n)| match *c {
+                    "directory" => format!("{n} more for a directory"),
+                    _ => format!("{c} {n}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    /// One model's section: what fails as written, the cheapest variants, the reorderings that
+    /// help, and a breaking program per property; its JSON.
+    fn model(&self, text: &mut String, r: &SearchReport) -> Result<Value, u8> {
+        let (a, props) = (self.a, &self.props);
+        let m = &r.model;
+        let _ = writeln!(text, "\n== {m} ==");
+        let holding: Vec<usize> = (0..r.holds.len()).filter(|&i| r.holds[i]).collect();
+        let failing: Vec<usize> = (0..r.holds.len()).filter(|&i| !r.holds[i]).collect();
+        if !failing.is_empty() {
+            let _ = writeln!(
+                text,
+                "{} {} as written, even with every sync: no variant keeps every property.",
+                names(a, &failing),
+                if failing.len() == 1 { "FAILS" } else { "FAIL" }
+            );
+        }
+        match &r.cheapest {
+            Some(c) => cheapest_lines(text, a, c, &holding),
+            None => {
+                let _ = writeln!(text, "No property holds as written: nothing to keep.");
+            }
+        }
+        let ro = &r.reorders;
+        if r.cheapest.is_some() && ro.orders > 0 {
+            reorder_lines(text, ro);
+        }
+        let mut breaking_json = serde_json::Map::new();
+        for (i, b) in r.breaking.iter().enumerate() {
+            let p = props[i];
+            breaking_json.insert(p.to_string(), self.breaking(text, m, p, b)?);
+        }
+        Ok(json!({
+            "model": m.to_string(),
+            "holds": props.iter().zip(&r.holds).map(|(p, h)| (p.to_string(), json!(h))).collect::<serde_json::Map<_, _>>(),
+            "keeps": holding.iter().map(|&i| props[i]).collect::<Vec<_>>(),
+            "cheapest": r.cheapest.as_ref().map(cheapest_json),
+            "reorders": {
+                "dependencies": ro.dependencies,
+                "orders": ro.orders,
+                "exhaustive": ro.exhaustive,
+                "better": ro.better.iter().map(|b| json!({
+                    "order": b.order,
+                    "cheapest": cheapest_json(&b.cheapest),
+                })).collect::<Vec<_>>(),
+            },
+            "breaking": breaking_json,
+        }))
+    }
+
+    /// What the search for a program that breaks property `p` under model `m` found.
+    fn breaking(
+        &self,
+        text: &mut String,
+        m: &ModelSpec,
+        p: &str,
+        b: &Breaking,
+    ) -> Result<Value, u8> {
+        Ok(match b {
+            Breaking::FailsAsWritten => {
+                let _ = writeln!(text, "{p}: fails as written; nothing to break.");
+                json!({ "outcome": "fails_as_written" })
+            }
+            Breaking::NoSyncNeeded => {
+                let _ = writeln!(
+                    text,
+                    "{p}: holds with every sync dropped; no sync to break it with."
+                );
+                json!({ "outcome": "no_sync_needed" })
+            }
+            Breaking::NotFound => {
+                let _ = writeln!(
+                    text,
+                    "{p}: no breaking variant among {} generated cases (try more --cases or another --seed).",
+                    self.args.cases
+                );
+                json!({ "outcome": "not_found" })
+            }
+            Breaking::Found(x) => self.found(text, m, p, x)?,
+        })
+    }
+
+    /// A minimal breaking program: printed (and written under `--out`), with the commands that
+    /// reproduce, check and explain it.
+    fn found(&self, text: &mut String, m: &ModelSpec, p: &str, x: &Broken) -> Result<Value, u8> {
+        let (path, a, args) = (self.path, self.a, self.args);
+        let file = match &args.out {
+            Some(dir) => {
+                let f = out_file(dir, path, m, p);
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| std::fs::write(&f, &x.source))
+                    .map_err(|e| {
+                        input_error(args.json, &format!("cannot write `{}`: {e}", f.display()))
+                    })?;
+                Some(f)
+            }
+            None => None,
+        };
+        let shown = file
+            .as_ref()
+            .map_or("min.up".to_string(), |f| f.display().to_string());
+        let _ = writeln!(
+            text,
+            "{p}: a minimal program that breaks it ({} of {} ops; no op can be dropped further):",
+            x.edit.order.len(),
+            a.program.ops.len()
+        );
+        for line in x.source.lines() {
+            let _ = writeln!(text, "    {line}");
+        }
+        if let Some(c) = &x.counterexample {
+            let _ = writeln!(text, "  at {}:", render::point_str(&x.analysis, c.at));
+            for line in c.state.to_string().lines() {
+                let _ = writeln!(text, "    {line}");
+            }
+        }
+        let _ = writeln!(text, "  reproduce: {}", rerun(path, m, args));
+        let save = if file.is_some() {
+            String::new()
+        } else {
+            "save the program above as min.up, then ".to_string()
+        };
+        let _ = writeln!(text, "  check it: {save}unplug check {shown} --model {m}");
+        if let Some(c) = &x.counterexample {
+            let _ = writeln!(
+                text,
+                "  explain it: unplug explain {shown} --model {m} --state '{}'",
+                c.replay
+            );
+        }
+        Ok(json!({
+            "outcome": "found",
+            "program": x.source,
+            "kept_ops": x.edit.order,
+            "dropped_syncs": x.dropped_syncs,
+            "weakened": x.weakened,
+            "dropped_ops": x.dropped_ops,
+            "restored_by": x.restores,
+            "file": file.map(|f| f.display().to_string()),
+            "counterexample": x.counterexample.as_ref().map(|c| render::counterexample_json(&x.analysis, c)),
+            "reproduce": rerun(path, m, args),
+        }))
+    }
+}
+
+/// The cheapest variants that keep the properties holding as written, as a table.
+fn cheapest_lines(text: &mut String, a: &Analysis, c: &Cheapest, holding: &[usize]) {
+    let how = if c.exhaustive {
+        format!("exhaustive, {} variants checked", c.explored)
+    } else {
+        format!(
+            "greedy: more than {} sync calls, a local minimum after {} rounds",
+            search::MAX_EXHAUSTIVE_SYNCS,
+            c.explored
+        )
+    };
+    let _ = writeln!(
+        text,
+        "Cheapest variants that keep {}: cost {} (as written {}; {how}):",
+        names(a, holding),
+        c.cost,
+        c.written_cost
+    );
+    text.push_str(&cheapest_table(a, c));
+}
+
+/// The reorderings that let a further sync go (the first five), or that none does.
+fn reorder_lines(text: &mut String, ro: &Reorders) {
+    if ro.better.is_empty() {
+        let _ = writeln!(
+            text,
+            "Reorderings: none of the {} other orders lets a further sync go.",
+            ro.orders
+        );
+        return;
+    }
+    for b in ro.better.iter().take(5) {
+        let _ = writeln!(
+            text,
+            "Reordered as ops {}: cost {} with {}.",
+            list(&b.order),
+            b.cheapest.cost,
+            b.cheapest.variants[0]
+                .iter()
+                .map(|s| format!("op {} {}", s.op, treatment(s.treatment)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if ro.better.len() > 5 {
+        let _ = writeln!(
+            text,
+            "... and {} more orders that let a further sync go (--json lists them).",
+            ro.better.len() - 5
+        );
+    }
+}
+
 pub fn search(args: &SearchArgs) -> u8 {
-    let ms = match commands::parse_models(&args.models, args.json) {
+    let ms = match input::parse_models(&args.models, args.json) {
         Ok(m) => m,
         Err(c) => return c,
     };
     let mut loaded = Vec::new();
     for p in &args.programs {
-        match commands::load(p, args.json) {
+        match input::load(p, args.json) {
             Ok(mut a) => {
                 a.limits.max_states = args.max_states;
                 loaded.push((p, a));
@@ -436,5 +490,5 @@ pub fn search(args: &SearchArgs) -> u8 {
     } else {
         print!("{}", texts.join("\n"));
     }
-    commands::HOLDS
+    input::HOLDS
 }

@@ -1,7 +1,7 @@
 //! `unplug workloads`: every workload of a bounded space (ACE-style), checked under every model
 //! against the built-in oracles and the strength order of the models.
 
-use crate::commands::{input_error, parse_models, print_json, FAILS, HOLDS};
+use crate::input::{input_error, parse_models, print_json, FAILS, HOLDS};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use rayon::prelude::*;
 use serde_json::{json, Value};

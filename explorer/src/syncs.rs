@@ -11,9 +11,12 @@ use crate::{replay, Analysis, ModelRun, PropertyResult, Violation};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use unplug_model::volatile::{Ino, Kind, SyncReq, Trace};
+use unplug_model::volatile::{SyncReq, Trace};
 use unplug_model::ModelSpec;
-use unplug_model::Path;
+
+mod repairs;
+
+use repairs::find_repairs;
 
 /// Most syncs for which every subset is explored (minimal sufficient sets).
 pub const MAX_SUBSET_SYNCS: usize = 10;
@@ -208,28 +211,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         };
         let run = a.run_trace(model, variant.apply(&a.trace));
         let without = run.check();
-        let mut verdicts = BTreeMap::new();
-        let mut counterexamples = BTreeMap::new();
-        for (i, p) in props.iter().enumerate() {
-            let needed = without[i].violating_classes > results[i].violating_classes
-                || (!without[i].unproven.is_empty() && results[i].holds);
-            verdicts.insert(
-                p.name.clone(),
-                if needed {
-                    Need::Needed
-                } else {
-                    Need::Redundant
-                },
-            );
-            if needed {
-                // The first violation without the sync that the program as written does not have.
-                let v = first_new_violation(&base_run, &run, i)
-                    .or_else(|| without[i].counterexample.clone());
-                if let Some(v) = v {
-                    counterexamples.insert(p.name.clone(), Counterexample::of(&run, &variant, &v));
-                }
-            }
-        }
+        let (verdicts, counterexamples) = needs(&base_run, &results, &run, &variant, &without);
         by_kept.insert(
             syncs.iter().copied().filter(|&x| x != s).collect(),
             without.iter().map(|r| r.holds).collect(),
@@ -265,48 +247,126 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         });
     }
 
-    let mut minimal_sets = BTreeMap::new();
-    if subset_ok {
-        let todo: Vec<Vec<usize>> = (0u32..(1u32 << syncs.len()))
-            .map(|mask| {
-                (0..syncs.len())
-                    .filter(|i| mask >> i & 1 == 1)
-                    .map(|i| syncs[i])
-                    .collect()
-            })
-            .filter(|kept: &Vec<usize>| !by_kept.contains_key(kept))
-            .collect();
-        let done: Vec<(Vec<usize>, Vec<bool>)> = todo
-            .into_par_iter()
-            .map(|kept| {
-                let removed = syncs
-                    .iter()
-                    .copied()
-                    .filter(|s| !kept.contains(s))
-                    .collect();
-                let variant = Variant {
-                    removed,
-                    ..Variant::default()
-                };
-                let r = a.holds(model, &variant.apply(&a.trace), &[], None);
-                (kept, r)
-            })
-            .collect();
-        by_kept.extend(done);
-        let holding: Vec<usize> = (0..props.len()).filter(|&i| results[i].holds).collect();
-        for &i in &holding {
-            minimal_sets.insert(props[i].name.clone(), minimal(&by_kept, |r| r[i]));
-        }
-        if !holding.is_empty() {
-            minimal_sets.insert(
-                "*".to_string(),
-                minimal(&by_kept, |r| holding.iter().all(|&i| r[i])),
-            );
+    let minimal_sets = if subset_ok {
+        minimal_sets(a, model, &syncs, &results, by_kept)
+    } else {
+        BTreeMap::new()
+    };
+    let alternatives = alternatives(a, model, &base_run, &syncs, &minimal_sets);
+    let repairs = props
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| !results[i].holds)
+        .map(|(i, p)| (p.name.clone(), find_repairs(a, model, i)))
+        .collect();
+    SyncReport {
+        model: model.to_string(),
+        results,
+        syncs: entries,
+        minimal_sets,
+        minimal_sets_computed: subset_ok,
+        alternatives,
+        repairs,
+    }
+}
+
+/// Per property, whether the sync removed in `run` (the `variant`) is needed for it, and where
+/// it is, the crash state that shows it.
+fn needs(
+    base_run: &ModelRun,
+    results: &[PropertyResult],
+    run: &ModelRun,
+    variant: &Variant,
+    without: &[PropertyResult],
+) -> (BTreeMap<String, Need>, BTreeMap<String, Counterexample>) {
+    let mut verdicts = BTreeMap::new();
+    let mut counterexamples = BTreeMap::new();
+    for (i, p) in run.analysis.program.properties.iter().enumerate() {
+        let needed = without[i].violating_classes > results[i].violating_classes
+            || (!without[i].unproven.is_empty() && results[i].holds);
+        verdicts.insert(
+            p.name.clone(),
+            if needed {
+                Need::Needed
+            } else {
+                Need::Redundant
+            },
+        );
+        if needed {
+            // The first violation without the sync that the program as written does not have.
+            let v =
+                first_new_violation(base_run, run, i).or_else(|| without[i].counterexample.clone());
+            if let Some(v) = v {
+                counterexamples.insert(p.name.clone(), Counterexample::of(run, variant, &v));
+            }
         }
     }
+    (verdicts, counterexamples)
+}
 
+/// The minimal sets of kept syncs per holding property and for all of them together (`*`):
+/// every subset of the syncs not in `by_kept` yet is checked (in parallel), then the minimal
+/// ones are picked.
+fn minimal_sets(
+    a: &Analysis,
+    model: &ModelSpec,
+    syncs: &[usize],
+    results: &[PropertyResult],
+    mut by_kept: BTreeMap<Vec<usize>, Vec<bool>>,
+) -> BTreeMap<String, Vec<Vec<usize>>> {
+    let props = &a.program.properties;
+    let mut minimal_sets = BTreeMap::new();
+    let todo: Vec<Vec<usize>> = (0u32..(1u32 << syncs.len()))
+        .map(|mask| {
+            (0..syncs.len())
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| syncs[i])
+                .collect()
+        })
+        .filter(|kept: &Vec<usize>| !by_kept.contains_key(kept))
+        .collect();
+    let done: Vec<(Vec<usize>, Vec<bool>)> = todo
+        .into_par_iter()
+        .map(|kept| {
+            let removed = syncs
+                .iter()
+                .copied()
+                .filter(|s| !kept.contains(s))
+                .collect();
+            let variant = Variant {
+                removed,
+                ..Variant::default()
+            };
+            let r = a.holds(model, &variant.apply(&a.trace), &[], None);
+            (kept, r)
+        })
+        .collect();
+    by_kept.extend(done);
+    let holding: Vec<usize> = (0..props.len()).filter(|&i| results[i].holds).collect();
+    for &i in &holding {
+        minimal_sets.insert(props[i].name.clone(), minimal(&by_kept, |r| r[i]));
+    }
+    if !holding.is_empty() {
+        minimal_sets.insert(
+            "*".to_string(),
+            minimal(&by_kept, |r| holding.iter().all(|&i| r[i])),
+        );
+    }
+    minimal_sets
+}
+
+/// Per property with minimal sets: the syncs in some minimal set but not all (any one of them
+/// can stand in for the others), when there are two or more, and the state that breaks the
+/// property without all of them.
+fn alternatives(
+    a: &Analysis,
+    model: &ModelSpec,
+    base_run: &ModelRun,
+    syncs: &[usize],
+    minimal_sets: &BTreeMap<String, Vec<Vec<usize>>>,
+) -> BTreeMap<String, Alternatives> {
     let mut alternatives = BTreeMap::new();
-    for (i, p) in props.iter().enumerate() {
+    for (i, p) in a.program.properties.iter().enumerate() {
         let Some(sets) = minimal_sets.get(&p.name) else {
             continue;
         };
@@ -329,7 +389,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         };
         let run = a.run_trace(model, variant.apply(&a.trace));
         let cx =
-            first_new_violation(&base_run, &run, i).map(|v| Counterexample::of(&run, &variant, &v));
+            first_new_violation(base_run, &run, i).map(|v| Counterexample::of(&run, &variant, &v));
         alternatives.insert(
             p.name.clone(),
             Alternatives {
@@ -338,22 +398,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
             },
         );
     }
-
-    let mut repairs = BTreeMap::new();
-    for (i, p) in props.iter().enumerate() {
-        if !results[i].holds {
-            repairs.insert(p.name.clone(), find_repairs(a, model, i));
-        }
-    }
-    SyncReport {
-        model: model.to_string(),
-        results,
-        syncs: entries,
-        minimal_sets,
-        minimal_sets_computed: subset_ok,
-        alternatives,
-        repairs,
-    }
+    alternatives
 }
 
 /// The minimal sets (by inclusion) among the kept-sync sets that satisfy `ok`.
@@ -401,113 +446,4 @@ fn first_new_violation(base: &ModelRun, run: &ModelRun, i: usize) -> Option<Viol
         }
     }
     None
-}
-
-/// An inode and a path it has.
-type Named = (Ino, Path);
-
-/// Syncs to insert that make property `i` hold: one fsync (of a file or a directory) after some
-/// op; where none works, two fsyncs after the same op (a new file in a new directory needs both
-/// directories synced under POSIX).
-fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
-    let t = &a.trace;
-    let target = |ino: Ino, path: &Path| {
-        let kind = t.kinds[&ino];
-        let req = match kind {
-            Kind::Dir => SyncReq::Dir {
-                ino,
-                datasync: false,
-            },
-            Kind::File => SyncReq::File {
-                ino,
-                datasync: false,
-                range: None,
-            },
-            // A symlink cannot be opened to fsync it; `fsyncable` keeps it out.
-            Kind::Symlink => SyncReq::Dir {
-                ino,
-                datasync: false,
-            },
-        };
-        let kind = if kind == Kind::Dir {
-            "directory"
-        } else {
-            "file"
-        };
-        (
-            req,
-            Target {
-                kind,
-                path: path.to_string(),
-            },
-        )
-    };
-    let try_insert = |after: usize, picks: Vec<(SyncReq, Target)>| -> Option<Repair> {
-        let (reqs, targets): (Vec<SyncReq>, Vec<Target>) = picks.into_iter().unzip();
-        let inserted = vec![after; reqs.len()];
-        if !a.holds(
-            model,
-            &Analysis::with_syncs(t, after, reqs),
-            &inserted,
-            Some(i),
-        )[i]
-        {
-            return None;
-        }
-        let code = targets
-            .iter()
-            .enumerate()
-            .map(|(n, x)| {
-                let h = format!("s{}", n + 1);
-                let flag = if x.kind == "directory" { " dir" } else { "" };
-                format!("{h} = open {}{flag}\nfsync {h}\nclose {h}", x.path)
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        Some(Repair {
-            after,
-            fsync: targets,
-            code,
-        })
-    };
-    // Only files and directories can be opened and fsynced (a symlink cannot).
-    let fsyncable = |ino: &Ino| t.kinds.get(ino) != Some(&Kind::Symlink);
-    // Every (position, inode that has a name there).
-    let named: Vec<(usize, Ino, Path)> = (0..=t.ops.len())
-        .flat_map(|after| {
-            t.paths_after[after]
-                .iter()
-                .filter(|(ino, _)| fsyncable(ino))
-                .map(move |(ino, p)| (after, *ino, p.clone()))
-        })
-        .collect();
-    let single: Vec<Repair> = named
-        .par_iter()
-        .filter_map(|(after, ino, path)| try_insert(*after, vec![target(*ino, path)]))
-        .collect();
-    if !single.is_empty() {
-        return single;
-    }
-    let pairs: Vec<(usize, Named, Named)> = (0..=t.ops.len())
-        .flat_map(|after| {
-            let here: Vec<Named> = t.paths_after[after]
-                .iter()
-                .filter(|(i, _)| fsyncable(i))
-                .map(|(i, p)| (*i, p.clone()))
-                .collect();
-            let mut v = Vec::new();
-            for x in 0..here.len() {
-                for y in x + 1..here.len() {
-                    v.push((after, here[x].clone(), here[y].clone()));
-                }
-            }
-            v
-        })
-        .collect();
-    pairs
-        .into_par_iter()
-        .filter_map(|(after, (i1, p1), (i2, p2))| {
-            try_insert(after, vec![target(i1, &p1), target(i2, &p2)])
-        })
-        .collect()
 }

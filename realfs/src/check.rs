@@ -15,23 +15,31 @@
 //!
 //! Tightness: the fraction of the predicted classes (over all crash points of a program) that
 //! some image showed.
+//!
+//! `window.rs` cuts the log into the jobs' windows and rolls the base image forward; `look.rs`
+//! looks at one job's images and tallies what each program showed; this file predicts, drives
+//! the jobs in order and writes the report.
 
 use crate::child::interrupt;
-use crate::crash::{self, Base, CrashImage, Event, PlanOptions};
-use crate::readback::read_tree;
+use crate::crash::{self, CrashImage, PlanOptions};
 use crate::record::{BackendKind, Recording};
-use crate::session::{decode_mark, job_dir, salt, Job, Mark};
-use crate::{observe, pattern};
+use crate::session::{salt, Job};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use unplug_explorer::{Analysis, CrashState, Limits, ModelRun};
+use unplug_model::ModelSpec;
+
+mod look;
+mod window;
+
+use look::{Look, Seen, Tally};
+use window::{events, windows, Rolling};
 
 /// How to check.
 #[derive(Clone, Debug)]
@@ -162,99 +170,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> CheckError {
     move |source| CheckError::Io { what, source }
 }
 
-/// Where job `j`'s window starts and ends (inclusive) in the log.
-fn windows(rec: &Recording, jobs: usize) -> Result<Vec<(usize, usize)>, CheckError> {
-    let mut start: Vec<Option<usize>> = vec![None; jobs];
-    let mut end: Vec<Option<usize>> = vec![None; jobs];
-    let mut open: Option<usize> = None;
-    for (i, e) in rec.log.entries.iter().enumerate() {
-        if let Some((j, m)) = mark_of(rec, i) {
-            if j < jobs {
-                match m {
-                    Mark::Op(0) => start[j] = start[j].or(Some(i)),
-                    Mark::End => open = Some(j),
-                    Mark::Op(_) => {}
-                }
-            }
-        } else if e.is_flush() {
-            if let Some(j) = open.take() {
-                end[j] = Some(i);
-            }
-        }
-    }
-    (0..jobs)
-        .map(|j| match (start[j], end[j]) {
-            (Some(s), Some(e)) => Ok((s, e)),
-            _ => Err(CheckError::NoMarks(j)),
-        })
-        .collect()
-}
-
-/// The mark entry `i` is, if it is one.
-fn mark_of(rec: &Recording, i: usize) -> Option<(usize, Mark)> {
-    let e = &rec.log.entries[i];
-    (e.is_write() && e.sector * 512 >= rec.fs_bytes)
-        .then(|| decode_mark(&e.data))
-        .flatten()
-}
-
-/// The planner's events of job `j`'s window.
-fn events(rec: &Recording, j: usize, (s, t): (usize, usize)) -> Vec<Event> {
-    let mut out = Vec::new();
-    for i in s..=t {
-        let e = &rec.log.entries[i];
-        if let Some((job, m)) = mark_of(rec, i) {
-            if let (true, Mark::Op(n)) = (job == j, m) {
-                out.push(Event::Mark(n));
-            }
-            continue;
-        }
-        if e.is_write() {
-            out.push(Event::Write {
-                entry: i,
-                fua: e.is_fua(),
-            });
-        }
-        if e.is_flush() {
-            out.push(Event::Flush);
-        }
-    }
-    out
-}
-
-/// Applies the writes of entries `range` to the image file `f`.
-fn apply(rec: &Recording, f: &std::fs::File, range: std::ops::Range<usize>) -> io::Result<()> {
-    for e in &rec.log.entries[range] {
-        if e.is_write() {
-            f.write_all_at(&e.data, e.sector * 512)?;
-        }
-    }
-    Ok(())
-}
-
-/// Data names of the tree read back: a job's salted names back to the program's.
-fn unsalt(tree: &mut crate::ObservedTree, j: usize) {
-    let suffix = salt("", j);
-    for e in &mut tree.entries {
-        for x in &mut e.extents {
-            if let pattern::Origin::Data { name, .. } = &mut x.origin {
-                if let Some(n) = name.strip_suffix(&suffix) {
-                    *name = n.to_string();
-                }
-            }
-        }
-    }
-}
-
-/// What one image showed.
-enum Seen {
-    /// The state, and the predicted classes (by index into the program's class list) that
-    /// contain it at a crash point of the image's window.
-    State(CrashState, Vec<usize>),
-    /// The image could not be mounted or read.
-    Error(String),
-}
-
+/// One program of the recording, with what the model predicts for it.
 struct Program<'a> {
     run: ModelRun<'a>,
     /// Every distinct predicted class over all crash points, and the points each is at.
@@ -262,7 +178,52 @@ struct Program<'a> {
     data_names: Vec<String>,
 }
 
-/// Checks every job of `rec` (the jobs it ran, in order).
+impl<'a> Program<'a> {
+    /// Explores the program under the recording's model and gathers its classes.
+    fn predict(a: &'a Analysis, model: &ModelSpec) -> Self {
+        let run = a.run(model);
+        let mut classes: BTreeMap<CrashState, BTreeSet<usize>> = BTreeMap::new();
+        for p in &run.exploration.points {
+            for s in &p.states {
+                classes.entry(s.state.clone()).or_default().insert(p.at);
+            }
+        }
+        Program {
+            classes: classes.into_iter().collect(),
+            data_names: crate::data_names(&a.program),
+            run,
+        }
+    }
+}
+
+/// A program's name and its analysis.
+type Named<'j> = (&'j str, Analysis);
+
+/// One analysis per distinct program (jobs share programs), in the order first met, with its
+/// name; and the index into them of each job's program.
+fn analyses<'j>(
+    jobs: &'j [Job],
+    opts: &CheckOptions,
+) -> Result<(Vec<Named<'j>>, Vec<usize>), CheckError> {
+    let mut analyses: Vec<Named> = Vec::new();
+    let mut program_of: Vec<usize> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if let Some(pi) = analyses.iter().position(|(n, _)| *n == job.name) {
+            program_of.push(pi);
+        } else {
+            program_of.push(analyses.len());
+            let (p, t) = unplug_model::load(&job.source)
+                .map_err(|_| CheckError::Invalid(job.name.clone()))?;
+            let mut a = Analysis::from_trace(p, t);
+            a.limits = opts.limits;
+            analyses.push((&job.name, a));
+        }
+    }
+    Ok((analyses, program_of))
+}
+
+/// Checks every job of `rec` (the jobs it ran, in order): per job, its base image rolled
+/// forward, its crash images looked at in parallel, then what they showed counted in order.
 pub fn check(
     rec: &Recording,
     jobs: &[Job],
@@ -274,80 +235,14 @@ pub fn check(
         .fs
         .model()
         .map_err(|e| CheckError::Invalid(e.to_string()))?;
-    // One analysis per distinct program (jobs share programs).
-    let mut names: Vec<&str> = Vec::new();
-    let mut analyses: Vec<Analysis> = Vec::new();
-    // The index into `names` (and `analyses`, `programs`, `reports`) of each job's program.
-    let mut program_of: Vec<usize> = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        if let Some(pi) = names.iter().position(|n| *n == job.name) {
-            program_of.push(pi);
-        } else {
-            program_of.push(names.len());
-            let (p, t) = unplug_model::load(&job.source)
-                .map_err(|_| CheckError::Invalid(job.name.clone()))?;
-            let mut a = Analysis::from_trace(p, t);
-            a.limits = opts.limits;
-            names.push(&job.name);
-            analyses.push(a);
-        }
-    }
+    let (analyses, program_of) = analyses(jobs, opts)?;
     let programs: Vec<Program> = analyses
         .iter()
-        .map(|a| {
-            let run = a.run(&model);
-            let mut classes: BTreeMap<CrashState, BTreeSet<usize>> = BTreeMap::new();
-            for p in &run.exploration.points {
-                for s in &p.states {
-                    classes.entry(s.state.clone()).or_default().insert(p.at);
-                }
-            }
-            Program {
-                classes: classes.into_iter().collect(),
-                data_names: crate::data_names(&a.program),
-                run,
-            }
-        })
+        .map(|(_, a)| Program::predict(a, &model))
         .collect();
-
     let windows = windows(rec, jobs.len())?;
-    let rolling_path = opts.scratch.join("rolling.img");
-    // A sparse copy: each job's base is read back with SEEK_DATA, only where data is.
-    crate::record::run(
-        std::process::Command::new("cp")
-            .arg("--sparse=always")
-            .arg(&rec.base)
-            .arg(&rolling_path),
-    )
-    .map_err(|e| CheckError::Io {
-        what: "copying the base image".into(),
-        source: io::Error::other(e.to_string()),
-    })?;
-    let _rolling_cleanup = RemoveOnDrop(rolling_path.clone());
-    let rolling = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&rolling_path)
-        .map_err(io_err("opening the rolling image"))?;
-    let mut applied = 0;
-    let mut reports: Vec<ProgramReport> = names
-        .iter()
-        .zip(&analyses)
-        .map(|(n, a)| ProgramReport {
-            program: n.to_string(),
-            properties: a
-                .program
-                .properties
-                .iter()
-                .map(|p| PropertySeen {
-                    property: p.name.clone(),
-                    ..PropertySeen::default()
-                })
-                .collect(),
-            ..ProgramReport::default()
-        })
-        .collect();
-    let mut observed: Vec<BTreeSet<CrashState>> = vec![BTreeSet::new(); names.len()];
-    let mut hit: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); names.len()];
+    let mut rolling = Rolling::copy(rec, opts)?;
+    let mut tallies: Vec<Tally> = analyses.iter().map(|(n, a)| Tally::new(n, a)).collect();
     let mut unsound = Vec::new();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
@@ -370,181 +265,77 @@ pub fn check(
         }
         let pi = program_of[j];
         let prog = &programs[pi];
-        let report = &mut reports[pi];
-        report.jobs += 1;
+        let tally = &mut tallies[pi];
+        tally.report.jobs += 1;
         if let Some(Err(e)) = rec.jobs.get(j).map(|o| &o.run) {
-            report.problems.push(format!(
+            tally.report.problems.push(format!(
                 "schedule `{}`: the run failed: {e}",
                 job.schedule.name()
             ));
         }
-        let (s, _) = windows[j];
-        apply(rec, &rolling, applied..s).map_err(io_err("rolling the base image forward"))?;
-        applied = s;
-        let base = Base::open(&rolling_path).map_err(io_err("reading the job's base image"))?;
+        let base = rolling.base_at(rec, windows[j].0)?;
         let salted: Vec<String> = prog.data_names.iter().map(|n| salt(n, j)).collect();
         let salted: Vec<&str> = salted.iter().map(String::as_str).collect();
         let plan = &plans[j];
-        let kept = Mutex::new(Vec::new());
+        let look = Look {
+            rec,
+            opts,
+            j,
+            job,
+            base: &base,
+            salted: &salted,
+            prog,
+            kept: Mutex::new(Vec::new()),
+        };
         let seen: Vec<Result<Seen, CheckError>> = pool.install(|| {
             plan.par_iter()
                 .enumerate()
                 .map(|(k, img)| {
-                    if interrupt::interrupted() {
-                        return Err(CheckError::Interrupted);
-                    }
-                    let path = opts.scratch.join(format!("job{j}-img{k}.img"));
-                    let _cleanup = RemoveOnDrop(path.clone());
-                    base.write_image(&rec.log, img, &path)
-                        .map_err(io_err("building a crash image"))?;
-                    let root = job_dir(Path::new(""), j).join("root");
-                    let read = crate::recover::with_mounted(
-                        &path,
-                        rec.fs.fs.name(),
-                        &rec.fs.mount_data(),
-                        |dir| read_tree(&dir.join(&root), &salted),
-                    );
-                    let seen = match read {
-                        Err(e) => Seen::Error(format!("recovery failed: {e}")),
-                        Ok(Err(e)) => Seen::Error(format!("reading the tree back: {e}")),
-                        Ok(Ok(mut tree)) => {
-                            unsalt(&mut tree, j);
-                            match observe::to_crash_state(&tree) {
-                                Err(e) => Seen::Error(e.to_string()),
-                                Ok(state) => {
-                                    let classes = prog
-                                        .classes
-                                        .iter()
-                                        .enumerate()
-                                        .filter(|(_, (c, at))| {
-                                            at.range(img.lo..=img.hi).next().is_some()
-                                                && c.contains(&state)
-                                        })
-                                        .map(|(i, _)| i)
-                                        .collect();
-                                    Seen::State(state, classes)
-                                }
-                            }
-                        }
-                    };
-                    let unsound = match &seen {
-                        Seen::State(_, c) => c.is_empty(),
-                        Seen::Error(_) => true,
-                    };
-                    if unsound {
-                        std::fs::create_dir_all(&opts.keep)
-                            .map_err(io_err("creating the directory for kept images"))?;
-                        let keep = opts.keep.join(format!(
-                            "{}-{}-job{j}-img{k}.img",
-                            rec.fs.fs.name(),
-                            sanitize(&job.name)
-                        ));
-                        // The image was changed by the recovery: build it again to keep it.
-                        base.write_image(&rec.log, img, &keep)
-                            .map_err(io_err("keeping an unsound image"))?;
-                        kept.lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((k, keep));
-                    }
+                    let seen = look.image(k, img)?;
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(n, total);
                     Ok(seen)
                 })
                 .collect()
         });
-        let kept: HashMap<usize, PathBuf> = kept
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
-            .collect();
+        let kept: HashMap<usize, PathBuf> =
+            std::mem::take(&mut *look.kept.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
         for (k, seen) in seen.into_iter().enumerate() {
-            let seen = seen?;
-            report.images_checked += 1;
-            let img = &plan[k];
-            if let Seen::State(state, _) = &seen {
-                let cx = unplug_explorer::state::EvalContext {
-                    old: &prog.run.analysis.old,
-                    new: &prog.run.analysis.new,
-                    data_len: &prog.run.trace.data_len,
-                };
-                for (p, seen_p) in prog
-                    .run
-                    .analysis
-                    .program
-                    .properties
-                    .iter()
-                    .zip(&mut report.properties)
-                {
-                    if img.lo >= prog.run.threshold(&p.when) {
-                        seen_p.images += 1;
-                        if !unplug_explorer::state::eval(&p.expr, state, &cx) {
-                            seen_p.violated += 1;
-                            seen_p.example.get_or_insert_with(|| state.to_string());
-                        }
-                    }
-                }
+            if let Some(why) = tally.record(prog, &plan[k], seen?) {
+                unsound.push(look.unsound(&plan[k], why, kept.get(&k).cloned()));
             }
-            let why = match seen {
-                Seen::State(state, classes) if !classes.is_empty() => {
-                    hit[pi].extend(classes);
-                    observed[pi].insert(state);
-                    continue;
-                }
-                Seen::State(state, _) => {
-                    let text = state.to_string();
-                    observed[pi].insert(state);
-                    text
-                }
-                Seen::Error(e) => e,
-            };
-            report.unsound += 1;
-            let image = kept.get(&k).cloned();
-            let reproduce = image.as_ref().map_or_else(String::new, |p| {
-                let data = rec.fs.mount_data();
-                format!(
-                    "mkdir -p /tmp/unplug-look && mount -t {} -o loop{}{} {} /tmp/unplug-look && find /tmp/unplug-look/job{j}/root -ls; umount /tmp/unplug-look",
-                    rec.fs.fs.name(),
-                    if data.is_empty() { "" } else { "," },
-                    data,
-                    p.display()
-                )
-            });
-            unsound.push(Unsound {
-                program: job.name.clone(),
-                schedule: job.schedule.name(),
-                crash_points: (img.lo, img.hi),
-                writes: img.writes.len(),
-                kind: format!("{:?}", img.kind),
-                observed: why,
-                image,
-                reproduce,
-            });
         }
     }
-    let mut predicted = 0;
-    let mut predicted_hit = 0;
-    for (pi, r) in reports.iter_mut().enumerate() {
-        r.observed_states = observed[pi].len();
-        r.predicted_classes = programs[pi].classes.len();
-        r.predicted_observed = hit[pi].len();
-        predicted += r.predicted_classes;
-        predicted_hit += r.predicted_observed;
-        let unproven = programs[pi].run.exploration.unproven();
-        if !unproven.is_empty() {
-            r.problems.push(format!(
-                "the model hit a bound at crash points {unproven:?}: states there are incomplete"
-            ));
-        }
-    }
+    let reports: Vec<ProgramReport> = tallies
+        .into_iter()
+        .zip(&programs)
+        .map(|(t, prog)| t.finish(prog))
+        .collect();
+    Ok(run_report(rec, &model, jobs.len(), reports, unsound, start))
+}
+
+/// The report of the recording, from its programs' reports.
+fn run_report(
+    rec: &Recording,
+    model: &ModelSpec,
+    jobs: usize,
+    reports: Vec<ProgramReport>,
+    unsound: Vec<Unsound>,
+    start: Instant,
+) -> RunReport {
+    let predicted: usize = reports.iter().map(|r| r.predicted_classes).sum();
+    let predicted_hit: usize = reports.iter().map(|r| r.predicted_observed).sum();
     let images: usize = reports.iter().map(|r| r.images_checked).sum();
     let check_seconds = start.elapsed().as_secs_f64();
-    Ok(RunReport {
+    RunReport {
         fs: rec.fs.fs.name().to_string(),
         mount_opts: rec.fs.mount_opts.clone(),
         model: model.to_string(),
         kernel: rec.kernel.clone(),
         backend: rec.backend,
-        jobs: jobs.len(),
+        jobs,
         images_checked: images,
         observed_states: reports.iter().map(|r| r.observed_states).sum(),
         unsound: unsound.len(),
@@ -558,7 +349,7 @@ pub fn check(
         record_seconds: rec.elapsed.as_secs_f64(),
         check_seconds,
         images_per_second: images as f64 / check_seconds.max(1e-9),
-    })
+    }
 }
 
 fn sanitize(name: &str) -> String {

@@ -1,0 +1,190 @@
+//! The crash state of a key not seen before, built from the downset's dense view: the nodes of
+//! the reachable paths (made once per downset, with the first new key), then each file's
+//! content from the options picked.
+
+use super::downset::{DenseDownset, Scratch};
+use super::Dense;
+use crate::explore::chunk_values::{canonical_in_place, clip, push_value, push_values};
+use crate::explore::Witness;
+use crate::state::{CrashState, Node, Segment};
+use std::collections::BTreeSet;
+use unplug_model::{BlockValue, Persistence};
+
+/// What one reachable path is, apart from a file's content.
+#[derive(Clone, Copy)]
+pub(super) enum Skel {
+    Dir {
+        links: u64,
+    },
+    Symlink {
+        ino: u32,
+        links: u64,
+    },
+    File {
+        ino: u32,
+        links: u64,
+        /// The first of its other names, when it comes before this one (a path id).
+        same_as: Option<u32>,
+        /// Whether this is the file's last name in `out` (its content is moved, not cloned).
+        last: bool,
+    },
+}
+
+/// The nodes of the reachable paths (as `build_tree_with` makes them) and their path order.
+fn skeleton(s: &mut Scratch, inc: &[bool]) {
+    const DIR: u8 = 2;
+    const SYMLINK: u8 = 3;
+    s.skeleton_made = true;
+    s.persisted.clear();
+    s.persisted.extend((0..inc.len()).filter(|&e| inc[e]));
+    let out = &s.out;
+    let (rank_span, ranks) = (&s.rank_span, &s.ranks);
+    let path = |j: u32| {
+        let (from, len) = rank_span[out[j as usize].0 as usize];
+        &ranks[from as usize..(from + len) as usize]
+    };
+    s.order.clear();
+    s.order.extend(0..out.len() as u32);
+    s.order.sort_unstable_by(|&a, &b| path(a).cmp(path(b)));
+    s.skel.clear();
+    for &(pid, ino) in out.iter() {
+        let kind = s.kinds[ino as usize];
+        let names = || out.iter().filter(|&&(q, i)| i == ino && q != 0).count() as u64;
+        s.skel.push(match kind {
+            DIR => {
+                // Children of a directory: the entries found from it (each reachable once).
+                let subdirs = out
+                    .iter()
+                    .filter(|&&(q, i)| {
+                        q != 0 && s.parent_of[q as usize] == pid && s.kinds[i as usize] == DIR
+                    })
+                    .count() as u64;
+                Skel::Dir { links: 2 + subdirs }
+            }
+            SYMLINK => Skel::Symlink {
+                ino,
+                links: names(),
+            },
+            _ => {
+                // The first name of the inode in path order.
+                let first = s
+                    .order
+                    .iter()
+                    .map(|&j| out[j as usize])
+                    .find(|&(q, i)| i == ino && q != 0)
+                    .map_or(pid, |(q, _)| q);
+                Skel::File {
+                    ino,
+                    links: names(),
+                    same_as: (first != pid).then_some(first),
+                    // Set below, in path order (the order states are built in).
+                    last: false,
+                }
+            }
+        });
+    }
+    // A file's content is moved into its last name in path order (the order
+    // `materialize` builds nodes in) and cloned into the names before it.
+    let mut seen: Vec<u32> = Vec::new();
+    for &j in s.order.iter().rev() {
+        if let Skel::File { ino, last, .. } = &mut s.skel[j as usize] {
+            if !seen.contains(ino) {
+                seen.push(*ino);
+                *last = true;
+            }
+        }
+    }
+}
+
+impl DenseDownset<'_> {
+    /// The crash state and witness of one combination of choices: what the reference code
+    /// (`CrashPoint::state_for`) builds, from the dense view.
+    pub fn materialize(
+        &mut self,
+        d: &Dense,
+        p: &Persistence,
+        k: usize,
+        inc: &[bool],
+        pick: &[usize],
+    ) -> (CrashState, Witness) {
+        if !self.s.skeleton_made {
+            skeleton(self.s, inc);
+        }
+        let s = &*self.s;
+        let mut w = Witness {
+            at: k,
+            persisted: s.persisted.clone(),
+            chunks: Vec::with_capacity(s.slots.iter().filter(|x| x.opts.1 > 1).count()),
+        };
+        // Per file (in inode order, as the slots): its segments.
+        let mut content_of: Vec<(u32, Vec<Segment>)> = Vec::with_capacity(s.files.len());
+        for (n, (slot, &pk)) in s.slots.iter().zip(pick).enumerate() {
+            let mask = s.opt_mask[slot.option(pk)];
+            let ino = slot.ino;
+            let size = s.sizes[ino as usize];
+            let chunk = &p.layout.chunks[slot.chunk];
+            let src = &s.src[slot.cands()];
+            let vals = &s.vals[slot.cands()];
+            if slot.opts.1 > 1 {
+                let choice = (0..src.len())
+                    .filter(|i| mask >> i & 1 == 1)
+                    .map(|i| src[i])
+                    .collect();
+                w.chunks.push((slot.chunk, choice));
+            }
+            if content_of.last().is_none_or(|(i, _)| *i != ino) {
+                let chunks = s.slots[n..].iter().take_while(|x| x.ino == ino).count();
+                content_of.push((ino, Vec::with_capacity(chunks)));
+            }
+            let segs = &mut content_of.last_mut().expect("pushed").1;
+            let (from, len) = s.opt_ids[slot.option(pk)];
+            let ids = &s.ids[from as usize..(from + len) as usize];
+            let clipped = chunk.blocks == 1 && chunk.start() + chunk.unit > size;
+            if ids.len() == 1 && !clipped {
+                // One value, unclipped (what `clip` would return unchanged).
+                push_value(segs, &d.values[ids[0] as usize], chunk, size);
+                continue;
+            }
+            let values: BTreeSet<BlockValue> = (0..vals.len())
+                .filter(|i| mask >> i & 1 == 1)
+                .map(|i| clip(&d.values[vals[i] as usize], chunk, size))
+                .collect();
+            push_values(segs, values, chunk, size);
+        }
+        for (_, v) in &mut content_of {
+            canonical_in_place(v);
+        }
+        let mut tree = std::collections::BTreeMap::new();
+        for &j in &s.order {
+            let pid = s.out[j as usize].0;
+            let node = match s.skel[j as usize] {
+                Skel::Dir { links } => Node::Dir { links },
+                Skel::Symlink { ino, links } => Node::Symlink {
+                    target: d.targets[ino as usize].clone().unwrap_or_default(),
+                    links,
+                },
+                Skel::File {
+                    ino,
+                    links,
+                    same_as,
+                    last,
+                } => {
+                    let content = match content_of.iter_mut().find(|(x, _)| *x == ino) {
+                        Some((_, v)) if last => std::mem::take(v),
+                        Some((_, v)) => v.clone(),
+                        None => Vec::new(),
+                    };
+                    Node::File {
+                        size: s.sizes[ino as usize],
+                        links,
+                        content,
+                        same_file_as: same_as.map(|q| s.path_of[q as usize].clone()),
+                    }
+                }
+            };
+            tree.insert(s.path_of[pid as usize].clone(), node);
+        }
+        let state = CrashState { tree };
+        (state, w)
+    }
+}

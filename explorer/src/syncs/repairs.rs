@@ -1,0 +1,136 @@
+//! Repairs of a property that fails as written: one fsync (of a file or a directory) inserted
+//! after some op, or where none works, two after the same op.
+
+use super::{Repair, Target};
+use crate::Analysis;
+use rayon::prelude::*;
+use unplug_model::volatile::{Ino, Kind, SyncReq, Trace};
+use unplug_model::{ModelSpec, Path};
+
+/// An inode and a path it has.
+type Named = (Ino, Path);
+
+/// Syncs to insert that make property `i` hold: one fsync (of a file or a directory) after some
+/// op; where none works, two fsyncs after the same op (a new file in a new directory needs both
+/// directories synced under POSIX).
+pub(super) fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
+    let t = &a.trace;
+    // Only files and directories can be opened and fsynced (a symlink cannot).
+    let fsyncable = |ino: &Ino| t.kinds.get(ino) != Some(&Kind::Symlink);
+    // Every (position, inode that has a name there).
+    let named: Vec<(usize, Ino, Path)> = (0..=t.ops.len())
+        .flat_map(|after| {
+            t.paths_after[after]
+                .iter()
+                .filter(|(ino, _)| fsyncable(ino))
+                .map(move |(ino, p)| (after, *ino, p.clone()))
+        })
+        .collect();
+    let single: Vec<Repair> = named
+        .par_iter()
+        .filter_map(|(after, ino, path)| {
+            try_insert(a, model, i, *after, vec![fsync_of(t, *ino, path)])
+        })
+        .collect();
+    if !single.is_empty() {
+        return single;
+    }
+    let pairs: Vec<(usize, Named, Named)> = (0..=t.ops.len())
+        .flat_map(|after| {
+            let here: Vec<Named> = t.paths_after[after]
+                .iter()
+                .filter(|(i, _)| fsyncable(i))
+                .map(|(i, p)| (*i, p.clone()))
+                .collect();
+            let mut v = Vec::new();
+            for x in 0..here.len() {
+                for y in x + 1..here.len() {
+                    v.push((after, here[x].clone(), here[y].clone()));
+                }
+            }
+            v
+        })
+        .collect();
+    pairs
+        .into_par_iter()
+        .filter_map(|(after, (i1, p1), (i2, p2))| {
+            try_insert(
+                a,
+                model,
+                i,
+                after,
+                vec![fsync_of(t, i1, &p1), fsync_of(t, i2, &p2)],
+            )
+        })
+        .collect()
+}
+
+/// The sync request of an fsync of inode `ino` (reached by `path`), and what to open.
+fn fsync_of(t: &Trace, ino: Ino, path: &Path) -> (SyncReq, Target) {
+    let kind = t.kinds[&ino];
+    let req = match kind {
+        Kind::Dir => SyncReq::Dir {
+            ino,
+            datasync: false,
+        },
+        Kind::File => SyncReq::File {
+            ino,
+            datasync: false,
+            range: None,
+        },
+        // A symlink cannot be opened to fsync it; `fsyncable` keeps it out.
+        Kind::Symlink => SyncReq::Dir {
+            ino,
+            datasync: false,
+        },
+    };
+    let kind = if kind == Kind::Dir {
+        "directory"
+    } else {
+        "file"
+    };
+    (
+        req,
+        Target {
+            kind,
+            path: path.to_string(),
+        },
+    )
+}
+
+/// The repair that inserts the fsyncs `picks` after op `after`, if property `i` then holds.
+fn try_insert(
+    a: &Analysis,
+    model: &ModelSpec,
+    i: usize,
+    after: usize,
+    picks: Vec<(SyncReq, Target)>,
+) -> Option<Repair> {
+    let t = &a.trace;
+    let (reqs, targets): (Vec<SyncReq>, Vec<Target>) = picks.into_iter().unzip();
+    let inserted = vec![after; reqs.len()];
+    if !a.holds(
+        model,
+        &Analysis::with_syncs(t, after, reqs),
+        &inserted,
+        Some(i),
+    )[i]
+    {
+        return None;
+    }
+    let code = targets
+        .iter()
+        .enumerate()
+        .map(|(n, x)| {
+            let h = format!("s{}", n + 1);
+            let flag = if x.kind == "directory" { " dir" } else { "" };
+            format!("{h} = open {}{flag}\nfsync {h}\nclose {h}", x.path)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(Repair {
+        after,
+        fsync: targets,
+        code,
+    })
+}
