@@ -14,29 +14,14 @@ use unplug_model::{EffectKind, ModelSpec, Origin};
 mod syncs;
 pub use syncs::{syncs_json, syncs_text};
 
-/// `op 7 `rename tmp final``
+/// `op 7 `rename tmp final`` (the library's [`unplug::op_str`], for an analysis).
 pub fn op_str(a: &Analysis, k: usize) -> String {
-    match a.program.ops.get(k.wrapping_sub(1)) {
-        Some(op) => format!("op {k} `{}`", op.text),
-        None => format!("op {k}"),
-    }
+    unplug::op_str(&a.program, k)
 }
 
-/// What crash point k means for this program.
+/// What crash point k means for this program ([`unplug::crash_point`]).
 pub fn point_str(a: &Analysis, k: usize) -> String {
-    let n = a.program.ops.len();
-    let done = match k {
-        0 => "before op 1".to_string(),
-        _ => format!("after {}", op_str(a, k)),
-    };
-    if k < n {
-        format!(
-            "crash point {k} ({done}; {} may have started)",
-            op_str(a, k + 1)
-        )
-    } else {
-        format!("crash point {k} ({done}, the last op)")
-    }
+    unplug::crash_point(&a.program, k)
 }
 
 /// An exact count as a JSON number, however many digits it has (counts of crash states can
