@@ -186,7 +186,7 @@ pub(crate) fn explore_point_counted(
 /// Explores crash points of one program under one model, reusing the interned program and the
 /// buffers between points: for callers that explore points one by one (`Analysis::holds`);
 /// `point(k)` is [`explore_point`].
-pub struct Explorer<'a> {
+pub(crate) struct Explorer<'a> {
     trace: &'a Trace,
     p: &'a Persistence,
     g: &'a Graph,

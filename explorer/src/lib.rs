@@ -200,7 +200,7 @@ impl Analysis {
         ok
     }
 
-    pub fn run_trace(&self, model: &ModelSpec, trace: Trace) -> ModelRun<'_> {
+    pub(crate) fn run_trace(&self, model: &ModelSpec, trace: Trace) -> ModelRun<'_> {
         self.run_cow(model, std::borrow::Cow::Owned(trace))
     }
 
@@ -222,7 +222,7 @@ impl Analysis {
     }
 
     /// The trace with syncs inserted after op `after` (0 = before the first op), in order.
-    pub fn with_syncs(trace: &Trace, after: usize, reqs: Vec<SyncReq>) -> Trace {
+    pub(crate) fn with_syncs(trace: &Trace, after: usize, reqs: Vec<SyncReq>) -> Trace {
         let mut t = trace.clone();
         for (i, req) in reqs.into_iter().enumerate() {
             t.ops.insert(
@@ -265,7 +265,7 @@ impl ModelRun<'_> {
             .collect()
     }
 
-    pub fn check_one(&self, p: &unplug_model::Property) -> PropertyResult {
+    pub(crate) fn check_one(&self, p: &unplug_model::Property) -> PropertyResult {
         let cx = state::EvalContext {
             old: &self.analysis.old,
             new: &self.analysis.new,

@@ -42,9 +42,9 @@ pub use edit::Edit;
 pub const MAX_EXHAUSTIVE_SYNCS: usize = 10;
 /// Most dependency-respecting orders tried when all of them are tried; past it, only the orders
 /// that move one op.
-pub const MAX_ORDERS: usize = 120;
+pub(crate) const MAX_ORDERS: usize = 120;
 /// The default seed of the breaking-program search.
-pub const DEFAULT_SEED: u64 = 0x756e_706c_7567;
+pub(crate) const DEFAULT_SEED: u64 = 0x756e_706c_7567;
 /// The default number of proptest cases per model and property.
 pub const DEFAULT_CASES: u32 = 256;
 
@@ -93,7 +93,7 @@ pub fn call_cost(a: &Analysis, k: usize, datasync: bool) -> u32 {
 }
 
 /// Whether op `k` is an fsync of a whole file that could be an fdatasync.
-pub fn weakenable(a: &Analysis, k: usize) -> bool {
+pub(crate) fn weakenable(a: &Analysis, k: usize) -> bool {
     matches!(a.program.ops[k - 1].kind, OpKind::Fsync { .. })
         && matches!(
             a.trace.ops[k - 1].sync,
@@ -231,7 +231,10 @@ pub struct Reorders {
 }
 
 /// The orders to try (other than the identity), and whether that is all of them.
-pub fn candidate_orders(n: usize, deps: &BTreeSet<(usize, usize)>) -> (Vec<Vec<usize>>, bool) {
+pub(crate) fn candidate_orders(
+    n: usize,
+    deps: &BTreeSet<(usize, usize)>,
+) -> (Vec<Vec<usize>>, bool) {
     // Every linear extension, if there are at most MAX_ORDERS.
     fn extend(
         n: usize,

@@ -346,7 +346,7 @@ fn origin_str(o: &Origin, start: u64) -> String {
 }
 
 /// `[0, 8MiB) D` or `[4KiB, 8KiB) D@0` (data D from offset 0 placed at file offset 4KiB).
-pub fn extent_str(e: &Extent) -> String {
+pub(crate) fn extent_str(e: &Extent) -> String {
     format!(
         "[{}, {}) {}",
         size_str(e.start),

@@ -161,7 +161,7 @@ impl Space {
     }
 
     /// The files that exist before the workload (the first name in each directory, 8 KiB).
-    pub fn initial_files(&self) -> Vec<String> {
+    pub(crate) fn initial_files(&self) -> Vec<String> {
         self.dir_paths()
             .iter()
             .map(|d| join(d, FILE_NAMES[0]))
@@ -377,7 +377,7 @@ impl Workload {
 
 impl Space {
     /// Every path a workload can name: the files, the directories and the new directories.
-    pub fn all_paths(&self) -> Vec<String> {
+    pub(crate) fn all_paths(&self) -> Vec<String> {
         let mut v = self.file_paths();
         for d in self.dir_paths() {
             if d != "." {

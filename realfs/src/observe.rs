@@ -48,7 +48,7 @@ impl Unmapped {
 }
 
 /// The model's origin of an observed origin; `None` for [`pattern::Origin::Unknown`].
-pub fn to_origin(origin: &pattern::Origin) -> Option<unplug_model::Origin> {
+pub(crate) fn to_origin(origin: &pattern::Origin) -> Option<unplug_model::Origin> {
     match origin {
         pattern::Origin::Zero => Some(unplug_model::Origin::Zero),
         pattern::Origin::Data { name, delta } => Some(unplug_model::Origin::Data {
@@ -108,7 +108,7 @@ pub fn to_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
 /// asked about are [`unplug_model::Origin::Stale`] (a block's earlier content: another file's
 /// data, metadata), so that the model decides whether such bytes may show there. A crash state
 /// holding them where the model predicts none is an unsound observation, not an error.
-pub fn to_crash_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
+pub(crate) fn to_crash_state(tree: &ObservedTree) -> Result<CrashState, Unmapped> {
     state_of(tree, true)
 }
 

@@ -48,7 +48,7 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// FNV-1a 64 of `bytes`.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h = FNV_OFFSET;
     for &b in bytes {
         h ^= u64::from(b);
@@ -58,7 +58,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// The hash of a data's name that its tags carry.
-pub fn name_hash(name: &str) -> u64 {
+pub(crate) fn name_hash(name: &str) -> u64 {
     fnv1a64(name.as_bytes())
 }
 
@@ -71,7 +71,7 @@ fn splitmix64(mut z: u64) -> u64 {
 
 /// The whole data sector at data offset `sector_off` (a multiple of [`SECTOR`]) of the data
 /// whose name hashes to `hash`.
-pub fn sector_bytes(hash: u64, sector_off: u64) -> [u8; SECTOR] {
+pub(crate) fn sector_bytes(hash: u64, sector_off: u64) -> [u8; SECTOR] {
     debug_assert_eq!(sector_off % SECTOR as u64, 0);
     let mut s = [0u8; SECTOR];
     s[0..8].copy_from_slice(MAGIC);
@@ -111,7 +111,7 @@ pub fn data_bytes(name: &str, data_off: u64, len: usize) -> Vec<u8> {
 
 /// What a tag (the first [`TAG_LEN`] bytes of `bytes`) says, if it is a valid tag: the name's
 /// hash and the data offset. Valid means: the magic, a matching checksum and an aligned offset.
-pub fn parse_tag(bytes: &[u8]) -> Option<(u64, u64)> {
+pub(crate) fn parse_tag(bytes: &[u8]) -> Option<(u64, u64)> {
     if bytes.len() < TAG_LEN || &bytes[0..8] != MAGIC {
         return None;
     }

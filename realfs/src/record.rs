@@ -107,7 +107,7 @@ impl FsConfig {
 
     /// The mount(2) data string: the options, minus `fast_commit` (a mkfs feature), plus
     /// `nouuid` for xfs (images of one base are mounted side by side when checking).
-    pub fn mount_data(&self) -> String {
+    pub(crate) fn mount_data(&self) -> String {
         let mut v: Vec<&str> = self
             .mount_opts
             .split(',')
@@ -246,7 +246,7 @@ fn make_disk(cfg: &FsConfig, work: &Path) -> Result<(PathBuf, PathBuf), RecordEr
 }
 
 /// `uname -r`.
-pub fn host_kernel() -> String {
+pub(crate) fn host_kernel() -> String {
     rustix::system::uname()
         .release()
         .to_string_lossy()
@@ -508,7 +508,7 @@ impl Backend for Host {
 
 /// What the guest runs: the jobs and where they go. Travels as `/jobs.json` in the initramfs.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct GuestSpec {
+pub(crate) struct GuestSpec {
     pub fs: FsType,
     /// The mount(2) data string.
     pub mount_data: String,

@@ -168,7 +168,7 @@ pub enum Mark {
 const END_STEP: u64 = u64::MAX;
 
 /// The bytes of a mark sector.
-pub fn encode_mark(job: usize, mark: Mark, seq: u64) -> [u8; MARK_SECTOR] {
+pub(crate) fn encode_mark(job: usize, mark: Mark, seq: u64) -> [u8; MARK_SECTOR] {
     let mut b = [0u8; MARK_SECTOR];
     b[..8].copy_from_slice(MARK_MAGIC);
     b[8..16].copy_from_slice(&(job as u64).to_le_bytes());
@@ -205,7 +205,7 @@ pub struct JobOutcome {
 }
 
 /// Writes marks to the block device under the file system.
-pub struct Marker {
+pub(crate) struct Marker {
     dev: OwnedFd,
     /// The byte offset of the reserved area (the file system's size).
     area: u64,
@@ -261,12 +261,12 @@ pub fn salted(program: &Program, job: usize) -> Program {
 }
 
 /// A data name salted for job `job`.
-pub fn salt(name: &str, job: usize) -> String {
+pub(crate) fn salt(name: &str, job: usize) -> String {
     format!("{name}~j{job}")
 }
 
 /// The directory of job `job` under the mount point.
-pub fn job_dir(mnt: &StdPath, job: usize) -> PathBuf {
+pub(crate) fn job_dir(mnt: &StdPath, job: usize) -> PathBuf {
     mnt.join(format!("job{job}"))
 }
 
@@ -274,7 +274,7 @@ pub fn job_dir(mnt: &StdPath, job: usize) -> PathBuf {
 /// writes to. `parse` turns a job's source into a program (jobs were checked before).
 /// `interrupted` is polled between jobs; when it says so, the session stops early with
 /// [`io::ErrorKind::Interrupted`].
-pub fn run_jobs(
+pub(crate) fn run_jobs(
     fs: FsType,
     mnt: &StdPath,
     marker: &mut Marker,

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 /// The super block's magic number.
 pub const MAGIC: u64 = 0x006a_7366_7773_6872;
 /// The only log version there is.
-pub const VERSION: u64 = 1;
+pub(crate) const VERSION: u64 = 1;
 /// Entry flag: a cache flush (with no data, or before a write's data).
 pub const FLUSH: u64 = 1;
 /// Entry flag: a forced-unit-access write, durable when it completes.

@@ -47,4 +47,4 @@ impl Hasher for Fx {
     }
 }
 
-pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;

@@ -140,7 +140,13 @@ impl<W: Write> Cpio<W> {
     }
 
     /// A character device node.
-    pub fn char_dev(&mut self, name: &str, perm: u32, major: u32, minor: u32) -> io::Result<()> {
+    pub(crate) fn char_dev(
+        &mut self,
+        name: &str,
+        perm: u32,
+        major: u32,
+        minor: u32,
+    ) -> io::Result<()> {
         self.entry(name, S_IFCHR | perm, (major, minor), &[])
     }
 

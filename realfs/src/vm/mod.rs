@@ -30,10 +30,10 @@ use std::process::Command;
 use std::time::Duration;
 
 /// Printed by `/init` on the serial console just before it runs `/guest-cmd`.
-pub const BEGIN_MARKER: &str = "=== unplug-guest: begin ===";
+pub(crate) const BEGIN_MARKER: &str = "=== unplug-guest: begin ===";
 /// Printed by `/init` after `/guest-cmd`, followed by its exit status and a newline. A serial
 /// log without it means the guest did not finish (panic, hang, crash).
-pub const END_MARKER: &str = "=== unplug-guest: end, status ";
+pub(crate) const END_MARKER: &str = "=== unplug-guest: end, status ";
 
 /// Why the vm backend failed.
 #[derive(Debug, thiserror::Error)]
@@ -217,7 +217,7 @@ pub fn find_kernel_in(dir: &Path) -> Result<GuestKernel, VmError> {
 }
 
 /// The workspace root, from this crate's manifest directory at compile time.
-pub fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }

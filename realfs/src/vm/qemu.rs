@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The qemu binary, unless `UNPLUG_QEMU` names another.
-pub const QEMU: &str = "qemu-system-x86_64";
+pub(crate) const QEMU: &str = "qemu-system-x86_64";
 
 /// One guest boot: what to boot and the disk to log.
 #[derive(Clone, Debug)]
@@ -99,7 +99,7 @@ fn accel() -> Result<&'static str, VmError> {
 }
 
 /// The qemu command line of `b`, with the serial console going to `serial`.
-pub fn qemu_args(b: &Boot, serial: &Path) -> Result<Vec<String>, VmError> {
+pub(crate) fn qemu_args(b: &Boot, serial: &Path) -> Result<Vec<String>, VmError> {
     let accel = accel()?;
     let cpu = if accel == "kvm" { "host" } else { "max" };
     let mut cmdline = String::from("console=ttyS0 quiet panic=-1 rdinit=/init");

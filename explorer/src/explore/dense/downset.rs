@@ -85,7 +85,7 @@ pub struct Scratch {
 
 impl Scratch {
     /// Whether the buffers grew too large to keep for another exploration.
-    pub fn is_large(&self) -> bool {
+    pub(crate) fn is_large(&self) -> bool {
         const MAX: usize = 1 << 16;
         self.path_of.capacity() > MAX
             || self.out.capacity() > MAX
@@ -96,7 +96,7 @@ impl Scratch {
 
     /// Forgets what belongs to one exploration (the path interner, per-chunk and per-inode
     /// state), keeping the capacity of the buffers for the next.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.blocks.clear();
         self.touched.clear();
         self.in_out.clear();
@@ -411,7 +411,7 @@ fn push_options(s: &mut Scratch, start: usize, n: usize, max: usize) {
 
 impl DenseDownset<'_> {
     /// How many options each slot has (the reference code's `options[slot].len()`).
-    pub fn option_counts(&self) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn option_counts(&self) -> impl Iterator<Item = usize> + '_ {
         self.s.slots.iter().map(|s| s.opts.1 as usize)
     }
 
