@@ -14,29 +14,29 @@ use unplug_explorer::{perf, Analysis, Limits};
 use unplug_model::ModelSpec;
 
 #[derive(clap::Args, Debug)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// The directory of programs to measure the enumeration on.
     #[arg(long, default_value = "litmus", value_name = "DIR")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Repeat each exploration for at least this many milliseconds (the mean is reported).
     #[arg(long, default_value_t = 200, value_name = "MS")]
-    pub min_ms: u64,
+    pub(crate) min_ms: u64,
     /// Also time the seq-3 workload space (`--ops 3`, one file name, one directory: 1.6 million
     /// workloads; many minutes).
     #[arg(long)]
     pub seq3: bool,
     /// Stop a growth table after the first row whose exploration takes longer than this.
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
-    pub growth_max_seconds: f64,
+    pub(crate) growth_max_seconds: f64,
     /// Skip the workload spaces (only the enumeration figures).
     #[arg(long)]
-    pub no_workloads: bool,
+    pub(crate) no_workloads: bool,
     /// Write the figures as Markdown to FILE (docs/PERFORMANCE.md is made this way).
     #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Print the figures as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 struct Row {
@@ -55,7 +55,7 @@ fn rate(x: f64) -> String {
     }
 }
 
-pub fn run(b: &BenchArgs) -> u8 {
+pub(crate) fn run(b: &BenchArgs) -> u8 {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&b.dir) {
         Ok(d) => d
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -10,21 +10,21 @@ use unplug_model::{ModelSpec, ProgramErrors};
 
 /// What every command that reads a program takes.
 #[derive(clap::Args, Debug)]
-pub struct Common {
+pub(crate) struct Common {
     /// The program (a `.up` file).
-    pub program: PathBuf,
+    pub(crate) program: PathBuf,
     /// A model: `posix`, `ext4`, `xfs`, `btrfs`, `seq`, with options after a colon, e.g.
     /// `ext4:data=writeback,nodelalloc` or `xfs:atomic=sector,garbage` (`unplug models` lists
     /// them). Repeat for several. Default: posix, ext4, xfs, btrfs and seq.
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
-    pub models: Vec<String>,
+    pub(crate) models: Vec<String>,
     /// Print JSON instead of text (schema: README.md, "JSON output").
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Most distinct crash-state classes explored per crash point; past it, the crash point is
     /// reported as not proven (never dropped silently).
     #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
-    pub max_states: usize,
+    pub(crate) max_states: usize,
 }
 
 /// The program and the models a command runs on.
@@ -35,7 +35,7 @@ fn prepare(c: &Common) -> Result<(Analysis, Vec<ModelSpec>), u8> {
     Ok((a, models))
 }
 
-pub fn check(c: &Common) -> u8 {
+pub(crate) fn check(c: &Common) -> u8 {
     let (path, json) = (c.program.as_path(), c.json);
     let (a, ms) = match prepare(c) {
         Ok(x) => x,
@@ -90,7 +90,7 @@ pub fn check(c: &Common) -> u8 {
     }
 }
 
-pub fn states(c: &Common, at: Option<usize>) -> u8 {
+pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
     let json = c.json;
     let (a, ms) = match prepare(c) {
         Ok(x) => x,
@@ -146,7 +146,7 @@ pub fn states(c: &Common, at: Option<usize>) -> u8 {
     HOLDS
 }
 
-pub fn syncs(c: &Common) -> u8 {
+pub(crate) fn syncs(c: &Common) -> u8 {
     let (path, json) = (c.program.as_path(), c.json);
     let (a, ms) = match prepare(c) {
         Ok(x) => x,
@@ -176,7 +176,7 @@ pub fn syncs(c: &Common) -> u8 {
     }
 }
 
-pub fn explain(c: &Common, text: &str) -> u8 {
+pub(crate) fn explain(c: &Common, text: &str) -> u8 {
     let json = c.json;
     let (a, ms) = match prepare(c) {
         Ok(x) => x,
@@ -211,7 +211,7 @@ pub fn explain(c: &Common, text: &str) -> u8 {
     HOLDS
 }
 
-pub fn models(json: bool) -> u8 {
+pub(crate) fn models(json: bool) -> u8 {
     let all = ModelSpec::configurations();
     if json {
         let v: Vec<Value> = all
@@ -284,7 +284,7 @@ impl Progress {
 /// `unplug table DIR`: every `*.up` program of DIR (by name) under every model, as a guarantee
 /// table. A program with errors is reported (file:line:col) and left out; the others are still
 /// tabled, and the exit code is then 2. Otherwise 0: a table is a report, not a check.
-pub fn table(t: &crate::table::TableArgs) -> u8 {
+pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
     use crate::table::{self, FileErrors, Table};
     let models = match parse_models(&t.models, false) {
         Ok(m) => m,

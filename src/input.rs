@@ -8,12 +8,12 @@ use unplug_explorer::Analysis;
 use unplug_model::{ModelSpec, ProgramErrors};
 
 /// Exit codes.
-pub const HOLDS: u8 = 0;
-pub const FAILS: u8 = 1;
-pub const INPUT_ERROR: u8 = 2;
+pub(crate) const HOLDS: u8 = 0;
+pub(crate) const FAILS: u8 = 1;
+pub(crate) const INPUT_ERROR: u8 = 2;
 
 /// A usage or input problem: printed (as JSON with `--json`) and turned into exit code 2.
-pub fn input_error(json: bool, msg: &str) -> u8 {
+pub(crate) fn input_error(json: bool, msg: &str) -> u8 {
     if json {
         println!(
             "{}",
@@ -46,7 +46,7 @@ fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
 }
 
 /// Reads, parses and executes a program; on failure prints every error and returns exit code 2.
-pub fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
+pub(crate) fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
     let name = path.display().to_string();
     let src = std::fs::read_to_string(path)
         .map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
@@ -55,7 +55,7 @@ pub fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
     Ok(Analysis::from_trace(program, trace))
 }
 
-pub fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {
+pub(crate) fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {
     if names.is_empty() {
         return Ok(ModelSpec::all());
     }
@@ -75,6 +75,6 @@ pub fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> 
     }
 }
 
-pub fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).expect("json"));
 }

@@ -12,65 +12,65 @@ use unplug_realfs::record::{Backend, FsConfig, Host, RecordError, Vm};
 use unplug_realfs::session::{FsType, Job, Schedule};
 
 #[derive(clap::Args, Debug)]
-pub struct RealArgs {
+pub(crate) struct RealArgs {
     /// Programs (`.up` files), or directories whose `*.up` files are all run.
     #[arg(required = true)]
-    pub programs: Vec<PathBuf>,
+    pub(crate) programs: Vec<PathBuf>,
     /// A file system to run on: ext4, xfs or btrfs. Repeat for several. Default: all three.
     #[arg(long = "fs", value_name = "FS")]
-    pub fs: Vec<String>,
+    pub(crate) fs: Vec<String>,
     /// ext4 mount options, one configuration per use: e.g. `data=writeback,nodelalloc`,
     /// `data=journal`, `noauto_da_alloc`. Each is compared with the model of the same options
     /// (`ext4:OPTS`). Default: ext4's defaults.
     #[arg(long = "mount-opts", value_name = "OPTS")]
-    pub mount_opts: Vec<String>,
+    pub(crate) mount_opts: Vec<String>,
     /// Where programs run: `host` (this machine's kernel, a loop device on a FUSE export of
     /// qemu-storage-daemon's blklogwrites node; fast) or `vm` (a qemu guest with Debian's
     /// kernel, prepared by scripts/guest-kernel; the reference).
     #[arg(long, value_enum, default_value_t = BackendArg::Host)]
-    pub backend: BackendArg,
+    pub(crate) backend: BackendArg,
     /// Which schedules of background events each program runs under: `all` (none; a journal
     /// commit after every op; writeback after every op; and a commit, a writeback, and a
     /// writeback then a commit after each op alone) or `plain` (no events).
     #[arg(long, value_enum, default_value_t = Schedules::All)]
-    pub schedules: Schedules,
+    pub(crate) schedules: Schedules,
     /// Intervals between flushes with at most this many writes get every subset of them as a
     /// crash image; larger ones a seeded sample.
     #[arg(long, value_name = "N", default_value_t = 10)]
-    pub exhaustive_up_to: usize,
+    pub(crate) exhaustive_up_to: usize,
     /// Random subsets per larger interval.
     #[arg(long, value_name = "N", default_value_t = 64)]
-    pub samples: usize,
+    pub(crate) samples: usize,
     /// At most this many crash images per job (program x schedule): every flush-ended prefix,
     /// then a seeded sample of the others. 0: no limit (a big write under btrfs can give
     /// thousands per job).
     #[arg(long, value_name = "N", default_value_t = 256)]
-    pub max_images: usize,
+    pub(crate) max_images: usize,
     /// The seed of every sample.
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Crash images recovered at once. Default: the number of CPUs.
     #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// Where the images of unsound states are kept.
     #[arg(long, value_name = "DIR", default_value = "unplug-unsound")]
-    pub keep: PathBuf,
+    pub(crate) keep: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Most distinct crash-state classes the model explores per crash point.
     #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
-    pub max_states: usize,
+    pub(crate) max_states: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackendArg {
+pub(crate) enum BackendArg {
     Host,
     Vm,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Schedules {
+pub(crate) enum Schedules {
     All,
     Plain,
 }
@@ -98,7 +98,7 @@ fn program_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 /// The configurations of `--fs` and `--mount-opts` (every error at once).
-pub fn configs(fs: &[String], mount_opts: &[String]) -> Result<Vec<FsConfig>, String> {
+pub(crate) fn configs(fs: &[String], mount_opts: &[String]) -> Result<Vec<FsConfig>, String> {
     let fss: Vec<String> = if fs.is_empty() {
         vec!["ext4".into(), "xfs".into(), "btrfs".into()]
     } else {
@@ -160,20 +160,20 @@ impl Drop for Scratch {
 }
 
 /// What a real run needs besides the programs.
-pub struct Settings<'a> {
-    pub configs: Vec<FsConfig>,
-    pub backend: BackendArg,
-    pub schedules: Schedules,
-    pub plan: PlanOptions,
-    pub threads: usize,
-    pub keep: &'a Path,
-    pub limits: Limits,
-    pub json: bool,
+pub(crate) struct Settings<'a> {
+    pub(crate) configs: Vec<FsConfig>,
+    pub(crate) backend: BackendArg,
+    pub(crate) schedules: Schedules,
+    pub(crate) plan: PlanOptions,
+    pub(crate) threads: usize,
+    pub(crate) keep: &'a Path,
+    pub(crate) limits: Limits,
+    pub(crate) json: bool,
 }
 
 /// Runs `files` (already checked by the model) on every configuration; an error is the exit
 /// code to return (the message is printed).
-pub fn run_real(files: &[PathBuf], s: &Settings) -> Result<Vec<RunReport>, u8> {
+pub(crate) fn run_real(files: &[PathBuf], s: &Settings) -> Result<Vec<RunReport>, u8> {
     let json = s.json;
     let mut jobs = Vec::new();
     for f in files {
@@ -289,9 +289,9 @@ fn sessions(jobs: &[Job], backend: BackendArg) -> Vec<&[Job]> {
 }
 
 /// The exit code of a run stopped by Ctrl-C or SIGTERM.
-pub const INTERRUPTED: u8 = 130;
+pub(crate) const INTERRUPTED: u8 = 130;
 
-pub fn threads(n: Option<usize>) -> usize {
+pub(crate) fn threads(n: Option<usize>) -> usize {
     n.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -299,7 +299,7 @@ pub fn threads(n: Option<usize>) -> usize {
     })
 }
 
-pub fn real(a: &RealArgs) -> u8 {
+pub(crate) fn real(a: &RealArgs) -> u8 {
     let json = a.json;
     let files = match program_files(&a.programs) {
         Ok(f) => f,

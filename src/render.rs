@@ -12,15 +12,15 @@ use unplug_explorer::{
 use unplug_model::{EffectKind, ModelSpec, Origin};
 
 mod syncs;
-pub use syncs::{syncs_json, syncs_text};
+pub(crate) use syncs::{syncs_json, syncs_text};
 
 /// `op 7 `rename tmp final`` (the library's [`unplug::op_str`], for an analysis).
-pub fn op_str(a: &Analysis, k: usize) -> String {
+pub(crate) fn op_str(a: &Analysis, k: usize) -> String {
     unplug::op_str(&a.program, k)
 }
 
 /// What crash point k means for this program ([`unplug::crash_point`]).
-pub fn point_str(a: &Analysis, k: usize) -> String {
+pub(crate) fn point_str(a: &Analysis, k: usize) -> String {
     unplug::crash_point(&a.program, k)
 }
 
@@ -28,7 +28,7 @@ pub fn point_str(a: &Analysis, k: usize) -> String {
 /// exceed 64 bits; serde_json's arbitrary_precision keeps every digit). Past a million bits the
 /// integer would be too large to print: the exact expression (`"3^4294967296 - ..."`) instead.
 /// Crash points as ranges: `1-4, 7`.
-pub fn ranges(at: &[usize]) -> String {
+pub(crate) fn ranges(at: &[usize]) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while i < at.len() {
@@ -46,7 +46,7 @@ pub fn ranges(at: &[usize]) -> String {
     out.join(", ")
 }
 
-pub fn count_json(n: &Count) -> Value {
+pub(crate) fn count_json(n: &Count) -> Value {
     match n.exact() {
         Some(v) => {
             serde_json::from_str(&v.to_string()).expect("a decimal integer is a JSON number")
@@ -57,7 +57,7 @@ pub fn count_json(n: &Count) -> Value {
 
 /// A count: the integer up to 15 digits, else its exact expression and size (`2^2048 + 2
 /// (≈ 3.23e616)`).
-pub fn count_str(n: &Count) -> String {
+pub(crate) fn count_str(n: &Count) -> String {
     if n.bits() < 50.0 {
         return n.to_string();
     }
@@ -79,7 +79,7 @@ fn explain_cmd(path: &Path, m: &ModelSpec, replay: &str) -> String {
     )
 }
 
-pub fn check_line(
+pub(crate) fn check_line(
     a: &Analysis,
     path: &Path,
     m: &ModelSpec,
@@ -125,7 +125,7 @@ pub fn check_line(
     s
 }
 
-pub fn state_json(st: &CrashState) -> Value {
+pub(crate) fn state_json(st: &CrashState) -> Value {
     let entries: Vec<Value> = st
         .tree
         .iter()
@@ -185,7 +185,7 @@ fn segment_json(s: &Segment) -> Value {
     }
 }
 
-pub fn counterexample_json(a: &Analysis, c: &Counterexample) -> Value {
+pub(crate) fn counterexample_json(a: &Analysis, c: &Counterexample) -> Value {
     json!({
         "crash_point": c.at,
         "crash_point_text": point_str(a, c.at),
@@ -195,7 +195,7 @@ pub fn counterexample_json(a: &Analysis, c: &Counterexample) -> Value {
     })
 }
 
-pub fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
+pub(crate) fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "== {} ==", run.model);
     for p in run
@@ -236,12 +236,12 @@ pub fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
     s
 }
 
-pub struct Explanation {
-    pub text: String,
-    pub json: Value,
+pub(crate) struct Explanation {
+    pub(crate) text: String,
+    pub(crate) json: Value,
 }
 
-pub fn explanation(
+pub(crate) fn explanation(
     a: &Analysis,
     run: &ModelRun,
     variant: &Variant,
@@ -395,13 +395,13 @@ fn why_lost(run: &ModelRun, e: usize) -> &'static unplug_model::Rule {
 }
 
 /// The options `--model` takes, per file system (and for every model).
-pub const MODEL_OPTIONS: &[(&str, &str)] = &[
+pub(crate) const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("ext4", "data=ordered|writeback|journal, delalloc|nodelalloc, auto_da_alloc|noauto_da_alloc, fast_commit|nofast_commit"),
     ("xfs, btrfs, posix, seq", "none of their own"),
     ("every model", "atomic=sector|block (the unit of atomic writes), garbage (a unit caught mid-write)"),
 ];
 
-pub fn models_text(all: &[ModelSpec]) -> String {
+pub(crate) fn models_text(all: &[ModelSpec]) -> String {
     let mut s = String::new();
     let defaults = ModelSpec::all();
     for m in all {

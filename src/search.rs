@@ -14,31 +14,31 @@ use unplug_explorer::{Analysis, Limits};
 use unplug_model::ModelSpec;
 
 #[derive(clap::Args, Debug)]
-pub struct SearchArgs {
+pub(crate) struct SearchArgs {
     /// The programs (`.up` files).
     #[arg(required = true, value_name = "PROGRAM")]
-    pub programs: Vec<PathBuf>,
+    pub(crate) programs: Vec<PathBuf>,
     /// A model (as for `check`); repeat for several. Default: posix, ext4, xfs, btrfs and seq.
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
-    pub models: Vec<String>,
+    pub(crate) models: Vec<String>,
     /// The seed of the breaking-program search (hex with 0x, or decimal). Each model and
     /// property gets its own generator derived from it, so `--model M --seed S` reproduces the
     /// answer for M alone.
     #[arg(long, value_name = "SEED", env = "UNPLUG_SEED", value_parser = parse_seed,
           default_value = "0x756e706c7567")]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Proptest cases (generated variants) per model and property before shrinking.
     #[arg(long, value_name = "N", env = "UNPLUG_CASES", default_value_t = search::DEFAULT_CASES)]
-    pub cases: u32,
+    pub(crate) cases: u32,
     /// Write each minimal breaking program to DIR/STEM.MODEL.PROPERTY.up (it is always printed).
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Most distinct crash-state classes explored per crash point (as for `check`).
     #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
-    pub max_states: usize,
+    pub(crate) max_states: usize,
 }
 
 fn parse_seed(s: &str) -> Result<u64, String> {
@@ -450,7 +450,7 @@ fn reorder_lines(text: &mut String, ro: &Reorders) {
     }
 }
 
-pub fn search(args: &SearchArgs) -> u8 {
+pub(crate) fn search(args: &SearchArgs) -> u8 {
     let ms = match input::parse_models(&args.models, args.json) {
         Ok(m) => m,
         Err(c) => return c,

@@ -17,78 +17,78 @@ mod markdown;
 
 /// The arguments of `unplug table`.
 #[derive(clap::Args, Debug)]
-pub struct TableArgs {
+pub(crate) struct TableArgs {
     /// The directory of programs: every `*.up` file in it (not in subdirectories), by name.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// A model, e.g. `posix`, `ext4`, `ext4:noauto_da_alloc`: one column each, in this order.
     /// Repeat for several. Default: every model.
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
-    pub models: Vec<String>,
+    pub(crate) models: Vec<String>,
     /// The output format: Markdown (counterexamples as footnotes), one self-contained HTML file
     /// (counterexamples a click away), or JSON.
     #[arg(long, value_enum, default_value_t = Format::Md)]
-    pub format: Format,
+    pub(crate) format: Format,
     /// The same as `--format json`.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Write the table to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Most distinct crash-state classes explored per crash point; past it, the cell says
     /// `unproven` (never dropped silently).
     #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
-    pub max_states: usize,
+    pub(crate) max_states: usize,
     /// Also run every program for real (`unplug real`, host backend, every schedule) on each
     /// `--real-fs` file system and add one "observed" column per file system and kernel: how
     /// many recovered crash images each property applied to, and how many violated it.
     #[arg(long)]
-    pub real: bool,
+    pub(crate) real: bool,
     /// A file system for `--real`: ext4, xfs or btrfs. Repeat for several. Default: all three.
     #[arg(long = "real-fs", value_name = "FS", requires = "real")]
-    pub real_fs: Vec<String>,
+    pub(crate) real_fs: Vec<String>,
     /// Crash images per run for `--real` (see `unplug real --max-images`).
     #[arg(long, value_name = "N", default_value_t = 32, requires = "real")]
-    pub real_max_images: usize,
+    pub(crate) real_max_images: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Md,
     Html,
     Json,
 }
 
 /// The whole table.
-pub struct Table {
+pub(crate) struct Table {
     /// The directory as given on the command line.
-    pub dir: String,
-    pub models: Vec<String>,
-    pub rows: Vec<Row>,
+    pub(crate) dir: String,
+    pub(crate) models: Vec<String>,
+    pub(crate) rows: Vec<Row>,
     /// Programs left out because they do not parse or execute, in file order.
-    pub errors: Vec<FileErrors>,
+    pub(crate) errors: Vec<FileErrors>,
     /// With `--real`: one column per real run (file system, kernel), one cell per row.
-    pub real: Vec<RealColumn>,
+    pub(crate) real: Vec<RealColumn>,
 }
 
 /// What the crash states a real file system showed say about each row's property.
-pub struct RealColumn {
+pub(crate) struct RealColumn {
     /// `observed: ext4 on Linux 6.18.44 (host)`
-    pub title: String,
-    pub cells: Vec<RealCell>,
+    pub(crate) title: String,
+    pub(crate) cells: Vec<RealCell>,
 }
 
 #[derive(Clone, Default, serde::Serialize)]
-pub struct RealCell {
+pub(crate) struct RealCell {
     /// Observed states the property applies to.
-    pub states: usize,
+    pub(crate) states: usize,
     /// Of those, states that violate it.
-    pub violated: usize,
+    pub(crate) violated: usize,
     /// The first violating state.
-    pub example: Option<String>,
+    pub(crate) example: Option<String>,
 }
 
 impl RealCell {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         if self.states == 0 {
             "not reached".into()
         } else if self.violated > 0 {
@@ -100,44 +100,44 @@ impl RealCell {
 }
 
 /// One program and property.
-pub struct Row {
+pub(crate) struct Row {
     /// The file name without `.up`.
-    pub program: String,
+    pub(crate) program: String,
     /// The path as it is shown (`DIR/NAME.up`): explain commands use it.
-    pub file: String,
-    pub property: String,
+    pub(crate) file: String,
+    pub(crate) property: String,
     /// The property as written after `property NAME:`.
-    pub text: String,
+    pub(crate) text: String,
     /// The program's `# litmus:` header line, if it has one.
-    pub question: Option<String>,
+    pub(crate) question: Option<String>,
     /// One per model, in the order of `Table::models`.
-    pub cells: Vec<Cell>,
+    pub(crate) cells: Vec<Cell>,
 }
 
-pub struct Cell {
-    pub holds: bool,
+pub(crate) struct Cell {
+    pub(crate) holds: bool,
     /// Crash points where a bound was hit: the property is not proven there.
-    pub unproven: Vec<usize>,
-    pub counterexample: Option<Cx>,
+    pub(crate) unproven: Vec<usize>,
+    pub(crate) counterexample: Option<Cx>,
 }
 
 /// The first crash state that violates a property.
-pub struct Cx {
+pub(crate) struct Cx {
     /// `crash point 3 (after op 3 `close h`; op 4 `...` may have started)`
-    pub point: String,
+    pub(crate) point: String,
     /// The state, one path per line.
-    pub state: String,
+    pub(crate) state: String,
     /// `unplug explain FILE --model M --state 'REPLAY'`
-    pub explain: String,
+    pub(crate) explain: String,
     /// The counterexample as `check --json` prints it.
-    pub json: Value,
+    pub(crate) json: Value,
 }
 
 /// A program that could not be analysed, and why.
-pub struct FileErrors {
+pub(crate) struct FileErrors {
     /// `file:line:col: message`, one per error.
-    pub messages: Vec<String>,
-    pub json: Vec<Value>,
+    pub(crate) messages: Vec<String>,
+    pub(crate) json: Vec<Value>,
 }
 
 impl Cell {
@@ -153,7 +153,7 @@ impl Cell {
 }
 
 impl FileErrors {
-    pub fn of(e: &ProgramErrors) -> FileErrors {
+    pub(crate) fn of(e: &ProgramErrors) -> FileErrors {
         let mut messages = Vec::new();
         let mut json = Vec::new();
         for d in &e.errors {
@@ -168,7 +168,7 @@ impl FileErrors {
 }
 
 /// The `# litmus:` line of a program's source.
-pub fn question(src: &str) -> Option<String> {
+pub(crate) fn question(src: &str) -> Option<String> {
     src.lines()
         .find_map(|l| l.strip_prefix("# litmus:"))
         .map(|q| q.trim().to_string())
@@ -176,7 +176,7 @@ pub fn question(src: &str) -> Option<String> {
 }
 
 /// The rows of one program: each property under each model.
-pub fn rows(a: &Analysis, file: &Path, src: &str, models: &[ModelSpec]) -> Vec<Row> {
+pub(crate) fn rows(a: &Analysis, file: &Path, src: &str, models: &[ModelSpec]) -> Vec<Row> {
     let shown = file.display().to_string();
     let program = file
         .file_stem()
@@ -228,7 +228,7 @@ const LEGEND_UNPROVEN: &str =
     "no violation was found, but a bound (--max-states) was hit, so the property is not proven";
 
 impl Table {
-    pub fn render(&self, f: Format) -> String {
+    pub(crate) fn render(&self, f: Format) -> String {
         match f {
             Format::Md => self.markdown(),
             Format::Html => self.html(),
@@ -258,7 +258,7 @@ impl Table {
             .len()
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         let rows: Vec<Value> = self
             .rows
             .iter()

@@ -19,43 +19,43 @@ const INTERRUPTED: u8 = 130;
 const BLOCK: u64 = 2048;
 
 #[derive(clap::Args, Debug)]
-pub struct WorkloadsArgs {
+pub(crate) struct WorkloadsArgs {
     /// Core ops per workload (seq-N): 1, 2 or 3 are practical.
     #[arg(long, default_value_t = 2, value_name = "N")]
-    pub ops: usize,
+    pub(crate) ops: usize,
     /// File names per directory (foo, bar, baz, qux); the first exists before the workload.
     /// Default: 2 for --ops 1 and 2, 1 from --ops 3 on (the space grows as steps^ops; ACE
     /// restricts its seq-3 the same way).
     #[arg(long, value_name = "F")]
-    pub files: Option<usize>,
+    pub(crate) files: Option<usize>,
     /// Directories under the root (A, B, ...), each with the same file names. Default: 2 for
     /// --ops 1 and 2, 1 from --ops 3 on.
     #[arg(long, value_name = "D")]
-    pub dirs: Option<usize>,
+    pub(crate) dirs: Option<usize>,
     /// A model (as for `check`); repeat for several. Default: posix, ext4, xfs, btrfs and seq.
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
-    pub models: Vec<String>,
+    pub(crate) models: Vec<String>,
     /// Check only the first N workloads of the space (in index order).
     #[arg(long, value_name = "N")]
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
     /// Print workload number N of the space as a program (its oracles are its properties) and
     /// exit: `unplug check` on it reproduces a finding.
     #[arg(long, value_name = "N")]
-    pub show: Option<u64>,
+    pub(crate) show: Option<u64>,
     /// Write one JSON line per checked workload to FILE (its verdicts per model; the program
     /// text too when something failed).
     #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Most findings listed per model and oracle (all are counted).
     #[arg(long, default_value_t = 5, value_name = "N")]
-    pub max_findings: usize,
+    pub(crate) max_findings: usize,
     /// The state budget: most distinct crash states per crash point; past it the crash point
     /// is reported as not proven, never dropped.
     #[arg(long, value_name = "N", default_value_t = 20_000)]
-    pub max_states: usize,
+    pub(crate) max_states: usize,
     /// Print the summary as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// Per model and oracle: properties checked, violated, not proven.
@@ -68,10 +68,10 @@ struct Tally {
 
 /// What a sweep found: counts, tallies per model and oracle, the listed findings.
 #[derive(Default)]
-pub struct Summary {
-    pub checked: u64,
-    pub skipped: u64,
-    pub crash_states: u64,
+pub(crate) struct Summary {
+    pub(crate) checked: u64,
+    pub(crate) skipped: u64,
+    pub(crate) crash_states: u64,
     tallies: BTreeMap<(String, String), Tally>,
     /// (model, oracle) -> listed findings, and their total.
     findings: Vec<Value>,
@@ -156,20 +156,20 @@ impl Summary {
 }
 
 /// The result of checking the first workloads of a space.
-pub struct Sweep {
-    pub sum: Summary,
+pub(crate) struct Sweep {
+    pub(crate) sum: Summary,
     /// Workloads 0 to `covered` were checked (or skipped because they do not run).
-    pub covered: u64,
-    pub interrupted: bool,
-    pub seconds: f64,
+    pub(crate) covered: u64,
+    pub(crate) interrupted: bool,
+    pub(crate) seconds: f64,
     /// The first error writing a JSON line (the lines after it may be missing).
-    pub write_error: Option<std::io::Error>,
+    pub(crate) write_error: Option<std::io::Error>,
 }
 
 /// Checks workloads `0..n` of `space` in blocks (in parallel within a block, in index order
 /// between blocks, so the JSON lines and the summary are deterministic), with a progress bar on
 /// a terminal; Ctrl-C (after [`interrupt::install`]) stops at the end of the current block.
-pub fn sweep(
+pub(crate) fn sweep(
     space: &Space,
     models: &[unplug_model::ModelSpec],
     limits: Limits,
@@ -259,7 +259,7 @@ fn line(c: &Checked) -> Value {
     l
 }
 
-pub fn run(a: &WorkloadsArgs) -> u8 {
+pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
     let json_out = a.json;
     let small = a.ops >= 3;
     let (files, dirs) = (

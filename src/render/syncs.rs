@@ -92,7 +92,7 @@ fn sets_str(sets: &[Vec<usize>]) -> String {
         .join(" or ")
 }
 
-pub fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> String {
+pub(crate) fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> String {
     let mut s = String::new();
     let props: Vec<&str> = a
         .program
@@ -380,7 +380,7 @@ fn summary(r: &SyncReport) -> String {
     out
 }
 
-pub fn syncs_json(a: &Analysis, path: &Path, reports: &[SyncReport]) -> Value {
+pub(crate) fn syncs_json(a: &Analysis, path: &Path, reports: &[SyncReport]) -> Value {
     let models: Vec<Value> = reports
         .iter()
         .map(|r| {

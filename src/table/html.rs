@@ -5,7 +5,7 @@ use super::{plural, Cell, Row, Table, LEGEND_FAILS, LEGEND_HOLDS, LEGEND_UNPROVE
 use std::fmt::Write;
 
 impl Table {
-    pub fn html(&self) -> String {
+    pub(crate) fn html(&self) -> String {
         let mut s = String::new();
         self.html_intro(&mut s);
         let ncols = 2 + self.models.len() + self.real.len();
