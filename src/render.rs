@@ -736,7 +736,7 @@ pub fn explanation(
     used.extend(p.floors.iter().filter(|f| f.op <= w.at).map(|f| f.rule));
     for (e, eff) in p.effects.iter().enumerate() {
         if eff.op <= w.at + 1 && !w.persisted.contains(&e) && !floor[e] {
-            used.push(why_lost(run, e));
+            used.push(eff.rule);
         }
     }
     used.sort_by_key(|r| r.id);
@@ -762,12 +762,6 @@ pub fn explanation(
         "rules": rules,
     });
     Explanation { text: t, json }
-}
-
-/// The rule that lets effect `e` be lost at a crash: nothing orders it before what persisted.
-fn why_lost(run: &ModelRun, e: usize) -> &'static unplug_model::Rule {
-    let eff = &run.persistence.effects[e];
-    run.model.why_lost(eff, !run.graph.edges_into(e).is_empty())
 }
 
 /// The options `--model` takes, per file system (and for every model).

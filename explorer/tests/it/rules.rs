@@ -1,32 +1,104 @@
-//! Every rule matters: switching one off changes some outcome of the litmus corpus.
+//! The rule lists are true: each configuration's list is exactly what its builder uses, and every
+//! rule matters.
 //!
-//! For each model configuration and each of its rules, the corpus is explored with the rule
-//! switched off (`Analysis::drop_rule`: its edges and floors are not made, and the code it gates
-//! behaves as if it did not hold); some program must then get a different distinct-state count
-//! at some crash point or a different property verdict. A rule that no litmus program exercises
-//! fails the test: it would be a rule nobody checks. Rules that describe the absence of an
-//! ordering, or why two configurations behave alike, have nothing to switch off; the litmus
-//! expectations cover them (see DESCRIPTIVE).
+//! `rule_lists_match_the_builders`: for each model configuration, every litmus program is built
+//! and the rules on its effects (the rule that made each, and those it carries), edges and floors
+//! are collected; that set must equal the
+//! configuration's [`ModelSpec::rules`] list, apart from the rules of [`NOT_CARRIED`], which say
+//! why they are in a list although no builder puts them on anything.
+//!
+//! `every_rule_changes_some_litmus_outcome`: for each configuration and each of its rules, the
+//! corpus is explored with the rule switched off (`Analysis::drop_rule`: its edges and floors are
+//! not made, and the code it gates behaves as if it did not hold); some program must then get a
+//! different distinct-state count at some crash point or a different property verdict. A rule
+//! that no litmus program exercises fails the test: it would be a rule nobody checks. Rules that
+//! describe the absence of an ordering, or why two configurations behave alike, have nothing to
+//! switch off; the litmus expectations cover them (see DESCRIPTIVE).
 
+use std::collections::BTreeSet;
 use unplug_explorer::Analysis;
-use unplug_model::persist::{btrfs, xfs};
-use unplug_model::{rules, ModelSpec, Program};
+use unplug_model::persist::{btrfs, ext4, posix, seq, torn, xfs};
+use unplug_model::{rules, Layout, ModelSpec, Program};
+
+/// Rules in a configuration's list that no builder puts on an effect, edge or floor, and why.
+const NOT_CARRIED: &[(&str, &str)] = &[
+    (
+        rules::SETUP_DURABLE.id,
+        "the program's meaning: setup's state is crash point 0's, which the explorer starts from",
+    ),
+    (
+        rules::OP_ATOMIC.id,
+        "the shape of the effects: an op's metadata is one effect, so it persists whole",
+    ),
+    (
+        rules::MS_ASYNC_NOOP.id,
+        "an absence: msync(MS_ASYNC) and MS_INVALIDATE make no floor",
+    ),
+    (
+        ext4::EXT4_ORDERED.id,
+        "an absence: with delalloc no new block is visible with stale bytes (no stale value is made)",
+    ),
+    (
+        ext4::EXT4_WRITEBACK_DELALLOC.id,
+        "why data=writeback with delalloc builds as data=ordered does (unwritten extents)",
+    ),
+    (
+        ext4::EXT4_FAST_COMMIT.id,
+        "why fast_commit builds as the default does",
+    ),
+    (
+        ext4::EXT4_FSYNC_ALLOC.id,
+        "carried by the ext4.delalloc edges of the data a sync forces",
+    ),
+    (
+        xfs::XFS_UNWRITTEN.id,
+        "an absence: no new block is visible with stale bytes (no stale value is made)",
+    ),
+    (
+        xfs::XFS_SETATTR_SIZE.id,
+        "the content of an op's own transaction: ftruncate's size is in its m effect",
+    ),
+    (
+        xfs::XFS_NO_RENAME_FLUSH.id,
+        "an absence: a rename over a file orders nothing",
+    ),
+    (
+        xfs::XFS_TRUNCATE_CLOSE.id,
+        "an absence: the flush at close after a truncate orders nothing",
+    ),
+    (
+        btrfs::BTRFS_RENAME_FLUSH.id,
+        "an absence: the flush of a rename over a file orders nothing",
+    ),
+    (
+        btrfs::BTRFS_TRUNCATE_CLOSE.id,
+        "an absence: the flush at close after a truncate to 0 orders nothing",
+    ),
+    (
+        torn::TORN_SECTOR.id,
+        "the layout's unit (512-byte sectors), not an effect",
+    ),
+    (
+        torn::TORN_GARBAGE.id,
+        "the explorer's candidate values (garbage in a unit being written), not an effect",
+    ),
+];
 
 /// Rules that add no edge or floor: they say what is *not* ordered, or what the program means.
 /// Each is shown by litmus programs whose states only exist because of it.
 const DESCRIPTIVE: &[&str] = &[
     rules::SETUP_DURABLE.id,
     rules::OP_ATOMIC.id,
-    rules::POSIX_UNORDERED.id,
+    posix::POSIX_UNORDERED.id,
     rules::MS_ASYNC_NOOP.id,
-    rules::EXT4_ORDERED.id,
-    rules::EXT4_OVERWRITE.id,
+    ext4::EXT4_ORDERED.id,
+    ext4::EXT4_OVERWRITE.id,
     // Shown by `# expect ext4:data=writeback:` and `# expect ext4:fast_commit:` lines that
     // match the default's.
-    rules::EXT4_WRITEBACK_DELALLOC.id,
-    rules::EXT4_FAST_COMMIT.id,
+    ext4::EXT4_WRITEBACK_DELALLOC.id,
+    ext4::EXT4_FAST_COMMIT.id,
     // Its floor extension is carried by the ext4.delalloc edges of the data it syncs.
-    rules::EXT4_FSYNC_ALLOC.id,
+    ext4::EXT4_FSYNC_ALLOC.id,
     // xfs: what is not ordered (no stale data, overwrites, truncate-down close, no rename
     // flush) and what an op's own transaction holds; shown by the `# expect xfs:` lines.
     xfs::XFS_UNWRITTEN.id,
@@ -41,8 +113,8 @@ const DESCRIPTIVE: &[&str] = &[
     // The unit of atomic writes and garbage are the layout and the explorer's candidates, not
     // edges; shown by the `# expect ext4:atomic=sector` lines (alice-a1, alice-a3) and the
     // golden snapshots of the torn configurations.
-    rules::TORN_SECTOR.id,
-    rules::TORN_GARBAGE.id,
+    torn::TORN_SECTOR.id,
+    torn::TORN_GARBAGE.id,
 ];
 
 fn corpus() -> Vec<(String, Program)> {
@@ -62,6 +134,74 @@ fn corpus() -> Vec<(String, Program)> {
             (p.file_name().unwrap().to_string_lossy().into_owned(), prog)
         })
         .collect()
+}
+
+/// The ids of the rules `model`'s builder puts on the effects, edges and floors of `prog`, built
+/// as the explorer builds it.
+fn carried(prog: &Program, model: &ModelSpec) -> BTreeSet<&'static str> {
+    let trace = unplug_model::execute(prog).expect("litmus programs run");
+    let layout = if model.splits_last_block() {
+        Layout::with_last_blocks(&trace, model.unit())
+    } else {
+        Layout::new(&trace, model.unit())
+    };
+    let p = unplug_model::persist::build(model, &trace, layout);
+    let effects = p
+        .effects
+        .iter()
+        .flat_map(|e| std::iter::once(e.rule).chain(e.carries.iter().copied()))
+        .map(|r| r.id);
+    let edges = p.edges.iter().map(|e| e.rule.id);
+    let floors = p.floors.iter().map(|f| f.rule.id);
+    effects.chain(edges).chain(floors).collect()
+}
+
+#[test]
+fn rule_lists_match_the_builders() {
+    let corpus = corpus();
+    let not_carried: BTreeSet<&str> = NOT_CARRIED.iter().map(|(id, _)| *id).collect();
+    let mut failures = Vec::new();
+    let mut explained_but_carried = BTreeSet::new();
+    for m in &ModelSpec::configurations() {
+        let listed: BTreeSet<&str> = m.rules().iter().map(|r| r.id).collect();
+        let mut used = BTreeSet::new();
+        for (_, prog) in &corpus {
+            used.extend(carried(prog, m));
+        }
+        for id in used.difference(&listed) {
+            failures.push(format!("{m}: the builder uses {id}, which its list lacks"));
+        }
+        for id in listed.difference(&used) {
+            if !not_carried.contains(id) {
+                failures.push(format!(
+                    "{m}: {id} is listed but on no effect, edge or floor of the litmus corpus \
+                     (use it, drop it, or explain it in NOT_CARRIED)"
+                ));
+            }
+        }
+        explained_but_carried.extend(used.intersection(&not_carried).copied());
+    }
+    // An explanation must stay true: a rule some builder does carry is not "not carried".
+    for id in explained_but_carried {
+        failures.push(format!("{id} is in NOT_CARRIED but a builder carries it"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every rule a configuration lists is declared by its file system (or the torn wrapper), and
+/// every declared rule is listed by some configuration.
+#[test]
+fn declared_rules_are_used_by_some_configuration() {
+    let listed: BTreeSet<&str> = ModelSpec::configurations()
+        .iter()
+        .flat_map(|m| m.rules().into_iter().map(|r| r.id))
+        .collect();
+    let declared: BTreeSet<&str> = unplug_model::persist::all_rules()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, declared);
+    assert!(seq::RULES.iter().all(|r| declared.contains(r.id)));
 }
 
 /// Everything a rule can change: per program, per crash point counts, and property verdicts.

@@ -4,9 +4,9 @@
 //! fdatasync, msync and a directory fsync force. Every rule below names the kernel function it
 //! was checked against (torvalds/linux, 6.x snapshots unless said otherwise).
 
-use super::{Builder, EffectKind};
-use crate::rules;
-use crate::volatile::{Assign, Ino, Kind, SyncReq, BLOCK};
+use super::{Builder, EffectKind, FsModel, ModelSpec, RuleUse};
+use crate::rules::{self, Rule};
+use crate::volatile::{Assign, Ino, Kind, OpFacts, SyncReq, BLOCK};
 use std::collections::BTreeMap;
 
 crate::rules! {
@@ -94,147 +94,224 @@ crate::rules! {
         "fs/xfs/xfs_iops.c xfs_setattr_size (XFS_ITRUNCATED when newsize <= oldsize); fs/xfs/xfs_file.c xfs_file_release (filemap_flush); fs/xfs/xfs_aops.c xfs_end_ioend; SEMANTICS.md X4";
 }
 
-impl Builder<'_> {
-    pub(crate) fn xfs(&mut self) {
-        let trace = self.trace;
-        // meta_upto[k]: the latest metadata effect issued at or before op k (the log prefix).
-        let mut meta_upto: Vec<Option<usize>> = vec![None; trace.ops.len() + 1];
-        let mut last_meta: Option<usize> = None;
-        // Per chunk, the op that first dirtied it since it was last free: its delayed allocation
-        // is converted (made visible) by a transaction after that op.
-        let mut first_dirty: BTreeMap<usize, usize> = BTreeMap::new();
-        // Each inode's append sizes (`w` effects).
-        let mut sizes_at_completion: BTreeMap<Ino, Vec<usize>> = BTreeMap::new();
-        // Each inode's last op that logged its core (XFS_ILOG_CORE: creation, size, link count,
-        // rename, directory entries); a write's timestamp-only update is not counted.
-        let mut core_logged: BTreeMap<Ino, usize> = BTreeMap::new();
-        // Each file's size as a running system sees it (does an append start a new block?).
-        let mut size: BTreeMap<Ino, u64> = trace
-            .initial
-            .inodes
-            .iter()
-            .map(|(i, (_, s, _))| (*i, *s))
-            .collect();
+/// The `xfs` model.
+pub struct Xfs;
 
+impl FsModel for Xfs {
+    fn name(&self) -> &'static str {
+        "xfs"
+    }
+    fn default_model(&self) -> ModelSpec {
+        ModelSpec::Xfs
+    }
+    fn splits_last_block(&self) -> bool {
+        true // xfs.size-after-data: the on-disk size follows the last block's data
+    }
+    fn rules(&self) -> &'static [RuleUse] {
+        const USES: &[RuleUse] = &[
+            RuleUse::always(&rules::SETUP_DURABLE),
+            RuleUse::always(&rules::OP_ATOMIC),
+            RuleUse::always(&rules::MS_ASYNC_NOOP),
+            RuleUse::always(&rules::SYNC_ALL),
+            RuleUse::always(&rules::POSIX_OSYNC),
+            RuleUse::always(&XFS_LOG_PREFIX),
+            RuleUse::always(&XFS_DELALLOC),
+            RuleUse::always(&XFS_UNWRITTEN),
+            RuleUse::always(&XFS_OVERWRITE),
+            RuleUse::always(&XFS_SIZE_AT_COMPLETION),
+            RuleUse::always(&XFS_SIZE_AFTER_DATA),
+            RuleUse::always(&XFS_SETATTR_SIZE),
+            RuleUse::always(&XFS_FSYNC),
+            RuleUse::always(&XFS_FDATASYNC),
+            RuleUse::always(&XFS_FSYNC_DIR),
+            RuleUse::always(&XFS_NO_RENAME_FLUSH),
+            RuleUse::always(&XFS_TRUNCATE_CLOSE),
+        ];
+        USES
+    }
+    fn build(&self, _model: &ModelSpec, b: &mut Builder<'_>) {
+        b.xfs();
+    }
+}
+
+/// What the xfs builder keeps between ops.
+struct XfsState {
+    /// meta_upto[k]: the latest metadata effect issued at or before op k (the log prefix).
+    meta_upto: Vec<Option<usize>>,
+    last_meta: Option<usize>,
+    /// Per chunk, the op that first dirtied it since it was last free: its delayed allocation
+    /// is converted (made visible) by a transaction after that op.
+    first_dirty: BTreeMap<usize, usize>,
+    /// Each inode's append sizes (`w` effects).
+    sizes_at_completion: BTreeMap<Ino, Vec<usize>>,
+    /// Each inode's last op that logged its core (XFS_ILOG_CORE: creation, size, link count,
+    /// rename, directory entries); a write's timestamp-only update is not counted.
+    core_logged: BTreeMap<Ino, usize>,
+    /// Each file's size as a running system sees it (does an append start a new block?).
+    size: BTreeMap<Ino, u64>,
+}
+
+impl Builder<'_> {
+    fn xfs(&mut self) {
+        let trace = self.trace;
+        let mut st = XfsState {
+            meta_upto: vec![None; trace.ops.len() + 1],
+            last_meta: None,
+            first_dirty: BTreeMap::new(),
+            sizes_at_completion: BTreeMap::new(),
+            core_logged: BTreeMap::new(),
+            size: trace
+                .initial
+                .inodes
+                .iter()
+                .map(|(i, (_, s, _))| (*i, *s))
+                .collect(),
+        };
         for (i, facts) in trace.ops.iter().enumerate() {
             let k = i + 1;
-            // Syscall-time metadata: one transaction per op, chained to the previous one
-            // (xfs.log-prefix); ftruncate's size is in it (xfs.setattr-size-logged).
-            if !facts.assigns.is_empty() {
-                let e = self.push(k, EffectKind::Meta(facts.assigns.clone()), format!("m{k}"));
-                if let Some(prev) = last_meta {
-                    self.edge(prev, e, &XFS_LOG_PREFIX);
-                }
-                last_meta = Some(e);
-                for &ino in &facts.touched {
-                    core_logged.insert(ino, k);
-                }
-                for a in &facts.assigns {
-                    match a {
-                        Assign::Init { ino, .. } => {
-                            size.insert(*ino, 0);
-                        }
-                        Assign::Size {
-                            ino,
-                            size: s,
-                            holes_from,
-                        } => {
-                            size.insert(*ino, *s);
-                            // A truncate frees blocks: later writes to them allocate anew.
-                            if let Some(h) = holes_from {
-                                let (ino, h) = (*ino, *h);
-                                first_dirty.retain(|c, _| {
-                                    let ch = &self.layout.chunks[*c];
-                                    !(ch.ino == ino && ch.start() >= h * BLOCK)
-                                });
-                            }
-                        }
-                        Assign::Entry { .. } => {}
-                    }
-                }
+            self.xfs_meta(&mut st, k, facts);
+            st.meta_upto[k] = st.last_meta;
+            self.xfs_data(&mut st, k, facts);
+            if let Some((v, rule)) = self.xfs_floor(&st, k, facts) {
+                self.floor(k, v, rule);
             }
-            meta_upto[k] = last_meta;
-            // Data: block versions. New blocks are converted after the op that first dirtied
-            // them (xfs.delalloc); overwrites of blocks on disk at crash point 0 are unordered
-            // (xfs.overwrite-unordered: no edge).
-            for (e, c, ino) in self.block_effects(k, facts) {
-                if self.xfs_on_disk_before(ino, c, k) {
-                    continue;
-                }
-                let first = *first_dirty.entry(c).or_insert(k);
-                if let Some(m) = meta_upto[first] {
-                    self.edge(m, e, &XFS_DELALLOC);
-                }
-            }
-            // An append's on-disk size is logged at I/O completion (xfs.size-at-io-completion),
-            // after the data of its ioend (xfs.size-after-data).
-            if let Some((ino, new)) = facts.extends {
-                let old = size.insert(ino, new).unwrap_or(0);
-                let e = self.push(
-                    k,
-                    EffectKind::Writeback(vec![Assign::Size {
-                        ino,
-                        size: new,
-                        holes_from: None,
-                    }]),
-                    format!("w{k}"),
-                );
-                if let Some(m) = meta_upto[k] {
-                    self.edge(m, e, &XFS_SIZE_AT_COMPLETION);
-                }
-                let last_block = (new - 1) / BLOCK * BLOCK;
-                if self.enabled(&XFS_SIZE_AFTER_DATA) && last_block >= old {
-                    let last = self.layout.chunks_in(ino, new - 1, new).next();
-                    if let Some(c) = last.filter(|&c| self.layout.chunks[c].blocks == 1) {
-                        let v = self.value_after(k, c);
-                        self.assign_blocks(e, c, v);
-                    }
-                }
-                sizes_at_completion.entry(ino).or_default().push(e);
-            }
-            // Syncs. A file sync's floor is its data (new blocks, append sizes) and the log
-            // prefix up to the inode's last core change; the data's own edges (xfs.delalloc,
-            // xfs.size-at-io-completion) extend the prefix to the ops that dirtied it, which is
-            // what the writeback's transactions, covered by the log force, make durable.
-            let Some(sync) = &facts.sync else { continue };
-            let prefix = |ino: &Ino| core_logged.get(ino).and_then(|&j| meta_upto[j]);
-            let (mut v, rule) = match sync {
-                SyncReq::All => (self.all_upto(k), &rules::SYNC_ALL),
-                SyncReq::Dir { ino, .. } => (prefix(ino).into_iter().collect(), &XFS_FSYNC_DIR),
-                SyncReq::File {
-                    ino,
-                    datasync,
-                    range,
-                } => {
-                    let mut v = self.block_effects_of(*ino, k, *range);
-                    // A whole-file sync writes back every append; an O_SYNC write's ranged sync
-                    // only its own.
-                    let sizes = sizes_at_completion.get(ino).into_iter().flatten();
-                    v.extend(
-                        sizes
-                            .copied()
-                            .filter(|&w| range.is_none() || self.p_effects[w].op == k),
-                    );
-                    v.extend(prefix(ino));
-                    let rule = if range.is_some() && facts.dirtied.iter().any(|d| d.ino == *ino) {
-                        &rules::POSIX_OSYNC
-                    } else if *datasync {
-                        &XFS_FDATASYNC
-                    } else {
-                        &XFS_FSYNC
-                    };
-                    (v, rule)
-                }
-                SyncReq::Msync { ino, start, end } => {
-                    let mut v = self.block_effects_of(*ino, k, Some((*start, *end)));
-                    v.extend(prefix(ino));
-                    (v, &XFS_FDATASYNC)
-                }
-            };
-            v.sort();
-            v.dedup();
-            self.floor(k, v, rule);
         }
+    }
+
+    /// Syscall-time metadata: one transaction per op, chained to the previous one
+    /// (xfs.log-prefix); ftruncate's size is in it (xfs.setattr-size-logged).
+    fn xfs_meta(&mut self, st: &mut XfsState, k: usize, facts: &OpFacts) {
+        if facts.assigns.is_empty() {
+            return;
+        }
+        let e = self.push(
+            k,
+            EffectKind::Meta(facts.assigns.clone()),
+            format!("m{k}"),
+            &XFS_LOG_PREFIX,
+        );
+        if let Some(prev) = st.last_meta {
+            self.edge(prev, e, &XFS_LOG_PREFIX);
+        }
+        st.last_meta = Some(e);
+        for &ino in &facts.touched {
+            st.core_logged.insert(ino, k);
+        }
+        for a in &facts.assigns {
+            match a {
+                Assign::Init { ino, .. } => {
+                    st.size.insert(*ino, 0);
+                }
+                Assign::Size {
+                    ino,
+                    size: s,
+                    holes_from,
+                } => {
+                    st.size.insert(*ino, *s);
+                    // A truncate frees blocks: later writes to them allocate anew.
+                    if let Some(h) = holes_from {
+                        let (ino, h) = (*ino, *h);
+                        st.first_dirty.retain(|c, _| {
+                            let ch = &self.layout.chunks[*c];
+                            !(ch.ino == ino && ch.start() >= h * BLOCK)
+                        });
+                    }
+                }
+                Assign::Entry { .. } => {}
+            }
+        }
+    }
+
+    /// Data: block versions and an append's on-disk size.
+    fn xfs_data(&mut self, st: &mut XfsState, k: usize, facts: &OpFacts) {
+        // New blocks are converted after the op that first dirtied them (xfs.delalloc);
+        // overwrites of blocks on disk at crash point 0 are unordered (xfs.overwrite-unordered:
+        // no edge).
+        for (e, c, ino) in self.block_effects(k, facts, &XFS_OVERWRITE) {
+            if self.xfs_on_disk_before(ino, c, k) {
+                continue;
+            }
+            let first = *st.first_dirty.entry(c).or_insert(k);
+            self.order_after(st.meta_upto[first], e, &XFS_DELALLOC);
+        }
+        // An append's on-disk size is logged at I/O completion (xfs.size-at-io-completion),
+        // after the data of its ioend (xfs.size-after-data).
+        let Some((ino, new)) = facts.extends else {
+            return;
+        };
+        let old = st.size.insert(ino, new).unwrap_or(0);
+        let e = self.push(
+            k,
+            EffectKind::Writeback(vec![Assign::Size {
+                ino,
+                size: new,
+                holes_from: None,
+            }]),
+            format!("w{k}"),
+            &XFS_SIZE_AT_COMPLETION,
+        );
+        if let Some(m) = st.meta_upto[k] {
+            self.edge(m, e, &XFS_SIZE_AT_COMPLETION);
+        }
+        let last_block = (new - 1) / BLOCK * BLOCK;
+        if self.enabled(&XFS_SIZE_AFTER_DATA) && last_block >= old {
+            let last = self.layout.chunks_in(ino, new - 1, new).next();
+            if let Some(c) = last.filter(|&c| self.layout.chunks[c].blocks == 1) {
+                let v = self.value_after(k, c);
+                self.assign_blocks(e, c, v, &XFS_SIZE_AFTER_DATA);
+            }
+        }
+        st.sizes_at_completion.entry(ino).or_default().push(e);
+    }
+
+    /// The floor of op `k`'s sync, if it asks for one. A file sync's floor is its data (new
+    /// blocks, append sizes) and the log prefix up to the inode's last core change; the data's
+    /// own edges (xfs.delalloc, xfs.size-at-io-completion) extend the prefix to the ops that
+    /// dirtied it, which is what the writeback's transactions, covered by the log force, make
+    /// durable.
+    fn xfs_floor(
+        &self,
+        st: &XfsState,
+        k: usize,
+        facts: &OpFacts,
+    ) -> Option<(Vec<usize>, &'static Rule)> {
+        let prefix = |ino: &Ino| st.core_logged.get(ino).and_then(|&j| st.meta_upto[j]);
+        let (mut v, rule) = match facts.sync.as_ref()? {
+            SyncReq::All => (self.all_upto(k), &rules::SYNC_ALL),
+            SyncReq::Dir { ino, .. } => (prefix(ino).into_iter().collect(), &XFS_FSYNC_DIR),
+            SyncReq::File {
+                ino,
+                datasync,
+                range,
+            } => {
+                let mut v = self.block_effects_of(*ino, k, *range);
+                // A whole-file sync writes back every append; an O_SYNC write's ranged sync
+                // only its own.
+                let sizes = st.sizes_at_completion.get(ino).into_iter().flatten();
+                v.extend(
+                    sizes
+                        .copied()
+                        .filter(|&w| range.is_none() || self.p_effects[w].op == k),
+                );
+                v.extend(prefix(ino));
+                let rule = if range.is_some() && facts.dirtied.iter().any(|d| d.ino == *ino) {
+                    &rules::POSIX_OSYNC
+                } else if *datasync {
+                    &XFS_FDATASYNC
+                } else {
+                    &XFS_FSYNC
+                };
+                (v, rule)
+            }
+            SyncReq::Msync { ino, start, end } => {
+                let mut v = self.block_effects_of(*ino, k, Some((*start, *end)));
+                v.extend(prefix(ino));
+                (v, &XFS_FDATASYNC)
+            }
+        };
+        v.sort();
+        v.dedup();
+        Some((v, rule))
     }
 
     /// Whether chunk `c` of `ino` was allocated on disk at crash point 0 and not freed before op
