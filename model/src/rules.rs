@@ -6,7 +6,7 @@
 //! models share; each file system's own rules sit beside its builder under `persist/`, and
 //! [`crate::persist::all_rules`] lists them all from the registry of file systems.
 //!
-//! Tags follow SEMANTICS.md: POSIX / man-page text, documented file-system behaviour, or the
+//! Tags follow docs/SEMANTICS.md: POSIX / man-page text, documented file-system behaviour, or the
 //! implementation behaviour of the cited kernel code (checked in the kernel source), or an
 //! assumption of the model stated as such.
 
@@ -64,17 +64,17 @@ rules! {
     // ---- used by several models ----
     SETUP_DURABLE = "setup-durable", Assumption,
         "The state after the setup block is durable before crash point 0.",
-        "unplug program semantics (DESIGN.md: Concepts)";
+        "README.md (Setup: the ops between `setup` and `end` build the initial state); a model assumption, no kernel function";
     OP_ATOMIC = "op-atomic", Assumption,
         "Each op's metadata change reaches disk whole or not at all (a rename is never half done).",
-        "SEMANTICS.md P7 (assumption, not POSIX); journaled by ext4 in one handle (E2)";
+        "docs/SEMANTICS.md P7 (assumption, not POSIX); journaled by ext4 in one handle (E2)";
     SYNC_ALL = "sync-all", Posix,
         "sync() and syncfs() return after everything issued before them is durable (Linux waits).",
-        "sync(2) man page; SEMANTICS.md P5";
+        "sync(2) man page; fs/sync.c ksys_sync, sync_filesystem (syncfs); docs/SEMANTICS.md P5";
     MS_ASYNC_NOOP = "ms-async-noop", Implementation,
         "msync(MS_ASYNC) and MS_INVALIDATE persist nothing.",
-        "mm/msync.c SYSCALL_DEFINE3(msync); SEMANTICS.md M3, M4";
+        "mm/msync.c SYSCALL_DEFINE3(msync); docs/SEMANTICS.md M3, M4";
     POSIX_OSYNC = "posix.o-sync", Implementation,
         "A write through an O_SYNC (O_DSYNC) handle is followed by an fsync (fdatasync) of the range written.",
-        "include/linux/fs.h generic_write_sync -> vfs_fsync_range; SEMANTICS.md P6";
+        "include/linux/fs.h generic_write_sync -> vfs_fsync_range; docs/SEMANTICS.md P6";
 }

@@ -16,7 +16,7 @@
 //! switch off; the litmus expectations cover them (see DESCRIPTIVE).
 
 use std::collections::BTreeSet;
-use unplug_explorer::Analysis;
+use unplug_explorer::{guarantee, Analysis};
 use unplug_model::persist::{btrfs, ext4, posix, seq, torn, xfs};
 use unplug_model::{rules, Layout, ModelSpec, Program};
 
@@ -204,29 +204,13 @@ fn declared_rules_are_used_by_some_configuration() {
     assert!(seq::RULES.iter().all(|r| declared.contains(r.id)));
 }
 
-/// Everything a rule can change: per program, per crash point counts, and property verdicts.
+/// Everything a rule can change, per program: per crash point counts, and property verdicts.
 fn outcomes(corpus: &[(String, Program)], model: &ModelSpec, drop: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     for (name, prog) in corpus {
         let mut a = Analysis::new(prog).expect("litmus programs run");
         a.drop_rule = drop.map(str::to_string);
-        let run = a.run(model);
-        let counts: Vec<String> = run
-            .exploration
-            .points
-            .iter()
-            .map(|p| p.total.to_string())
-            .collect();
-        let verdicts: Vec<String> = run
-            .check()
-            .iter()
-            .map(|r| format!("{}={}", r.property, r.holds))
-            .collect();
-        out.push(format!(
-            "{name}: {} | {}",
-            counts.join(" "),
-            verdicts.join(" ")
-        ));
+        out.push(format!("{name}: {}", guarantee::outcome(&a, model)));
     }
     out
 }
@@ -247,6 +231,72 @@ fn every_rule_changes_some_litmus_outcome() {
                     "{m}: switching rule {} off changes no litmus outcome",
                     r.id
                 ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every rule's source cites something inside this repository (not the research sheet outside
+/// it): a file that exists, and for `docs/SEMANTICS.md`, items of its background notes
+/// (`docs/notes/semantics.md`) that exist: `P7`, `E10.4` (item E10), `B1r`, `section 6`.
+#[test]
+fn rule_sources_point_inside_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let notes = std::fs::read_to_string(root.join("docs/notes/semantics.md")).expect("notes");
+    let item_exists = |id: &str| {
+        let base = id.split('.').next().unwrap_or(id);
+        notes.lines().any(|l| l.starts_with(&format!("{base}. ")))
+    };
+    let mut failures = Vec::new();
+    for r in unplug_model::persist::all_rules() {
+        let src = r.source;
+        if src
+            .replace("docs/SEMANTICS.md", "")
+            .contains("SEMANTICS.md")
+        {
+            failures.push(format!("{}: cites SEMANTICS.md outside docs/", r.id));
+        }
+        let paths: Vec<&str> = src
+            .split(|c: char| c.is_whitespace() || ";,()".contains(c))
+            .filter(|w| w.ends_with(".md") || w.ends_with(".rs"))
+            .collect();
+        if paths.is_empty() {
+            failures.push(format!(
+                "{}: its source cites no file of the repository",
+                r.id
+            ));
+        }
+        for p in &paths {
+            if !root.join(p).exists() && *p != "docs/SEMANTICS.md" {
+                failures.push(format!("{}: cites {p}, which the repository lacks", r.id));
+            }
+        }
+        for part in src.split("docs/SEMANTICS.md").skip(1) {
+            let cited = part.split(';').next().unwrap_or("");
+            let mut words = cited
+                .split(|c: char| c.is_whitespace() || ",()".contains(c))
+                .filter(|w| !w.is_empty())
+                .peekable();
+            while let Some(w) = words.next() {
+                if w == "section" {
+                    let n = words.next().unwrap_or("");
+                    if !notes.contains(&format!("\n### {n}. ")) {
+                        failures.push(format!(
+                            "{}: cites notes section {n}, which is missing",
+                            r.id
+                        ));
+                    }
+                    continue;
+                }
+                let is_item = w.len() >= 2
+                    && "PMEXB".contains(&w[..1])
+                    && w[1..]
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '.' || c == 'r');
+                if is_item && !item_exists(w) {
+                    failures.push(format!("{}: cites notes item {w}, which is missing", r.id));
+                }
             }
         }
     }

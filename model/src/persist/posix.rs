@@ -1,4 +1,4 @@
-//! The `posix` model: the weakest reading of POSIX and the Linux man pages (SEMANTICS.md
+//! The `posix` model: the weakest reading of POSIX and the Linux man pages (docs/SEMANTICS.md
 //! section 1). Nothing is ordered except by syncs; each op's inode metadata and its directory
 //! entries are separate effects, so fsync of a file does not persist its name.
 
@@ -11,22 +11,22 @@ crate::rules! {
     RULES;
     POSIX_UNORDERED = "posix.unordered", Posix,
         "Nothing is ordered except by syncs: any subset of un-synced effects may be durable.",
-        "POSIX fsync(), rename() say nothing of crashes; SEMANTICS.md P7";
+        "POSIX fsync(), rename() say nothing of crashes; docs/SEMANTICS.md P7";
     INODE_BEFORE_NAME = "inode-before-name", Assumption,
         "A directory entry (or a child of a new directory) is durable only if the inode it names is: recovery never exposes a name for an unallocated inode.",
-        "fsck/journal consistency; SEMANTICS.md P7 (assumption)";
+        "fsck/journal consistency; docs/SEMANTICS.md P7 (assumption)";
     POSIX_FSYNC_FILE = "posix.fsync-file", Posix,
         "fsync(file) makes the file's data and attributes (size, its existence as an inode) durable, not its directory entry.",
-        "POSIX fsync(); fsync(2) man page; SEMANTICS.md P1, P2";
+        "POSIX fsync(); fsync(2) man page; docs/SEMANTICS.md P1, P2";
     POSIX_FDATASYNC = "posix.fdatasync", Posix,
         "fdatasync(file) makes the data and the metadata needed to read it back (size, the inode) durable.",
-        "fsync(2) man page; SEMANTICS.md P3";
+        "fsync(2) man page; docs/SEMANTICS.md P3";
     POSIX_MSYNC = "posix.msync-range", Posix,
         "msync(MS_SYNC) is a ranged fdatasync: the mapped range's data, plus the file's size unless the file has covered the whole range since crash point 0 (then no size is needed to read the range back, and an earlier extension's size is not synced).",
-        "msync(3p); mm/msync.c vfs_fsync_range(datasync=1); SEMANTICS.md P4, M1";
+        "msync(3p); mm/msync.c vfs_fsync_range(datasync=1); docs/SEMANTICS.md P4, M1";
     POSIX_FSYNC_DIR = "posix.fsync-dir", Posix,
         "fsync(dir) makes the directory's entries (creates, renames, unlinks in it) durable.",
-        "fsync(2) man page; SEMANTICS.md P2";
+        "fsync(2) man page; docs/SEMANTICS.md P2";
 }
 
 /// The `posix` model.

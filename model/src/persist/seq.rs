@@ -13,7 +13,7 @@ crate::rules! {
     RULES;
     SEQ_PREFIX = "seq.prefix", Assumption,
         "seq: a crash leaves the state after some prefix of the ops, each op whole (its metadata and data together); a completed sync makes every op before it durable. The strongest model: every file system's crash states should include these.",
-        "sequential crash consistency (e.g. Bornholt et al., Ferrite, ASPLOS 2016); issue 3";
+        "sequential crash consistency (e.g. Bornholt et al., Ferrite, ASPLOS 2016); docs/ORDER.md (seq within every file system)";
 }
 
 /// The `seq` model.

@@ -12,10 +12,10 @@ crate::rules! {
     RULES;
     TORN_SECTOR = "torn-sector", Assumption,
         "atomic=sector: a write reaches the disk in 512-byte sectors, each of which holds its old or its new content after a crash; the block layer promises no more.",
-        "Documentation/block/writeback_cache_control.rst; SEMANTICS.md B3 (sector atomicity is a device property ALICE relies on)";
+        "Documentation/block/writeback_cache_control.rst; docs/SEMANTICS.md B3 (sector atomicity is a device property ALICE relies on)";
     TORN_GARBAGE = "torn-garbage", Assumption,
         "garbage: a unit with a write not yet durable may hold garbage after a crash (the write in flight when the power failed); over-approximated as any such unit.",
-        "SEMANTICS.md B3 (the stricter mode); ALICE sector-garbage model";
+        "docs/SEMANTICS.md B3 (the stricter mode), section 6 (ALICE)";
 }
 
 /// The options every model takes: the unit of atomic writes and garbage in a torn unit.

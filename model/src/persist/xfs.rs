@@ -1,4 +1,4 @@
-//! The `xfs` model: XFS with its defaults (delayed allocation, the delayed-logging CIL; SEMANTICS.md
+//! The `xfs` model: XFS with its defaults (delayed allocation, the delayed-logging CIL; docs/SEMANTICS.md
 //! section 4 "XFS", with sections 1-3 and 7): the log's metadata prefix, writeback-time allocation
 //! into unwritten extents, the on-disk size of an append logged at I/O completion, and what fsync,
 //! fdatasync, msync and a directory fsync force. Every rule below names the kernel function it
@@ -15,10 +15,10 @@ crate::rules! {
     // checkpoint sequence order"), xlog_cil_force_seq; fs/xfs/xfs_log.c xlog_write_iclog
     // (REQ_PREFLUSH on commit iclogs). The CIL aggregates transactions into checkpoints; their
     // commit records are written in sequence order and a log force waits for every earlier
-    // checkpoint, so the durable metadata is a prefix (SEMANTICS.md X2, its [U] settled here).
+    // checkpoint, so the durable metadata is a prefix (docs/SEMANTICS.md X2, its [U] settled here).
     XFS_LOG_PREFIX = "xfs.log-prefix", Implementation,
         "Each op's metadata is one transaction; the CIL groups transactions into checkpoints whose commit records are written in sequence order, and a log force waits for every earlier checkpoint: the durable metadata is always a prefix of the ops' metadata.",
-        "fs/xfs/xfs_log_cil.c xlog_cil_order_write, xlog_cil_force_seq; fs/xfs/xfs_log.c xlog_write_iclog (REQ_PREFLUSH); Documentation/filesystems/xfs-delayed-logging-design.rst (\"strictly order the commit records\"); SEMANTICS.md X2";
+        "fs/xfs/xfs_log_cil.c xlog_cil_order_write, xlog_cil_force_seq; fs/xfs/xfs_log.c xlog_write_iclog (REQ_PREFLUSH); Documentation/filesystems/xfs-delayed-logging-design.rst (\"strictly order the commit records\"); docs/SEMANTICS.md X2";
     // fs/xfs/libxfs/xfs_bmap.c xfs_bmapi_convert_one_delalloc: "New data fork extents must be
     // mapped in as unwritten and converted to real extents after the write succeeds"
     // (bma.flags = XFS_BMAPI_PREALLOC); fs/xfs/xfs_aops.c xfs_end_ioend ->
@@ -26,22 +26,22 @@ crate::rules! {
     // the op that first dirtied the block.
     XFS_DELALLOC = "xfs.delalloc", Implementation,
         "Delayed allocation: writes and mmap stores only reserve blocks; writeback allocates them as unwritten extents and converts them to written at I/O completion, in a transaction after the op that first dirtied them: a new block's data persists only with the metadata issued before that op, and unordered with later ops.",
-        "fs/xfs/libxfs/xfs_bmap.c xfs_bmapi_convert_one_delalloc (XFS_BMAPI_PREALLOC); fs/xfs/xfs_aops.c xfs_end_ioend -> xfs_iomap_write_unwritten; fs/xfs/xfs_iomap.c xfs_buffered_write_iomap_begin (delalloc reservation, page_mkwrite too); SEMANTICS.md X1, M5";
+        "fs/xfs/libxfs/xfs_bmap.c xfs_bmapi_convert_one_delalloc (XFS_BMAPI_PREALLOC); fs/xfs/xfs_aops.c xfs_end_ioend -> xfs_iomap_write_unwritten; fs/xfs/xfs_iomap.c xfs_buffered_write_iomap_begin (delalloc reservation, page_mkwrite too); docs/SEMANTICS.md X1, M5";
     // The same functions: a block is visible only once its unwritten extent is converted, which
     // happens after its data is written. Descriptive: it is why the model has no stale data.
     XFS_UNWRITTEN = "xfs.unwritten-extents", Implementation,
         "A newly allocated block stays an unwritten extent (reads as zeros) until the I/O that wrote its data completes and converts it: after a crash it holds zeros or its data, never stale bytes.",
-        "fs/xfs/libxfs/xfs_bmap.c xfs_bmapi_convert_one_delalloc (\"to avoid exposing stale disk contents if we crash\"); fs/xfs/xfs_aops.c xfs_end_ioend; SEMANTICS.md X1";
+        "fs/xfs/libxfs/xfs_bmap.c xfs_bmapi_convert_one_delalloc (\"to avoid exposing stale disk contents if we crash\"); fs/xfs/xfs_aops.c xfs_end_ioend; docs/SEMANTICS.md X1";
     XFS_OVERWRITE = "xfs.overwrite-unordered", Implementation,
         "Overwrites of blocks allocated before crash point 0 need no transaction: their data may persist before or after any metadata.",
-        "fs/xfs/xfs_aops.c xfs_end_ioend (no conversion or size update for an overwrite inside EOF); SEMANTICS.md B2, ALICE table \"overwrite -> any op\" fails on xfs";
+        "fs/xfs/xfs_aops.c xfs_end_ioend (no conversion or size update for an overwrite inside EOF); docs/SEMANTICS.md B2, section 6 (ALICE: \"overwrite -> any op\" fails on xfs)";
     // fs/xfs/xfs_aops.c xfs_end_ioend: `if (!error && xfs_ioend_is_append(ioend)) error =
     // xfs_setfilesize(ip, offset, size);` ("Update on-disk file size now that data has been
     // written to disk"). i_disk_size moves only there (and in setattr): logging the inode core
     // for anything else logs i_disk_size, not i_size.
     XFS_SIZE_AT_COMPLETION = "xfs.size-at-io-completion", Implementation,
         "An append's on-disk size (i_disk_size) is logged when its I/O completes (xfs_setfilesize), in a transaction after the op and unordered with later ops; ioends complete in any order, so a durable size can cover blocks of the append (or of an earlier one) that are still unwritten and read as zeros.",
-        "fs/xfs/xfs_aops.c xfs_end_ioend, xfs_setfilesize, xfs_ioend_is_append; fs/xfs/xfs_inode.h xfs_new_eof; SEMANTICS.md X4";
+        "fs/xfs/xfs_aops.c xfs_end_ioend, xfs_setfilesize, xfs_ioend_is_append; fs/xfs/xfs_inode.h xfs_new_eof; docs/SEMANTICS.md X4";
     // The same function, plus fs/iomap/buffered-io.c iomap_writepage_handle_eof: an ioend
     // covers only blocks inside EOF when it is submitted, so the ioend that moves i_disk_size to
     // an append's end was submitted after the append and holds its last block. The model can say
@@ -50,19 +50,19 @@ crate::rules! {
     // flight with the earlier content).
     XFS_SIZE_AFTER_DATA = "xfs.size-after-data", Implementation,
         "The size update is logged only after the ioend's data is written (\"no NULL files\"): when an append's on-disk size is durable, the block holding its last byte holds its data. Only that block: the model applies this to a last block the append started, and other blocks of a multi-block append can still read as zeros.",
-        "fs/xfs/xfs_aops.c xfs_end_ioend (xfs_setfilesize after the data I/O); fs/iomap/buffered-io.c iomap_writepage_handle_eof (an ioend stops at EOF); fs/xfs/xfs_log.c xlog_write_iclog (REQ_PREFLUSH: data completed before the log write is on media); SEMANTICS.md X4, B1";
+        "fs/xfs/xfs_aops.c xfs_end_ioend (xfs_setfilesize after the data I/O); fs/iomap/buffered-io.c iomap_writepage_handle_eof (an ioend stops at EOF); fs/xfs/xfs_log.c xlog_write_iclog (REQ_PREFLUSH: data completed before the log write is on media); docs/SEMANTICS.md X4, B1";
     // fs/xfs/xfs_iops.c xfs_setattr_size: `ip->i_disk_size = newsize; xfs_trans_log_inode(tp,
     // ip, XFS_ILOG_CORE);` for growth and shrink, in the truncate's own transaction.
     XFS_SETATTR_SIZE = "xfs.setattr-size-logged", Implementation,
         "ftruncate (and O_TRUNC) logs the new on-disk size in its own transaction, growing or shrinking: an extended file can persist at full size with holes (zeros) before any data written into it.",
-        "fs/xfs/xfs_iops.c xfs_setattr_size (i_disk_size = newsize, XFS_ILOG_CORE); SEMANTICS.md X4, E11";
+        "fs/xfs/xfs_iops.c xfs_setattr_size (i_disk_size = newsize, XFS_ILOG_CORE); docs/SEMANTICS.md X4, E11";
     // fs/xfs/xfs_file.c xfs_file_fsync -> file_write_and_wait_range, xfs_fsync_flush_log ->
     // xfs_fsync_seq -> xfs_log_force_seq(ili_commit_seq). fs/xfs/xfs_inode.c xfs_rename:
     // xfs_trans_ichgtime(tp, src_ip, XFS_ICHGTIME_CHG); xfs_trans_log_inode(tp, src_ip,
-    // XFS_ILOG_CORE) in the rename transaction (SEMANTICS.md X1, X3).
+    // XFS_ILOG_CORE) in the rename transaction (docs/SEMANTICS.md X1, X3).
     XFS_FSYNC = "xfs.fsync-log-force", Implementation,
         "fsync(file) writes and waits on the file's dirty pages, then forces the log up to the inode's last commit sequence (ili_commit_seq) and, with it, every earlier checkpoint: other files' creates and renames persist too. xfs_rename logs the renamed inode in the rename's transaction, so fsync of a renamed file persists the rename. The pages it writes back log their conversion and size after the ops that dirtied them, and the force covers those too, so the prefix reaches those ops (the edges of xfs.delalloc and xfs.size-at-io-completion). A write's mtime update is a timestamp-only transaction that a coarse clock can skip, so the model counts only the inode's last non-timestamp change.",
-        "fs/xfs/xfs_file.c xfs_file_fsync, xfs_fsync_flush_log, xfs_fsync_seq; fs/xfs/xfs_inode.c xfs_rename (xfs_trans_log_inode(src_ip, XFS_ILOG_CORE)); fs/xfs/xfs_iops.c xfs_vn_update_time (XFS_ILOG_TIMESTAMP); SEMANTICS.md X1, X3";
+        "fs/xfs/xfs_file.c xfs_file_fsync, xfs_fsync_flush_log, xfs_fsync_seq; fs/xfs/xfs_inode.c xfs_rename (xfs_trans_log_inode(src_ip, XFS_ILOG_CORE)); fs/xfs/xfs_iops.c xfs_vn_update_time (XFS_ILOG_TIMESTAMP); docs/SEMANTICS.md X1, X3";
     // fs/xfs/xfs_file.c xfs_fsync_seq: `if (datasync && !(ip->i_itemp->ili_fsync_fields &
     // ~XFS_ILOG_TIMESTAMP)) return 0;` ili_fsync_fields collects the flags of every
     // xfs_trans_log_inode since the last sync (fs/xfs/libxfs/xfs_trans_inode.c). A rename, link,
@@ -72,17 +72,17 @@ crate::rules! {
     // vfs_fsync_range(datasync=1) over the mapped range.
     XFS_FDATASYNC = "xfs.fdatasync-log-force", Implementation,
         "fdatasync, msync(MS_SYNC) and O_DSYNC skip the log force only if the inode has logged nothing but timestamps since its last sync; a rename, link, unlink, create or size change logs the inode core (XFS_ILOG_CORE), so unlike ext4 an fdatasync after a rename persists the rename. The floor is the data (with its writeback's transactions, as for fsync) plus the log prefix up to the inode's last non-timestamp change.",
-        "fs/xfs/xfs_file.c xfs_fsync_seq (ili_fsync_fields & ~XFS_ILOG_TIMESTAMP), xfs_file_fsync; fs/xfs/libxfs/xfs_trans_inode.c xfs_trans_log_inode; fs/xfs/xfs_inode.c xfs_rename; mm/msync.c (datasync=1); SEMANTICS.md X1, X3, M1, B6r";
+        "fs/xfs/xfs_file.c xfs_fsync_seq (ili_fsync_fields & ~XFS_ILOG_TIMESTAMP), xfs_file_fsync; fs/xfs/libxfs/xfs_trans_inode.c xfs_trans_log_inode; fs/xfs/xfs_inode.c xfs_rename; mm/msync.c (datasync=1); docs/SEMANTICS.md X1, X3, M1, B6r";
     // fs/xfs/xfs_file.c xfs_dir_fsync -> xfs_log_force_inode: a log force up to the directory
     // inode's ili_commit_seq, datasync or not. Not a full commit as on ext4.
     XFS_FSYNC_DIR = "xfs.fsync-dir-log-force", Implementation,
         "fsync or fdatasync of a directory forces the log up to the directory's last change (its ili_commit_seq): every metadata change up to the last create, rename, link or unlink in it is durable, but not later ops elsewhere (no full commit as on ext4; a CIL push between them can separate them).",
-        "fs/xfs/xfs_file.c xfs_dir_fsync; fs/xfs/xfs_inode.c xfs_log_force_inode; SEMANTICS.md X3";
+        "fs/xfs/xfs_file.c xfs_dir_fsync; fs/xfs/xfs_inode.c xfs_log_force_inode; docs/SEMANTICS.md X3";
     // fs/xfs/xfs_inode.c xfs_rename: no flush of the source's delayed allocation (no
     // auto_da_alloc counterpart); checked by absence in every snapshot read.
     XFS_NO_RENAME_FLUSH = "xfs.no-rename-heuristic", Implementation,
         "A rename over an existing file starts no writeback of the source (no auto_da_alloc): the rename can persist before the new file's size and data, leaving it empty or short.",
-        "fs/xfs/xfs_inode.c xfs_rename (no filemap_flush; by absence); SEMANTICS.md X4";
+        "fs/xfs/xfs_inode.c xfs_rename (no filemap_flush; by absence); docs/SEMANTICS.md X4";
     // fs/xfs/xfs_iops.c xfs_setattr_size: `if (newsize <= oldsize) { ... xfs_iflags_set(ip,
     // XFS_ITRUNCATED); }`; fs/xfs/xfs_file.c xfs_file_release: `if
     // (xfs_iflags_test_and_clear(ip, XFS_ITRUNCATED)) { ... if (ip->i_delayed_blks > 0)
@@ -91,7 +91,7 @@ crate::rules! {
     // auto_da_alloc close nothing is ordered before later ops.
     XFS_TRUNCATE_CLOSE = "xfs.truncate-close-flush", Implementation,
         "After a truncate down (XFS_ITRUNCATED), releasing an open file description starts writeback of the delayed blocks (filemap_flush, no wait). XFS logs the new blocks' conversion and the size at I/O completion, not at submission, so this only shortens the window: nothing is ordered before later ops (unlike ext4.auto-da-alloc-close).",
-        "fs/xfs/xfs_iops.c xfs_setattr_size (XFS_ITRUNCATED when newsize <= oldsize); fs/xfs/xfs_file.c xfs_file_release (filemap_flush); fs/xfs/xfs_aops.c xfs_end_ioend; SEMANTICS.md X4";
+        "fs/xfs/xfs_iops.c xfs_setattr_size (XFS_ITRUNCATED when newsize <= oldsize); fs/xfs/xfs_file.c xfs_file_release (filemap_flush); fs/xfs/xfs_aops.c xfs_end_ioend; docs/SEMANTICS.md X4";
 }
 
 /// The `xfs` model.

@@ -1,5 +1,5 @@
 //! The `btrfs` model: btrfs with its defaults (copy-on-write data, the tree log, noflushoncommit;
-//! SEMANTICS.md section 4 "btrfs" B1r-B6r, with sections 1-3, 6 and 7). Every rule below names the
+//! docs/SEMANTICS.md section 4 "btrfs" B1r-B6r, with sections 1-3, 6 and 7). Every rule below names the
 //! kernel function it was checked against (torvalds/linux 5.10 and 6.x snapshots unless said
 //! otherwise).
 //!
@@ -45,14 +45,14 @@ crate::rules! {
     // every op's changes, so the committed metadata is a prefix of the ops' metadata.
     BTRFS_TRANSACTION_PREFIX = "btrfs.transaction-prefix", Implementation,
         "Every op's metadata joins the one running transaction; transactions commit in order and each commit is atomic (copy-on-write trees, one superblock write), every 30 s or when forced: without the log tree, the durable metadata is a prefix of the ops' metadata.",
-        "fs/btrfs/transaction.c btrfs_commit_transaction (waits for the previous commit), join_transaction; fs/btrfs/disk-io.c write_all_supers; SEMANTICS.md B1r";
+        "fs/btrfs/transaction.c btrfs_commit_transaction (waits for the previous commit), join_transaction; fs/btrfs/disk-io.c write_all_supers; docs/SEMANTICS.md B1r";
     // fs/btrfs/inode.c btrfs_finish_ordered_io / btrfs_finish_one_ordered: after the data I/O,
     // btrfs_join_transaction + insert_reserved_file_extent; fs/btrfs/file.c btrfs_dirty_pages
     // only marks pages delalloc. fs/btrfs/transaction.c btrfs_start_delalloc_flush flushes dirty
     // data at commit only with FLUSHONCOMMIT.
     BTRFS_COW = "btrfs.cow-data", Implementation,
         "Data is copy-on-write: an overwrite is written to new blocks and becomes visible only when the transaction holding its new file extent items commits; that happens at ordered-extent completion, in a transaction after the op's own metadata. So a block holds its old or its new content (never stale or torn at block level), and new data is never durable before the metadata of earlier ops; commits do not wait for dirty data (noflushoncommit), so later ops may commit first.",
-        "fs/btrfs/inode.c btrfs_finish_ordered_io (btrfs_join_transaction, insert_reserved_file_extent after the I/O); fs/btrfs/file.c btrfs_dirty_pages; fs/btrfs/transaction.c btrfs_start_delalloc_flush (FLUSHONCOMMIT only); SEMANTICS.md B1r, ALICE single-block overwrite atomic on btrfs";
+        "fs/btrfs/inode.c btrfs_finish_ordered_io (btrfs_join_transaction, insert_reserved_file_extent after the I/O); fs/btrfs/file.c btrfs_dirty_pages; fs/btrfs/transaction.c btrfs_start_delalloc_flush (FLUSHONCOMMIT only); docs/SEMANTICS.md B1r, section 6 (ALICE: single-block overwrite atomic on btrfs)";
     // fs/btrfs/file.c btrfs_dirty_pages: "we've only changed i_size in ram, and we haven't
     // updated the disk i_size"; fs/btrfs/inode.c btrfs_finish_ordered_io:
     // btrfs_inode_safe_disk_i_size_write(inode, 0) + btrfs_update_inode_fallback in the
@@ -61,12 +61,12 @@ crate::rules! {
     // whatever i_size_read() returns" (NO_HOLES is the mkfs default since btrfs-progs 5.15).
     BTRFS_APPEND_AT_COMPLETION = "btrfs.append-at-completion", Implementation,
         "An append moves only the in-memory i_size; the on-disk size (disk_i_size) is written when an ordered extent of the file completes, in a transaction after the append and unordered with later ops: a committed rename may point at the file before the append. With NO_HOLES (the default) any of the file's ordered extents writes the whole in-memory i_size, so with other writes pending the size can persist before the append's data: the end reads as a hole (zeros), never stale data. [U] Sizes move at op granularity, as in every model.",
-        "fs/btrfs/file.c btrfs_dirty_pages (i_size in memory only); fs/btrfs/inode.c btrfs_finish_ordered_io (btrfs_inode_safe_disk_i_size_write, btrfs_update_inode_fallback); fs/btrfs/file-item.c btrfs_inode_safe_disk_i_size_write (NO_HOLES: disk_i_size = i_size); SEMANTICS.md B1r";
+        "fs/btrfs/file.c btrfs_dirty_pages (i_size in memory only); fs/btrfs/inode.c btrfs_finish_ordered_io (btrfs_inode_safe_disk_i_size_write, btrfs_update_inode_fallback); fs/btrfs/file-item.c btrfs_inode_safe_disk_i_size_write (NO_HOLES: disk_i_size = i_size); docs/SEMANTICS.md B1r";
     // The same functions: btrfs_finish_ordered_io inserts the file extent items and writes
     // disk_i_size in one transaction handle, after the data I/O.
     BTRFS_APPEND_WITH_DATA = "btrfs.append-size-with-data", Implementation,
         "When an append dirties a single page and no other write of the file can complete while the in-memory size is the one it set (none pending since the last sync(), none after it before the size changes again), its data forms one ordered extent whose completion writes the on-disk size together with the extent items of the data (already on disk): the append persists whole or not at all (ALICE: single-block append atomic on btrfs). A longer append can be cut into several ordered extents (fragmented free space) and, with NO_HOLES, the first to complete writes the whole size: the rest reads as zeros.",
-        "fs/btrfs/inode.c btrfs_finish_ordered_io (insert_reserved_file_extent and btrfs_inode_safe_disk_i_size_write in one transaction, after the I/O), cow_file_range (one ordered extent per allocated extent); SEMANTICS.md B1r, ALICE table (single-block append)";
+        "fs/btrfs/inode.c btrfs_finish_ordered_io (insert_reserved_file_extent and btrfs_inode_safe_disk_i_size_write in one transaction, after the I/O), cow_file_range (one ordered extent per allocated extent); docs/SEMANTICS.md B1r, section 6 (ALICE: single-block append)";
     // fs/btrfs/file.c btrfs_sync_file: start = 0, end = LLONG_MAX ("Always set the range to a
     // full range"), start_ordered_ops + btrfs_wait_ordered_range (full sync) or
     // filemap_fdatawait_range + logged ordered extents (fast), then btrfs_log_dentry_safe ->
@@ -75,24 +75,24 @@ crate::rules! {
     // committed) gets its name logged with it: its inode ref is replayed into the parent.
     BTRFS_FSYNC = "btrfs.fsync-log-inode", Implementation,
         "fsync(file) writes and waits on all the file's dirty pages and logs the inode in the log tree: its size, its data extents and its current names (a new file's directory entry included) are durable; nothing else issued before is, unless logged too (no metadata prefix: an earlier create or rename of another file may be lost).",
-        "fs/btrfs/file.c btrfs_sync_file (full range, btrfs_log_dentry_safe, btrfs_sync_log); fs/btrfs/tree-log.c btrfs_log_inode_parent, btrfs_log_inode, add_inode_ref (replay); SEMANTICS.md B2r, B5r";
+        "fs/btrfs/file.c btrfs_sync_file (full range, btrfs_log_dentry_safe, btrfs_sync_log); fs/btrfs/tree-log.c btrfs_log_inode_parent, btrfs_log_inode, add_inode_ref (replay); docs/SEMANTICS.md B2r, B5r";
     // fs/btrfs/file.c btrfs_sync_file: `datasync` is passed only to trace_btrfs_sync_file; the
     // logging path is the same.
     BTRFS_FDATASYNC = "btrfs.fdatasync-is-fsync", Implementation,
         "fdatasync does exactly what fsync does: btrfs_sync_file uses `datasync` only for its tracepoint, so it logs the inode with its names and persists a preceding rename (unlike ext4).",
-        "fs/btrfs/file.c btrfs_sync_file (datasync only in trace_btrfs_sync_file); SEMANTICS.md B6r, P3";
+        "fs/btrfs/file.c btrfs_sync_file (datasync only in trace_btrfs_sync_file); docs/SEMANTICS.md B6r, P3";
     // mm/msync.c: vfs_fsync_range(file, fstart, fend, 1) per shared file mapping; fs/btrfs/file.c
     // btrfs_sync_file then widens the range to the whole file.
     BTRFS_MSYNC = "btrfs.msync-whole-file", Implementation,
         "msync(MS_SYNC) is a ranged fdatasync (mm/msync.c), and btrfs_sync_file widens every range to the whole file (\"Always set the range to a full range\"): every dirty page of the file is written, not only the range, and the inode is logged as by fsync.",
-        "mm/msync.c SYSCALL_DEFINE3(msync) -> vfs_fsync_range(datasync=1); fs/btrfs/file.c btrfs_sync_file (start = 0, end = LLONG_MAX); SEMANTICS.md M1, M2";
+        "mm/msync.c SYSCALL_DEFINE3(msync) -> vfs_fsync_range(datasync=1); fs/btrfs/file.c btrfs_sync_file (start = 0, end = LLONG_MAX); docs/SEMANTICS.md M1, M2";
     // fs/btrfs/tree-log.c btrfs_log_inode_parent -> log_all_new_ancestors ->
     // log_new_ancestors(_fast): every ancestor with generation > last_trans_committed is logged
     // with LOG_INODE_EXISTS (inode item and refs). Skipped only for a regular file created in an
     // earlier transaction and not renamed or unlinked since (last_unlink_trans).
     BTRFS_NEW_ANCESTORS = "btrfs.log-new-ancestors", Implementation,
         "fsync of a file created or renamed in the running transaction (or of a directory) also logs every ancestor directory created in it (log_all_new_ancestors): a new file in a new directory is durable under its path. The model treats every directory created by the program as possibly new; [U] one renamed after its creation is logged only optionally (it is logged only if its creation was not committed).",
-        "fs/btrfs/tree-log.c btrfs_log_inode_parent, log_all_new_ancestors, log_new_ancestors_fast; SEMANTICS.md B2r";
+        "fs/btrfs/tree-log.c btrfs_log_inode_parent, log_all_new_ancestors, log_new_ancestors_fast; docs/SEMANTICS.md B2r";
     // fs/btrfs/tree-log.c btrfs_log_new_name ("this will force the logging code to walk the
     // dentry chain up for the file": last_unlink_trans = transid), btrfs_record_unlink_dir;
     // btrfs_log_inode_parent: `if (inode->last_unlink_trans > last_committed)
@@ -101,7 +101,7 @@ crate::rules! {
     // parent that the log does not hold.
     BTRFS_OLD_PARENTS = "btrfs.log-old-parents", Implementation,
         "After a rename, link or unlink of a file, its fsync also removes its old names: the old parent directories are logged in full (btrfs_log_all_parents) and replay drops names the log does not hold. [U] Logging an old parent in full also logs every other change in it since the last commit; which ones depends on where that commit fell, so the model makes the whole directory's state optional (an over-approximation).",
-        "fs/btrfs/tree-log.c btrfs_log_new_name, btrfs_record_unlink_dir, btrfs_log_inode_parent, btrfs_log_all_parents, unlink_old_inode_refs; fs/btrfs/inode.c btrfs_rename, btrfs_link; SEMANTICS.md B2r, B3r";
+        "fs/btrfs/tree-log.c btrfs_log_new_name, btrfs_record_unlink_dir, btrfs_log_inode_parent, btrfs_log_all_parents, unlink_old_inode_refs; fs/btrfs/inode.c btrfs_rename, btrfs_link; docs/SEMANTICS.md B2r, B3r";
     // fs/btrfs/file.c btrfs_sync_file on a directory -> btrfs_log_inode_parent(LOG_INODE_ALL):
     // log_directory_changes logs the dir items changed in the transaction (replay_dir_deletes
     // removes the others in the logged ranges) and log_new_dir_dentries logs the inodes of new
@@ -109,7 +109,7 @@ crate::rules! {
     // directories, recursively).
     BTRFS_FSYNC_DIR = "btrfs.fsync-dir-log", Implementation,
         "fsync or fdatasync of a directory logs the directory: every entry created, renamed or removed in it is durable, the inodes of new entries exist (a new file that was never fsynced may be empty), and new ancestors too; other directories are not (no full commit as on ext4). A new subdirectory's own entries are logged only if its creation is not committed yet: [U] the model makes them optional.",
-        "fs/btrfs/file.c btrfs_sync_file; fs/btrfs/tree-log.c btrfs_log_inode_parent, btrfs_log_inode (log_directory_changes), log_new_dir_dentries, replay_dir_deletes; SEMANTICS.md B2r, P2";
+        "fs/btrfs/file.c btrfs_sync_file; fs/btrfs/tree-log.c btrfs_log_inode_parent, btrfs_log_inode (log_directory_changes), log_new_dir_dentries, replay_dir_deletes; docs/SEMANTICS.md B2r, P2";
     // fs/btrfs/tree-log.c btrfs_log_new_name: if the inode or the old directory was logged in
     // the running transaction, the new name is logged (and the old one deleted from the log);
     // btrfs_del_dir_entries_in_log / btrfs_del_inode_ref_in_log on unlink. Since 5.18 ("btrfs:
@@ -118,20 +118,20 @@ crate::rules! {
     // it in the rename.
     BTRFS_RELOG = "btrfs.rename-updates-log", Implementation,
         "A rename, link or unlink of an inode, or in a directory, that a log of the running transaction already holds updates the log tree, and the next log sync (an fsync of any file, or the rename itself before 5.18) makes it durable without the ops issued before it. [U] Over-approximation: the model lets such an op persist this way at any time after an fsync logged the inode or directory.",
-        "fs/btrfs/tree-log.c btrfs_log_new_name, btrfs_del_dir_entries_in_log, btrfs_del_inode_ref_in_log, btrfs_sync_log; fs/btrfs/inode.c btrfs_rename, btrfs_unlink; SEMANTICS.md B3r";
+        "fs/btrfs/tree-log.c btrfs_log_new_name, btrfs_del_dir_entries_in_log, btrfs_del_inode_ref_in_log, btrfs_sync_log; fs/btrfs/inode.c btrfs_rename, btrfs_unlink; docs/SEMANTICS.md B3r";
     // fs/btrfs/inode.c btrfs_rename: `if (new_inode && S_ISREG(old_inode->i_mode) &&
     // new_inode->i_size) filemap_flush(old_inode->i_mapping);` (filemap_fdatawrite_kick in 6.x),
     // start I/O only. Commit 8d875f95da43 ("btrfs: disable strict file flushes for renames and
     // truncates", 3.17) removed the ordered-operations list the commit used to wait on.
     BTRFS_RENAME_FLUSH = "btrfs.rename-over-flush", Implementation,
         "A rename over an existing non-empty file starts writeback of the source (filemap_flush) and does not wait; since 3.17 no commit waits for it either, and the extent items and size are written at I/O completion: the rename can commit before the new file's data and size (empty or short file). Window-shrinking, no ordering; ALICE's 2014 \"[append, rename] -> any op\" result predates it.",
-        "fs/btrfs/inode.c btrfs_rename (filemap_flush / filemap_fdatawrite_kick, no wait); commit 8d875f95da43 (cited by \"btrfs: Rename BTRFS_INODE_ORDERED_DATA_CLOSE flag\", linux-btrfs 2020-10-01); SEMANTICS.md B4r";
+        "fs/btrfs/inode.c btrfs_rename (filemap_flush / filemap_fdatawrite_kick, no wait); commit 8d875f95da43 (cited by \"btrfs: Rename BTRFS_INODE_ORDERED_DATA_CLOSE flag\", linux-btrfs 2020-10-01); docs/SEMANTICS.md B4r";
     // fs/btrfs/inode.c btrfs_setsize: `if (newsize == 0) set_bit(BTRFS_INODE_FLUSH_ON_CLOSE,
     // ...)`; fs/btrfs/file.c btrfs_release_file: `if (test_and_clear_bit(
     // BTRFS_INODE_FLUSH_ON_CLOSE, ...)) filemap_flush(inode->i_mapping);`.
     BTRFS_TRUNCATE_CLOSE = "btrfs.truncate-zero-close-flush", Implementation,
         "After a truncate to size 0, releasing the open file description starts writeback of the file (filemap_flush, no wait); the extent items and size are written at I/O completion, so nothing is ordered before later ops: the file can persist empty after a later op (window-shrinking only, unlike ext4.auto-da-alloc-close).",
-        "fs/btrfs/inode.c btrfs_setsize (BTRFS_INODE_FLUSH_ON_CLOSE when newsize == 0); fs/btrfs/file.c btrfs_release_file (filemap_flush); SEMANTICS.md B4r";
+        "fs/btrfs/inode.c btrfs_setsize (BTRFS_INODE_FLUSH_ON_CLOSE when newsize == 0); fs/btrfs/file.c btrfs_release_file (filemap_flush); docs/SEMANTICS.md B4r";
 }
 
 /// The `btrfs` model.
