@@ -851,10 +851,10 @@ pub fn semantics_md(
                     .map(|f| format!("[`{f}`](../litmus/{f})"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                None => "no program: switching it off changes no litmus outcome (it describes \
-                         an absence of ordering, the shape of the effects or the layout; the \
-                         `# expect` lines of the litmus programs show it)"
-                    .to_string(),
+                None => match unplug_model::persist::descriptive(r.id) {
+                    Some(why) => format!("no program changes when it is switched off: {why}"),
+                    None => "no program".to_string(),
+                },
             };
             let _ = writeln!(
                 s,

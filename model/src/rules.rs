@@ -78,3 +78,21 @@ rules! {
         "A write through an O_SYNC (O_DSYNC) handle is followed by an fsync (fdatasync) of the range written.",
         "include/linux/fs.h generic_write_sync -> vfs_fsync_range; docs/SEMANTICS.md P6";
 }
+
+/// Shared rules that add no edge or floor to switch off, and why: what they say is the meaning of
+/// the program, the shape of the effects, or an absence. Each model's own are
+/// [`crate::persist::FsModel::descriptive`]; [`crate::persist::descriptive`] looks any up.
+pub const DESCRIPTIVE: &[(&Rule, &str)] = &[
+    (
+        &SETUP_DURABLE,
+        "it is the program's meaning: setup's state is crash point 0's, where every exploration starts",
+    ),
+    (
+        &OP_ATOMIC,
+        "it is the shape of the effects: an op's metadata is one effect, so it persists whole (the rename programs' `# expect` lines show it)",
+    ),
+    (
+        &MS_ASYNC_NOOP,
+        "it is an absence: msync(MS_ASYNC) and MS_INVALIDATE make no floor (msync-async shows it)",
+    ),
+];

@@ -13,109 +13,13 @@
 //! different distinct-state count at some crash point or a different property verdict. A rule
 //! that no litmus program exercises fails the test: it would be a rule nobody checks. Rules that
 //! describe the absence of an ordering, or why two configurations behave alike, have nothing to
-//! switch off; the litmus expectations cover them (see DESCRIPTIVE).
+//! switch off; each says why and what shows it instead (`persist::descriptive`), and the test
+//! requires that switching it off indeed changes nothing, so the label stays true.
 
 use std::collections::BTreeSet;
 use unplug_explorer::{guarantee, Analysis};
-use unplug_model::persist::{btrfs, ext4, posix, seq, torn, xfs};
-use unplug_model::{rules, Layout, ModelSpec, Program};
-
-/// Rules in a configuration's list that no builder puts on an effect, edge or floor, and why.
-const NOT_CARRIED: &[(&str, &str)] = &[
-    (
-        rules::SETUP_DURABLE.id,
-        "the program's meaning: setup's state is crash point 0's, which the explorer starts from",
-    ),
-    (
-        rules::OP_ATOMIC.id,
-        "the shape of the effects: an op's metadata is one effect, so it persists whole",
-    ),
-    (
-        rules::MS_ASYNC_NOOP.id,
-        "an absence: msync(MS_ASYNC) and MS_INVALIDATE make no floor",
-    ),
-    (
-        ext4::EXT4_ORDERED.id,
-        "an absence: with delalloc no new block is visible with stale bytes (no stale value is made)",
-    ),
-    (
-        ext4::EXT4_WRITEBACK_DELALLOC.id,
-        "why data=writeback with delalloc builds as data=ordered does (unwritten extents)",
-    ),
-    (
-        ext4::EXT4_FAST_COMMIT.id,
-        "why fast_commit builds as the default does",
-    ),
-    (
-        ext4::EXT4_FSYNC_ALLOC.id,
-        "carried by the ext4.delalloc edges of the data a sync forces",
-    ),
-    (
-        xfs::XFS_UNWRITTEN.id,
-        "an absence: no new block is visible with stale bytes (no stale value is made)",
-    ),
-    (
-        xfs::XFS_SETATTR_SIZE.id,
-        "the content of an op's own transaction: ftruncate's size is in its m effect",
-    ),
-    (
-        xfs::XFS_NO_RENAME_FLUSH.id,
-        "an absence: a rename over a file orders nothing",
-    ),
-    (
-        xfs::XFS_TRUNCATE_CLOSE.id,
-        "an absence: the flush at close after a truncate orders nothing",
-    ),
-    (
-        btrfs::BTRFS_RENAME_FLUSH.id,
-        "an absence: the flush of a rename over a file orders nothing",
-    ),
-    (
-        btrfs::BTRFS_TRUNCATE_CLOSE.id,
-        "an absence: the flush at close after a truncate to 0 orders nothing",
-    ),
-    (
-        torn::TORN_SECTOR.id,
-        "the layout's unit (512-byte sectors), not an effect",
-    ),
-    (
-        torn::TORN_GARBAGE.id,
-        "the explorer's candidate values (garbage in a unit being written), not an effect",
-    ),
-];
-
-/// Rules that add no edge or floor: they say what is *not* ordered, or what the program means.
-/// Each is shown by litmus programs whose states only exist because of it.
-const DESCRIPTIVE: &[&str] = &[
-    rules::SETUP_DURABLE.id,
-    rules::OP_ATOMIC.id,
-    posix::POSIX_UNORDERED.id,
-    rules::MS_ASYNC_NOOP.id,
-    ext4::EXT4_ORDERED.id,
-    ext4::EXT4_OVERWRITE.id,
-    // Shown by `# expect ext4:data=writeback:` and `# expect ext4:fast_commit:` lines that
-    // match the default's.
-    ext4::EXT4_WRITEBACK_DELALLOC.id,
-    ext4::EXT4_FAST_COMMIT.id,
-    // Its floor extension is carried by the ext4.delalloc edges of the data it syncs.
-    ext4::EXT4_FSYNC_ALLOC.id,
-    // xfs: what is not ordered (no stale data, overwrites, truncate-down close, no rename
-    // flush) and what an op's own transaction holds; shown by the `# expect xfs:` lines.
-    xfs::XFS_UNWRITTEN.id,
-    xfs::XFS_OVERWRITE.id,
-    xfs::XFS_SETATTR_SIZE.id,
-    xfs::XFS_NO_RENAME_FLUSH.id,
-    xfs::XFS_TRUNCATE_CLOSE.id,
-    // btrfs: the rename-over and truncate-to-0 flushes only start I/O (no ordering); shown by
-    // the `# expect btrfs:` lines of replace-rename-nofsync and otrunc-replace.
-    btrfs::BTRFS_RENAME_FLUSH.id,
-    btrfs::BTRFS_TRUNCATE_CLOSE.id,
-    // The unit of atomic writes and garbage are the layout and the explorer's candidates, not
-    // edges; shown by the `# expect ext4:atomic=sector` lines (alice-a1, alice-a3) and the
-    // golden snapshots of the torn configurations.
-    torn::TORN_SECTOR.id,
-    torn::TORN_GARBAGE.id,
-];
+use unplug_model::persist::{self, seq};
+use unplug_model::{Layout, ModelSpec, Program};
 
 fn corpus() -> Vec<(String, Program)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../litmus");
@@ -159,9 +63,7 @@ fn carried(prog: &Program, model: &ModelSpec) -> BTreeSet<&'static str> {
 #[test]
 fn rule_lists_match_the_builders() {
     let corpus = corpus();
-    let not_carried: BTreeSet<&str> = NOT_CARRIED.iter().map(|(id, _)| *id).collect();
     let mut failures = Vec::new();
-    let mut explained_but_carried = BTreeSet::new();
     for m in &ModelSpec::configurations() {
         let listed: BTreeSet<&str> = m.rules().iter().map(|r| r.id).collect();
         let mut used = BTreeSet::new();
@@ -172,18 +74,13 @@ fn rule_lists_match_the_builders() {
             failures.push(format!("{m}: the builder uses {id}, which its list lacks"));
         }
         for id in listed.difference(&used) {
-            if !not_carried.contains(id) {
+            if persist::descriptive(id).is_none() {
                 failures.push(format!(
                     "{m}: {id} is listed but on no effect, edge or floor of the litmus corpus \
-                     (use it, drop it, or explain it in NOT_CARRIED)"
+                     (use it, drop it, or declare it descriptive with why)"
                 ));
             }
         }
-        explained_but_carried.extend(used.intersection(&not_carried).copied());
-    }
-    // An explanation must stay true: a rule some builder does carry is not "not carried".
-    for id in explained_but_carried {
-        failures.push(format!("{id} is in NOT_CARRIED but a builder carries it"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -196,10 +93,7 @@ fn declared_rules_are_used_by_some_configuration() {
         .iter()
         .flat_map(|m| m.rules().into_iter().map(|r| r.id))
         .collect();
-    let declared: BTreeSet<&str> = unplug_model::persist::all_rules()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let declared: BTreeSet<&str> = persist::all_rules().into_iter().map(|r| r.id).collect();
     assert_eq!(listed, declared);
     assert!(seq::RULES.iter().all(|r| declared.contains(r.id)));
 }
@@ -222,15 +116,18 @@ fn every_rule_changes_some_litmus_outcome() {
     for m in &ModelSpec::configurations() {
         let base = outcomes(&corpus, m, None);
         for r in m.rules() {
-            if DESCRIPTIVE.contains(&r.id) {
-                continue;
-            }
             let mutated = outcomes(&corpus, m, Some(r.id));
-            if mutated == base {
-                failures.push(format!(
+            match (persist::descriptive(r.id), mutated == base) {
+                (None, true) => failures.push(format!(
                     "{m}: switching rule {} off changes no litmus outcome",
                     r.id
-                ));
+                )),
+                (Some(_), false) => failures.push(format!(
+                    "{m}: rule {} is declared descriptive, but switching it off changes a \
+                     litmus outcome",
+                    r.id
+                )),
+                _ => {}
             }
         }
     }
@@ -249,7 +146,7 @@ fn rule_sources_point_inside_the_repository() {
         notes.lines().any(|l| l.starts_with(&format!("{base}. ")))
     };
     let mut failures = Vec::new();
-    for r in unplug_model::persist::all_rules() {
+    for r in persist::all_rules() {
         let src = r.source;
         if src
             .replace("docs/SEMANTICS.md", "")

@@ -81,6 +81,12 @@ pub trait FsModel: Sync {
     }
     /// Every rule the builder uses, each once, in the order `unplug models` lists them.
     fn rules(&self) -> &'static [RuleUse];
+    /// The file system's own rules that add no edge or floor to switch off (what they say is an
+    /// absence of ordering, or why two configurations build alike), each with why and what shows
+    /// it instead: the rule tests and docs/SEMANTICS.md give these reasons.
+    fn descriptive(&self) -> &'static [(&'static Rule, &'static str)] {
+        &[]
+    }
     /// Whether the model treats the block holding a write's last byte apart from the rest of
     /// the write, so the layout must cut there.
     fn splits_last_block(&self) -> bool {
@@ -111,6 +117,18 @@ pub fn all_rules() -> Vec<&'static Rule> {
         }
     }
     v
+}
+
+/// Why switching rule `id` off changes nothing, if it is descriptive (see
+/// [`FsModel::descriptive`]).
+pub fn descriptive(id: &str) -> Option<&'static str> {
+    let own = FILE_SYSTEMS.iter().flat_map(|fs| fs.descriptive().iter());
+    crate::rules::DESCRIPTIVE
+        .iter()
+        .chain(own)
+        .chain(torn::DESCRIPTIVE.iter())
+        .find(|(r, _)| r.id == id)
+        .map(|(_, why)| *why)
 }
 
 /// Looks a rule up by id.

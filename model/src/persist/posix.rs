@@ -55,6 +55,12 @@ impl FsModel for Posix {
         ];
         USES
     }
+    fn descriptive(&self) -> &'static [(&'static Rule, &'static str)] {
+        &[(
+            &POSIX_UNORDERED,
+            "it is an absence: what posix leaves unordered; every `# expect posix:` verdict that fails shows it",
+        )]
+    }
     fn build(&self, _model: &ModelSpec, b: &mut Builder<'_>) {
         b.posix();
     }

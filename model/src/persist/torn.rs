@@ -18,6 +18,18 @@ crate::rules! {
         "docs/SEMANTICS.md B3 (the stricter mode), section 6 (ALICE)";
 }
 
+/// Neither rule adds an edge or floor: see [`crate::persist::FsModel::descriptive`].
+pub const DESCRIPTIVE: &[(&Rule, &str)] = &[
+    (
+        &TORN_SECTOR,
+        "it is the layout's unit (512-byte sectors), not an ordering; the `# expect ext4:atomic=sector` lines (alice-a1, alice-a3) and the golden snapshots of the torn configurations show it",
+    ),
+    (
+        &TORN_GARBAGE,
+        "it is the explorer's candidate values (garbage in a unit being written), not an ordering; the `# expect ext4:atomic=sector,garbage` line of alice-a1 and the golden snapshots show it",
+    ),
+];
+
 /// The options every model takes: the unit of atomic writes and garbage in a torn unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Torn {

@@ -129,6 +129,30 @@ impl FsModel for Xfs {
         ];
         USES
     }
+    fn descriptive(&self) -> &'static [(&'static Rule, &'static str)] {
+        &[
+            (
+                &XFS_UNWRITTEN,
+                "it is an absence: no new block becomes visible with stale bytes (no stale value is made); the `# expect xfs:` lines of the append programs show it",
+            ),
+            (
+                &XFS_OVERWRITE,
+                "it is an absence: an overwrite gets no edge; overwrite-order and alice-o1 show it",
+            ),
+            (
+                &XFS_SETATTR_SIZE,
+                "it is the content of an op's own transaction: ftruncate's size is in its m effect; fdatasync-size and otrunc-replace show it",
+            ),
+            (
+                &XFS_NO_RENAME_FLUSH,
+                "it is an absence: a rename over a file orders nothing; the `# expect xfs:` lines of replace-rename-nofsync and alice-o2 show it",
+            ),
+            (
+                &XFS_TRUNCATE_CLOSE,
+                "it is an absence: the flush at close after a truncate down orders nothing; the `# expect xfs:` lines of otrunc-replace show it",
+            ),
+        ]
+    }
     fn build(&self, _model: &ModelSpec, b: &mut Builder<'_>) {
         b.xfs();
     }

@@ -167,6 +167,18 @@ impl FsModel for Btrfs {
         ];
         USES
     }
+    fn descriptive(&self) -> &'static [(&'static Rule, &'static str)] {
+        &[
+            (
+                &BTRFS_RENAME_FLUSH,
+                "it is an absence: the flush of a rename over a file only starts I/O and orders nothing; the `# expect btrfs:` lines of replace-rename-nofsync show it",
+            ),
+            (
+                &BTRFS_TRUNCATE_CLOSE,
+                "it is an absence: the flush at close after a truncate to 0 orders nothing; the `# expect btrfs:` lines of otrunc-replace show it",
+            ),
+        ]
+    }
     fn build(&self, _model: &ModelSpec, b: &mut Builder<'_>) {
         b.btrfs();
     }

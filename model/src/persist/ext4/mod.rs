@@ -6,7 +6,7 @@
 mod build;
 
 use super::{Builder, FsModel, ModelSpec, RuleUse};
-use crate::rules;
+use crate::rules::{self, Rule};
 use serde::Serialize;
 
 crate::rules! {
@@ -168,6 +168,30 @@ impl FsModel for Ext4 {
             RuleUse::new(&EXT4_FAST_COMMIT, fast_commit),
         ];
         USES
+    }
+    fn descriptive(&self) -> &'static [(&'static Rule, &'static str)] {
+        &[
+            (
+                &EXT4_ORDERED,
+                "it is an absence: with delalloc no new block becomes visible with stale bytes (no stale value is made); the `# expect ext4:` lines of the append programs show it",
+            ),
+            (
+                &EXT4_OVERWRITE,
+                "it is an absence: an overwrite gets no edge; overwrite-order and alice-o1 show it",
+            ),
+            (
+                &EXT4_WRITEBACK_DELALLOC,
+                "it says why data=writeback with delalloc builds as data=ordered does; the `# expect ext4:data=writeback:` lines that match the default's show it",
+            ),
+            (
+                &EXT4_FAST_COMMIT,
+                "it says why fast_commit builds as the default does; the `# expect ext4:fast_commit:` lines that match the default's show it",
+            ),
+            (
+                &EXT4_FSYNC_ALLOC,
+                "it has no code of its own: the ext4.delalloc edges of the data a sync forces carry it",
+            ),
+        ]
     }
     fn build(&self, model: &ModelSpec, b: &mut Builder<'_>) {
         b.ext4(opts(model));
