@@ -628,46 +628,75 @@ pub fn explanation(
     let floor = unplug_explorer::explore::floor_at(p, &run.graph, w.at);
     let mut t = String::new();
     let _ = writeln!(t, "Model {} at {}", run.model, point_str(a, w.at));
+    variant_lines(&mut t, a, variant);
+    let _ = writeln!(t, "\nThe state after recovery:");
+    t.push_str(&indent(&state.to_string(), "  "));
+    let persisted = persisted_section(&mut t, a, run, w, &floor);
+    let lost = lost_section(&mut t, a, run, w, &floor);
+    let floors = floors_section(&mut t, a, run, w);
+    let rules = rules_section(&mut t, run, w, &floor);
+    let json = json!({
+        "model": run.model.to_string(),
+        "crash_point": w.at,
+        "tree": state_json(state),
+        "text": state.to_string(),
+        "persisted": persisted,
+        "not_persisted": lost,
+        "syncs_in_force": floors,
+        "rules": rules,
+    });
+    Explanation { text: t, json }
+}
+
+/// The variant of the program the state belongs to (syncs removed, fsyncs weakened), if any.
+fn variant_lines(t: &mut String, a: &Analysis, variant: &Variant) {
+    let ops = |v: &std::collections::BTreeSet<usize>| {
+        v.iter()
+            .map(|&o| op_str(a, o))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if !variant.removed.is_empty() {
         let _ = writeln!(
             t,
             "Variant: the program without the sync of {}",
-            variant
-                .removed
-                .iter()
-                .map(|&o| op_str(a, o))
-                .collect::<Vec<_>>()
-                .join(", ")
+            ops(&variant.removed)
         );
     }
     if !variant.datasync.is_empty() {
         let _ = writeln!(
             t,
             "Variant: fdatasync in place of {}",
-            variant
-                .datasync
-                .iter()
-                .map(|&o| op_str(a, o))
-                .collect::<Vec<_>>()
-                .join(", ")
+            ops(&variant.datasync)
         );
     }
-    let _ = writeln!(t, "\nThe state after recovery:");
-    t.push_str(&indent(&state.to_string(), "  "));
-    let describe = |e: usize| -> String {
-        let eff = &p.effects[e];
-        let what = match &eff.kind {
-            EffectKind::Meta(_) => "metadata of",
-            EffectKind::Writeback(_) => "writeback-time size of",
-            EffectKind::Block { .. } => "data written by",
-        };
-        let in_flight = if eff.op == w.at + 1 {
-            ", in flight: the op had started but not returned"
-        } else {
-            ""
-        };
-        format!("{} ({what} {}{in_flight})", eff.name, op_str(a, eff.op))
+}
+
+/// An effect as explanations name it: its name, what it is, its op, and whether it was in flight.
+fn describe(a: &Analysis, run: &ModelRun, w: &Witness, e: usize) -> String {
+    let eff = &run.persistence.effects[e];
+    let what = match &eff.kind {
+        EffectKind::Meta(_) => "metadata of",
+        EffectKind::Writeback(_) => "writeback-time size of",
+        EffectKind::Block { .. } => "data written by",
     };
+    let in_flight = if eff.op == w.at + 1 {
+        ", in flight: the op had started but not returned"
+    } else {
+        ""
+    };
+    format!("{} ({what} {}{in_flight})", eff.name, op_str(a, eff.op))
+}
+
+/// The persisted metadata effects, each forced or allowed, with the edges it respects.
+fn persisted_section(
+    t: &mut String,
+    a: &Analysis,
+    run: &ModelRun,
+    w: &Witness,
+    floor: &[bool],
+) -> Vec<Value> {
+    let p = &run.persistence;
     let mut persisted = Vec::new();
     let _ = writeln!(t, "\nPersisted metadata effects:");
     if w.persisted.is_empty() {
@@ -679,7 +708,7 @@ pub fn explanation(
         } else {
             "may persist: nothing forbids it"
         };
-        let _ = writeln!(t, "  {}: {why}", describe(e));
+        let _ = writeln!(t, "  {}: {why}", describe(a, run, w, e));
         for (f, r) in run.graph.edges_into(e) {
             let _ = writeln!(
                 t,
@@ -691,13 +720,24 @@ pub fn explanation(
             json!({ "effect": p.effects[e].name, "op": p.effects[e].op, "forced": floor[e] }),
         );
     }
+    persisted
+}
+
+/// The effects issued by the crash point (or in flight) that did not persist.
+fn lost_section(
+    t: &mut String,
+    a: &Analysis,
+    run: &ModelRun,
+    w: &Witness,
+    floor: &[bool],
+) -> Vec<Value> {
     let _ = writeln!(
         t,
         "\nNot persisted (issued by crash point {} or in flight):",
         w.at
     );
     let mut lost = Vec::new();
-    for (e, eff) in p.effects.iter().enumerate() {
+    for (e, eff) in run.persistence.effects.iter().enumerate() {
         if eff.op > w.at + 1 || w.persisted.contains(&e) || floor[e] {
             continue;
         }
@@ -707,13 +747,18 @@ pub fn explanation(
         let _ = writeln!(
             t,
             "  {}: no completed sync forces it, and no persisted effect requires it",
-            describe(e)
+            describe(a, run, w, e)
         );
         lost.push(json!({ "effect": eff.name, "op": eff.op }));
     }
+    lost
+}
+
+/// The completed syncs in force at the crash point, with their rules.
+fn floors_section(t: &mut String, a: &Analysis, run: &ModelRun, w: &Witness) -> Vec<Value> {
     let _ = writeln!(t, "\nSyncs in force at this crash point:");
     let mut floors = Vec::new();
-    for f in p.floors.iter().filter(|f| f.op <= w.at) {
+    for f in run.persistence.floors.iter().filter(|f| f.op <= w.at) {
         let _ = writeln!(
             t,
             "  {}: {} — {}\n      source: {}",
@@ -727,8 +772,13 @@ pub fn explanation(
     if floors.is_empty() {
         let _ = writeln!(t, "  none");
     }
-    // The rules behind this state: the edges it respects, the syncs in force, and the rule that
-    // lets each lost effect be lost.
+    floors
+}
+
+/// The rules behind the state: the edges it respects, the syncs in force, and the rule each
+/// effect that did not persist carries (the one that lets it be lost).
+fn rules_section(t: &mut String, run: &ModelRun, w: &Witness, floor: &[bool]) -> Vec<Value> {
+    let p = &run.persistence;
     let mut used: Vec<&'static unplug_model::Rule> = Vec::new();
     for &e in &w.persisted {
         used.extend(run.graph.edges_into(e).into_iter().map(|(_, r)| r));
@@ -751,17 +801,7 @@ pub fn explanation(
         );
         rules.push(json!({ "id": r.id, "summary": r.summary, "source": r.source, "basis": r.basis.to_string() }));
     }
-    let json = json!({
-        "model": run.model.to_string(),
-        "crash_point": w.at,
-        "tree": state_json(state),
-        "text": state.to_string(),
-        "persisted": persisted,
-        "not_persisted": lost,
-        "syncs_in_force": floors,
-        "rules": rules,
-    });
-    Explanation { text: t, json }
+    rules
 }
 
 /// The options `--model` takes, per file system (and for every model).
