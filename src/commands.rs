@@ -3,7 +3,8 @@
 use crate::input::{input_error, load, parse_models, print_json, FAILS, HOLDS, INPUT_ERROR};
 use crate::render;
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use unplug_explorer::syncs::{self, Variant};
 use unplug_explorer::{guarantee, replay, Analysis, Limits};
 use unplug_model::{ModelSpec, ProgramErrors};
@@ -211,8 +212,11 @@ pub(crate) fn explain(c: &Common, text: &str) -> u8 {
     HOLDS
 }
 
-pub(crate) fn models(json: bool) -> u8 {
+pub(crate) fn models(json: bool, markdown: Option<&Path>) -> u8 {
     let all = ModelSpec::configurations();
+    if let Some(dir) = markdown {
+        return models_markdown(&all, dir);
+    }
     if json {
         let v: Vec<Value> = all
             .iter()
@@ -232,6 +236,50 @@ pub(crate) fn models(json: bool) -> u8 {
     } else {
         print!("{}", render::models_text(&all));
     }
+    HOLDS
+}
+
+/// `unplug models --markdown DIR`: docs/SEMANTICS.md, with the programs of DIR that show each
+/// rule (switching it off changes their outcome under a configuration that uses it).
+fn models_markdown(all: &[ModelSpec], dir: &Path) -> u8 {
+    let name = dir.display().to_string();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return input_error(false, &format!("cannot read directory `{name}`: {e}")),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "up"))
+        .collect();
+    files.sort();
+    let mut programs = Vec::new();
+    for f in &files {
+        match load(f, false) {
+            Ok(a) => programs.push((
+                f.file_name()
+                    .expect("a file")
+                    .to_string_lossy()
+                    .into_owned(),
+                a,
+            )),
+            Err(code) => return code,
+        }
+    }
+    let mut shown_by: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    for m in all {
+        for (file, a) in &programs {
+            let base = guarantee::outcome(a, m);
+            for r in m.rules() {
+                let mut mutated = a.clone();
+                mutated.set_dropped_rule(Some(r.id));
+                if guarantee::outcome(&mutated, m) != base {
+                    shown_by.entry(r.id).or_default().insert(file.clone());
+                }
+            }
+        }
+    }
+    print!("{}", render::semantics_md(all, &shown_by));
     HOLDS
 }
 

@@ -12,6 +12,7 @@ mod workloads;
 
 use clap::{Parser, Subcommand};
 use commands::Common;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[global_allocator]
@@ -81,6 +82,11 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Print docs/SEMANTICS.md instead: every rule as Markdown with its source, the model
+        /// configurations that use it and the programs of LITMUS_DIR that show it (switching the
+        /// rule off changes their outcome), then the background notes the sources cite.
+        #[arg(long, value_name = "LITMUS_DIR", conflicts_with = "json")]
+        markdown: Option<PathBuf>,
     },
     /// A guarantee table: every `*.up` program of DIR (by name), each property under each model,
     /// holds or fails, with each failure's counterexample (Markdown footnotes, a click away in
@@ -185,7 +191,7 @@ fn main() -> ExitCode {
         Command::States { common: c, at } => commands::states(&c, at),
         Command::Syncs(c) => commands::syncs(&c),
         Command::Explain { common: c, state } => commands::explain(&c, &state),
-        Command::Models { json } => commands::models(json),
+        Command::Models { json, markdown } => commands::models(json, markdown.as_deref()),
         Command::Table(t) => commands::table(&t),
         Command::Real(r) => real::real(&r),
         Command::Workloads(w) => workloads::run(&w),

@@ -252,46 +252,75 @@ pub(crate) fn explanation(
     let floor = unplug_explorer::explore::floor_at(p, &run.graph, w.at);
     let mut t = String::new();
     let _ = writeln!(t, "Model {} at {}", run.model, point_str(a, w.at));
+    variant_lines(&mut t, a, variant);
+    let _ = writeln!(t, "\nThe state after recovery:");
+    t.push_str(&indent(&state.to_string(), "  "));
+    let persisted = persisted_section(&mut t, a, run, w, &floor);
+    let lost = lost_section(&mut t, a, run, w, &floor);
+    let floors = floors_section(&mut t, a, run, w);
+    let rules = rules_section(&mut t, run, w, &floor);
+    let json = json!({
+        "model": run.model.to_string(),
+        "crash_point": w.at,
+        "tree": state_json(state),
+        "text": state.to_string(),
+        "persisted": persisted,
+        "not_persisted": lost,
+        "syncs_in_force": floors,
+        "rules": rules,
+    });
+    Explanation { text: t, json }
+}
+
+/// The variant of the program the state belongs to (syncs removed, fsyncs weakened), if any.
+fn variant_lines(t: &mut String, a: &Analysis, variant: &Variant) {
+    let ops = |v: &std::collections::BTreeSet<usize>| {
+        v.iter()
+            .map(|&o| op_str(a, o))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if !variant.removed.is_empty() {
         let _ = writeln!(
             t,
             "Variant: the program without the sync of {}",
-            variant
-                .removed
-                .iter()
-                .map(|&o| op_str(a, o))
-                .collect::<Vec<_>>()
-                .join(", ")
+            ops(&variant.removed)
         );
     }
     if !variant.datasync.is_empty() {
         let _ = writeln!(
             t,
             "Variant: fdatasync in place of {}",
-            variant
-                .datasync
-                .iter()
-                .map(|&o| op_str(a, o))
-                .collect::<Vec<_>>()
-                .join(", ")
+            ops(&variant.datasync)
         );
     }
-    let _ = writeln!(t, "\nThe state after recovery:");
-    t.push_str(&indent(&state.to_string(), "  "));
-    let describe = |e: usize| -> String {
-        let eff = &p.effects[e];
-        let what = match &eff.kind {
-            EffectKind::Meta(_) => "metadata of",
-            EffectKind::Writeback(_) => "writeback-time size of",
-            EffectKind::Block { .. } => "data written by",
-        };
-        let in_flight = if eff.op == w.at + 1 {
-            ", in flight: the op had started but not returned"
-        } else {
-            ""
-        };
-        format!("{} ({what} {}{in_flight})", eff.name, op_str(a, eff.op))
+}
+
+/// An effect as explanations name it: its name, what it is, its op, and whether it was in flight.
+fn describe(a: &Analysis, run: &ModelRun, w: &Witness, e: usize) -> String {
+    let eff = &run.persistence.effects[e];
+    let what = match &eff.kind {
+        EffectKind::Meta(_) => "metadata of",
+        EffectKind::Writeback(_) => "writeback-time size of",
+        EffectKind::Block { .. } => "data written by",
     };
+    let in_flight = if eff.op == w.at + 1 {
+        ", in flight: the op had started but not returned"
+    } else {
+        ""
+    };
+    format!("{} ({what} {}{in_flight})", eff.name, op_str(a, eff.op))
+}
+
+/// The persisted metadata effects, each forced or allowed, with the edges it respects.
+fn persisted_section(
+    t: &mut String,
+    a: &Analysis,
+    run: &ModelRun,
+    w: &Witness,
+    floor: &[bool],
+) -> Vec<Value> {
+    let p = &run.persistence;
     let mut persisted = Vec::new();
     let _ = writeln!(t, "\nPersisted metadata effects:");
     if w.persisted.is_empty() {
@@ -303,7 +332,7 @@ pub(crate) fn explanation(
         } else {
             "may persist: nothing forbids it"
         };
-        let _ = writeln!(t, "  {}: {why}", describe(e));
+        let _ = writeln!(t, "  {}: {why}", describe(a, run, w, e));
         for (f, r) in run.graph.edges_into(e) {
             let _ = writeln!(
                 t,
@@ -315,13 +344,24 @@ pub(crate) fn explanation(
             json!({ "effect": p.effects[e].name, "op": p.effects[e].op, "forced": floor[e] }),
         );
     }
+    persisted
+}
+
+/// The effects issued by the crash point (or in flight) that did not persist.
+fn lost_section(
+    t: &mut String,
+    a: &Analysis,
+    run: &ModelRun,
+    w: &Witness,
+    floor: &[bool],
+) -> Vec<Value> {
     let _ = writeln!(
         t,
         "\nNot persisted (issued by crash point {} or in flight):",
         w.at
     );
     let mut lost = Vec::new();
-    for (e, eff) in p.effects.iter().enumerate() {
+    for (e, eff) in run.persistence.effects.iter().enumerate() {
         if eff.op > w.at + 1 || w.persisted.contains(&e) || floor[e] {
             continue;
         }
@@ -331,13 +371,18 @@ pub(crate) fn explanation(
         let _ = writeln!(
             t,
             "  {}: no completed sync forces it, and no persisted effect requires it",
-            describe(e)
+            describe(a, run, w, e)
         );
         lost.push(json!({ "effect": eff.name, "op": eff.op }));
     }
+    lost
+}
+
+/// The completed syncs in force at the crash point, with their rules.
+fn floors_section(t: &mut String, a: &Analysis, run: &ModelRun, w: &Witness) -> Vec<Value> {
     let _ = writeln!(t, "\nSyncs in force at this crash point:");
     let mut floors = Vec::new();
-    for f in p.floors.iter().filter(|f| f.op <= w.at) {
+    for f in run.persistence.floors.iter().filter(|f| f.op <= w.at) {
         let _ = writeln!(
             t,
             "  {}: {} — {}\n      source: {}",
@@ -351,8 +396,13 @@ pub(crate) fn explanation(
     if floors.is_empty() {
         let _ = writeln!(t, "  none");
     }
-    // The rules behind this state: the edges it respects, the syncs in force, and the rule that
-    // lets each lost effect be lost.
+    floors
+}
+
+/// The rules behind the state: the edges it respects, the syncs in force, and the rule each
+/// effect that did not persist carries (the one that lets it be lost).
+fn rules_section(t: &mut String, run: &ModelRun, w: &Witness, floor: &[bool]) -> Vec<Value> {
+    let p = &run.persistence;
     let mut used: Vec<&'static unplug_model::Rule> = Vec::new();
     for &e in &w.persisted {
         used.extend(run.graph.edges_into(e).into_iter().map(|(_, r)| r));
@@ -360,7 +410,7 @@ pub(crate) fn explanation(
     used.extend(p.floors.iter().filter(|f| f.op <= w.at).map(|f| f.rule));
     for (e, eff) in p.effects.iter().enumerate() {
         if eff.op <= w.at + 1 && !w.persisted.contains(&e) && !floor[e] {
-            used.push(why_lost(run, e));
+            used.push(eff.rule);
         }
     }
     used.sort_by_key(|r| r.id);
@@ -375,23 +425,7 @@ pub(crate) fn explanation(
         );
         rules.push(json!({ "id": r.id, "summary": r.summary, "source": r.source, "basis": r.basis.to_string() }));
     }
-    let json = json!({
-        "model": run.model.to_string(),
-        "crash_point": w.at,
-        "tree": state_json(state),
-        "text": state.to_string(),
-        "persisted": persisted,
-        "not_persisted": lost,
-        "syncs_in_force": floors,
-        "rules": rules,
-    });
-    Explanation { text: t, json }
-}
-
-/// The rule that lets effect `e` be lost at a crash: nothing orders it before what persisted.
-fn why_lost(run: &ModelRun, e: usize) -> &'static unplug_model::Rule {
-    let eff = &run.persistence.effects[e];
-    run.model.why_lost(eff, !run.graph.edges_into(e).is_empty())
+    rules
 }
 
 /// The options `--model` takes, per file system (and for every model).
@@ -429,5 +463,92 @@ pub(crate) fn models_text(all: &[ModelSpec]) -> String {
         "Sizes are shown in the largest exact unit: {}.",
         size_str(8 << 20)
     );
+    let _ = writeln!(
+        s,
+        "Every rule with its source, and the notes the sources cite: docs/SEMANTICS.md in the unplug repository."
+    );
     s
 }
+
+/// The background notes rule sources cite (`docs/SEMANTICS.md E5`), kept by hand.
+const NOTES: &str = include_str!("../docs/notes/semantics.md");
+
+/// docs/SEMANTICS.md: every rule, grouped by the model that declares it, with its basis, summary,
+/// source, the configurations of `all` that use it and the programs that show it, then the
+/// background notes.
+pub(crate) fn semantics_md(
+    all: &[ModelSpec],
+    shown_by: &std::collections::BTreeMap<&'static str, std::collections::BTreeSet<String>>,
+) -> String {
+    use unplug_model::persist::{torn, FILE_SYSTEMS};
+    use unplug_model::rules::SHARED;
+    let mut s = String::new();
+    s.push_str(SEMANTICS_HEADER);
+    let is_shared = |id: &str| SHARED.iter().any(|r| r.id == id);
+    let mut groups: Vec<(String, Vec<&'static unplug_model::Rule>)> = vec![(
+        "Shared rules (several models use them)".to_string(),
+        SHARED.iter().collect(),
+    )];
+    for fs in FILE_SYSTEMS {
+        let own = fs
+            .rules()
+            .iter()
+            .map(|u| u.rule)
+            .filter(|r| !is_shared(r.id));
+        groups.push((format!("`{}`", fs.name()), own.collect()));
+    }
+    groups.push((
+        "Torn writes (`atomic=sector`, `garbage`: any model)".to_string(),
+        torn::RULES.iter().collect(),
+    ));
+    for (title, rules) in groups {
+        let _ = writeln!(s, "## {title}\n");
+        for r in rules {
+            let users: Vec<String> = all
+                .iter()
+                .filter(|m| m.rules().iter().any(|x| x.id == r.id))
+                .map(|m| format!("`{m}`"))
+                .collect();
+            let shows = match shown_by.get(r.id) {
+                Some(files) => files
+                    .iter()
+                    .map(|f| format!("[`{f}`](../litmus/{f})"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                None => match unplug_model::persist::descriptive(r.id) {
+                    Some(why) => format!("no program changes when it is switched off: {why}"),
+                    None => "no program".to_string(),
+                },
+            };
+            let _ = writeln!(
+                s,
+                "### `{}`\n\n*{}.* {}\n\n- **Source:** {}\n- **Used by:** {}\n- **Shown by:** {}\n",
+                r.id,
+                r.basis,
+                r.summary,
+                r.source,
+                users.join(", "),
+                shows
+            );
+        }
+    }
+    s.push_str(NOTES);
+    s
+}
+
+const SEMANTICS_HEADER: &str = "# Persistence rules and their sources
+
+Generated by `scripts/docs` (`unplug models --markdown litmus`) from the rules in the models' code
+(`model/src/rules.rs` and each file system's module under `model/src/persist/`), followed by the
+background notes kept in `docs/notes/semantics.md`. Do not edit it: change a rule in the code, or
+the notes, and run `scripts/docs`.
+
+Each rule has an id (what `unplug explain` and `unplug models` print), its basis (required by
+POSIX, documented, implementation behaviour of the cited kernel code, or a model assumption), what
+it says, and its source: the kernel file and function it was checked against and the background
+note it rests on (`docs/SEMANTICS.md E5` is item E5 of the notes at the end of this file). *Used
+by* lists the model configurations whose rule list holds it (`unplug models`); *shown by* lists the
+litmus programs whose outcome (a crash point's count of distinct states, or a property's verdict)
+changes when the rule is switched off under one of those configurations.
+
+";

@@ -59,3 +59,29 @@ pub fn guarantee(a: &Analysis, model: &ModelSpec, i: usize) -> Option<Guarantee>
         load_bearing,
     })
 }
+
+/// Everything switching a rule off can change in a program's answer under `model`: each crash
+/// point's count of distinct states, and each property's verdict.
+pub fn outcome(a: &Analysis, model: &ModelSpec) -> String {
+    let run = a.run(model);
+    let counts: Vec<String> = run
+        .exploration
+        .points
+        .iter()
+        .map(|p| p.total.to_string())
+        .collect();
+    let verdicts: Vec<String> = run
+        .check()
+        .iter()
+        .map(|r| format!("{}={}", r.property, r.holds))
+        .collect();
+    format!("{} | {}", counts.join(" "), verdicts.join(" "))
+}
+
+/// Whether the program shows rule `id` under `model`: switching the rule off
+/// ([`Analysis::drop_rule`]) changes its [`outcome`].
+pub fn shows(a: &Analysis, model: &ModelSpec, id: &str) -> bool {
+    let mut mutated = a.clone();
+    mutated.drop_rule = Some(id.to_string());
+    outcome(&mutated, model) != outcome(a, model)
+}

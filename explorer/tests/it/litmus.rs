@@ -223,7 +223,7 @@ fn unknown_rules(source: &str) -> impl Iterator<Item = String> + '_ {
                 .iter()
                 .any(|p| w.starts_with(p))
         })
-        .filter(|id| unplug_model::rules::rule(id).is_none())
+        .filter(|id| unplug_model::persist::rule(id).is_none())
         .map(str::to_string)
 }
 

@@ -1,23 +1,140 @@
 //! Models: how each file system turns a program's ops into *effects* (the units that reach disk
 //! atomically), *edges* (if b is durable, a is durable) and *floors* (what a completed sync forces
-//! to be durable). Every edge and floor names the [`Rule`] that made it.
+//! to be durable). Every effect, edge and floor names the [`Rule`] that made it.
 //!
 //! Effects are global (metadata: `m3` is op 3's metadata, `w4` op 4's writeback-time size) or
 //! block versions (`d4` on a chunk: the content of the chunk's blocks right after op 4). A block
 //! version stands for every block of its chunk at once (see [`crate::layout`]).
+//!
+//! Each file system is one [`FsModel`] in its own module, with its rules beside its builder, and
+//! one line in [`FILE_SYSTEMS`]; [`ModelSpec`] is the model as a value (a file system and its
+//! options) and dispatches to it. `atomic=sector` and `garbage` wrap any of them ([`torn`]).
 
 pub mod btrfs;
-mod ext4;
-mod posix;
-mod seq;
+mod builder;
+pub mod ext4;
+pub mod posix;
+pub mod seq;
+pub mod torn;
 pub mod xfs;
 
-use crate::layout::{BlockValue, Chunk, Layout};
-use crate::rules::{self, Rule};
-use crate::volatile::{Assign, Ino, OpFacts, Trace};
+pub use builder::Builder;
+pub use ext4::{DataMode, Ext4Opts};
+
+use crate::layout::{BlockValue, Layout};
+use crate::rules::Rule;
+use crate::volatile::{Assign, Trace};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::fmt;
+
+/// One rule a file system's builder uses, declared once, with the configurations that use it:
+/// a configuration's rule list is computed from these (and a test holds it to what the builder
+/// actually puts on effects, edges and floors).
+#[derive(Clone, Copy)]
+pub struct RuleUse {
+    pub rule: &'static Rule,
+    /// Whether the configuration (a model of this file system) uses the rule.
+    pub when: fn(&ModelSpec) -> bool,
+}
+
+impl RuleUse {
+    /// A rule the configurations `when` accepts use.
+    pub const fn new(rule: &'static Rule, when: fn(&ModelSpec) -> bool) -> Self {
+        RuleUse { rule, when }
+    }
+
+    /// A rule every configuration of the file system uses.
+    pub const fn always(rule: &'static Rule) -> Self {
+        RuleUse::new(rule, |_| true)
+    }
+}
+
+/// A file system (or a reference model such as `seq`): its name and options, its rules and its
+/// builder. Adding a file system is a module implementing this, a [`ModelSpec`] variant and a line
+/// in [`FILE_SYSTEMS`].
+pub trait FsModel: Sync {
+    /// The name `--model` takes, before any `:`.
+    fn name(&self) -> &'static str;
+    /// The model with the file system's default options.
+    fn default_model(&self) -> ModelSpec;
+    /// The model its own options describe (comma-separated; the options every model takes,
+    /// `atomic=` and `garbage`, are already taken out).
+    fn parse(&self, opts: Option<&str>) -> Result<ModelSpec, String> {
+        match opts {
+            None | Some("") => Ok(self.default_model()),
+            Some(o) => Err(format!("{} takes no options (got `{o}`)", self.name())),
+        }
+    }
+    /// The options a model of this file system prints after `name:`: only those that differ from
+    /// the defaults, in a fixed order, so the name stays short and `--model` takes it back.
+    fn options(&self, _model: &ModelSpec) -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// Other option combinations with a distinct set of rules (the litmus corpus runs them all).
+    fn variants(&self) -> Vec<ModelSpec> {
+        Vec::new()
+    }
+    /// Whether this is a reference point rather than a file system (`seq`, the strongest): the
+    /// default models list it after the file systems.
+    fn reference(&self) -> bool {
+        false
+    }
+    /// Every rule the builder uses, each once, in the order `unplug models` lists them.
+    fn rules(&self) -> &'static [RuleUse];
+    /// The file system's own rules that add no edge or floor to switch off (what they say is an
+    /// absence of ordering, or why two configurations build alike), each with why and what shows
+    /// it instead: the rule tests and docs/SEMANTICS.md give these reasons.
+    fn descriptive(&self) -> &'static [(&'static Rule, &'static str)] {
+        &[]
+    }
+    /// Whether the model treats the block holding a write's last byte apart from the rest of
+    /// the write, so the layout must cut there.
+    fn splits_last_block(&self) -> bool {
+        false
+    }
+    /// Builds the effects, edges and floors of the builder's trace under `model`.
+    fn build(&self, model: &ModelSpec, b: &mut Builder<'_>);
+}
+
+/// The registry: every file system, in the order `--model` errors list them.
+pub const FILE_SYSTEMS: &[&dyn FsModel] = &[
+    &posix::Posix,
+    &ext4::Ext4,
+    &xfs::Xfs,
+    &seq::Seq,
+    &btrfs::Btrfs,
+];
+
+/// Every rule of every model, each once: the registry's, then the torn wrapper's.
+pub fn all_rules() -> Vec<&'static Rule> {
+    let mut v: Vec<&'static Rule> = Vec::new();
+    let uses = FILE_SYSTEMS
+        .iter()
+        .flat_map(|fs| fs.rules().iter().map(|u| u.rule));
+    for r in uses.chain(torn::RULES.iter()) {
+        if !v.iter().any(|x| x.id == r.id) {
+            v.push(r);
+        }
+    }
+    v
+}
+
+/// Why switching rule `id` off changes nothing, if it is descriptive (see
+/// [`FsModel::descriptive`]).
+pub fn descriptive(id: &str) -> Option<&'static str> {
+    let own = FILE_SYSTEMS.iter().flat_map(|fs| fs.descriptive().iter());
+    crate::rules::DESCRIPTIVE
+        .iter()
+        .chain(own)
+        .chain(torn::DESCRIPTIVE.iter())
+        .find(|(r, _)| r.id == id)
+        .map(|(_, why)| *why)
+}
+
+/// Looks a rule up by id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    all_rules().into_iter().find(|r| r.id == id)
+}
 
 /// A model: a file system and its options, as `--model` spells it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -43,186 +160,55 @@ pub enum ModelSpec {
     },
 }
 
-/// ext4's data journaling mode (`data=`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum DataMode {
-    Ordered,
-    Writeback,
-    Journal,
-}
-
-/// ext4 mount options (and the fast_commit feature).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Ext4Opts {
-    pub data: DataMode,
-    pub delalloc: bool,
-    pub auto_da_alloc: bool,
-    pub fast_commit: bool,
-}
-
-impl Default for Ext4Opts {
-    fn default() -> Self {
-        Ext4Opts {
-            data: DataMode::Ordered,
-            delalloc: true,
-            auto_da_alloc: true,
-            fast_commit: false,
-        }
-    }
-}
-
-impl Ext4Opts {
-    /// Parses a comma-separated option list, e.g. `data=writeback,nodelalloc`.
-    pub fn parse(opts: &str) -> Result<Ext4Opts, String> {
-        let mut e = Ext4Opts::default();
-        let mut delalloc_said = None;
-        for o in opts.split(',').filter(|o| !o.is_empty()) {
-            match o {
-                "data=ordered" => e.data = DataMode::Ordered,
-                "data=writeback" => e.data = DataMode::Writeback,
-                "data=journal" => e.data = DataMode::Journal,
-                "delalloc" => delalloc_said = Some(true),
-                "nodelalloc" => delalloc_said = Some(false),
-                "auto_da_alloc" => e.auto_da_alloc = true,
-                "noauto_da_alloc" => e.auto_da_alloc = false,
-                "fast_commit" => e.fast_commit = true,
-                "nofast_commit" => e.fast_commit = false,
-                _ => {
-                    return Err(format!(
-                        "unknown ext4 option `{o}` (known: data=ordered|writeback|journal, delalloc|nodelalloc, auto_da_alloc|noauto_da_alloc, fast_commit|nofast_commit)"
-                    ))
-                }
-            }
-        }
-        // data=journal disables delayed allocation (Documentation/admin-guide/ext4.rst); ext4
-        // refuses to mount with both.
-        e.delalloc = match (e.data, delalloc_said) {
-            (DataMode::Journal, Some(true)) => {
-                return Err("ext4 refuses data=journal with delalloc (data=journal disables delayed allocation)".into())
-            }
-            (DataMode::Journal, _) => false,
-            (_, said) => said.unwrap_or(true),
-        };
-        if e.fast_commit && e.data != DataMode::Ordered {
-            return Err("ext4 fast commits are supported only with data=ordered (Documentation/filesystems/ext4/journal.rst)".into());
-        }
-        Ok(e)
-    }
-}
-
 impl ModelSpec {
+    /// The file system this model is of (a torn model's base's).
+    pub fn fs(&self) -> &'static dyn FsModel {
+        match self {
+            ModelSpec::Posix => &posix::Posix,
+            ModelSpec::Ext4(_) => &ext4::Ext4,
+            ModelSpec::Xfs => &xfs::Xfs,
+            ModelSpec::Seq => &seq::Seq,
+            ModelSpec::Btrfs => &btrfs::Btrfs,
+            ModelSpec::Torn { base, .. } => base.fs(),
+        }
+    }
+
     /// The models commands use by default: POSIX, each file system with its default options,
     /// and `seq`, weakest first.
     pub fn all() -> Vec<ModelSpec> {
-        vec![
-            ModelSpec::Posix,
-            ModelSpec::Ext4(Ext4Opts::default()),
-            ModelSpec::Xfs,
-            ModelSpec::Btrfs,
-            ModelSpec::Seq,
-        ]
+        let (fs, reference): (Vec<&dyn FsModel>, Vec<&dyn FsModel>) =
+            FILE_SYSTEMS.iter().partition(|f| !f.reference());
+        fs.iter()
+            .chain(reference.iter())
+            .map(|f| f.default_model())
+            .collect()
     }
 
-    /// Every configuration that gives a distinct set of rules: the defaults of [`ModelSpec::all`]
-    /// and each other mount-option combination (the litmus corpus runs them all).
+    /// Every configuration that gives a distinct set of rules: the defaults of [`ModelSpec::all`],
+    /// each other mount-option combination, and the torn ones (the litmus corpus runs them all).
     pub fn configurations() -> Vec<ModelSpec> {
         let mut v = ModelSpec::all();
-        for o in [
-            "ext4:noauto_da_alloc",
-            "ext4:nodelalloc",
-            "ext4:data=writeback",
-            "ext4:data=writeback,nodelalloc",
-            "ext4:data=journal",
-            "ext4:fast_commit",
-            "posix:atomic=sector",
-            "ext4:atomic=sector",
-            "ext4:atomic=sector,garbage",
-        ] {
-            v.push(ModelSpec::parse(o).expect("a valid model"));
-        }
+        v.extend(FILE_SYSTEMS.iter().flat_map(|f| f.variants()));
+        v.extend(torn::configurations());
         v
     }
 
     /// Parses `posix`, `ext4`, `ext4:data=ordered,delalloc,auto_da_alloc`, `ext4:noauto_da_alloc`...
     pub fn parse(s: &str) -> Result<ModelSpec, String> {
-        let (fs, opts) = match s.split_once(':') {
+        let (name, opts) = match s.split_once(':') {
             Some((f, o)) => (f, Some(o)),
             None => (s, None),
         };
-        // Options every model takes: the unit of atomic writes and garbage in a torn unit.
-        let (mut unit, mut garbage) = (crate::volatile::BLOCK, false);
-        let mut own = Vec::new();
-        for o in opts.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
-            match o {
-                "atomic=sector" => unit = 512,
-                "atomic=block" => unit = crate::volatile::BLOCK,
-                "garbage" => garbage = true,
-                o if o.starts_with("atomic=") => {
-                    return Err(format!(
-                        "unknown atomicity `{o}` (known: atomic=sector, atomic=block)"
-                    ))
-                }
-                o => own.push(o),
-            }
-        }
-        let base = Self::parse_base(fs, (!own.is_empty()).then(|| own.join(",")).as_deref())?;
-        Ok(if unit == crate::volatile::BLOCK && !garbage {
-            base
-        } else {
-            ModelSpec::Torn {
-                base: Box::new(base),
-                unit,
-                garbage,
-            }
-        })
-    }
-
-    fn parse_base(fs: &str, opts: Option<&str>) -> Result<ModelSpec, String> {
-        match fs {
-            "posix" => match opts {
-                None | Some("") => Ok(ModelSpec::Posix),
-                Some(o) => Err(format!("posix takes no options (got `{o}`)")),
-            },
-            "ext4" => Ok(ModelSpec::Ext4(Ext4Opts::parse(opts.unwrap_or(""))?)),
-            "xfs" => match opts {
-                None | Some("") => Ok(ModelSpec::Xfs),
-                Some(o) => Err(format!("xfs takes no options (got `{o}`)")),
-            },
-            "seq" => match opts {
-                None | Some("") => Ok(ModelSpec::Seq),
-                Some(o) => Err(format!("seq takes no options (got `{o}`)")),
-            },
-            "btrfs" => match opts {
-                None | Some("") => Ok(ModelSpec::Btrfs),
-                Some(o) => Err(format!("btrfs takes no options (got `{o}`)")),
-            },
-            _ => Err(format!(
-                "unknown model `{fs}` (known: posix, ext4, xfs, seq, btrfs)"
-            )),
-        }
-    }
-
-    /// The rule that lets an effect be lost at a crash, when no completed sync forces it and no
-    /// durable effect requires it (`has_preds`: the effect itself requires others). Used to
-    /// explain crash states.
-    pub fn why_lost(&self, eff: &Effect, has_preds: bool) -> &'static Rule {
-        match (self, &eff.kind) {
-            (ModelSpec::Torn { base, .. }, _) => base.why_lost(eff, has_preds),
-            (ModelSpec::Posix, _) => &rules::POSIX_UNORDERED,
-            (ModelSpec::Seq, _) => &rules::SEQ_PREFIX,
-            (ModelSpec::Ext4(_), EffectKind::Meta(_)) => &rules::EXT4_JOURNAL_PREFIX,
-            (ModelSpec::Ext4(_), EffectKind::Block { .. }) if !has_preds => &rules::EXT4_OVERWRITE,
-            (ModelSpec::Ext4(o), _) if !o.delalloc && o.data == DataMode::Writeback => {
-                &rules::EXT4_WRITEBACK_STALE
-            }
-            (ModelSpec::Ext4(o), _) if !o.delalloc => &rules::EXT4_NODELALLOC_ORDERED,
-            (ModelSpec::Ext4(_), _) => &rules::EXT4_DELALLOC,
-            (ModelSpec::Xfs, EffectKind::Meta(_)) => &xfs::XFS_LOG_PREFIX,
-            (ModelSpec::Xfs, EffectKind::Writeback(_)) => &xfs::XFS_SIZE_AT_COMPLETION,
-            (ModelSpec::Xfs, EffectKind::Block { .. }) if !has_preds => &xfs::XFS_OVERWRITE,
-            (ModelSpec::Xfs, _) => &xfs::XFS_DELALLOC,
-            (ModelSpec::Btrfs, _) => btrfs::why_lost(eff, has_preds),
-        }
+        let (torn, own) = torn::Torn::split(opts.unwrap_or(""))?;
+        let Some(fs) = FILE_SYSTEMS.iter().find(|f| f.name() == name) else {
+            let known: Vec<&str> = FILE_SYSTEMS.iter().map(|f| f.name()).collect();
+            return Err(format!(
+                "unknown model `{name}` (known: {})",
+                known.join(", ")
+            ));
+        };
+        let base = fs.parse((!own.is_empty()).then(|| own.join(",")).as_deref())?;
+        Ok(torn.wrap(base))
     }
 
     /// The unit of atomic writes, in bytes.
@@ -236,11 +222,7 @@ impl ModelSpec {
     /// Whether the model treats the block holding a write's last byte apart from the rest of
     /// the write (xfs: the on-disk size follows that block's data), so the layout must cut there.
     pub fn splits_last_block(&self) -> bool {
-        match self {
-            ModelSpec::Xfs => true,
-            ModelSpec::Torn { base, .. } => base.splits_last_block(),
-            _ => false,
-        }
+        self.fs().splits_last_block()
     }
 
     /// Whether a unit being written when the power fails may hold garbage.
@@ -248,140 +230,46 @@ impl ModelSpec {
         matches!(self, ModelSpec::Torn { garbage: true, .. })
     }
 
-    /// The rules this model uses.
+    /// The rules this model uses: its file system's declared rules that apply to its options,
+    /// then the torn wrapper's.
     pub fn rules(&self) -> Vec<&'static Rule> {
-        let mut v = vec![
-            &rules::SETUP_DURABLE,
-            &rules::OP_ATOMIC,
-            &rules::MS_ASYNC_NOOP,
-        ];
-        if *self != ModelSpec::Seq {
-            v.push(&rules::SYNC_ALL); // seq: every sync persists its prefix (seq.prefix)
-        }
         match self {
-            ModelSpec::Posix => v.extend([
-                &rules::POSIX_UNORDERED,
-                &rules::INODE_BEFORE_NAME,
-                &rules::POSIX_FSYNC_FILE,
-                &rules::POSIX_FDATASYNC,
-                &rules::POSIX_MSYNC,
-                &rules::POSIX_FSYNC_DIR,
-                &rules::POSIX_OSYNC,
-            ]),
-            ModelSpec::Ext4(o) => {
-                v.extend([
-                    &rules::EXT4_JOURNAL_PREFIX,
-                    &rules::EXT4_OVERWRITE,
-                    &rules::EXT4_FSYNC,
-                    &rules::EXT4_FDATASYNC,
-                    &rules::EXT4_FSYNC_DIR,
-                    &rules::POSIX_OSYNC,
-                ]);
-                match (o.data, o.delalloc) {
-                    (DataMode::Journal, _) => {
-                        v.extend([&rules::EXT4_DATA_JOURNAL, &rules::EXT4_PAGE_HANDLES])
-                    }
-                    (DataMode::Ordered, true) => {
-                        v.extend([&rules::EXT4_DELALLOC, &rules::EXT4_ORDERED])
-                    }
-                    (DataMode::Writeback, true) => {
-                        v.extend([&rules::EXT4_DELALLOC, &rules::EXT4_WRITEBACK_DELALLOC])
-                    }
-                    (DataMode::Ordered, false) => {
-                        v.extend([&rules::EXT4_NODELALLOC_ORDERED, &rules::EXT4_PAGE_HANDLES])
-                    }
-                    (DataMode::Writeback, false) => {
-                        v.extend([&rules::EXT4_WRITEBACK_STALE, &rules::EXT4_PAGE_HANDLES])
-                    }
-                }
-                if o.delalloc {
-                    v.push(&rules::EXT4_FSYNC_ALLOC);
-                }
-                if o.auto_da_alloc && o.delalloc {
-                    v.extend([
-                        &rules::EXT4_AUTO_DA_ALLOC_RENAME,
-                        &rules::EXT4_AUTO_DA_ALLOC_CLOSE,
-                    ]);
-                }
-                if o.fast_commit {
-                    v.push(&rules::EXT4_FAST_COMMIT);
-                }
-            }
-            ModelSpec::Xfs => {
-                v.push(&rules::POSIX_OSYNC);
-                v.extend(xfs::RULES);
-            }
-            ModelSpec::Seq => v.push(&rules::SEQ_PREFIX),
-            ModelSpec::Btrfs => {
-                v.push(&rules::POSIX_OSYNC);
-                v.extend(btrfs::RULES);
-            }
             ModelSpec::Torn {
                 base,
                 unit,
                 garbage,
             } => {
                 let mut v = base.rules();
-                if *unit < crate::volatile::BLOCK {
-                    v.push(&rules::TORN_SECTOR);
-                }
-                if *garbage {
-                    v.push(&rules::TORN_GARBAGE);
-                }
-                return v;
+                v.extend(torn::Torn::new(*unit, *garbage).rules());
+                v
             }
+            _ => self
+                .fs()
+                .rules()
+                .iter()
+                .filter(|u| (u.when)(self))
+                .map(|u| u.rule)
+                .collect(),
         }
-        v
     }
 }
 
 impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ModelSpec::Posix => write!(f, "posix"),
-            ModelSpec::Ext4(o) if *o == Ext4Opts::default() => write!(f, "ext4"),
-            ModelSpec::Ext4(o) => {
-                // Only the options that differ from the defaults (in a fixed order), so the name
-                // stays short and `--model` takes it back.
-                let mut opts = Vec::new();
-                match o.data {
-                    DataMode::Ordered => {}
-                    DataMode::Writeback => opts.push("data=writeback"),
-                    DataMode::Journal => opts.push("data=journal"),
-                }
-                if !o.delalloc && o.data != DataMode::Journal {
-                    opts.push("nodelalloc");
-                }
-                if !o.auto_da_alloc {
-                    opts.push("noauto_da_alloc");
-                }
-                if o.fast_commit {
-                    opts.push("fast_commit");
-                }
-                write!(f, "ext4:{}", opts.join(","))
-            }
-            ModelSpec::Xfs => write!(f, "xfs"),
-            ModelSpec::Seq => write!(f, "seq"),
-            ModelSpec::Btrfs => write!(f, "btrfs"),
             ModelSpec::Torn {
                 base,
                 unit,
                 garbage,
-            } => {
-                let mut opts = Vec::new();
-                if *unit < crate::volatile::BLOCK {
-                    opts.push("atomic=sector");
+            } => torn::Torn::new(*unit, *garbage).fmt_wrapping(base, f),
+            _ => {
+                let fs = self.fs();
+                let opts = fs.options(self);
+                if opts.is_empty() {
+                    f.write_str(fs.name())
+                } else {
+                    write!(f, "{}:{}", fs.name(), opts.join(","))
                 }
-                if *garbage {
-                    opts.push("garbage");
-                }
-                let b = base.to_string();
-                write!(
-                    f,
-                    "{b}{}{}",
-                    if b.contains(':') { "," } else { ":" },
-                    opts.join(",")
-                )
             }
         }
     }
@@ -409,6 +297,12 @@ pub struct Effect {
     /// with it (ext4 data=journal, the allocation of nodelalloc ordered mode), stale bytes it
     /// exposes (a data=writeback allocation), or a whole op (seq). (chunk index, value).
     pub blocks: Vec<(usize, BlockValue)>,
+    /// The rule that made the effect: the one that lets it be lost at a crash when no completed
+    /// sync forces it and no durable effect requires it (explanations say so).
+    pub rule: &'static Rule,
+    /// Other rules that put part of the effect's content in it (data journaled with metadata,
+    /// a log's new ancestors): the rule lists are checked against these too.
+    pub carries: Vec<&'static Rule>,
 }
 
 impl Effect {
@@ -469,6 +363,11 @@ pub fn build_dropping(
     layout: Layout,
     drop: Option<&str>,
 ) -> Persistence {
+    if let ModelSpec::Torn { base, .. } = model {
+        // The torn wrapper changes the layout's unit and the explorer's candidates, not the
+        // effects: the base model builds them.
+        return build_dropping(base, trace, layout, drop).with_model(model);
+    }
     let mut b = Builder {
         trace,
         layout,
@@ -477,148 +376,13 @@ pub fn build_dropping(
         edges: Vec::new(),
         floors: Vec::new(),
     };
-    match model {
-        ModelSpec::Posix => b.posix(),
-        ModelSpec::Ext4(o) => b.ext4(*o),
-        ModelSpec::Xfs => b.xfs(),
-        ModelSpec::Seq => b.seq(),
-        ModelSpec::Btrfs => b.btrfs(),
-        ModelSpec::Torn { base, .. } => {
-            return build_dropping(base, trace, b.layout, drop).with_model(model)
-        }
-    }
+    model.fs().build(model, &mut b);
     Persistence {
         model: model.clone(),
         effects: b.p_effects,
         edges: b.edges,
         floors: b.floors,
         layout: b.layout,
-    }
-}
-
-pub(crate) struct Builder<'a> {
-    pub(crate) trace: &'a Trace,
-    pub(crate) drop: Option<&'a str>,
-    pub(crate) layout: Layout,
-    pub(crate) p_effects: Vec<Effect>,
-    pub(crate) edges: Vec<Edge>,
-    pub(crate) floors: Vec<Floor>,
-}
-
-impl Builder<'_> {
-    pub(crate) fn push(&mut self, op: usize, kind: EffectKind, name: String) -> usize {
-        self.p_effects.push(Effect {
-            op,
-            kind,
-            name,
-            blocks: Vec::new(),
-        });
-        self.p_effects.len() - 1
-    }
-
-    /// Makes global effect `e` set chunk `chunk` (every block of it) to `value`.
-    pub(crate) fn assign_blocks(&mut self, e: usize, chunk: usize, value: BlockValue) {
-        self.p_effects[e].blocks.push((chunk, value));
-    }
-
-    pub(crate) fn enabled(&self, rule: &Rule) -> bool {
-        self.drop != Some(rule.id)
-    }
-
-    pub(crate) fn floor(&mut self, op: usize, effects: Vec<usize>, rule: &'static Rule) {
-        if self.enabled(rule) {
-            self.floors.push(Floor { op, effects, rule });
-        }
-    }
-
-    pub(crate) fn edge(&mut self, from: usize, to: usize, rule: &'static Rule) {
-        if from != to && self.enabled(rule) {
-            self.edges.push(Edge { from, to, rule });
-        }
-    }
-
-    /// The chunks op `k` dirtied, with their inodes, in order.
-    pub(crate) fn dirtied_chunks(&self, facts: &OpFacts) -> Vec<(usize, Ino)> {
-        let mut chunks = BTreeSet::new();
-        for d in &facts.dirtied {
-            chunks.extend(
-                self.layout
-                    .chunks_in(d.ino, d.start, d.end)
-                    .map(|c| (c, d.ino)),
-            );
-        }
-        chunks.into_iter().collect()
-    }
-
-    /// The content of chunk `c` right after op `k`.
-    pub(crate) fn value_after(&self, k: usize, c: usize) -> BlockValue {
-        let chunk = &self.layout.chunks[c];
-        BlockValue::of(&self.trace.contents[k - 1][&chunk.ino], chunk)
-    }
-
-    /// The content of chunk `c` just before op `k` (what the page held when it was faulted in).
-    pub(crate) fn value_before(&self, k: usize, c: usize) -> BlockValue {
-        let chunk = &self.layout.chunks[c];
-        for j in (1..k).rev() {
-            if let Some(content) = self.trace.contents[j - 1].get(&chunk.ino) {
-                return BlockValue::of(content, chunk);
-            }
-        }
-        match self.trace.initial.inodes.get(&chunk.ino) {
-            Some((_, _, content)) => BlockValue::of(content, chunk),
-            None => BlockValue::zero(chunk.unit),
-        }
-    }
-
-    /// Whether op `k` dirtied chunk `c` through a mapping.
-    pub(crate) fn mapped(&self, facts: &OpFacts, c: usize) -> bool {
-        let ch = &self.layout.chunks[c];
-        facts
-            .dirtied
-            .iter()
-            .any(|d| d.mapped && d.ino == ch.ino && ch.overlaps(d.start, d.end))
-    }
-
-    /// The block version of chunk `c` written by op `k`.
-    pub(crate) fn block_version(&mut self, k: usize, c: usize) -> usize {
-        let value = self.value_after(k, c);
-        self.push(k, EffectKind::Block { chunk: c, value }, format!("d{k}"))
-    }
-
-    /// Block-version effects of op `k`'s dirtied ranges, one per chunk: (effect, chunk, ino).
-    pub(crate) fn block_effects(&mut self, k: usize, facts: &OpFacts) -> Vec<(usize, usize, Ino)> {
-        self.dirtied_chunks(facts)
-            .into_iter()
-            .map(|(c, ino)| (self.block_version(k, c), c, ino))
-            .collect()
-    }
-
-    pub(crate) fn block_effects_of(
-        &self,
-        ino: Ino,
-        upto: usize,
-        range: Option<(u64, u64)>,
-    ) -> Vec<usize> {
-        (0..self.p_effects.len())
-            .filter(|&e| {
-                let eff = &self.p_effects[e];
-                match &eff.kind {
-                    EffectKind::Block { chunk, .. } => {
-                        let c: &Chunk = &self.layout.chunks[*chunk];
-                        eff.op <= upto
-                            && c.ino == ino
-                            && range.is_none_or(|(s, t)| c.overlaps(s, t))
-                    }
-                    _ => false,
-                }
-            })
-            .collect()
-    }
-
-    pub(crate) fn all_upto(&self, upto: usize) -> Vec<usize> {
-        (0..self.p_effects.len())
-            .filter(|&e| self.p_effects[e].op <= upto)
-            .collect()
     }
 }
 

@@ -1,0 +1,488 @@
+//! The ext4 builder, in phases over one state per program: each op's journaled metadata, the
+//! per-page handles of a write without delayed allocation, its data (block versions, ordered or
+//! not by the data mode), the writeback-time size of an append and the auto_da_alloc heuristics,
+//! and the floor of its sync.
+
+use super::*;
+use crate::layout::BlockValue;
+use crate::persist::EffectKind;
+use crate::rules::{self, Rule};
+use crate::volatile::{Assign, Ino, Kind, OpFacts, Origin, SyncReq, BLOCK};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the ext4 builder keeps between ops.
+struct State {
+    opts: Ext4Opts,
+    /// meta_upto[k] = the latest metadata effect issued at or before op k (the journal prefix).
+    meta_upto: Vec<Option<usize>>,
+    last_meta: Option<usize>,
+    /// For chunks not allocated on disk at crash point 0: the op that first dirtied them since
+    /// they were last free (their delayed allocation follows it).
+    first_dirty: BTreeMap<usize, usize>,
+    /// Writeback-size effects per inode.
+    writebacks: BTreeMap<Ino, Vec<usize>>,
+    /// auto_da_alloc: the op of each inode's last truncate to 0 not yet followed by a release.
+    da_alloc_close: BTreeMap<Ino, usize>,
+    /// Writeback sizes the next metadata effect must follow (ext4.auto-da-alloc-close).
+    pending_close_edges: Vec<usize>,
+    /// Without delayed allocation, a write allocates its new blocks itself: the effect that
+    /// allocated each chunk in the program (its data is visible only once that is durable).
+    allocated_by: BTreeMap<usize, usize>,
+    /// Chunks allocated by a multi-page write (ext4.page-handles): allocated, but by no single
+    /// effect a later version could depend on (later versions are then unordered overwrites,
+    /// which allows more states: sound).
+    allocated_loose: BTreeSet<usize>,
+    /// Each file's size as a running system sees it, before the op being built.
+    vsize: BTreeMap<Ino, u64>,
+    /// (op, inode) pairs where a write moved i_datasync_tid (allocation or size at the
+    /// syscall, without delalloc), beyond OpFacts::datasync_touched.
+    data_touched: BTreeSet<(usize, Ino)>,
+}
+
+impl State {
+    fn journal(&self) -> bool {
+        self.opts.data == DataMode::Journal
+    }
+}
+
+impl Builder<'_> {
+    pub(super) fn ext4(&mut self, opts: Ext4Opts) {
+        let trace = self.trace;
+        let mut st = State {
+            opts,
+            meta_upto: vec![None; trace.ops.len() + 1],
+            last_meta: None,
+            first_dirty: BTreeMap::new(),
+            writebacks: BTreeMap::new(),
+            da_alloc_close: BTreeMap::new(),
+            pending_close_edges: Vec::new(),
+            allocated_by: BTreeMap::new(),
+            allocated_loose: BTreeSet::new(),
+            vsize: trace
+                .initial
+                .inodes
+                .iter()
+                .map(|(i, (_, size, _))| (*i, *size))
+                .collect(),
+            data_touched: BTreeSet::new(),
+        };
+        for (i, facts) in trace.ops.iter().enumerate() {
+            let k = i + 1;
+            let dirty = self.dirtied_chunks(facts);
+            self.ext4_meta(&mut st, k, facts);
+            // Without delalloc, write() and page faults take one journal handle per page
+            // (ext4_write_begin, ext4_page_mkwrite). A write of one page is one handle: its
+            // allocation, size and (data=journal) data are one effect of the journal chain.
+            // A longer write persists page by page: its on-disk size moves one page at a time
+            // (a chain of size effects), and its pages' data are block versions that may persist
+            // in any order after the metadata before the op: more states than the kernel's
+            // prefix of pages (sound; ext4.page-handles).
+            let pages: u64 = facts
+                .dirtied
+                .iter()
+                .map(|d| d.end.div_ceil(BLOCK) - d.start / BLOCK)
+                .sum();
+            let one_handle = pages <= 1;
+            if !opts.delalloc && !one_handle {
+                self.ext4_page_sizes(&mut st, k, facts, &dirty);
+            }
+            if !opts.delalloc && one_handle {
+                self.ext4_page_handles(&mut st, k, facts, &dirty);
+            }
+            if let Some((ino, size)) = facts.extends {
+                st.vsize.insert(ino, size);
+            }
+            for a in &facts.assigns {
+                if let Assign::Size { ino, size, .. } = a {
+                    st.vsize.insert(*ino, *size);
+                }
+            }
+            st.meta_upto[k] = st.last_meta;
+            if let Some(ino) = facts.trunc_to_zero {
+                st.da_alloc_close.insert(ino, k);
+            }
+            for (c, ino) in dirty {
+                self.ext4_block(&mut st, k, facts, c, ino, one_handle);
+            }
+            self.ext4_writeback(&mut st, k, facts);
+            if let Some((v, rule)) = self.ext4_floor(&st, k, facts) {
+                self.floor(k, v, rule);
+            }
+        }
+    }
+
+    /// Whether chunk `c` of `ino` is not allocated on disk as of op `k` (never was, or was freed
+    /// by a truncate since setup).
+    fn ext4_is_new(&self, c: usize, ino: Ino, k: usize) -> bool {
+        !self.allocated_initially(ino, c) || self.freed_since_setup(c, k)
+    }
+
+    /// Not allocated on disk, nor by an earlier write of the program (without delalloc).
+    fn ext4_unallocated(&self, st: &State, c: usize, ino: Ino, k: usize) -> bool {
+        self.ext4_is_new(c, ino, k)
+            && !st.allocated_by.contains_key(&c)
+            && !st.allocated_loose.contains(&c)
+    }
+
+    /// Syscall-time metadata: one effect per op, chained to the previous one (the journal
+    /// prefix), after the writeback sizes auto_da_alloc started.
+    fn ext4_meta(&mut self, st: &mut State, k: usize, facts: &OpFacts) {
+        if facts.assigns.is_empty() {
+            return;
+        }
+        let e = self.push(
+            k,
+            EffectKind::Meta(facts.assigns.clone()),
+            format!("m{k}"),
+            &EXT4_JOURNAL_PREFIX,
+        );
+        if let Some(prev) = st.last_meta {
+            self.edge(prev, e, &EXT4_JOURNAL_PREFIX);
+        }
+        // auto_da_alloc on rename over an existing file: the source's delayed allocation
+        // (and on-disk size) is started before the rename's transaction.
+        if let (true, Some((src, _))) = (st.opts.auto_da_alloc, facts.rename_over) {
+            for &w in st.writebacks.get(&src).into_iter().flatten() {
+                self.edge(w, e, &EXT4_AUTO_DA_ALLOC_RENAME);
+            }
+        }
+        for w in std::mem::take(&mut st.pending_close_edges) {
+            self.edge(w, e, &EXT4_AUTO_DA_ALLOC_CLOSE);
+        }
+        st.last_meta = Some(e);
+        // A truncate frees blocks: later writes to them allocate anew.
+        for a in &facts.assigns {
+            if let Assign::Size {
+                ino,
+                holes_from: Some(h),
+                ..
+            } = a
+            {
+                let (ino, h) = (*ino, *h);
+                let freed = |c: &usize| {
+                    let ch = &self.layout.chunks[*c];
+                    // `h` is a 4 KiB block index (the trace's), the chunk's `first` a unit
+                    // index: compare byte offsets (atomic=sector).
+                    ch.ino == ino && ch.start() >= h * BLOCK
+                };
+                st.first_dirty.retain(|c, _| !freed(c));
+                st.allocated_by.retain(|c, _| !freed(c));
+                st.allocated_loose.retain(|c| !freed(c));
+            }
+        }
+    }
+
+    /// A write of several pages without delalloc: i_disksize after each page of the write
+    /// (ext4_write_end), a chain of size effects; its allocations move i_datasync_tid.
+    fn ext4_page_sizes(
+        &mut self,
+        st: &mut State,
+        k: usize,
+        facts: &OpFacts,
+        dirty: &[(usize, Ino)],
+    ) {
+        if let Some((ino, new_size)) = facts.extends {
+            let old = st.vsize.get(&ino).copied().unwrap_or(0);
+            let mut at = (old / BLOCK + 1) * BLOCK;
+            let mut j = 0;
+            loop {
+                let size = at.min(new_size);
+                let e = self.push(
+                    k,
+                    EffectKind::Meta(vec![Assign::Size {
+                        ino,
+                        size,
+                        holes_from: None,
+                    }]),
+                    format!("m{k}.s{j}"),
+                    &EXT4_JOURNAL_PREFIX,
+                );
+                if let Some(prev) = st.last_meta {
+                    self.edge(prev, e, &EXT4_PAGE_HANDLES);
+                }
+                st.last_meta = Some(e);
+                j += 1;
+                if size >= new_size {
+                    break;
+                }
+                at += BLOCK;
+            }
+            st.data_touched.insert((k, ino));
+        }
+        for &(c, ino) in dirty {
+            if self.ext4_unallocated(st, c, ino, k) {
+                st.data_touched.insert((k, ino));
+            }
+        }
+    }
+
+    /// A write (or store) of one page without delalloc is one handle: per chunk, an effect of
+    /// the journal chain with its allocation, size and (data=journal, or a new block in ordered
+    /// mode) data, or the stale bytes a data=writeback allocation exposes.
+    fn ext4_page_handles(
+        &mut self,
+        st: &mut State,
+        k: usize,
+        facts: &OpFacts,
+        dirty: &[(usize, Ino)],
+    ) {
+        for &(c, ino) in dirty {
+            let fresh = self.ext4_unallocated(st, c, ino, k);
+            // A store through a mapping faults the page in (allocating its block, in a
+            // handle) before the store lands: what the fault's commit writes may be the
+            // page's content before the store (ext4_page_mkwrite).
+            let mapped = self.mapped(facts, c);
+            let data = if mapped {
+                self.value_before(k, c)
+            } else {
+                self.value_after(k, c)
+            };
+            let mut assigns = Vec::new();
+            if let Some((eino, new_size)) = facts.extends {
+                if eino == ino {
+                    assigns.push(Assign::Size {
+                        ino,
+                        size: new_size,
+                        holes_from: None,
+                    });
+                }
+            }
+            // What the handle's commit writes into the block, and by which rule.
+            let block = if st.journal() && self.enabled(&EXT4_DATA_JOURNAL) {
+                (fresh || !mapped).then_some((data, &EXT4_DATA_JOURNAL))
+            } else if fresh {
+                match st.opts.data {
+                    DataMode::Ordered if self.enabled(&EXT4_NODELALLOC_ORDERED) => {
+                        Some((data, &EXT4_NODELALLOC_ORDERED))
+                    }
+                    DataMode::Writeback if self.enabled(&EXT4_WRITEBACK_STALE) => {
+                        let unit = self.layout.chunks[c].unit;
+                        Some((
+                            BlockValue::whole(unit, Origin::Stale),
+                            &EXT4_WRITEBACK_STALE,
+                        ))
+                    }
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            if assigns.is_empty() && block.is_none() && !fresh {
+                continue;
+            }
+            // Allocations and size changes made by the write itself move i_datasync_tid.
+            st.data_touched.insert((k, ino));
+            let e = self.push(
+                k,
+                EffectKind::Meta(assigns),
+                format!("m{k}.p"),
+                &EXT4_JOURNAL_PREFIX,
+            );
+            if let Some((v, rule)) = block {
+                self.assign_blocks(e, c, v, rule);
+            }
+            if fresh {
+                st.allocated_by.insert(c, e);
+            }
+            if let Some(prev) = st.last_meta {
+                self.edge(prev, e, &EXT4_JOURNAL_PREFIX);
+            }
+            st.last_meta = Some(e);
+        }
+    }
+
+    /// The data op `k` wrote into chunk `c` of `ino`: a block version ordered (or not) by the
+    /// mode's rule, unless the op's metadata effect already carries it.
+    fn ext4_block(
+        &mut self,
+        st: &mut State,
+        k: usize,
+        facts: &OpFacts,
+        c: usize,
+        ino: Ino,
+        one_handle: bool,
+    ) {
+        let mapped = self.mapped(facts, c);
+        if !st.opts.delalloc && !one_handle {
+            // ext4.page-handles: each page of a long write may persist on its own, once the
+            // metadata before the op has (its allocation comes after that).
+            let fresh = self.ext4_unallocated(st, c, ino, k);
+            if fresh {
+                st.allocated_loose.insert(c);
+            }
+            if fresh && st.opts.data == DataMode::Writeback && self.enabled(&EXT4_WRITEBACK_STALE) {
+                // The allocation alone exposes stale bytes; the data version is newer.
+                let unit = self.layout.chunks[c].unit;
+                let e = self.push(
+                    k,
+                    EffectKind::Block {
+                        chunk: c,
+                        value: BlockValue::whole(unit, Origin::Stale),
+                    },
+                    format!("a{k}"),
+                    &EXT4_OVERWRITE,
+                );
+                self.order_after(st.meta_upto[k - 1], e, &EXT4_WRITEBACK_STALE);
+            }
+            let e = self.block_version(k, c, &EXT4_OVERWRITE);
+            self.order_after(st.meta_upto[k - 1], e, &EXT4_PAGE_HANDLES);
+            return;
+        }
+        if st.journal() && self.enabled(&EXT4_DATA_JOURNAL) {
+            if !mapped {
+                return; // ext4.data-journal: the data is in the op's metadata effect
+            }
+            // A store lands after its fault's handle: it is journaled by a later writeback, in a
+            // transaction after this op's.
+            let e = self.block_version(k, c, &EXT4_OVERWRITE);
+            self.order_after(st.meta_upto[k], e, &EXT4_DATA_JOURNAL);
+            return;
+        }
+        if st.opts.delalloc {
+            // New blocks are allocated at writeback, after the metadata issued up to the op
+            // that first dirtied them.
+            let e = self.block_version(k, c, &EXT4_OVERWRITE);
+            if !self.ext4_is_new(c, ino, k) {
+                return; // ext4.overwrite-unordered: no edge
+            }
+            let first = *st.first_dirty.entry(c).or_insert(k);
+            self.order_after(st.meta_upto[first], e, &EXT4_DELALLOC);
+            return;
+        }
+        // nodelalloc: the allocation is in the metadata of the write that made it.
+        let alloc = st.allocated_by.get(&c).copied();
+        let allocated_here = alloc.is_some_and(|a| self.p_effects[a].op == k);
+        if allocated_here
+            && !mapped
+            && st.opts.data == DataMode::Ordered
+            && self.enabled(&EXT4_NODELALLOC_ORDERED)
+        {
+            return; // ext4.nodelalloc-ordered: this op's data is in its allocating commit
+        }
+        let e = self.block_version(k, c, &EXT4_OVERWRITE);
+        let rule = match st.opts.data {
+            DataMode::Writeback => &EXT4_WRITEBACK_STALE,
+            _ => &EXT4_NODELALLOC_ORDERED,
+        };
+        self.order_after(alloc, e, rule);
+    }
+
+    /// delalloc: an append's on-disk size moves at writeback, after the op; auto_da_alloc:
+    /// releasing an open file description after a truncate to 0 starts that writeback, so the
+    /// next metadata follows it.
+    fn ext4_writeback(&mut self, st: &mut State, k: usize, facts: &OpFacts) {
+        if let (true, Some((ino, size))) = (st.opts.delalloc, facts.extends) {
+            let e = self.push(
+                k,
+                EffectKind::Writeback(vec![Assign::Size {
+                    ino,
+                    size,
+                    holes_from: None,
+                }]),
+                format!("w{k}"),
+                &EXT4_DELALLOC,
+            );
+            if let Some(m) = st.meta_upto[k] {
+                self.edge(m, e, &EXT4_DELALLOC);
+            }
+            st.writebacks.entry(ino).or_default().push(e);
+        }
+        if let (true, Some(ino)) = (st.opts.auto_da_alloc, facts.released) {
+            if let Some(t) = st.da_alloc_close.remove(&ino) {
+                for &w in st.writebacks.get(&ino).into_iter().flatten() {
+                    if self.p_effects[w].op >= t {
+                        st.pending_close_edges.push(w);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The floor of op `k`'s sync, if it asks for one, and its rule.
+    fn ext4_floor(
+        &self,
+        st: &State,
+        k: usize,
+        facts: &OpFacts,
+    ) -> Option<(Vec<usize>, &'static Rule)> {
+        let trace = self.trace;
+        let (mut v, rule) = match facts.sync.as_ref()? {
+            SyncReq::All => (self.all_upto(k), &rules::SYNC_ALL),
+            SyncReq::Dir { .. } => (st.meta_upto[k].into_iter().collect(), &EXT4_FSYNC_DIR),
+            SyncReq::File {
+                ino,
+                datasync,
+                range,
+            } => {
+                let (ino, datasync) = (*ino, *datasync);
+                let mut v = self.block_effects_of(ino, k, *range);
+                v.extend(st.writebacks.get(&ino).into_iter().flatten().copied());
+                let touched = |j: usize| {
+                    let f: &OpFacts = &trace.ops[j - 1];
+                    if datasync {
+                        f.datasync_touched.contains(&ino) || st.data_touched.contains(&(j, ino))
+                    } else {
+                        f.touched.contains(&ino)
+                    }
+                };
+                let last_touch = (1..=k).rev().find(|&j| touched(j));
+                let rule = if range.is_some() && facts.dirtied.iter().any(|d| d.ino == ino) {
+                    &rules::POSIX_OSYNC
+                } else if datasync {
+                    &EXT4_FDATASYNC
+                } else {
+                    &EXT4_FSYNC
+                };
+                (sync_meta(v, last_touch, &st.meta_upto), rule)
+            }
+            SyncReq::Msync { ino, start, end } => {
+                let ino = *ino;
+                let v = self.block_effects_of(ino, k, Some((*start, *end)));
+                let last_touch = (1..=k).rev().find(|&j| {
+                    trace.ops[j - 1].datasync_touched.contains(&ino)
+                        || st.data_touched.contains(&(j, ino))
+                });
+                (sync_meta(v, last_touch, &st.meta_upto), &EXT4_FDATASYNC)
+            }
+        };
+        v.sort();
+        v.dedup();
+        Some((v, rule))
+    }
+
+    fn allocated_initially(&self, ino: Ino, chunk: usize) -> bool {
+        let c = &self.layout.chunks[chunk];
+        match self.trace.initial.inodes.get(&ino) {
+            Some((Kind::File, size, content)) => {
+                c.start() < *size
+                    && content
+                        .0
+                        .iter()
+                        .any(|e| e.start < c.end() && c.start() < e.end)
+            }
+            _ => false,
+        }
+    }
+
+    fn freed_since_setup(&self, chunk: usize, upto: usize) -> bool {
+        let c = &self.layout.chunks[chunk];
+        self.trace.ops[..upto].iter().any(|f| {
+            f.assigns.iter().any(|a| matches!(a, Assign::Size { ino, holes_from: Some(h), .. } if *ino == c.ino && c.start() >= *h * BLOCK))
+        })
+    }
+}
+
+/// ext4: a file sync's floor is its data plus the journal prefix up to the inode's last tid.
+/// Delayed blocks among the data are allocated (by the sync, or earlier by writeback) after the
+/// op that first dirtied them, and their ext4.delalloc edge brings the prefix up to that op into
+/// the floor: that is ext4.fsync-allocates, with no code of its own.
+fn sync_meta(
+    mut data: Vec<usize>,
+    last_touch: Option<usize>,
+    meta_upto: &[Option<usize>],
+) -> Vec<usize> {
+    if let Some(m) = last_touch.and_then(|u| meta_upto[u]) {
+        data.push(m);
+    }
+    data
+}
