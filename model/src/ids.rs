@@ -20,6 +20,10 @@ impl OpNo {
         assert!(n >= 1, "op numbers are 1-based");
         OpNo(n)
     }
+    /// Op number `n`, or None for 0.
+    pub fn try_new(n: usize) -> Option<Self> {
+        (n >= 1).then_some(OpNo(n))
+    }
     /// The op at 0-based position `i`.
     pub fn from_index(i: usize) -> Self {
         OpNo(i + 1)
@@ -37,5 +41,19 @@ impl OpNo {
 impl fmt::Display for OpNo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpNo;
+
+    #[test]
+    fn op_numbers_are_one_based() {
+        let k = OpNo::new(3);
+        assert_eq!((k.get(), k.index(), k.to_string()), (3, 2, "3".to_string()));
+        assert_eq!(OpNo::from_index(0), OpNo::new(1));
+        assert_eq!(OpNo::try_new(0), None);
+        assert_eq!(OpNo::try_new(1), Some(OpNo::new(1)));
     }
 }

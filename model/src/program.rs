@@ -207,6 +207,10 @@ impl Program {
     pub fn op(&self, k: crate::OpNo) -> &Op {
         &self.ops[k.index()]
     }
+    /// Op number `k`, or None past the last op.
+    pub fn get_op(&self, k: crate::OpNo) -> Option<&Op> {
+        self.ops.get(k.index())
+    }
     /// The op numbers `1 ..= ops.len()`.
     pub fn op_nos(&self) -> impl DoubleEndedIterator<Item = crate::OpNo> + ExactSizeIterator {
         (0..self.ops.len()).map(crate::OpNo::from_index)
