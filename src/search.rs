@@ -11,7 +11,7 @@ use unplug_explorer::search::{
     self, Breaking, Broken, Cheapest, Options, Reorders, SearchReport, SyncChoice, Treatment,
 };
 use unplug_explorer::{Analysis, Limits};
-use unplug_model::ModelSpec;
+use unplug_model::{ModelSpec, OpNo};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct SearchArgs {
@@ -82,7 +82,7 @@ fn cheapest_table(a: &Analysis, c: &Cheapest) -> String {
     t.load_preset(UTF8_FULL_CONDENSED);
     let mut h = vec!["cost".to_string()];
     if let Some(v) = c.variants.first() {
-        h.extend(v.iter().map(|s| render::op_str(a, s.op)));
+        h.extend(v.iter().map(|s| render::op_str(a, s.op.get())));
     }
     t.set_header(h);
     for v in &c.variants {
@@ -174,7 +174,7 @@ fn one(
         "ops": a.program.ops.len(),
         "sync_calls": syncs.iter().map(|&k| json!({
             "op": k,
-            "call": a.program.ops[k - 1].text,
+            "call": a.program.op(k).text,
             "cost": search::call_cost(a, k, false),
         })).collect::<Vec<_>>(),
         "dependencies": deps.iter().map(|(i, j)| json!([i, j])).collect::<Vec<_>>(),
@@ -217,7 +217,7 @@ struct Searched<'a> {
 
 impl Searched<'_> {
     /// The program's summary line and the cost of each call.
-    fn header(&self, text: &mut String, ms: &[ModelSpec], syncs: &[usize]) {
+    fn header(&self, text: &mut String, ms: &[ModelSpec], syncs: &[OpNo]) {
         let (a, args) = (self.a, self.args);
         let _ = writeln!(
             text,
@@ -227,7 +227,7 @@ impl Searched<'_> {
             syncs.len(),
             syncs
                 .iter()
-                .map(|&k| render::op_str(a, k))
+                .map(|&k| render::op_str(a, k.get()))
                 .collect::<Vec<_>>()
                 .join(", "),
             self.props.join(", "),

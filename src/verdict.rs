@@ -5,7 +5,7 @@
 use crate::builder::Built;
 use std::fmt::{self, Write};
 use unplug_explorer::{Analysis, CrashState, Limits};
-use unplug_model::{ModelSpec, Program};
+use unplug_model::{ModelSpec, OpNo, Program};
 
 /// A check of one program under some models, ready to run.
 ///
@@ -131,7 +131,7 @@ impl<'a> Check<'a> {
 
 /// `op 7 `rename tmp final``, or `op 7` past the program's ops.
 pub fn op_str(program: &Program, k: usize) -> String {
-    match program.ops.get(k.wrapping_sub(1)) {
+    match OpNo::try_new(k).and_then(|k| program.get_op(k)) {
         Some(op) => format!("op {k} `{}`", op.text),
         None => format!("op {k}"),
     }

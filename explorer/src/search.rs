@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use unplug_model::volatile::{Ino, SyncReq, Trace};
-use unplug_model::{ModelSpec, MsyncMode, OpKind, Path, Program};
+use unplug_model::{ModelSpec, MsyncMode, OpKind, OpNo, Path, Program};
 
 mod breaking;
 mod cheapest;
@@ -60,10 +60,10 @@ pub const COSTS: &[(&str, u32)] = &[
 ];
 
 /// The cost of op `k` (1-based) of `a`, weakened to fdatasync when `datasync`.
-pub fn call_cost(a: &Analysis, k: usize, datasync: bool) -> u32 {
-    let dir = matches!(a.trace.ops[k - 1].sync, Some(SyncReq::Dir { .. }));
+pub fn call_cost(a: &Analysis, k: OpNo, datasync: bool) -> u32 {
+    let dir = matches!(a.trace.facts(k).sync, Some(SyncReq::Dir { .. }));
     let extra = if dir { 10 } else { 0 };
-    match &a.program.ops[k - 1].kind {
+    match &a.program.op(k).kind {
         OpKind::Sync => 100,
         OpKind::Syncfs { .. } => 50,
         OpKind::Fsync { .. } if !datasync => 10 + extra,
@@ -93,10 +93,10 @@ pub fn call_cost(a: &Analysis, k: usize, datasync: bool) -> u32 {
 }
 
 /// Whether op `k` is an fsync of a whole file that could be an fdatasync.
-pub(crate) fn weakenable(a: &Analysis, k: usize) -> bool {
-    matches!(a.program.ops[k - 1].kind, OpKind::Fsync { .. })
+pub(crate) fn weakenable(a: &Analysis, k: OpNo) -> bool {
+    matches!(a.program.op(k).kind, OpKind::Fsync { .. })
         && matches!(
-            a.trace.ops[k - 1].sync,
+            a.trace.facts(k).sync,
             Some(SyncReq::File {
                 datasync: false,
                 range: None,
@@ -106,9 +106,10 @@ pub(crate) fn weakenable(a: &Analysis, k: usize) -> bool {
 }
 
 /// The sync calls of the program (op numbers).
-pub fn sync_ops(a: &Analysis) -> Vec<usize> {
-    (1..=a.program.ops.len())
-        .filter(|&k| a.program.ops[k - 1].kind.is_sync())
+pub fn sync_ops(a: &Analysis) -> Vec<OpNo> {
+    a.program
+        .op_nos()
+        .filter(|&k| a.program.op(k).kind.is_sync())
         .collect()
 }
 
@@ -340,7 +341,7 @@ pub fn search(a: &Analysis, model: &ModelSpec, opts: &Options) -> SearchReport {
             if let Some(mut c) = self::cheapest(v, model, &target, Some(best.cost)) {
                 for var in &mut c.variants {
                     for s in var.iter_mut() {
-                        s.op = order[s.op - 1];
+                        s.op = OpNo::new(order[s.op.index()]);
                     }
                 }
                 better.push(Reordered {

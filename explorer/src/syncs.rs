@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use unplug_model::volatile::{SyncReq, Trace};
-use unplug_model::ModelSpec;
+use unplug_model::{ModelSpec, OpNo};
 
 mod repairs;
 
@@ -32,10 +32,10 @@ impl Variant {
     pub fn apply(&self, trace: &Trace) -> Trace {
         let mut t = trace.clone();
         for &op in &self.removed {
-            t.ops[op - 1].sync = None;
+            t.facts_mut(OpNo::new(op)).sync = None;
         }
         for &op in &self.datasync {
-            if let Some(SyncReq::File { datasync, .. }) = &mut t.ops[op - 1].sync {
+            if let Some(SyncReq::File { datasync, .. }) = &mut t.facts_mut(OpNo::new(op)).sync {
                 *datasync = true;
             }
         }
@@ -95,7 +95,7 @@ impl Variant {
 
     pub fn run<'a>(&self, a: &'a Analysis, model: &ModelSpec) -> Result<ModelRun<'a>, String> {
         for &op in self.removed.iter().chain(&self.datasync) {
-            if op == 0 || op > a.trace.ops.len() || !a.program.ops[op - 1].kind.is_sync() {
+            if op == 0 || op > a.trace.ops.len() || !a.program.op(OpNo::new(op)).kind.is_sync() {
                 return Err(format!("op {op} is not a sync call of this program"));
             }
         }
@@ -192,8 +192,11 @@ pub struct Alternatives {
 
 /// Runs the whole sync analysis of `a` under `model`.
 pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
-    let syncs: Vec<usize> = (1..=a.program.ops.len())
-        .filter(|&k| a.program.ops[k - 1].kind.is_sync())
+    let syncs: Vec<usize> = a
+        .program
+        .op_nos()
+        .filter(|&k| a.program.op(k).kind.is_sync())
+        .map(OpNo::get)
         .collect();
     let props = &a.program.properties;
     let base_run = a.run(model);
@@ -216,7 +219,8 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
             syncs.iter().copied().filter(|&x| x != s).collect(),
             without.iter().map(|r| r.holds).collect(),
         );
-        let (fdatasync_suffices, fdatasync_counterexample) = match &a.trace.ops[s - 1].sync {
+        let (fdatasync_suffices, fdatasync_counterexample) = match &a.trace.facts(OpNo::new(s)).sync
+        {
             Some(SyncReq::File {
                 datasync: false,
                 range: None,
@@ -239,7 +243,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         };
         entries.push(SyncEntry {
             op: s,
-            call: a.program.ops[s - 1].text.clone(),
+            call: a.program.op(OpNo::new(s)).text.clone(),
             verdicts,
             counterexamples,
             fdatasync_suffices,

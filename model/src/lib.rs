@@ -5,11 +5,13 @@
 //! ([`rules`]) that turn ops into effects, ordering edges and sync floors.
 
 pub mod diag;
+pub mod ids;
 pub mod parse;
 pub mod print;
 pub mod program;
 
 pub use diag::{Diagnostic, ProgramErrors};
+pub use ids::OpNo;
 pub use program::*;
 pub mod layout;
 pub mod persist;

@@ -196,8 +196,23 @@ pub struct DataDecl {
 pub struct Program {
     /// Ops of the `setup ... end` block: their result is durable before crash point 0.
     pub setup: Vec<Op>,
-    /// The program's ops; op number i (1-based) is `ops[i - 1]`.
+    /// The program's ops; op number k (1-based) is [`Program::op`]`(k)`, `ops[k.index()]`.
     pub ops: Vec<Op>,
     pub data: Vec<DataDecl>,
     pub properties: Vec<Property>,
+}
+
+impl Program {
+    /// Op number `k`.
+    pub fn op(&self, k: crate::OpNo) -> &Op {
+        &self.ops[k.index()]
+    }
+    /// Op number `k`, or None past the last op.
+    pub fn get_op(&self, k: crate::OpNo) -> Option<&Op> {
+        self.ops.get(k.index())
+    }
+    /// The op numbers `1 ..= ops.len()`.
+    pub fn op_nos(&self) -> impl DoubleEndedIterator<Item = crate::OpNo> + ExactSizeIterator {
+        (0..self.ops.len()).map(crate::OpNo::from_index)
+    }
 }

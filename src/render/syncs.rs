@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::path::Path;
 use unplug_explorer::syncs::{Need, SyncReport};
 use unplug_explorer::Analysis;
-use unplug_model::ModelSpec;
+use unplug_model::{ModelSpec, OpNo};
 
 /// The weakest model (posix first, seq last) under which sync `k` is redundant for `prop` (and
 /// the property holds), or `-` where it is needed everywhere.
@@ -188,7 +188,7 @@ fn sync_calls_table(
         for p in props {
             let mut row = vec![
                 k.to_string(),
-                a.program.ops[k - 1].text.clone(),
+                a.program.op(OpNo::new(k)).text.clone(),
                 p.to_string(),
             ];
             row.extend(reports.iter().map(|r| verdict_cell(r, k, p)));

@@ -10,7 +10,7 @@ use proptest::strategy::{BoxedStrategy, Strategy};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
-use unplug_model::ModelSpec;
+use unplug_model::{ModelSpec, OpNo};
 
 /// The outcome of the breaking-program search for one property under one model.
 #[derive(Clone)]
@@ -76,13 +76,13 @@ fn edit_of(a: &Analysis, g: &[u8]) -> Edit {
         datasync: BTreeSet::new(),
     };
     for (i, &x) in g.iter().enumerate() {
-        let k = i + 1;
+        let k = OpNo::from_index(i);
         if x == 0 {
             continue;
         }
-        e.order.push(k);
-        if x == 1 && a.program.ops[i].kind.is_sync() && weakenable(a, k) {
-            e.datasync.insert(k);
+        e.order.push(k.get());
+        if x == 1 && a.program.op(k).kind.is_sync() && weakenable(a, k) {
+            e.datasync.insert(k.get());
         }
     }
     e
@@ -93,7 +93,7 @@ pub fn breaking(a: &Analysis, model: &ModelSpec, i: usize, holds: bool, o: &Opti
     if !holds {
         return Breaking::FailsAsWritten;
     }
-    let syncs = sync_ops(a);
+    let syncs: Vec<usize> = sync_ops(a).into_iter().map(OpNo::get).collect();
     let none = Variant {
         removed: syncs.iter().copied().collect(),
         ..Variant::default()
@@ -155,9 +155,12 @@ impl Oracle<'_> {
     /// The first generated variant that breaks the property, shrunk by proptest.
     fn generate(&self, o: &Options) -> Option<Genome> {
         let a = self.a;
-        let strategy: Vec<BoxedStrategy<u8>> = (1..=a.program.ops.len())
-            .map(|k| {
-                if a.program.ops[k - 1].kind.is_sync() {
+        let strategy: Vec<BoxedStrategy<u8>> = a
+            .program
+            .ops
+            .iter()
+            .map(|op| {
+                if op.kind.is_sync() {
                     (0u8..=2).boxed()
                 } else {
                     proptest::bool::weighted(0.9).prop_map(u8::from).boxed()
@@ -294,7 +297,7 @@ impl Oracle<'_> {
                     },
                     restores
                         .iter()
-                        .map(|k| format!("{k} `{}`", a.program.ops[k - 1].text))
+                        .map(|&k| format!("{k} `{}`", a.program.op(OpNo::new(k)).text))
                         .collect::<Vec<_>>()
                         .join(", op ")
                 ));

@@ -6,7 +6,7 @@ use crate::syncs::Variant;
 use crate::Analysis;
 use rayon::prelude::*;
 use serde::Serialize;
-use unplug_model::ModelSpec;
+use unplug_model::{ModelSpec, OpNo};
 
 /// What happens to one sync call in a variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -21,7 +21,7 @@ pub enum Treatment {
 /// what happens to it, and its cost in the variant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SyncChoice {
-    pub op: usize,
+    pub op: OpNo,
     pub call: String,
     pub treatment: Treatment,
     pub cost: u32,
@@ -65,7 +65,7 @@ struct Treatments<'a> {
     a: &'a Analysis,
     model: &'a ModelSpec,
     target: &'a [usize],
-    syncs: Vec<usize>,
+    syncs: Vec<OpNo>,
     options: Vec<Vec<Treatment>>,
 }
 
@@ -91,7 +91,7 @@ impl<'a> Treatments<'a> {
         }
     }
 
-    fn one_cost(&self, k: usize, tr: Treatment) -> u32 {
+    fn one_cost(&self, k: OpNo, tr: Treatment) -> u32 {
         match tr {
             Treatment::Drop => 0,
             Treatment::Fdatasync => call_cost(self.a, k, true),
@@ -113,10 +113,10 @@ impl<'a> Treatments<'a> {
         for (&k, tr) in self.syncs.iter().zip(t) {
             match tr {
                 Treatment::Drop => {
-                    v.removed.insert(k);
+                    v.removed.insert(k.get());
                 }
                 Treatment::Fdatasync => {
-                    v.datasync.insert(k);
+                    v.datasync.insert(k.get());
                 }
                 Treatment::Keep => {}
             }
@@ -136,7 +136,7 @@ impl<'a> Treatments<'a> {
             .zip(t)
             .map(|(&k, &tr)| SyncChoice {
                 op: k,
-                call: self.a.program.ops[k - 1].text.clone(),
+                call: self.a.program.op(k).text.clone(),
                 treatment: tr,
                 cost: self.one_cost(k, tr),
             })

@@ -4,7 +4,7 @@
 use crate::Analysis;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use unplug_model::{print, DataDecl, Op, OpKind, Program, Property, Span, When};
+use unplug_model::{print, DataDecl, Op, OpKind, OpNo, Program, Property, Span, When};
 
 /// A variant of the program as written: the op numbers kept, in their new order, and the kept
 /// fsyncs weakened to fdatasync.
@@ -62,7 +62,7 @@ impl Edit {
             .order
             .iter()
             .map(|&k| {
-                let op = &p.ops[k - 1];
+                let op = p.op(OpNo::new(k));
                 match &op.kind {
                     OpKind::Fsync { handle } if self.datasync.contains(&k) => Op {
                         kind: OpKind::Fdatasync {

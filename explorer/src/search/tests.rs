@@ -106,7 +106,7 @@ fn cheapest_on_a_small_program() {
     let fdatasyncs: Vec<Vec<(usize, Treatment)>> = seq
         .variants
         .iter()
-        .map(|v| v.iter().map(|c| (c.op, c.treatment)).collect())
+        .map(|v| v.iter().map(|c| (c.op.get(), c.treatment)).collect())
         .collect();
     assert_eq!(
         fdatasyncs,
@@ -128,7 +128,7 @@ fn cheapest_on_a_small_program() {
     assert_eq!(posix.cost, 20 + 6);
     assert!(posix.variants.iter().all(|v| v
         .iter()
-        .any(|c| c.op == 5 && c.treatment == Treatment::Keep)));
+        .any(|c| c.op.get() == 5 && c.treatment == Treatment::Keep)));
     // Nothing is cheaper than the cheapest.
     assert!(cheapest(&a, &ModelSpec::Posix, &[0], Some(26)).is_none());
 }
@@ -157,7 +157,7 @@ fn greedy_past_ten_syncs() {
     let kept: Vec<(usize, Treatment)> = c.variants[0]
         .iter()
         .filter(|s| s.treatment != Treatment::Drop)
-        .map(|s| (s.op, s.treatment))
+        .map(|s| (s.op.get(), s.treatment))
         .collect();
     assert_eq!(kept, [(13, Treatment::Fdatasync)]);
 }
@@ -179,7 +179,7 @@ fn a_reordering_lets_a_sync_go() {
     assert_eq!(best.order, [1, 2, 4, 5, 3, 6]);
     let kept: Vec<(usize, Treatment)> = best.cheapest.variants[0]
         .iter()
-        .map(|c| (c.op, c.treatment))
+        .map(|c| (c.op.get(), c.treatment))
         .collect();
     assert_eq!(kept, [(3, Treatment::Fdatasync), (6, Treatment::Drop)]);
 }
@@ -193,7 +193,7 @@ fn the_seed_under_ext4() {
     let sets: Vec<Vec<(usize, Treatment)>> = c
         .variants
         .iter()
-        .map(|v| v.iter().map(|c| (c.op, c.treatment)).collect())
+        .map(|v| v.iter().map(|c| (c.op.get(), c.treatment)).collect())
         .collect();
     // {5, 8} or {6, 8}, op 6 as an fdatasync; op 8 stays an fsync on ext4.
     assert_eq!(

@@ -6,6 +6,7 @@ use super::{Edge, Effect, EffectKind, Floor};
 use crate::layout::{BlockValue, Chunk, Layout};
 use crate::rules::Rule;
 use crate::volatile::{Ino, OpFacts, Trace};
+use crate::OpNo;
 use std::collections::BTreeSet;
 
 /// What a model's builder writes into: the effects, edges and floors of one trace.
@@ -101,14 +102,14 @@ impl Builder<'_> {
     /// The content of chunk `c` right after op `k`.
     pub(crate) fn value_after(&self, k: usize, c: usize) -> BlockValue {
         let chunk = &self.layout.chunks[c];
-        BlockValue::of(&self.trace.contents[k - 1][&chunk.ino], chunk)
+        BlockValue::of(&self.trace.contents_after(OpNo::new(k))[&chunk.ino], chunk)
     }
 
     /// The content of chunk `c` just before op `k` (what the page held when it was faulted in).
     pub(crate) fn value_before(&self, k: usize, c: usize) -> BlockValue {
         let chunk = &self.layout.chunks[c];
-        for j in (1..k).rev() {
-            if let Some(content) = self.trace.contents[j - 1].get(&chunk.ino) {
+        for j in (1..k).rev().map(OpNo::new) {
+            if let Some(content) = self.trace.contents_after(j).get(&chunk.ino) {
                 return BlockValue::of(content, chunk);
             }
         }

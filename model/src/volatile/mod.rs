@@ -14,6 +14,7 @@
 
 use crate::diag::Diagnostic;
 use crate::program::*;
+use crate::OpNo;
 use fs::{err, Fs};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -157,10 +158,10 @@ pub struct Initial {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Trace {
     pub initial: Initial,
-    /// `ops[i]` are the facts of op i + 1.
+    /// `ops[i]` are the facts of op i + 1: [`Trace::facts`].
     pub ops: Vec<OpFacts>,
     /// `contents[i]`: every file's content and size right after op i + 1 (only inodes the op
-    /// dirtied), used for the value of each block version.
+    /// dirtied), used for the value of each block version: [`Trace::contents_after`].
     pub contents: Vec<BTreeMap<Ino, Content>>,
     /// Every inode's kind.
     pub kinds: BTreeMap<Ino, Kind>,
@@ -178,6 +179,21 @@ pub struct Trace {
     /// `paths_after[k]`: a path of every reachable inode after op k (0: after setup), the first
     /// in path order; for messages and repairs that name a file as it was called then.
     pub paths_after: Vec<BTreeMap<Ino, Path>>,
+}
+
+impl Trace {
+    /// The facts of op number `k`.
+    pub fn facts(&self, k: OpNo) -> &OpFacts {
+        &self.ops[k.index()]
+    }
+    /// The facts of op number `k`, to change (a what-if trace).
+    pub fn facts_mut(&mut self, k: OpNo) -> &mut OpFacts {
+        &mut self.ops[k.index()]
+    }
+    /// The content of every inode op number `k` dirtied, right after it.
+    pub fn contents_after(&self, k: OpNo) -> &BTreeMap<Ino, Content> {
+        &self.contents[k.index()]
+    }
 }
 
 /// Executes `program` and returns its trace, or every semantic error it has.

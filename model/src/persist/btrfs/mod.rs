@@ -34,6 +34,7 @@ mod view;
 use super::{Builder, EffectKind, FsModel, ModelSpec, RuleUse};
 use crate::rules::{self, Rule};
 use crate::volatile::{Assign, Ino, Kind, OpFacts, SyncReq, BLOCK};
+use crate::OpNo;
 use std::collections::{BTreeMap, BTreeSet};
 use view::View;
 
@@ -409,9 +410,9 @@ fn btrfs_sole_writer(trace: &crate::volatile::Trace, k: usize, ino: Ino) -> bool
     let writes = |f: &OpFacts| f.dirtied.iter().any(|d| d.ino == ino);
     let since = (1..k)
         .rev()
-        .find(|&j| matches!(trace.ops[j - 1].sync, Some(SyncReq::All)))
+        .find(|&j| matches!(trace.facts(OpNo::new(j)).sync, Some(SyncReq::All)))
         .unwrap_or(0);
-    if trace.ops[since..k - 1].iter().any(writes) {
+    if (since + 1..k).any(|j| writes(trace.facts(OpNo::new(j)))) {
         return false;
     }
     for f in &trace.ops[k..] {

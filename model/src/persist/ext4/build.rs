@@ -8,6 +8,7 @@ use crate::layout::BlockValue;
 use crate::persist::EffectKind;
 use crate::rules::{self, Rule};
 use crate::volatile::{Assign, Ino, Kind, OpFacts, Origin, SyncReq, BLOCK};
+use crate::OpNo;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the ext4 builder keeps between ops.
@@ -418,7 +419,7 @@ impl Builder<'_> {
                 let mut v = self.block_effects_of(ino, k, *range);
                 v.extend(st.writebacks.get(&ino).into_iter().flatten().copied());
                 let touched = |j: usize| {
-                    let f: &OpFacts = &trace.ops[j - 1];
+                    let f: &OpFacts = trace.facts(OpNo::new(j));
                     if datasync {
                         f.datasync_touched.contains(&ino) || st.data_touched.contains(&(j, ino))
                     } else {
@@ -439,7 +440,7 @@ impl Builder<'_> {
                 let ino = *ino;
                 let v = self.block_effects_of(ino, k, Some((*start, *end)));
                 let last_touch = (1..=k).rev().find(|&j| {
-                    trace.ops[j - 1].datasync_touched.contains(&ino)
+                    trace.facts(OpNo::new(j)).datasync_touched.contains(&ino)
                         || st.data_touched.contains(&(j, ino))
                 });
                 (sync_meta(v, last_touch, &st.meta_upto), &EXT4_FDATASYNC)
