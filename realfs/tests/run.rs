@@ -231,6 +231,10 @@ fn setup_then_overwrite_with_second_data() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "the program is built op by op as AST values, one short literal per op"
+)]
 fn mmap_store_msync() {
     let prog = program(
         vec![
