@@ -5,9 +5,9 @@
 use super::{Edge, Effect, EffectKind, Floor};
 use crate::layout::{BlockValue, Chunk, Layout};
 use crate::rules::Rule;
-use crate::volatile::{Ino, OpFacts, Trace};
+use crate::volatile::{Assign, Ino, Kind, OpFacts, SyncReq, Trace, BLOCK};
 use crate::OpNo;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a model's builder writes into: the effects, edges and floors of one trace.
 pub struct Builder<'a> {
@@ -178,5 +178,171 @@ impl Builder<'_> {
         (0..self.p_effects.len())
             .filter(|&e| self.p_effects[e].op <= upto)
             .collect()
+    }
+}
+
+/// The size an msync(MS_SYNC) needs durable: the op whose size effect gives it, and the size that
+/// effect sets (see [`Builder::msync_size_need`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SizeNeed {
+    /// The last op at or before the msync that took the file's size from below `size` to `size`
+    /// or more.
+    pub op: usize,
+    /// The size its effect must set: `need` itself when the op is an extending write that went
+    /// past it (a part-way size of the write), else the op's own size.
+    pub size: u64,
+}
+
+impl Builder<'_> {
+    /// The 4 KiB block holding chunk `c`'s first unit, as (inode, block index): allocation
+    /// (delayed or not) is per block, so the sectors of one block share it (atomic=sector).
+    pub(crate) fn block_of(&self, c: usize) -> (Ino, u64) {
+        let ch = &self.layout.chunks[c];
+        (ch.ino, ch.start() / BLOCK)
+    }
+
+    /// Whether the blocks holding chunk `c` were allocated on disk at crash point 0: inside the
+    /// initial size and holding some of the initial content. Per block, not per chunk: a sector
+    /// past the initial end of a block's data is in an allocated block (atomic=sector).
+    pub(crate) fn allocated_initially(&self, c: usize) -> bool {
+        let ch = &self.layout.chunks[c];
+        let (start, end) = (ch.start() / BLOCK * BLOCK, ch.end().div_ceil(BLOCK) * BLOCK);
+        match self.trace.initial.inodes.get(&ch.ino) {
+            Some((Kind::File, size, content)) => {
+                start < *size && content.0.iter().any(|e| e.start < end && start < e.end)
+            }
+            _ => false,
+        }
+    }
+
+    /// What an msync(MS_SYNC) of `[start, end)` of `ino` at op `k` makes durable of the file's
+    /// size. msync is vfs_fsync_range(file, start, end, datasync=1) (mm/msync.c): the range's
+    /// writeback allocates its new blocks and moves the on-disk size to cover them, capped at
+    /// i_size (ext4: mpage_map_and_submit_extent sets i_disksize in the writeback's handle, which
+    /// moves i_datasync_tid, and ext4_sync_file commits it; xfs: xfs_end_ioend ->
+    /// xfs_setfilesize, which logs the inode core, and xfs_file_fsync forces it). So once it
+    /// returns the durable size is at least `need` = min(i_size, the end of the page holding the
+    /// last new chunk of the range that is dirty since it was last free). The size effects that
+    /// give it: the last op that took the size from below `need` to `need` or more (latest wins:
+    /// every later size effect is `need` or more, or is a truncate that a datasync commits
+    /// anyway). `None`: nothing needed (no new chunk in the range, or the size was `need` or
+    /// more since crash point 0).
+    pub(crate) fn msync_size_need(
+        &self,
+        ino: Ino,
+        k: usize,
+        start: u64,
+        end: u64,
+    ) -> Option<SizeNeed> {
+        let ops = &self.trace.ops;
+        let frees = |t: usize, c: &Chunk| {
+            ops[t - 1].assigns.iter().any(|a| {
+                matches!(a, Assign::Size { ino: i, holes_from: Some(h), .. }
+                    if *i == ino && c.start() >= *h * BLOCK)
+            })
+        };
+        // The end of the range's last chunk that is dirty and new: written by an op since it
+        // was last freed, and not allocated then (never on disk, or freed before).
+        let last_new_end = self
+            .layout
+            .chunks_in(ino, start, end)
+            .filter_map(|c| {
+                let ch = &self.layout.chunks[c];
+                let j = (1..=k).rev().find(|&j| {
+                    ops[j - 1]
+                        .dirtied
+                        .iter()
+                        .any(|d| d.ino == ino && ch.overlaps(d.start, d.end))
+                })?;
+                if ((j + 1)..=k).any(|t| frees(t, ch)) {
+                    return None; // freed after its last write: a hole
+                }
+                let new = !self.allocated_initially(c) || (1..=j).any(|t| frees(t, ch));
+                new.then(|| ch.end())
+            })
+            .max()?;
+        // Every size change of the file up to op k: (op, size before, size after).
+        let mut size = match self.trace.initial.inodes.get(&ino) {
+            Some((_, s, _)) => *s,
+            None => 0,
+        };
+        let mut changes = Vec::new();
+        for (i, f) in ops[..k].iter().enumerate() {
+            let j = i + 1;
+            for a in &f.assigns {
+                match a {
+                    Assign::Init { ino: i, .. } if *i == ino => {
+                        changes.push((j, size, 0, false));
+                        size = 0;
+                    }
+                    Assign::Size {
+                        ino: i, size: s, ..
+                    } if *i == ino => {
+                        changes.push((j, size, *s, false));
+                        size = *s;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some((_, s)) = f.extends.filter(|(i, _)| *i == ino) {
+                changes.push((j, size, s, true));
+                size = s;
+            }
+        }
+        let need = size.min(last_new_end.div_ceil(BLOCK) * BLOCK);
+        if need == 0 {
+            return None;
+        }
+        // Walk back while the size before each change was `need` or more: those changes are
+        // not needed (latest wins, and none goes below `need`).
+        changes
+            .into_iter()
+            .rev()
+            .find(|&(_, before, _, _)| before < need)
+            .map(|(op, _, after, write)| SizeNeed {
+                op,
+                size: if write && after > need { need } else { after },
+            })
+    }
+
+    /// The part-way sizes the msyncs of the program need from extending writes (see
+    /// [`Builder::msync_size_need`]): per op, (inode, size) pairs short of the write's own size.
+    /// A model that keeps an append's size as one writeback-time effect splits it there.
+    pub(crate) fn msync_size_steps(&self) -> BTreeMap<usize, BTreeSet<(Ino, u64)>> {
+        let mut steps: BTreeMap<usize, BTreeSet<(Ino, u64)>> = BTreeMap::new();
+        for (i, f) in self.trace.ops.iter().enumerate() {
+            let Some(&SyncReq::Msync { ino, start, end }) = f.sync.as_ref() else {
+                continue;
+            };
+            if let Some(n) = self.msync_size_need(ino, i + 1, start, end) {
+                let write = self.trace.ops[n.op - 1].extends;
+                if write.is_some_and(|(w, s)| w == ino && n.size < s) {
+                    steps.entry(n.op).or_default().insert((ino, n.size));
+                }
+            }
+        }
+        steps
+    }
+
+    /// The effect of op `op` that sets `ino`'s size to `size` (a writeback-time one if
+    /// `writeback`, else a syscall-time one).
+    pub(crate) fn size_effect(
+        &self,
+        op: usize,
+        ino: Ino,
+        size: u64,
+        writeback: bool,
+    ) -> Option<usize> {
+        (0..self.p_effects.len()).find(|&e| {
+            let eff = &self.p_effects[e];
+            eff.op == op
+                && matches!(
+                    (&eff.kind, writeback),
+                    (super::EffectKind::Writeback(_), true) | (super::EffectKind::Meta(_), false)
+                )
+                && eff.assigns().iter().any(|a| {
+                    matches!(a, Assign::Size { ino: i, size: s, .. } if *i == ino && *s == size)
+                })
+        })
     }
 }

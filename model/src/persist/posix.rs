@@ -22,7 +22,7 @@ crate::rules! {
         "fdatasync(file) makes the data and the metadata needed to read it back (size, the inode) durable.",
         "fsync(2) man page; docs/SEMANTICS.md P3";
     POSIX_MSYNC = "posix.msync-range", Posix,
-        "msync(MS_SYNC) is a ranged fdatasync: the mapped range's data, plus the file's size unless the file has covered the whole range since crash point 0 (then no size is needed to read the range back, and an earlier extension's size is not synced).",
+        "msync(MS_SYNC) is a ranged fdatasync: the mapped range's data, plus the size needed to read it back: at least the end of the range's last page written since it was allocated (or the file size), not the file's whole size; nothing if the file has covered that much since crash point 0.",
         "msync(3p); mm/msync.c vfs_fsync_range(datasync=1); docs/SEMANTICS.md P4, M1";
     POSIX_FSYNC_DIR = "posix.fsync-dir", Posix,
         "fsync(dir) makes the directory's entries (creates, renames, unlinks in it) durable.",
@@ -225,24 +225,14 @@ impl Builder<'_> {
         })
     }
 
-    /// posix.msync-range: data integrity of the range only. A size is needed to read the range
-    /// back only if the file has not covered it all along (from crash point 0 to this op); then
-    /// every size of the inode is in the floor, as for fdatasync. Otherwise no size is: an
-    /// earlier append's size is not data of the range (ext4 and xfs write back the range alone
-    /// and may keep the old size; found by `unplug workloads`, docs/ORDER.md).
+    /// posix.msync-range: data integrity of the range only. The size needed to read the range
+    /// back is the end of its last new page (or the file size), no more: the size effect that
+    /// gives it (`Builder::msync_size_need`: a part-way size of an extending write, or the whole
+    /// size of the write or truncate that reached it) is in the floor, with the inode's other
+    /// metadata (its creation), and no other size. An earlier append's size is not data of the
+    /// range: ext4 and xfs write back the range alone, whose writeback moves the on-disk size
+    /// only to cover the range (found by `unplug workloads`, docs/ORDER.md).
     fn posix_msync(&self, k: usize, ino: Ino, start: u64, end: u64) -> Vec<usize> {
-        let covered = self
-            .trace
-            .initial
-            .inodes
-            .get(&ino)
-            .is_some_and(|(_, size, _)| *size >= end)
-            && self.trace.ops[..k].iter().all(|f| {
-                f.assigns.iter().all(|a| match a {
-                    Assign::Size { ino: i, size, .. } if *i == ino => *size >= end,
-                    _ => true,
-                })
-            });
         let only_size = |e: usize| {
             self.p_effects[e]
                 .assigns()
@@ -252,8 +242,11 @@ impl Builder<'_> {
         let mut v: Vec<usize> = self
             .inode_meta_of(ino, k)
             .into_iter()
-            .filter(|&e| !(covered && only_size(e)))
+            .filter(|&e| !only_size(e))
             .collect();
+        if let Some(n) = self.msync_size_need(ino, k, start, end) {
+            v.extend(self.size_effect(n.op, ino, n.size, false));
+        }
         v.extend(self.block_effects_of(ino, k, Some((start, end))));
         v
     }

@@ -6,8 +6,8 @@
 
 use super::{Builder, EffectKind, FsModel, ModelSpec, RuleUse};
 use crate::rules::{self, Rule};
-use crate::volatile::{Assign, Ino, Kind, OpFacts, SyncReq, BLOCK};
-use std::collections::BTreeMap;
+use crate::volatile::{Assign, Ino, OpFacts, SyncReq, BLOCK};
+use std::collections::{BTreeMap, BTreeSet};
 
 crate::rules! {
     RULES;
@@ -73,6 +73,14 @@ crate::rules! {
     XFS_FDATASYNC = "xfs.fdatasync-log-force", Implementation,
         "fdatasync, msync(MS_SYNC) and O_DSYNC skip the log force only if the inode has logged nothing but timestamps since its last sync; a rename, link, unlink, create or size change logs the inode core (XFS_ILOG_CORE), so unlike ext4 an fdatasync after a rename persists the rename. The floor is the data (with its writeback's transactions, as for fsync) plus the log prefix up to the inode's last non-timestamp change.",
         "fs/xfs/xfs_file.c xfs_fsync_seq (ili_fsync_fields & ~XFS_ILOG_TIMESTAMP), xfs_file_fsync; fs/xfs/libxfs/xfs_trans_inode.c xfs_trans_log_inode; fs/xfs/xfs_inode.c xfs_rename; mm/msync.c (datasync=1); docs/SEMANTICS.md X1, X3, M1, B6r";
+    // fs/xfs/xfs_file.c xfs_file_fsync: file_write_and_wait_range(file, start, end) waits for
+    // the range's ioends; fs/xfs/xfs_aops.c xfs_end_ioend: an ioend past i_disk_size
+    // (xfs_ioend_is_append) runs xfs_setfilesize(ip, offset, size) before the pages' writeback
+    // ends, which sets i_disk_size = xfs_new_eof(ip, offset + size) (at most i_size) and logs the
+    // inode core (XFS_ILOG_CORE), so xfs_fsync_seq's datasync check does not skip the log force.
+    XFS_MSYNC_SIZE = "xfs.msync-range-size", Implementation,
+        "msync(MS_SYNC) writes back and waits on the range: the I/O completion of its new blocks logs the on-disk size up to the end of the range's last new page (capped at the file size) in a transaction that logs the inode core, and the log force that follows makes it durable. (An append's size at completion is split there, since only the range is written back.)",
+        "fs/xfs/xfs_aops.c xfs_end_ioend, xfs_setfilesize, xfs_ioend_is_append; fs/xfs/xfs_inode.h xfs_new_eof; fs/xfs/xfs_file.c xfs_file_fsync (file_write_and_wait_range), xfs_fsync_seq; mm/msync.c vfs_fsync_range(datasync=1); docs/SEMANTICS.md X4, M1";
     // fs/xfs/xfs_file.c xfs_dir_fsync -> xfs_log_force_inode: a log force up to the directory
     // inode's ili_commit_seq, datasync or not. Not a full commit as on ext4.
     XFS_FSYNC_DIR = "xfs.fsync-dir-log-force", Implementation,
@@ -123,6 +131,7 @@ impl FsModel for Xfs {
             RuleUse::always(&XFS_SETATTR_SIZE),
             RuleUse::always(&XFS_FSYNC),
             RuleUse::always(&XFS_FDATASYNC),
+            RuleUse::always(&XFS_MSYNC_SIZE),
             RuleUse::always(&XFS_FSYNC_DIR),
             RuleUse::always(&XFS_NO_RENAME_FLUSH),
             RuleUse::always(&XFS_TRUNCATE_CLOSE),
@@ -163,9 +172,10 @@ struct XfsState {
     /// meta_upto[k]: the latest metadata effect issued at or before op k (the log prefix).
     meta_upto: Vec<Option<usize>>,
     last_meta: Option<usize>,
-    /// Per chunk, the op that first dirtied it since it was last free: its delayed allocation
-    /// is converted (made visible) by a transaction after that op.
-    first_dirty: BTreeMap<usize, usize>,
+    /// Per block (inode, block index), the op that first dirtied it since it was last free: its
+    /// delayed allocation is converted (made visible) by a transaction after that op. Per
+    /// block, not per chunk: the sectors of one block are allocated together (atomic=sector).
+    first_dirty: BTreeMap<(Ino, u64), usize>,
     /// Each inode's append sizes (`w` effects).
     sizes_at_completion: BTreeMap<Ino, Vec<usize>>,
     /// Each inode's last op that logged its core (XFS_ILOG_CORE: creation, size, link count,
@@ -173,6 +183,8 @@ struct XfsState {
     core_logged: BTreeMap<Ino, usize>,
     /// Each file's size as a running system sees it (does an append start a new block?).
     size: BTreeMap<Ino, u64>,
+    /// Part-way sizes the program's msyncs need, per extending op (xfs.msync-range-size).
+    msync_steps: BTreeMap<usize, BTreeSet<(Ino, u64)>>,
 }
 
 impl Builder<'_> {
@@ -190,6 +202,11 @@ impl Builder<'_> {
                 .iter()
                 .map(|(i, (_, s, _))| (*i, *s))
                 .collect(),
+            msync_steps: if self.enabled(&XFS_MSYNC_SIZE) {
+                self.msync_size_steps()
+            } else {
+                BTreeMap::new()
+            },
         };
         for (i, facts) in trace.ops.iter().enumerate() {
             let k = i + 1;
@@ -198,6 +215,12 @@ impl Builder<'_> {
             self.xfs_data(&mut st, k, facts);
             if let Some((v, rule)) = self.xfs_floor(&st, k, facts) {
                 self.floor(k, v, rule);
+            }
+            if let Some(&SyncReq::Msync { ino, start, end }) = facts.sync.as_ref() {
+                let need = self.msync_size_need(ino, k, start, end);
+                if let Some(e) = need.and_then(|n| self.size_effect(n.op, ino, n.size, true)) {
+                    self.floor(k, vec![e], &XFS_MSYNC_SIZE);
+                }
             }
         }
     }
@@ -235,10 +258,8 @@ impl Builder<'_> {
                     // A truncate frees blocks: later writes to them allocate anew.
                     if let Some(h) = holes_from {
                         let (ino, h) = (*ino, *h);
-                        st.first_dirty.retain(|c, _| {
-                            let ch = &self.layout.chunks[*c];
-                            !(ch.ino == ino && ch.start() >= h * BLOCK)
-                        });
+                        st.first_dirty
+                            .retain(|(i, b), _| !(*i == ino && *b * BLOCK >= h * BLOCK));
                     }
                 }
                 Assign::Entry { .. } => {}
@@ -255,7 +276,7 @@ impl Builder<'_> {
             if self.xfs_on_disk_before(ino, c, k) {
                 continue;
             }
-            let first = *st.first_dirty.entry(c).or_insert(k);
+            let first = *st.first_dirty.entry(self.block_of(c)).or_insert(k);
             self.order_after(st.meta_upto[first], e, &XFS_DELALLOC);
         }
         // An append's on-disk size is logged at I/O completion (xfs.size-at-io-completion),
@@ -264,6 +285,37 @@ impl Builder<'_> {
             return;
         };
         let old = st.size.insert(ino, new).unwrap_or(0);
+        // Part-way sizes an msync of a range of the append needs (xfs.msync-range-size): a
+        // chain of sizes at completion before the whole one. They carry no block: a part-way
+        // ioend's last block is in the msync's range, whose data its floor holds anyway.
+        let steps: Vec<u64> = st
+            .msync_steps
+            .get(&k)
+            .into_iter()
+            .flatten()
+            .filter(|(i, _)| *i == ino)
+            .map(|(_, s)| *s)
+            .collect();
+        let mut prev = None;
+        for s in steps {
+            let e = self.push(
+                k,
+                EffectKind::Writeback(vec![Assign::Size {
+                    ino,
+                    size: s,
+                    holes_from: None,
+                }]),
+                format!("w{k}s{s}"),
+                &XFS_MSYNC_SIZE,
+            );
+            if let Some(m) = st.meta_upto[k] {
+                self.edge(m, e, &XFS_SIZE_AT_COMPLETION);
+            }
+            if let Some(p) = prev {
+                self.edge(p, e, &XFS_MSYNC_SIZE);
+            }
+            prev = Some(e);
+        }
         let e = self.push(
             k,
             EffectKind::Writeback(vec![Assign::Size {
@@ -276,6 +328,9 @@ impl Builder<'_> {
         );
         if let Some(m) = st.meta_upto[k] {
             self.edge(m, e, &XFS_SIZE_AT_COMPLETION);
+        }
+        if let Some(p) = prev {
+            self.edge(p, e, &XFS_MSYNC_SIZE);
         }
         let last_block = (new - 1) / BLOCK * BLOCK;
         if self.enabled(&XFS_SIZE_AFTER_DATA) && last_block >= old {
@@ -342,16 +397,7 @@ impl Builder<'_> {
     /// `upto`: writing it again is an overwrite, with no transaction.
     fn xfs_on_disk_before(&self, ino: Ino, c: usize, upto: usize) -> bool {
         let ch = &self.layout.chunks[c];
-        let on_disk = match self.trace.initial.inodes.get(&ino) {
-            Some((Kind::File, size, content)) => {
-                ch.start() < *size
-                    && content
-                        .0
-                        .iter()
-                        .any(|e| e.start < ch.end() && ch.start() < e.end)
-            }
-            _ => false,
-        };
+        let on_disk = self.allocated_initially(c);
         on_disk
             && !self.trace.ops[..upto].iter().any(|f| {
                 f.assigns.iter().any(|a| {

@@ -7,7 +7,7 @@ use super::*;
 use crate::layout::BlockValue;
 use crate::persist::EffectKind;
 use crate::rules::{self, Rule};
-use crate::volatile::{Assign, Ino, Kind, OpFacts, Origin, SyncReq, BLOCK};
+use crate::volatile::{Assign, Ino, OpFacts, Origin, SyncReq, BLOCK};
 use crate::OpNo;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,9 +17,10 @@ struct State {
     /// meta_upto[k] = the latest metadata effect issued at or before op k (the journal prefix).
     meta_upto: Vec<Option<usize>>,
     last_meta: Option<usize>,
-    /// For chunks not allocated on disk at crash point 0: the op that first dirtied them since
-    /// they were last free (their delayed allocation follows it).
-    first_dirty: BTreeMap<usize, usize>,
+    /// For blocks (inode, block index) not allocated on disk at crash point 0: the op that first
+    /// dirtied them since they were last free (their delayed allocation follows it). Per block,
+    /// not per chunk: the sectors of one block are allocated together (atomic=sector).
+    first_dirty: BTreeMap<(Ino, u64), usize>,
     /// Writeback-size effects per inode.
     writebacks: BTreeMap<Ino, Vec<usize>>,
     /// auto_da_alloc: the op of each inode's last truncate to 0 not yet followed by a release.
@@ -38,6 +39,9 @@ struct State {
     /// (op, inode) pairs where a write moved i_datasync_tid (allocation or size at the
     /// syscall, without delalloc), beyond OpFacts::datasync_touched.
     data_touched: BTreeSet<(usize, Ino)>,
+    /// Part-way writeback sizes the program's msyncs need, per extending op
+    /// (ext4.msync-range-size).
+    msync_steps: BTreeMap<usize, BTreeSet<(Ino, u64)>>,
 }
 
 impl State {
@@ -66,6 +70,11 @@ impl Builder<'_> {
                 .map(|(i, (_, size, _))| (*i, *size))
                 .collect(),
             data_touched: BTreeSet::new(),
+            msync_steps: if opts.delalloc && self.enabled(&EXT4_MSYNC_SIZE) {
+                self.msync_size_steps()
+            } else {
+                BTreeMap::new()
+            },
         };
         for (i, facts) in trace.ops.iter().enumerate() {
             let k = i + 1;
@@ -102,25 +111,42 @@ impl Builder<'_> {
             if let Some(ino) = facts.trunc_to_zero {
                 st.da_alloc_close.insert(ino, k);
             }
-            for (c, ino) in dirty {
-                self.ext4_block(&mut st, k, facts, c, ino, one_handle);
+            for (c, _) in dirty {
+                self.ext4_block(&mut st, k, facts, c, one_handle);
             }
             self.ext4_writeback(&mut st, k, facts);
             if let Some((v, rule)) = self.ext4_floor(&st, k, facts) {
                 self.floor(k, v, rule);
             }
+            if let Some(e) = self.ext4_msync_size(&st, k, facts) {
+                self.floor(k, vec![e], &EXT4_MSYNC_SIZE);
+            }
         }
     }
 
-    /// Whether chunk `c` of `ino` is not allocated on disk as of op `k` (never was, or was freed
+    /// ext4.msync-range-size: the writeback-time size effect an msync(MS_SYNC) makes durable
+    /// (with delalloc; without it the size is in the write's handle, which the datasync commit
+    /// covers).
+    fn ext4_msync_size(&self, st: &State, k: usize, facts: &OpFacts) -> Option<usize> {
+        let &SyncReq::Msync { ino, start, end } = facts.sync.as_ref()? else {
+            return None;
+        };
+        if !st.opts.delalloc {
+            return None;
+        }
+        let need = self.msync_size_need(ino, k, start, end)?;
+        self.size_effect(need.op, ino, need.size, true)
+    }
+
+    /// Whether chunk `c` is not allocated on disk as of op `k` (never was, or was freed
     /// by a truncate since setup).
-    fn ext4_is_new(&self, c: usize, ino: Ino, k: usize) -> bool {
-        !self.allocated_initially(ino, c) || self.freed_since_setup(c, k)
+    fn ext4_is_new(&self, c: usize, k: usize) -> bool {
+        !self.allocated_initially(c) || self.freed_since_setup(c, k)
     }
 
     /// Not allocated on disk, nor by an earlier write of the program (without delalloc).
-    fn ext4_unallocated(&self, st: &State, c: usize, ino: Ino, k: usize) -> bool {
-        self.ext4_is_new(c, ino, k)
+    fn ext4_unallocated(&self, st: &State, c: usize, k: usize) -> bool {
+        self.ext4_is_new(c, k)
             && !st.allocated_by.contains_key(&c)
             && !st.allocated_loose.contains(&c)
     }
@@ -166,7 +192,8 @@ impl Builder<'_> {
                     // index: compare byte offsets (atomic=sector).
                     ch.ino == ino && ch.start() >= h * BLOCK
                 };
-                st.first_dirty.retain(|c, _| !freed(c));
+                st.first_dirty
+                    .retain(|(i, b), _| !(*i == ino && *b * BLOCK >= h * BLOCK));
                 st.allocated_by.retain(|c, _| !freed(c));
                 st.allocated_loose.retain(|c| !freed(c));
             }
@@ -211,7 +238,7 @@ impl Builder<'_> {
             st.data_touched.insert((k, ino));
         }
         for &(c, ino) in dirty {
-            if self.ext4_unallocated(st, c, ino, k) {
+            if self.ext4_unallocated(st, c, k) {
                 st.data_touched.insert((k, ino));
             }
         }
@@ -228,7 +255,7 @@ impl Builder<'_> {
         dirty: &[(usize, Ino)],
     ) {
         for &(c, ino) in dirty {
-            let fresh = self.ext4_unallocated(st, c, ino, k);
+            let fresh = self.ext4_unallocated(st, c, k);
             // A store through a mapping faults the page in (allocating its block, in a
             // handle) before the store lands: what the fault's commit writes may be the
             // page's content before the store (ext4_page_mkwrite).
@@ -300,14 +327,13 @@ impl Builder<'_> {
         k: usize,
         facts: &OpFacts,
         c: usize,
-        ino: Ino,
         one_handle: bool,
     ) {
         let mapped = self.mapped(facts, c);
         if !st.opts.delalloc && !one_handle {
             // ext4.page-handles: each page of a long write may persist on its own, once the
             // metadata before the op has (its allocation comes after that).
-            let fresh = self.ext4_unallocated(st, c, ino, k);
+            let fresh = self.ext4_unallocated(st, c, k);
             if fresh {
                 st.allocated_loose.insert(c);
             }
@@ -343,10 +369,10 @@ impl Builder<'_> {
             // New blocks are allocated at writeback, after the metadata issued up to the op
             // that first dirtied them.
             let e = self.block_version(k, c, &EXT4_OVERWRITE);
-            if !self.ext4_is_new(c, ino, k) {
+            if !self.ext4_is_new(c, k) {
                 return; // ext4.overwrite-unordered: no edge
             }
-            let first = *st.first_dirty.entry(c).or_insert(k);
+            let first = *st.first_dirty.entry(self.block_of(c)).or_insert(k);
             self.order_after(st.meta_upto[first], e, &EXT4_DELALLOC);
             return;
         }
@@ -373,6 +399,36 @@ impl Builder<'_> {
     /// next metadata follows it.
     fn ext4_writeback(&mut self, st: &mut State, k: usize, facts: &OpFacts) {
         if let (true, Some((ino, size))) = (st.opts.delalloc, facts.extends) {
+            // Part-way sizes an msync of a range of the append needs (ext4.msync-range-size):
+            // a chain of writeback sizes before the whole one.
+            let mut prev = None;
+            let steps: Vec<u64> = st
+                .msync_steps
+                .get(&k)
+                .into_iter()
+                .flatten()
+                .filter(|(i, _)| *i == ino)
+                .map(|(_, s)| *s)
+                .collect();
+            for s in steps {
+                let e = self.push(
+                    k,
+                    EffectKind::Writeback(vec![Assign::Size {
+                        ino,
+                        size: s,
+                        holes_from: None,
+                    }]),
+                    format!("w{k}s{s}"),
+                    &EXT4_MSYNC_SIZE,
+                );
+                if let Some(m) = st.meta_upto[k] {
+                    self.edge(m, e, &EXT4_DELALLOC);
+                }
+                if let Some(p) = prev {
+                    self.edge(p, e, &EXT4_MSYNC_SIZE);
+                }
+                prev = Some(e);
+            }
             let e = self.push(
                 k,
                 EffectKind::Writeback(vec![Assign::Size {
@@ -385,6 +441,9 @@ impl Builder<'_> {
             );
             if let Some(m) = st.meta_upto[k] {
                 self.edge(m, e, &EXT4_DELALLOC);
+            }
+            if let Some(p) = prev {
+                self.edge(p, e, &EXT4_MSYNC_SIZE);
             }
             st.writebacks.entry(ino).or_default().push(e);
         }
@@ -449,20 +508,6 @@ impl Builder<'_> {
         v.sort();
         v.dedup();
         Some((v, rule))
-    }
-
-    fn allocated_initially(&self, ino: Ino, chunk: usize) -> bool {
-        let c = &self.layout.chunks[chunk];
-        match self.trace.initial.inodes.get(&ino) {
-            Some((Kind::File, size, content)) => {
-                c.start() < *size
-                    && content
-                        .0
-                        .iter()
-                        .any(|e| e.start < c.end() && c.start() < e.end)
-            }
-            _ => false,
-        }
     }
 
     fn freed_since_setup(&self, chunk: usize, upto: usize) -> bool {

@@ -32,6 +32,9 @@ crate::rules! {
     EXT4_FDATASYNC = "ext4.fdatasync-datasync-tid", Implementation,
         "fdatasync and msync(MS_SYNC) commit only up to i_datasync_tid (creation, size changes, allocation): a later rename, link or unlink of the file is not made durable.",
         "fs/ext4/fsync.c ext4_fsync_journal (datasync ? i_datasync_tid : i_sync_tid); fs/ext4/ialloc.c __ext4_new_inode sets both tids; mm/msync.c datasync=1; docs/SEMANTICS.md E7, E14, M2";
+    EXT4_MSYNC_SIZE = "ext4.msync-range-size", Implementation,
+        "msync(MS_SYNC) writes back the range: its delayed blocks are allocated and the on-disk size moves to cover them (capped at the file size) in the writeback's handle, which moves i_datasync_tid, so the msync's commit makes that size durable: at least the end of the range's last new page, or the file size. (An append's writeback-time size is split there, since only the range is written back.)",
+        "fs/ext4/inode.c mpage_map_and_submit_extent (i_disksize = min(i_size, end of the submitted pages), ext4_mark_inode_dirty), ext4_do_update_inode (need_datasync -> ext4_update_inode_fsync_trans); fs/ext4/fsync.c ext4_sync_file (file_write_and_wait_range, then ext4_fsync_journal with i_datasync_tid); mm/msync.c vfs_fsync_range(datasync=1); docs/SEMANTICS.md E7, E8, M1, M2";
     EXT4_FSYNC_DIR = "ext4.fsync-dir-full-commit", Implementation,
         "fsync or fdatasync of a directory forces a full journal commit: every metadata change issued before it is durable.",
         "fs/ext4/fsync.c ext4_fsync_journal (non-regular inode -> ext4_force_commit); docs/SEMANTICS.md E5";
@@ -163,6 +166,7 @@ impl FsModel for Ext4 {
             RuleUse::new(&EXT4_WRITEBACK_STALE, writeback_nodelalloc),
             RuleUse::new(&EXT4_PAGE_HANDLES, nodelalloc),
             RuleUse::new(&EXT4_FSYNC_ALLOC, delalloc),
+            RuleUse::new(&EXT4_MSYNC_SIZE, delalloc),
             RuleUse::new(&EXT4_AUTO_DA_ALLOC_RENAME, auto_da_alloc),
             RuleUse::new(&EXT4_AUTO_DA_ALLOC_CLOSE, auto_da_alloc),
             RuleUse::new(&EXT4_FAST_COMMIT, fast_commit),
