@@ -65,7 +65,8 @@ pub(crate) fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec
         match ModelSpec::parse(n) {
             Ok(m) if !out.contains(&m) => out.push(m),
             Ok(_) => {}
-            Err(e) => errs.push(format!("--model {n}: {e}")),
+            // One line per error, each naming the value it is about.
+            Err(e) => errs.extend(e.lines().map(|l| format!("--model {n}: {l}"))),
         }
     }
     if errs.is_empty() {
