@@ -141,6 +141,9 @@ pub fn op_str(program: &Program, k: usize) -> String {
 /// `rename tmp final` may have started)`.
 pub fn crash_point(program: &Program, k: usize) -> String {
     let n = program.ops.len();
+    if n == 0 {
+        return format!("crash point {k} (the program has no ops: the state after setup)");
+    }
     let done = match k {
         0 => "before op 1".to_string(),
         _ => format!("after {}", op_str(program, k)),

@@ -106,12 +106,16 @@ pub(crate) fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> S
         .unwrap_or_default();
     let _ = writeln!(
         s,
-        "{}: {} ops, {} sync call{}, properties {}; models {}\n",
+        "{}: {} ops, {} sync call{}, {}; models {}\n",
         path.display(),
         a.program.ops.len(),
         sync_ops.len(),
         if sync_ops.len() == 1 { "" } else { "s" },
-        props.join(", "),
+        if props.is_empty() {
+            "no properties".to_string()
+        } else {
+            format!("properties {}", props.join(", "))
+        },
         reports
             .iter()
             .map(|r| r.model.as_str())
@@ -121,10 +125,23 @@ pub(crate) fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> S
     for p in &a.program.properties {
         let _ = writeln!(s, "  property {}: {}", p.name, p.text);
     }
+    if props.is_empty() {
+        // Every table would be empty: say why instead.
+        let _ = writeln!(
+            s,
+            "The program has no properties: no sync can be needed for anything (add a `property` line)."
+        );
+        return s;
+    }
     let _ = writeln!(s, "\nAs written:");
     let _ = writeln!(s, "{}", as_written_table(reports, &props));
 
-    if !sync_ops.is_empty() {
+    if sync_ops.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nThe program has no sync calls: none to keep, drop or weaken; a failing property's repairs (added fsyncs) follow."
+        );
+    } else {
         let _ = writeln!(
             s,
             "\nEach sync call (NEEDED: the property breaks without it; weakest: the weakest model under which it is still redundant):"
