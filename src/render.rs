@@ -432,7 +432,7 @@ fn rules_section(t: &mut String, run: &ModelRun, w: &Witness, floor: &[bool]) ->
 pub(crate) const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("ext4", "data=ordered|writeback|journal, delalloc|nodelalloc, auto_da_alloc|noauto_da_alloc, fast_commit|nofast_commit"),
     ("xfs, btrfs, posix, seq", "none of their own"),
-    ("every model", "atomic=sector|block (the unit of atomic writes), garbage (a unit caught mid-write)"),
+    ("posix, ext4, xfs, btrfs (not seq, which keeps every op whole)", "atomic=sector|block (the unit of atomic writes), garbage (a unit caught mid-write)"),
 ];
 
 pub(crate) fn models_text(all: &[ModelSpec]) -> String {
