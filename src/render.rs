@@ -498,7 +498,7 @@ pub(crate) fn semantics_md(
         groups.push((format!("`{}`", fs.name()), own.collect()));
     }
     groups.push((
-        "Torn writes (`atomic=sector`, `garbage`: any model)".to_string(),
+        "Torn writes (`atomic=sector`, `garbage`: any file system model; not seq, which keeps every op whole)".to_string(),
         torn::RULES.iter().collect(),
     ));
     for (title, rules) in groups {

@@ -335,7 +335,7 @@ fn no_repair_text(a: &Analysis, p: &str, why: Option<&NoRepair>) -> String {
         Some(NoRepair::Pinned { at }) => format!(
             "{p} FAILS, and no added fsync can repair it: {when} makes it hold at {}, and it fails there even with a sync after every op. It asks for {} to be durable the moment it returns, but an added sync runs only after that; hold the property after a later op (after a sync) instead.",
             point_str(a, *at),
-            if *at == 0 { "the state before any op".to_string() } else { op_str(a, *at) }
+            op_str(a, *at)
         ),
         Some(NoRepair::NotDurability { at }) => format!(
             "{p} FAILS, and no added fsync can repair it: it fails at {} even with everything before it synced, so it is not about durability (the program has not done what it asks for there, durable or not).",
