@@ -1,7 +1,10 @@
 //! The subcommands: load the program, run the explorer, print text or JSON, return the exit code.
 
-use crate::input::{input_error, load, parse_models, print_json, FAILS, HOLDS, INPUT_ERROR};
+use crate::input::{
+    input_error, load, load_source, parse_models, print_json, FAILS, HOLDS, INPUT_ERROR,
+};
 use crate::render;
+use crate::warnings::{self, Warn, Warning};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -28,17 +31,22 @@ pub(crate) struct Common {
     pub(crate) max_states: usize,
 }
 
-/// The program and the models a command runs on.
-fn prepare(c: &Common) -> Result<(Analysis, Vec<ModelSpec>), u8> {
+/// The program and the models a command runs on, and the warnings `which` asks for about the
+/// program (printed on stderr here as text; JSON output carries them in `warnings`).
+fn prepare(c: &Common, which: Warn) -> Result<(Analysis, Vec<ModelSpec>, Vec<Warning>), u8> {
     let models = parse_models(&c.models, c.json)?;
-    let mut a = load(&c.program, c.json)?;
+    let (mut a, src) = load_source(&c.program, c.json)?;
     a.limits.max_states = c.max_states;
-    Ok((a, models))
+    let warned = warnings::of(&a.program, &src, which);
+    if !c.json {
+        warnings::print(&c.program.display().to_string(), &warned);
+    }
+    Ok((a, models, warned))
 }
 
 pub(crate) fn check(c: &Common) -> u8 {
     let (path, json) = (c.program.as_path(), c.json);
-    let (a, ms) = match prepare(c) {
+    let (a, ms, warned) = match prepare(c, Warn::Properties) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -80,7 +88,11 @@ pub(crate) fn check(c: &Common) -> u8 {
         }
     }
     if json {
-        print_json(&json!({ "program": path.display().to_string(), "results": results }));
+        print_json(&json!({
+            "program": path.display().to_string(),
+            "results": results,
+            "warnings": warnings::json(&warned),
+        }));
     } else {
         print!("{text}");
     }
@@ -93,7 +105,7 @@ pub(crate) fn check(c: &Common) -> u8 {
 
 pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
     let json = c.json;
-    let (a, ms) = match prepare(c) {
+    let (a, ms, warned) = match prepare(c, Warn::Ops) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -140,20 +152,22 @@ pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
     if json {
         // One list for every model: each crash point names its model.
         let models: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
-        print_json(
-            &json!({ "program": c.program.display().to_string(), "models": models, "crash_points": points }),
-        );
+        print_json(&json!({
+            "program": c.program.display().to_string(),
+            "models": models,
+            "crash_points": points,
+            "warnings": warnings::json(&warned),
+        }));
     }
     HOLDS
 }
 
 pub(crate) fn syncs(c: &Common) -> u8 {
     let (path, json) = (c.program.as_path(), c.json);
-    let (a, ms) = match prepare(c) {
+    let (mut a, ms, warned) = match prepare(c, Warn::Properties) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let mut a = a;
     let progress = Progress::new();
     a.set_on_explore(Some(progress.ticker()));
     let reports: Vec<syncs::SyncReport> = ms
@@ -166,7 +180,9 @@ pub(crate) fn syncs(c: &Common) -> u8 {
     progress.finish();
     let all_hold = reports.iter().all(|r| r.results.iter().all(|x| x.holds));
     if json {
-        print_json(&render::syncs_json(&a, path, &reports));
+        let mut v = render::syncs_json(&a, path, &reports);
+        v["warnings"] = warnings::json(&warned);
+        print_json(&v);
     } else {
         print!("{}", render::syncs_text(&a, path, &reports));
     }
@@ -179,7 +195,7 @@ pub(crate) fn syncs(c: &Common) -> u8 {
 
 pub(crate) fn explain(c: &Common, text: &str) -> u8 {
     let json = c.json;
-    let (a, ms) = match prepare(c) {
+    let (a, ms, _) = match prepare(c, Warn::Nothing) {
         Ok(x) => x,
         Err(c) => return c,
     };

@@ -47,12 +47,17 @@ fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
 
 /// Reads, parses and executes a program; on failure prints every error and returns exit code 2.
 pub(crate) fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
+    load_source(path, json).map(|(a, _)| a)
+}
+
+/// [`load`], with the program's source (for the line and column of a warning).
+pub(crate) fn load_source(path: &Path, json: bool) -> Result<(Analysis, String), u8> {
     let name = path.display().to_string();
     let src = std::fs::read_to_string(path)
         .map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
     let (program, trace) = unplug_model::load(&src)
         .map_err(|errs| program_errors(json, &ProgramErrors::new(&name, &src, errs)))?;
-    Ok(Analysis::from_trace(program, trace))
+    Ok((Analysis::from_trace(program, trace), src))
 }
 
 pub(crate) fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {
@@ -65,7 +70,8 @@ pub(crate) fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec
         match ModelSpec::parse(n) {
             Ok(m) if !out.contains(&m) => out.push(m),
             Ok(_) => {}
-            Err(e) => errs.push(format!("--model {n}: {e}")),
+            // One line per error, each naming the value it is about.
+            Err(e) => errs.extend(e.lines().map(|l| format!("--model {n}: {l}"))),
         }
     }
     if errs.is_empty() {

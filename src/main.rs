@@ -8,6 +8,7 @@ mod real;
 mod render;
 mod search;
 mod table;
+mod warnings;
 mod workloads;
 
 use clap::{Parser, Subcommand};

@@ -432,7 +432,7 @@ fn rules_section(t: &mut String, run: &ModelRun, w: &Witness, floor: &[bool]) ->
 pub(crate) const MODEL_OPTIONS: &[(&str, &str)] = &[
     ("ext4", "data=ordered|writeback|journal, delalloc|nodelalloc, auto_da_alloc|noauto_da_alloc, fast_commit|nofast_commit"),
     ("xfs, btrfs, posix, seq", "none of their own"),
-    ("every model", "atomic=sector|block (the unit of atomic writes), garbage (a unit caught mid-write)"),
+    ("posix, ext4, xfs, btrfs (not seq, which keeps every op whole)", "atomic=sector|block (the unit of atomic writes), garbage (a unit caught mid-write)"),
 ];
 
 pub(crate) fn models_text(all: &[ModelSpec]) -> String {
@@ -498,7 +498,7 @@ pub(crate) fn semantics_md(
         groups.push((format!("`{}`", fs.name()), own.collect()));
     }
     groups.push((
-        "Torn writes (`atomic=sector`, `garbage`: any model)".to_string(),
+        "Torn writes (`atomic=sector`, `garbage`: any file system model; not seq, which keeps every op whole)".to_string(),
         torn::RULES.iter().collect(),
     ));
     for (title, rules) in groups {

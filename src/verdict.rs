@@ -141,6 +141,9 @@ pub fn op_str(program: &Program, k: usize) -> String {
 /// `rename tmp final` may have started)`.
 pub fn crash_point(program: &Program, k: usize) -> String {
     let n = program.ops.len();
+    if n == 0 {
+        return format!("crash point {k} (the program has no ops: the state after setup)");
+    }
     let done = match k {
         0 => "before op 1".to_string(),
         _ => format!("after {}", op_str(program, k)),
@@ -229,5 +232,56 @@ impl fmt::Display for Report {
             writeln!(f, "  {line}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::builder::{always, prop, Open, ProgramBuilder, PropExt};
+
+    /// A violation found at the state bound is a failure, not "not proven": with one class per
+    /// crash point, the empty `a` of crash point 0 is the state found at the bound.
+    #[test]
+    fn a_violation_at_the_bound_fails() {
+        let built = ProgramBuilder::new()
+            .open("f", "a", Open::new().create())
+            .write("f", 4096, "D")
+            .property(
+                "P",
+                always(),
+                prop::exists("a").implies(prop::content("a", "D")),
+            )
+            .build()
+            .expect("a valid program");
+        let report = super::Check::new(&built)
+            .models(&["ext4"])
+            .expect("a model")
+            .max_states(1)
+            .run();
+        match &report.outcomes[0].verdict {
+            super::Verdict::Fails { at, .. } => assert_eq!(*at, 0),
+            v => panic!("want Fails at crash point 0, got {v:?}"),
+        }
+        // A property that holds is still only not proven under the bound.
+        let built = ProgramBuilder::new()
+            .open("f", "a", Open::new().create())
+            .write("f", 4096, "D")
+            .property(
+                "Q",
+                always(),
+                prop::exists("a").or(prop::not(prop::exists("a"))),
+            )
+            .build()
+            .expect("a valid program");
+        let report = super::Check::new(&built)
+            .models(&["ext4"])
+            .expect("a model")
+            .max_states(1)
+            .run();
+        assert!(
+            matches!(report.outcomes[0].verdict, super::Verdict::NotProven { .. }),
+            "{:?}",
+            report.outcomes[0].verdict
+        );
     }
 }

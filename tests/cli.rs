@@ -200,3 +200,38 @@ fn table_json_shape() {
         assert!(!html.contains(external), "self-contained: found {external}");
     }
 }
+
+/// `explain` on the state where an unsynced append to a new file shows zeros at its full size
+/// cites the rule that allows that state under that configuration: delayed allocation under
+/// ext4, one journal handle per page under data=journal, and never ext4.overwrite-unordered
+/// (blocks allocated before crash point 0), which an appended block is not.
+#[test]
+fn explain_cites_the_rule_that_allows_append_zeros() {
+    let f = "tests/cmd/explain-append-zeros.up";
+    for (model, want) in [
+        ("ext4", vec!["ext4.delalloc"]),
+        ("ext4:data=journal", vec!["ext4.page-handles"]),
+    ] {
+        let (code, states) = json_of(&["states", "--json", "--model", model, "--at", "2", f]);
+        assert_eq!(code, 0, "{states}");
+        let zeros: Vec<&str> = states["crash_points"][0]["states"]
+            .as_array()
+            .expect("states")
+            .iter()
+            .filter(|s| s["text"] == "log  file 12KiB  [0, 12KiB) zero")
+            .map(|s| s["replay"].as_str().expect("replay"))
+            .collect();
+        assert_eq!(zeros.len(), 1, "{model}: one state of 12KiB of zeros");
+        let (code, e) = json_of(&[
+            "explain", "--json", f, "--model", model, "--state", zeros[0],
+        ]);
+        assert_eq!(code, 0, "{e}");
+        let ids: Vec<&str> = e["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .map(|r| r["id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(ids, want, "{model} {}", zeros[0]);
+    }
+}

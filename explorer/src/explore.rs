@@ -90,6 +90,18 @@ pub struct Point {
     pub total: Count,
     /// A limit was hit: `states` is incomplete.
     pub bound_hit: bool,
+    /// When the bound on classes was hit: the state found at the bound (the first one past it).
+    /// It is not one of `states` (listings and counts stay within the bound), but properties are
+    /// checked on it too, so that a violation found at the bound is reported as a failure.
+    #[serde(skip)]
+    pub beyond_bound: Option<StateEntry>,
+}
+
+impl Point {
+    /// Every state found at this crash point: the classes, then the state at the bound.
+    pub fn seen(&self) -> impl Iterator<Item = &StateEntry> {
+        self.states.iter().chain(self.beyond_bound.iter())
+    }
 }
 
 /// All crash points of one program under one model.

@@ -279,7 +279,8 @@ impl ModelRun<'_> {
             if point.bound_hit {
                 unproven.push(point.at);
             }
-            for s in &point.states {
+            // The state at the bound too: a violation found is a violation, bound or not.
+            for s in point.seen() {
                 if !state::eval(&p.expr, &s.state, &cx) {
                     violating += 1;
                     if counterexample.is_none() {

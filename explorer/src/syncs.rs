@@ -16,7 +16,7 @@ use unplug_model::{ModelSpec, OpNo};
 
 mod repairs;
 
-use repairs::find_repairs;
+use repairs::{find_repairs, why_no_repair};
 
 /// Most syncs for which every subset is explored (minimal sufficient sets).
 pub const MAX_SUBSET_SYNCS: usize = 10;
@@ -181,6 +181,25 @@ pub struct SyncReport {
     pub alternatives: BTreeMap<String, Alternatives>,
     /// For each property that fails as written: single syncs whose insertion makes it hold.
     pub repairs: BTreeMap<String, Vec<Repair>>,
+    /// For each failing property no one or two fsyncs repair: why.
+    pub no_repair: BTreeMap<String, NoRepair>,
+}
+
+/// Why no added fsync repairs a failing property, found by adding a `sync` after every op (the
+/// most any added syncs could do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum NoRepair {
+    /// It fails at crash point `at` (the moment op `at` returns, or before any op) even with a
+    /// sync after every op: the property asks for op `at`'s effects there, and an added sync
+    /// can only run after op `at` returns. Its `after N` (or `always`) pins a crash point before
+    /// any added sync could run.
+    Pinned { at: usize },
+    /// It fails at crash point `at` even with everything before it synced: the property is
+    /// false of what the program has done there, durable or not.
+    NotDurability { at: usize },
+    /// A sync after every op makes it hold, but no one or two fsyncs do.
+    MoreSyncs,
 }
 
 /// Syncs that are each redundant alone but not all together.
@@ -262,6 +281,12 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         .enumerate()
         .filter(|&(i, _)| !results[i].holds)
         .map(|(i, p)| (p.name.clone(), find_repairs(a, model, i)))
+        .collect::<BTreeMap<String, Vec<Repair>>>();
+    let no_repair = props
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| repairs.get(&p.name).is_some_and(Vec::is_empty))
+        .map(|(i, p)| (p.name.clone(), why_no_repair(a, model, i)))
         .collect();
     SyncReport {
         model: model.to_string(),
@@ -271,6 +296,7 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         minimal_sets_computed: subset_ok,
         alternatives,
         repairs,
+        no_repair,
     }
 }
 

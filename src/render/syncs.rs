@@ -7,9 +7,9 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::Path;
-use unplug_explorer::syncs::{Need, SyncReport};
+use unplug_explorer::syncs::{Need, NoRepair, SyncReport};
 use unplug_explorer::Analysis;
-use unplug_model::{ModelSpec, OpNo};
+use unplug_model::{ModelSpec, OpNo, When};
 
 /// The weakest model (posix first, seq last) under which sync `k` is redundant for `prop` (and
 /// the property holds), or `-` where it is needed everywhere.
@@ -106,12 +106,16 @@ pub(crate) fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> S
         .unwrap_or_default();
     let _ = writeln!(
         s,
-        "{}: {} ops, {} sync call{}, properties {}; models {}\n",
+        "{}: {} ops, {} sync call{}, {}; models {}\n",
         path.display(),
         a.program.ops.len(),
         sync_ops.len(),
         if sync_ops.len() == 1 { "" } else { "s" },
-        props.join(", "),
+        if props.is_empty() {
+            "no properties".to_string()
+        } else {
+            format!("properties {}", props.join(", "))
+        },
         reports
             .iter()
             .map(|r| r.model.as_str())
@@ -121,10 +125,23 @@ pub(crate) fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> S
     for p in &a.program.properties {
         let _ = writeln!(s, "  property {}: {}", p.name, p.text);
     }
+    if props.is_empty() {
+        // Every table would be empty: say why instead.
+        let _ = writeln!(
+            s,
+            "The program has no properties: no sync can be needed for anything (add a `property` line)."
+        );
+        return s;
+    }
     let _ = writeln!(s, "\nAs written:");
     let _ = writeln!(s, "{}", as_written_table(reports, &props));
 
-    if !sync_ops.is_empty() {
+    if sync_ops.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nThe program has no sync calls: none to keep, drop or weaken; a failing property's repairs (added fsyncs) follow."
+        );
+    } else {
         let _ = writeln!(
             s,
             "\nEach sync call (NEEDED: the property breaks without it; weakest: the weakest model under which it is still redundant):"
@@ -285,7 +302,7 @@ fn fdatasync_text(s: &mut String, a: &Analysis, path: &Path, m: &ModelSpec, r: &
 fn repairs_text(s: &mut String, a: &Analysis, r: &SyncReport) {
     for (p, reps) in &r.repairs {
         if reps.is_empty() {
-            let _ = writeln!(s, "{p} FAILS, and neither one nor two added fsyncs (of files or directories, after any op) repair it.");
+            let _ = writeln!(s, "{}", no_repair_text(a, p, r.no_repair.get(p)));
             continue;
         }
         let _ = writeln!(s, "{p} FAILS as written. It holds with:");
@@ -298,6 +315,35 @@ fn repairs_text(s: &mut String, a: &Analysis, r: &SyncReport) {
             let _ = writeln!(s, "  after {after}: {}:", fsync_str(&rep.fsync));
             s.push_str(&indent(&rep.code, "      "));
         }
+    }
+}
+
+/// Why a failing property has no repair: its `after` pins a crash point before any added sync
+/// could run, it fails with everything before it durable, or it needs more than two fsyncs.
+fn no_repair_text(a: &Analysis, p: &str, why: Option<&NoRepair>) -> String {
+    let when = a
+        .program
+        .properties
+        .iter()
+        .find(|x| x.name == p)
+        .map(|x| match &x.when {
+            When::Always => "`always`".to_string(),
+            When::After { written, .. } => format!("`after {written}`"),
+        })
+        .unwrap_or_default();
+    match why {
+        Some(NoRepair::Pinned { at }) => format!(
+            "{p} FAILS, and no added fsync can repair it: {when} makes it hold at {}, and it fails there even with a sync after every op. It asks for {} to be durable the moment it returns, but an added sync runs only after that; hold the property after a later op (after a sync) instead.",
+            point_str(a, *at),
+            op_str(a, *at)
+        ),
+        Some(NoRepair::NotDurability { at }) => format!(
+            "{p} FAILS, and no added fsync can repair it: it fails at {} even with everything before it synced, so it is not about durability (the program has not done what it asks for there, durable or not).",
+            point_str(a, *at)
+        ),
+        Some(NoRepair::MoreSyncs) | None => format!(
+            "{p} FAILS, and neither one nor two added fsyncs (of files or directories, after any op) repair it."
+        ),
     }
 }
 
@@ -331,9 +377,15 @@ fn summary(r: &SyncReport) -> String {
                         format!("op {}", rep.after)
                     }
                 )),
-                None => parts.push(format!(
-                    "{p} fails, and no one or two added fsyncs repair it"
-                )),
+                None => parts.push(match r.no_repair.get(p) {
+                    Some(NoRepair::Pinned { at }) => format!(
+                        "{p} fails, and no added fsync repairs it (its first crash point, {at}, comes before any added sync could run)"
+                    ),
+                    Some(NoRepair::NotDurability { at }) => format!(
+                        "{p} fails, and no added fsync repairs it (it fails at crash point {at} with everything before it synced)"
+                    ),
+                    _ => format!("{p} fails, and no one or two added fsyncs repair it"),
+                }),
             }
             continue;
         }
@@ -408,6 +460,7 @@ pub(crate) fn syncs_json(a: &Analysis, path: &Path, reports: &[SyncReport]) -> V
                     "fsync": x.fsync.iter().map(|t| json!({ "kind": t.kind, "path": t.path })).collect::<Vec<_>>(),
                     "code": x.code,
                 })).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
+                "no_repair": r.no_repair,
             })
         })
         .collect();

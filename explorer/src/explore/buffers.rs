@@ -44,6 +44,9 @@ pub(super) struct Classes<'b> {
     next: &'b mut Vec<u32>,
     max: usize,
     pub(super) bound_hit: bool,
+    /// The first state found once `max` classes were kept: not a class of the point, but a
+    /// property it violates fails (a violation found at the bound is a violation).
+    beyond: Option<(CrashState, Witness)>,
 }
 
 const NO_CLASS: u32 = u32::MAX;
@@ -63,6 +66,7 @@ impl<'b> Classes<'b> {
             next,
             max,
             bound_hit: false,
+            beyond: None,
         }
     }
 
@@ -92,11 +96,17 @@ impl<'b> Classes<'b> {
             states,
             total,
             bound_hit: self.bound_hit,
+            beyond_bound: self.beyond.map(|(state, witness)| StateEntry {
+                count: state.concrete_count(),
+                state,
+                witness,
+            }),
         }
     }
 
     /// Adds a state found (keeping the first witness); its index, or None when the limit on
-    /// classes was hit (the state is dropped and `bound_hit` set).
+    /// classes was hit (the state is dropped and `bound_hit` set; the first state dropped is
+    /// kept aside, for the properties to see).
     pub(super) fn add(&mut self, state: CrashState, w: impl FnOnce() -> Witness) -> Option<u32> {
         let mut h = Fx::default();
         std::hash::Hash::hash(&state, &mut h);
@@ -117,6 +127,9 @@ impl<'b> Classes<'b> {
             Some(i)
         } else {
             self.bound_hit = true;
+            if self.beyond.is_none() {
+                self.beyond = Some((state, w()));
+            }
             None
         }
     }

@@ -1,11 +1,11 @@
 //! Repairs of a property that fails as written: one fsync (of a file or a directory) inserted
 //! after some op, or where none works, two after the same op.
 
-use super::{Repair, Target};
+use super::{NoRepair, Repair, Target};
 use crate::Analysis;
 use rayon::prelude::*;
 use unplug_model::volatile::{Ino, Kind, SyncReq, Trace};
-use unplug_model::{ModelSpec, Path};
+use unplug_model::{ModelSpec, Path, When};
 
 /// An inode and a path it has.
 type Named = (Ino, Path);
@@ -133,4 +133,28 @@ fn try_insert(
         fsync: targets,
         code,
     })
+}
+
+/// Why no one or two fsyncs repair property `i`: the program with a `sync` after every op (and
+/// after setup) is the most added syncs could do. If the property still fails, the crash point
+/// of its first violation says why. In that program, crash point `2k` is right after op `k`
+/// (the sync after it may have started) and `2k + 1` right after that sync: a violation at `2k`
+/// needs op `k` durable the moment it returns (pinned), one at `2k + 1` is not about durability.
+pub(super) fn why_no_repair(a: &Analysis, model: &ModelSpec, i: usize) -> NoRepair {
+    let n = a.trace.ops.len();
+    let mut t = a.trace.clone();
+    for after in (0..=n).rev() {
+        t = Analysis::with_syncs(&t, after, vec![SyncReq::All]);
+    }
+    let mut p = a.program.properties[i].clone();
+    if let When::After { op, .. } = &mut p.when {
+        *op *= 2;
+    }
+    let run = a.run_trace(model, t);
+    match run.check_one(&p).counterexample {
+        None => NoRepair::MoreSyncs,
+        // Crash point 0 holds only the state after setup: no op's durability is asked for.
+        Some(v) if v.at % 2 == 0 && v.at > 0 => NoRepair::Pinned { at: v.at / 2 },
+        Some(v) => NoRepair::NotDurability { at: v.at / 2 },
+    }
 }

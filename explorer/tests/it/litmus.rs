@@ -54,6 +54,89 @@ fn crash_states_match_goldens() {
     }
 }
 
+/// The first and last lines of the table in litmus/README.md that [`readme_table`] writes.
+const README_BEGIN: &str = "<!-- BEGIN generated from each program's `# litmus` and `# expect` lines by explorer/tests/it/litmus.rs; do not edit: run scripts/docs -->";
+const README_END: &str = "<!-- END generated -->";
+
+/// litmus/README.md's table of programs is the corpus's own `# expect` lines, so that the two
+/// cannot disagree. With `UNPLUG_WRITE_LITMUS_README=1` (what `scripts/docs` sets) the test
+/// writes the table instead of comparing it.
+#[test]
+fn readme_table_is_current() {
+    let path = corpus_dir().join("README.md");
+    let readme =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (before, rest) = readme
+        .split_once(README_BEGIN)
+        .unwrap_or_else(|| panic!("litmus/README.md: no line `{README_BEGIN}`"));
+    let (_, after) = rest
+        .split_once(README_END)
+        .unwrap_or_else(|| panic!("litmus/README.md: no line `{README_END}`"));
+    let want = format!(
+        "{before}{README_BEGIN}\n{}{README_END}{after}",
+        readme_table()
+    );
+    if std::env::var_os("UNPLUG_WRITE_LITMUS_README").is_some() {
+        std::fs::write(&path, &want).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        return;
+    }
+    if let Some((old, new)) = readme.lines().zip(want.lines()).find(|(a, b)| a != b) {
+        panic!(
+            "litmus/README.md is not current (run scripts/docs):\n  it has: {old}\n  want:   {new}"
+        );
+    }
+    assert_eq!(
+        readme, want,
+        "litmus/README.md is not current (run scripts/docs)"
+    );
+}
+
+/// The table of programs: the question (`# litmus:`), each property's expected answer under
+/// posix and ext4, and every other model an expect line names, in the order of the lines.
+fn readme_table() -> String {
+    let verdicts = |e: &Expect| {
+        e.verdicts
+            .iter()
+            .map(|(p, holds)| format!("{p} {}", if *holds { "holds" } else { "FAILS" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut t = String::from(
+        "| program | question | posix | ext4 | other models |\n|---|---|---|---|---|\n",
+    );
+    for path in programs() {
+        let name = stem(&path);
+        let source = std::fs::read_to_string(&path).expect("readable program");
+        let question = source
+            .lines()
+            .find_map(|l| l.strip_prefix("# litmus: "))
+            .unwrap_or("")
+            .replace('|', "\\|");
+        let expects = expectations(&source).unwrap_or_else(|e| panic!("litmus/{name}.up: {e}"));
+        let cell = |model: &str| {
+            let m = ModelSpec::parse(model).expect("a known model");
+            expects
+                .iter()
+                .find(|e| e.model == m)
+                .map(verdicts)
+                .unwrap_or_default()
+        };
+        let others: Vec<String> = expects
+            .iter()
+            .filter(|e| !["posix", "ext4"].contains(&e.model.to_string().as_str()))
+            .map(|e| format!("`{}`: {}", e.written, verdicts(e)))
+            .collect();
+        let _ = writeln!(
+            t,
+            "| [{name}]({name}.up) | {question} | {} | {} | {} |",
+            cell("posix"),
+            cell("ext4"),
+            others.join("; ")
+        );
+    }
+    t
+}
+
 // ---------------------------------------------------------------------------------------------
 // The corpus
 

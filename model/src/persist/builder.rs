@@ -40,14 +40,19 @@ impl Builder<'_> {
     }
 
     /// Orders effect `to` after `from` (if any) by `rule`, and makes `rule` the rule `to` carries:
-    /// a block version with a predecessor may be lost because of the rule that orders it.
+    /// a block version may be lost because of the rule that orders it. That holds without a
+    /// predecessor too (an append's new block as the first op's write, under delalloc or one
+    /// journal handle per page): the rule is still what lets the block be lost, where the rule
+    /// it was made with (`ext4.overwrite-unordered`, about blocks that existed before) is not,
+    /// and `explain` cites the rule an effect carries.
     pub(crate) fn order_after(&mut self, from: Option<usize>, to: usize, rule: &'static Rule) {
-        if let Some(from) = from {
-            if from != to && self.enabled(rule) {
-                self.edges.push(Edge { from, to, rule });
-                self.p_effects[to].rule = rule;
-            }
+        if from == Some(to) || !self.enabled(rule) {
+            return;
         }
+        if let Some(from) = from {
+            self.edges.push(Edge { from, to, rule });
+        }
+        self.p_effects[to].rule = rule;
     }
 
     /// Makes global effect `e` set chunk `chunk` (every block of it) to `value`, by `rule`.

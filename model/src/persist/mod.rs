@@ -199,16 +199,34 @@ impl ModelSpec {
             Some((f, o)) => (f, Some(o)),
             None => (s, None),
         };
-        let (torn, own) = torn::Torn::split(opts.unwrap_or(""))?;
-        let Some(fs) = FILE_SYSTEMS.iter().find(|f| f.name() == name) else {
+        // Every error is collected, so that one run reports them all.
+        let (torn, own, mut errs) = torn::Torn::split(opts.unwrap_or(""));
+        let fs = FILE_SYSTEMS.iter().find(|f| f.name() == name);
+        if fs.is_none() {
             let known: Vec<&str> = FILE_SYSTEMS.iter().map(|f| f.name()).collect();
-            return Err(format!(
-                "unknown model `{name}` (known: {})",
-                known.join(", ")
-            ));
+            errs.insert(
+                0,
+                format!("unknown model `{name}` (known: {})", known.join(", ")),
+            );
+        }
+        let Some(fs) = fs else {
+            return Err(errs.join("\n"));
         };
-        let base = fs.parse((!own.is_empty()).then(|| own.join(",")).as_deref())?;
-        Ok(torn.wrap(base))
+        // seq keeps every op whole by definition (seq.prefix): a torn unit or garbage in a unit
+        // being written is exactly what it excludes, so the options would mean nothing.
+        if fs.reference() && torn.tears() {
+            errs.push(format!(
+                "{name} keeps every op whole, so atomic=sector and garbage mean nothing there (hint: tear the writes of a file system model instead, e.g. `ext4:atomic=sector,garbage`)"
+            ));
+        }
+        match fs.parse((!own.is_empty()).then(|| own.join(",")).as_deref()) {
+            Ok(base) if errs.is_empty() => Ok(torn.wrap(base)),
+            Ok(_) => Err(errs.join("\n")),
+            Err(e) => {
+                errs.push(e);
+                Err(errs.join("\n"))
+            }
+        }
     }
 
     /// The unit of atomic writes, in bytes.
@@ -398,7 +416,6 @@ mod tests {
             "ext4:data=journal,noauto_da_alloc,atomic=sector",
             "xfs:garbage",
             "btrfs:atomic=sector,garbage",
-            "seq:atomic=sector",
         ] {
             models.push(ModelSpec::parse(s).expect(s));
         }
@@ -418,9 +435,48 @@ mod tests {
             ("ext4:data=writeback,fast_commit", "only with data=ordered"),
             ("posix:atomic=page", "unknown atomicity"),
             ("posix:nodelalloc", "posix takes no options"),
+            ("seq:atomic=sector", "seq keeps every op whole"),
+            ("seq:garbage", "seq keeps every op whole"),
+            (
+                "ext4:data=writeback,data=journal",
+                "`data=writeback` and `data=journal` contradict each other",
+            ),
+            (
+                "ext4:delalloc,nodelalloc",
+                "`delalloc` and `nodelalloc` contradict",
+            ),
+            (
+                "xfs:atomic=sector,atomic=block",
+                "`atomic=sector` and `atomic=block` contradict",
+            ),
         ] {
             let e = ModelSpec::parse(s).expect_err(s);
             assert!(e.contains(want), "{s}: {e}");
         }
+        // Repeating an option is not a contradiction.
+        assert!(ModelSpec::parse("ext4:nodelalloc,nodelalloc").is_ok());
+    }
+
+    /// Every error of one model name is reported, not just the first.
+    #[test]
+    fn every_error_of_a_model_name_is_reported() {
+        let e = ModelSpec::parse("seq:atomic=sector,atomic=page,foo").expect_err("bad");
+        for want in [
+            "unknown atomicity `atomic=page`",
+            "seq keeps every op whole",
+            "seq takes no options",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        let e = ModelSpec::parse("ext4:data=writeback,data=journal,bogus").expect_err("bad");
+        assert!(
+            e.contains("contradict") && e.contains("unknown ext4 option `bogus`"),
+            "{e}"
+        );
+        let e = ModelSpec::parse("zfs:atomic=page").expect_err("bad");
+        assert!(
+            e.contains("unknown model") && e.contains("unknown atomicity"),
+            "{e}"
+        );
     }
 }

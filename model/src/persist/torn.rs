@@ -43,24 +43,49 @@ impl Torn {
     }
 
     /// Takes `atomic=` and `garbage` out of a comma-separated option list; the rest are the file
-    /// system's own.
-    pub fn split(opts: &str) -> Result<(Torn, Vec<&str>), String> {
+    /// system's own. `atomic=sector,atomic=block` contradicts itself and is an error (the last
+    /// one does not silently win); the errors come back beside what was understood, so that the
+    /// caller can report them with its own.
+    pub fn split(opts: &str) -> (Torn, Vec<&str>, Vec<String>) {
         let mut t = Torn::new(BLOCK, false);
         let mut own = Vec::new();
+        let mut errs = Vec::new();
+        let mut atomic_said: Option<&str> = None;
         for o in opts.split(',').filter(|o| !o.is_empty()) {
-            match o {
-                "atomic=sector" => t.unit = 512,
-                "atomic=block" => t.unit = BLOCK,
-                "garbage" => t.garbage = true,
-                o if o.starts_with("atomic=") => {
-                    return Err(format!(
-                        "unknown atomicity `{o}` (known: atomic=sector, atomic=block)"
-                    ))
+            let unit = match o {
+                "atomic=sector" => 512,
+                "atomic=block" => BLOCK,
+                "garbage" => {
+                    t.garbage = true;
+                    continue;
                 }
-                o => own.push(o),
+                o if o.starts_with("atomic=") => {
+                    errs.push(format!(
+                        "unknown atomicity `{o}` (known: atomic=sector, atomic=block)"
+                    ));
+                    continue;
+                }
+                o => {
+                    own.push(o);
+                    continue;
+                }
+            };
+            match atomic_said {
+                Some(first) if first != o => errs.push(format!(
+                    "options `{first}` and `{o}` contradict each other: give one of them"
+                )),
+                _ => {
+                    atomic_said = Some(o);
+                    t.unit = unit;
+                }
             }
         }
-        Ok((t, own))
+        (t, own, errs)
+    }
+
+    /// Whether these options ask for anything: a unit finer than a block, or garbage.
+    pub fn tears(&self) -> bool {
+        self.unit != BLOCK || self.garbage
     }
 
     /// `base`, torn if these options ask for it.

@@ -231,11 +231,38 @@ impl Default for Ext4Opts {
 }
 
 impl Ext4Opts {
-    /// Parses a comma-separated option list, e.g. `data=writeback,nodelalloc`.
+    /// Parses a comma-separated option list, e.g. `data=writeback,nodelalloc`. Two values of
+    /// one setting (`data=writeback,data=journal`, `delalloc,nodelalloc`) are an error rather
+    /// than the last one winning: a model name that says two things would mislead whoever reads
+    /// the verdicts. Every unknown or contradicting option is reported, one per line.
     pub fn parse(opts: &str) -> Result<Ext4Opts, String> {
         let mut e = Ext4Opts::default();
         let mut delalloc_said = None;
+        let mut errs = Vec::new();
+        // The option that set each setting first (data, delalloc, auto_da_alloc, fast_commit).
+        let mut said: [Option<&str>; 4] = [None; 4];
         for o in opts.split(',').filter(|o| !o.is_empty()) {
+            let setting = match o {
+                "data=ordered" | "data=writeback" | "data=journal" => 0,
+                "delalloc" | "nodelalloc" => 1,
+                "auto_da_alloc" | "noauto_da_alloc" => 2,
+                "fast_commit" | "nofast_commit" => 3,
+                _ => {
+                    errs.push(format!(
+                        "unknown ext4 option `{o}` (known: data=ordered|writeback|journal, delalloc|nodelalloc, auto_da_alloc|noauto_da_alloc, fast_commit|nofast_commit)"
+                    ));
+                    continue;
+                }
+            };
+            match said[setting] {
+                Some(first) if first != o => {
+                    errs.push(format!(
+                        "ext4 options `{first}` and `{o}` contradict each other: give one of them"
+                    ));
+                    continue;
+                }
+                _ => said[setting] = Some(o),
+            }
             match o {
                 "data=ordered" => e.data = DataMode::Ordered,
                 "data=writeback" => e.data = DataMode::Writeback,
@@ -245,13 +272,11 @@ impl Ext4Opts {
                 "auto_da_alloc" => e.auto_da_alloc = true,
                 "noauto_da_alloc" => e.auto_da_alloc = false,
                 "fast_commit" => e.fast_commit = true,
-                "nofast_commit" => e.fast_commit = false,
-                _ => {
-                    return Err(format!(
-                        "unknown ext4 option `{o}` (known: data=ordered|writeback|journal, delalloc|nodelalloc, auto_da_alloc|noauto_da_alloc, fast_commit|nofast_commit)"
-                    ))
-                }
+                _ => e.fast_commit = false,
             }
+        }
+        if !errs.is_empty() {
+            return Err(errs.join("\n"));
         }
         // data=journal disables delayed allocation (Documentation/admin-guide/ext4.rst); ext4
         // refuses to mount with both.
