@@ -4,6 +4,7 @@
 //! of whole workload spaces (seq-1, seq-2, and optionally a seq-3 space).
 
 use crate::input::{input_error, print_json, HOLDS};
+use crate::out::out;
 use crate::workloads::sweep;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -166,7 +167,7 @@ pub(crate) fn run(b: &BenchArgs) -> u8 {
     if b.json {
         print_json(&v);
     } else {
-        print!("{}", markdown(&v));
+        out!("{}", markdown(&v));
     }
     HOLDS
 }

@@ -1,6 +1,7 @@
 //! The subcommands: load the program, run the explorer, print text or JSON, return the exit code.
 
 use crate::input::{input_error, load, parse_models, print_json, FAILS, HOLDS, INPUT_ERROR};
+use crate::out::out;
 use crate::render;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -82,7 +83,7 @@ pub(crate) fn check(c: &Common) -> u8 {
     if json {
         print_json(&json!({ "program": path.display().to_string(), "results": results }));
     } else {
-        print!("{text}");
+        out!("{text}");
     }
     if all_hold {
         HOLDS
@@ -134,7 +135,7 @@ pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
                     }),
             );
         } else {
-            print!("{}", render::states_text(&a, &run, at));
+            out!("{}", render::states_text(&a, &run, at));
         }
     }
     if json {
@@ -168,7 +169,7 @@ pub(crate) fn syncs(c: &Common) -> u8 {
     if json {
         print_json(&render::syncs_json(&a, path, &reports));
     } else {
-        print!("{}", render::syncs_text(&a, path, &reports));
+        out!("{}", render::syncs_text(&a, path, &reports));
     }
     if all_hold {
         HOLDS
@@ -207,7 +208,7 @@ pub(crate) fn explain(c: &Common, text: &str) -> u8 {
     if json {
         print_json(&e.json);
     } else {
-        print!("{}", e.text);
+        out!("{}", e.text);
     }
     HOLDS
 }
@@ -234,7 +235,7 @@ pub(crate) fn models(json: bool, markdown: Option<&Path>) -> u8 {
             .collect();
         print_json(&json!({ "models": v, "options": render::MODEL_OPTIONS }));
     } else {
-        print!("{}", render::models_text(&all));
+        out!("{}", render::models_text(&all));
     }
     HOLDS
 }
@@ -279,7 +280,7 @@ fn models_markdown(all: &[ModelSpec], dir: &Path) -> u8 {
             }
         }
     }
-    print!("{}", render::semantics_md(all, &shown_by));
+    out!("{}", render::semantics_md(all, &shown_by));
     HOLDS
 }
 
@@ -405,7 +406,7 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
                 return input_error(false, &format!("cannot write `{}`: {e}", path.display()));
             }
         }
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     code
 }

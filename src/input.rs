@@ -2,6 +2,7 @@
 //! error reported as text or JSON, printing JSON, and the exit codes. Commands depend on this
 //! module, never on each other for it.
 
+use crate::out::outln;
 use serde_json::{json, Value};
 use std::path::Path;
 use unplug_explorer::Analysis;
@@ -15,7 +16,7 @@ pub(crate) const INPUT_ERROR: u8 = 2;
 /// A usage or input problem: printed (as JSON with `--json`) and turned into exit code 2.
 pub(crate) fn input_error(json: bool, msg: &str) -> u8 {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({ "errors": [{ "message": msg }] })).expect("json")
         );
@@ -35,7 +36,7 @@ fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
                 json!({ "file": e.src.name(), "line": line, "column": col, "message": d.message, "hint": d.hint })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({ "errors": errors })).expect("json")
         );
@@ -76,5 +77,5 @@ pub(crate) fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec
 }
 
 pub(crate) fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("json"));
+    outln!("{}", serde_json::to_string_pretty(v).expect("json"));
 }

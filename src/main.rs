@@ -1,9 +1,13 @@
 //! The `unplug` command line: the only part of unplug that knows about terminals, files given on
 //! the command line, exit codes and output formats.
 
+// Standard output goes through `out` (its write errors are reported, not a panic).
+#![deny(clippy::print_stdout)]
+
 mod bench;
 mod commands;
 mod input;
+mod out;
 mod real;
 mod render;
 mod search;
@@ -185,7 +189,19 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version (on standard output) or a usage error (on standard error), with
+        // a failed write reported like every other.
+        Err(e) => {
+            let code = u8::try_from(e.exit_code()).unwrap_or(input::INPUT_ERROR);
+            if let Err(w) = e.print() {
+                eprintln!("error: cannot write to standard output: {w}");
+                return ExitCode::from(input::INPUT_ERROR);
+            }
+            return ExitCode::from(out::finish(code));
+        }
+    };
     let code = match cli.command {
         Command::Check(c) => commands::check(&c),
         Command::States { common: c, at } => commands::states(&c, at),
@@ -205,5 +221,5 @@ fn main() -> ExitCode {
             }
         },
     };
-    ExitCode::from(code)
+    ExitCode::from(out::finish(code))
 }

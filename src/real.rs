@@ -2,6 +2,7 @@
 //! model to what the disk shows (the realfs crate does the work; this is the command line).
 
 use crate::input::{input_error, load, print_json, FAILS, HOLDS, INPUT_ERROR};
+use crate::out::out;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use unplug_explorer::Limits;
@@ -341,7 +342,7 @@ pub(crate) fn real(a: &RealArgs) -> u8 {
     if json {
         print_json(&json!({ "runs": reports }));
     } else {
-        print!("{}", text(&reports));
+        out!("{}", text(&reports));
     }
     if unsound > 0 {
         FAILS

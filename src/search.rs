@@ -2,6 +2,7 @@
 //! go, and the smallest programs that break a property when syncs are dropped (proptest, seeded).
 
 use crate::input::{self, input_error, print_json};
+use crate::out::out;
 use crate::render;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
@@ -488,7 +489,7 @@ pub(crate) fn search(args: &SearchArgs) -> u8 {
             "programs": programs,
         }));
     } else {
-        print!("{}", texts.join("\n"));
+        out!("{}", texts.join("\n"));
     }
     input::HOLDS
 }

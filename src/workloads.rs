@@ -2,6 +2,7 @@
 //! against the built-in oracles and the strength order of the models.
 
 use crate::input::{input_error, parse_models, print_json, FAILS, HOLDS};
+use crate::out::{out, outln};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -284,7 +285,7 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
         let w = space.workload(i);
         return match w.program(&space) {
             Some(p) => {
-                print!("# workload {i}: {}\n{p}", w.label());
+                out!("# workload {i}: {}\n{p}", w.label());
                 HOLDS
             }
             None => input_error(
@@ -361,14 +362,12 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
             "unproven": sum.unproven,
         }));
     } else {
-        print!(
+        out!(
             "{}",
             text(&space, &sum, &model_names, covered, total, seconds)
         );
         if interrupted {
-            println!(
-                "interrupted: workloads 0 to {covered} of {n} were checked; the rest were not"
-            );
+            outln!("interrupted: workloads 0 to {covered} of {n} were checked; the rest were not");
         }
     }
     if interrupted {

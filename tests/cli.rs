@@ -200,3 +200,62 @@ fn table_json_shape() {
         assert!(!html.contains(external), "self-contained: found {external}");
     }
 }
+
+/// Runs `unplug` with `args` from the repository root, standard output going to `/dev/full`
+/// (every write fails); returns (exit code, standard error).
+fn to_dev_full(args: &[&str]) -> (Option<i32>, String) {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unplug"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(full)
+        .output()
+        .expect("unplug runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A write error on standard output is reported (standard error, exit 2), never a panic, in
+/// every command that prints.
+#[test]
+fn stdout_write_errors_are_reported() {
+    let seed = "examples/mmap-rename.up";
+    let cases: &[&[&str]] = &[
+        &["--help"],
+        &["--version"],
+        &["help", "check"],
+        &["models"],
+        &["models", "--json"],
+        &["check", seed],
+        &["check", "--json", seed],
+        &["check", "--json", "nope.up"],
+        &["states", "--model", "ext4", "--at", "2", seed],
+        &["syncs", "--model", "ext4", seed],
+        &["explain", "--model", "ext4", "--state", "2:m1", seed],
+        &["table", "tests/cmd/table-fixture", "--model", "ext4"],
+        &[
+            "search",
+            "--model",
+            "ext4",
+            "--cases",
+            "4",
+            "litmus/fsync-rename.up",
+        ],
+        &["workloads", "--ops", "1", "--show", "3"],
+        &["workloads", "--ops", "1", "--limit", "5", "--model", "ext4"],
+    ];
+    for args in cases {
+        let (code, stderr) = to_dev_full(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
