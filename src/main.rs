@@ -14,10 +14,37 @@ mod search;
 mod table;
 mod workloads;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use commands::Common;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The kernels the models were checked against: the kernel sources the rules cite (docs/SEMANTICS.md)
+/// and the kernels `unplug real` held the models to (this machine's, and the vm backend's Debian
+/// guest kernel). A macro, for `concat!`.
+macro_rules! kernels {
+    () => {
+        "rule sources read at Linux v6.18; held to real kernels by `unplug real` on Linux 6.18 \
+         (host backend) and Debian's 6.1 (6.1.0-56-amd64, vm backend)"
+    };
+}
+
+/// `unplug -V`: the version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("UNPLUG_GIT_COMMIT"),
+    ")"
+);
+
+/// `unplug --version`: also the kernels the models were checked against.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("UNPLUG_GIT_COMMIT"),
+    ")\nkernels: ",
+    kernels!()
+);
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -41,7 +68,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(
     name = "unplug",
-    version,
+    version = VERSION,
+    long_version = LONG_VERSION,
     verbatim_doc_comment,
     propagate_version = true
 )]
@@ -176,6 +204,20 @@ enum Command {
     /// Exit status: 0 searched (a search is a report, not a check), 2 bad usage or a bad program.
     #[command(verbatim_doc_comment)]
     Search(search::SearchArgs),
+    /// Print a shell completion script for SHELL to standard output.
+    ///
+    /// Examples:
+    ///   unplug completions bash > ~/.local/share/bash-completion/completions/unplug
+    ///   unplug completions zsh > ~/.zfunc/_unplug
+    ///   unplug completions fish > ~/.config/fish/completions/unplug.fish
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, e.g. `unplug man > unplug.1`.
+    Man,
     /// The guest side of `unplug real --backend vm` (runs inside the VM).
     #[command(name = "__guest", hide = true)]
     Guest { spec: std::path::PathBuf },
@@ -213,6 +255,22 @@ fn main() -> ExitCode {
         Command::Workloads(w) => workloads::run(&w),
         Command::Bench(b) => bench::run(&b),
         Command::Search(s) => search::search(&s),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "unplug", &mut buf);
+            out::print(&String::from_utf8_lossy(&buf));
+            input::HOLDS
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut buf) {
+                Ok(()) => {
+                    out::print(&String::from_utf8_lossy(&buf));
+                    input::HOLDS
+                }
+                Err(e) => input::input_error(false, &format!("cannot render the manual page: {e}")),
+            }
+        }
         Command::Guest { spec } => match unplug_realfs::record::guest_main(&spec) {
             Ok(()) => 0,
             Err(e) => {

@@ -247,6 +247,8 @@ fn stdout_write_errors_are_reported() {
             "litmus/fsync-rename.up",
         ],
         &["workloads", "--ops", "1", "--show", "3"],
+        &["completions", "bash"],
+        &["man"],
         &["workloads", "--ops", "1", "--limit", "5", "--model", "ext4"],
     ];
     for args in cases {
@@ -257,5 +259,82 @@ fn stdout_write_errors_are_reported() {
             "{args:?}: {stderr}"
         );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// Runs `unplug` with `args` from the repository root; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unplug"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("unplug runs");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `--version`: the version, the commit (a short hash, possibly `-dirty`, or `unknown` outside a
+/// git checkout) and the kernels the models were checked against. Only the shape: the commit
+/// changes with every build.
+#[test]
+fn version_names_commit_and_kernels() {
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    let first = lines.next().expect("a version line");
+    let rest = first
+        .strip_prefix(concat!("unplug ", env!("CARGO_PKG_VERSION"), " (commit "))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{first}"));
+    let hash = rest.strip_suffix("-dirty").unwrap_or(rest);
+    assert!(
+        hash == "unknown" || (hash.len() >= 7 && hash.chars().all(|c| c.is_ascii_hexdigit())),
+        "{first}"
+    );
+    let kernels = lines.next().expect("a kernels line");
+    assert!(
+        kernels.starts_with("kernels: ") && kernels.contains("Linux 6."),
+        "{kernels}"
+    );
+    let (code, short, _) = run(&["-V"]);
+    assert_eq!((code, short.trim()), (0, first));
+}
+
+/// `completions SHELL` and `man`: non-empty output the shell and roff accept.
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, out, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains("unplug"), "{shell}: {out}");
+    }
+    let (_, bash, _) = run(&["completions", "bash"]);
+    assert!(bash.contains("_unplug()"), "{bash}");
+    for sub in ["check", "syncs", "workloads", "completions"] {
+        assert!(bash.contains(sub), "bash completion lacks {sub}");
+    }
+    // bash parses it (-n: syntax only), where bash is installed.
+    if let Ok(mut child) = std::process::Command::new("bash")
+        .arg("-n")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(bash.as_bytes())
+            .expect("write");
+        assert!(child.wait().expect("bash").success(), "bash -n rejects it");
+    }
+    let (code, man, err) = run(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(man.lines().any(|l| l.starts_with(".TH unplug 1")), "{man}");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
+        assert!(man.contains(section), "man page lacks {section}");
     }
 }
