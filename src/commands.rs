@@ -13,7 +13,7 @@ use unplug_model::{ModelSpec, ProgramErrors};
 /// What every command that reads a program takes.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Common {
-    /// The program (a `.up` file).
+    /// The program (a `.up` file; `-` reads it from standard input).
     pub(crate) program: PathBuf,
     /// A model: `posix`, `ext4`, `xfs`, `btrfs`, `seq`, with options after a colon, e.g.
     /// `ext4:data=writeback,nodelalloc` or `xfs:atomic=sector,garbage` (`unplug models` lists

@@ -46,11 +46,30 @@ fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
     INPUT_ERROR
 }
 
-/// Reads, parses and executes a program; on failure prints every error and returns exit code 2.
+/// Whether a program path means standard input (`-`).
+pub(crate) fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// The name errors give a program file: its path, or `<stdin>` for `-`.
+pub(crate) fn shown(path: &Path) -> String {
+    if is_stdin(path) {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads, parses and executes a program (`-`: standard input); on failure prints every error
+/// and returns exit code 2.
 pub(crate) fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
-    let name = path.display().to_string();
-    let src = std::fs::read_to_string(path)
-        .map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
+    let name = shown(path);
+    let read = if is_stdin(path) {
+        std::io::read_to_string(std::io::stdin().lock())
+    } else {
+        std::fs::read_to_string(path)
+    };
+    let src = read.map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
     let (program, trace) = unplug_model::load(&src)
         .map_err(|errs| program_errors(json, &ProgramErrors::new(&name, &src, errs)))?;
     Ok(Analysis::from_trace(program, trace))

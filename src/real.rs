@@ -80,6 +80,12 @@ pub(crate) enum Schedules {
 fn program_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in args {
+        if crate::input::is_stdin(p) {
+            return Err(
+                "`-` (standard input): `unplug real` runs programs from files; save it first"
+                    .to_string(),
+            );
+        }
         if p.is_dir() {
             let mut v: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| format!("cannot read directory `{}`: {e}", p.display()))?

@@ -16,7 +16,7 @@ use unplug_model::{ModelSpec, OpNo};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct SearchArgs {
-    /// The programs (`.up` files).
+    /// The programs (`.up` files; `-` reads one from standard input).
     #[arg(required = true, value_name = "PROGRAM")]
     pub(crate) programs: Vec<PathBuf>,
     /// A model (as for `check`); repeat for several. Default: posix, ext4, xfs, btrfs and seq.
@@ -59,9 +59,13 @@ fn list(v: &[usize]) -> String {
 
 /// `DIR/STEM.MODEL.PROPERTY.up`, with the model's `:` `,` `=` made file-name friendly.
 fn out_file(dir: &Path, program: &Path, m: &ModelSpec, prop: &str) -> PathBuf {
-    let stem = program
-        .file_stem()
-        .map_or("program".into(), |s| s.to_string_lossy());
+    let stem = if input::is_stdin(program) {
+        "stdin".into()
+    } else {
+        program
+            .file_stem()
+            .map_or("program".into(), |s| s.to_string_lossy())
+    };
     let model: String = m
         .to_string()
         .chars()
@@ -456,6 +460,9 @@ pub(crate) fn search(args: &SearchArgs) -> u8 {
         Ok(m) => m,
         Err(c) => return c,
     };
+    if args.programs.iter().filter(|p| input::is_stdin(p)).count() > 1 {
+        return input_error(args.json, "`-` (standard input) can be given once");
+    }
     let mut loaded = Vec::new();
     for p in &args.programs {
         match input::load(p, args.json) {
