@@ -76,6 +76,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Draw tables in ASCII (`+`, `-`, `|`) instead of box drawing. Automatic when standard
+    /// output is a terminal that cannot show box drawing: TERM=dumb, or a locale (the first of
+    /// LC_ALL, LC_CTYPE, LANG that is set; none means the C locale) that does not name UTF-8.
+    /// Output to a file or a pipe does not depend on the environment.
+    #[arg(long, global = true)]
+    ascii: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -244,6 +250,7 @@ fn main() -> ExitCode {
             return ExitCode::from(out::finish(code));
         }
     };
+    out::set_ascii(cli.ascii);
     let code = match cli.command {
         Command::Check(c) => commands::check(&c),
         Command::States { common: c, at } => commands::states(&c, at),

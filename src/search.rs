@@ -4,7 +4,6 @@
 use crate::input::{self, input_error, print_json};
 use crate::out::out;
 use crate::render;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -83,8 +82,7 @@ fn treatment(t: Treatment) -> &'static str {
 }
 
 fn cheapest_table(a: &Analysis, c: &Cheapest) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::out::table();
     let mut h = vec!["cost".to_string()];
     if let Some(v) = c.variants.first() {
         h.extend(v.iter().map(|s| render::op_str(a, s.op.get())));

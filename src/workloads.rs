@@ -3,7 +3,6 @@
 
 use crate::input::{input_error, parse_models, print_json, FAILS, HOLDS};
 use crate::out::{out, outln};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -411,8 +410,7 @@ fn text(
         v.dedup();
         v
     };
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::out::table();
     let mut head = vec!["model".to_string()];
     head.extend(oracles.iter().map(|o| format!("{o}: violated/checked")));
     head.push("order".to_string());

@@ -3,7 +3,7 @@
 //! repairs.
 
 use super::{counterexample_json, explain_cmd, indent, op_str, point_str, ranges};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use comfy_table::Table;
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::Path;
@@ -149,8 +149,7 @@ pub(crate) fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> S
 
 /// Each model's verdict on each property, as written.
 fn as_written_table(reports: &[SyncReport], props: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::out::table();
     let mut h = vec!["model".to_string()];
     h.extend(props.iter().map(|p| p.to_string()));
     t.set_header(h);
@@ -178,8 +177,7 @@ fn sync_calls_table(
     props: &[&str],
     sync_ops: &[usize],
 ) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::out::table();
     let mut h = vec!["op".to_string(), "call".to_string(), "property".to_string()];
     h.extend(reports.iter().map(|r| r.model.clone()));
     h.push("weakest".to_string());
