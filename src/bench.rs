@@ -32,7 +32,8 @@ pub(crate) struct BenchArgs {
     /// Skip the workload spaces (only the enumeration figures).
     #[arg(long)]
     pub(crate) no_workloads: bool,
-    /// Write the figures as Markdown to FILE (docs/PERFORMANCE.md is made this way).
+    /// Write the figures as Markdown to FILE (docs/PERFORMANCE.md is made this way). Its
+    /// directory must exist (checked before the benchmark starts).
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
     /// Print the figures as JSON.
@@ -57,6 +58,11 @@ fn rate(x: f64) -> String {
 }
 
 pub(crate) fn run(b: &BenchArgs) -> u8 {
+    if let Some(out) = &b.out {
+        if let Err(e) = crate::input::check_output_file("--out", out) {
+            return input_error(b.json, &e);
+        }
+    }
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&b.dir) {
         Ok(d) => d
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -339,6 +339,11 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
         Ok(m) => m,
         Err(c) => return c,
     };
+    if let Some(path) = &t.output {
+        if let Err(e) = crate::input::check_output_file("--output", path) {
+            return input_error(false, &e);
+        }
+    }
     let dir = t.dir.display().to_string();
     let entries = match std::fs::read_dir(&t.dir) {
         Ok(e) => e,

@@ -98,3 +98,46 @@ pub(crate) fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec
 pub(crate) fn print_json(v: &Value) {
     outln!("{}", serde_json::to_string_pretty(v).expect("json"));
 }
+
+/// Checks, before any work, that the output file `path` (given as `flag`) can be written: its
+/// directory exists (it is never created) and, if the file exists, it is a file open for writing
+/// (it is not changed here). Every command with an output file checks it this way.
+pub(crate) fn check_output_file(flag: &str, path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    check_parent(flag, path)?;
+    if path.is_dir() {
+        return Err(format!("{flag} {shown}: is a directory, not a file"));
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("{flag} {shown}: cannot write: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Checks, before any work, that the output directory `path` (given as `flag`) exists or can be
+/// made: it is a directory, or it does not exist and its parent does (only the last component
+/// is created, when the first file is written).
+pub(crate) fn check_output_dir(flag: &str, path: &Path) -> Result<(), String> {
+    if path.exists() {
+        if path.is_dir() {
+            return Ok(());
+        }
+        return Err(format!("{flag} {}: is not a directory", path.display()));
+    }
+    check_parent(flag, path)
+}
+
+/// The directory `path` would be in exists.
+fn check_parent(flag: &str, path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+            "{flag} {}: the directory `{}` does not exist (output directories are not created)",
+            path.display(),
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}

@@ -53,7 +53,8 @@ pub(crate) struct RealArgs {
     /// Crash images recovered at once. Default: the number of CPUs.
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
-    /// Where the images of unsound states are kept.
+    /// Where the images of unsound states are kept. DIR is created if it does not exist, but its
+    /// parent must (checked before anything runs).
     #[arg(long, value_name = "DIR", default_value = "unplug-unsound")]
     pub(crate) keep: PathBuf,
     /// Print JSON instead of text.
@@ -316,6 +317,9 @@ pub(crate) fn real(a: &RealArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return input_error(json, &e),
     };
+    if let Err(e) = crate::input::check_output_dir("--keep", &a.keep) {
+        return input_error(json, &e);
+    }
     // Every program is checked by the model first; every error is reported before anything runs.
     let bad = files.iter().filter(|f| load(f, json).is_err()).count();
     if bad > 0 {

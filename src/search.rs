@@ -31,6 +31,7 @@ pub(crate) struct SearchArgs {
     #[arg(long, value_name = "N", env = "UNPLUG_CASES", default_value_t = search::DEFAULT_CASES)]
     pub(crate) cases: u32,
     /// Write each minimal breaking program to DIR/STEM.MODEL.PROPERTY.up (it is always printed).
+    /// DIR is created if it does not exist, but its parent must (checked before the search).
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
     /// Print JSON instead of text.
@@ -344,7 +345,11 @@ impl Searched<'_> {
         let file = match &args.out {
             Some(dir) => {
                 let f = out_file(dir, path, m, p);
-                std::fs::create_dir_all(dir)
+                std::fs::create_dir(dir)
+                    .or_else(|e| match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(e),
+                    })
                     .and_then(|()| std::fs::write(&f, &x.source))
                     .map_err(|e| {
                         input_error(args.json, &format!("cannot write `{}`: {e}", f.display()))
@@ -458,6 +463,11 @@ pub(crate) fn search(args: &SearchArgs) -> u8 {
         Ok(m) => m,
         Err(c) => return c,
     };
+    if let Some(dir) = &args.out {
+        if let Err(e) = input::check_output_dir("--out", dir) {
+            return input_error(args.json, &e);
+        }
+    }
     if args.programs.iter().filter(|p| input::is_stdin(p)).count() > 1 {
         return input_error(args.json, "`-` (standard input) can be given once");
     }

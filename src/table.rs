@@ -31,7 +31,8 @@ pub(crate) struct TableArgs {
     /// The same as `--format json`.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Write the table to FILE instead of standard output.
+    /// Write the table to FILE instead of standard output. Its directory must exist (checked
+    /// before any program is run).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
     /// Most distinct crash-state classes explored per crash point; past it, the cell says

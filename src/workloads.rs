@@ -43,7 +43,7 @@ pub(crate) struct WorkloadsArgs {
     #[arg(long, value_name = "N")]
     pub(crate) show: Option<u64>,
     /// Write one JSON line per checked workload to FILE (its verdicts per model; the program
-    /// text too when something failed).
+    /// text too when something failed). Its directory must exist (checked before the sweep).
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
     /// Most findings listed per model and oracle (all are counted).
@@ -308,11 +308,11 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
         ..Limits::default()
     };
     let mut out = match &a.out {
-        Some(p) => match std::fs::File::create(p) {
+        Some(p) => match crate::input::check_output_file("--out", p).and_then(|()| {
+            std::fs::File::create(p).map_err(|e| format!("cannot write `{}`: {e}", p.display()))
+        }) {
             Ok(f) => Some(std::io::BufWriter::new(f)),
-            Err(e) => {
-                return input_error(json_out, &format!("cannot write `{}`: {e}", p.display()))
-            }
+            Err(e) => return input_error(json_out, &e),
         },
         None => None,
     };
