@@ -24,8 +24,8 @@ pub(crate) struct Common {
     #[arg(long)]
     pub(crate) json: bool,
     /// Most distinct crash-state classes explored per crash point; past it, the crash point is
-    /// reported as not proven (never dropped silently).
-    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    /// reported as not proven (never dropped silently). 0: no limit.
+    #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
 }
 

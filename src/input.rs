@@ -46,6 +46,16 @@ fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
     INPUT_ERROR
 }
 
+/// The value of a limit flag (`--max-states`, `--max-findings`, ...): a number, where 0 means
+/// no limit, as it does for every limit of every command.
+pub(crate) fn limit(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Ok(usize::MAX),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{s}` is not a number: {e}")),
+    }
+}
+
 /// Whether a program path means standard input (`-`).
 pub(crate) fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
@@ -139,5 +149,16 @@ fn check_parent(flag: &str, path: &Path) -> Result<(), String> {
             dir.display()
         )),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// 0 means no limit for every limit flag.
+    #[test]
+    fn zero_means_no_limit() {
+        assert_eq!(super::limit("0"), Ok(usize::MAX));
+        assert_eq!(super::limit("7"), Ok(7));
+        assert!(super::limit("-1").is_err());
     }
 }

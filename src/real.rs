@@ -60,8 +60,8 @@ pub(crate) struct RealArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Most distinct crash-state classes the model explores per crash point.
-    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    /// Most distinct crash-state classes the model explores per crash point. 0: no limit.
+    #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
 }
 

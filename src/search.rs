@@ -37,8 +37,9 @@ pub(crate) struct SearchArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Most distinct crash-state classes explored per crash point (as for `check`).
-    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    /// Most distinct crash-state classes explored per crash point (as for `check`). 0: no
+    /// limit.
+    #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
 }
 

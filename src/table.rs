@@ -36,8 +36,8 @@ pub(crate) struct TableArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
     /// Most distinct crash-state classes explored per crash point; past it, the cell says
-    /// `unproven` (never dropped silently).
-    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    /// `unproven` (never dropped silently). 0: no limit.
+    #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
     /// Also run every program for real (`unplug real`, host backend, every schedule) on each
     /// `--real-fs` file system and add one "observed" column per file system and kernel: how
@@ -47,7 +47,7 @@ pub(crate) struct TableArgs {
     /// A file system for `--real`: ext4, xfs or btrfs. Repeat for several. Default: all three.
     #[arg(long = "real-fs", value_name = "FS", requires = "real")]
     pub(crate) real_fs: Vec<String>,
-    /// Crash images per run for `--real` (see `unplug real --max-images`).
+    /// Crash images per run for `--real` (see `unplug real --max-images`). 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 32, requires = "real")]
     pub(crate) real_max_images: usize,
 }

@@ -35,7 +35,7 @@ pub(crate) struct WorkloadsArgs {
     /// A model (as for `check`); repeat for several. Default: posix, ext4, xfs, btrfs and seq.
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
     pub(crate) models: Vec<String>,
-    /// Check only the first N workloads of the space (in index order).
+    /// Check only the first N workloads of the space (in index order). 0: no limit.
     #[arg(long, value_name = "N")]
     pub(crate) limit: Option<u64>,
     /// Print workload number N of the space as a program (its oracles are its properties) and
@@ -46,12 +46,12 @@ pub(crate) struct WorkloadsArgs {
     /// text too when something failed). Its directory must exist (checked before the sweep).
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
-    /// Most findings listed per model and oracle (all are counted).
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// Most findings listed per model and oracle (all are counted). 0: no limit.
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = crate::input::limit)]
     pub(crate) max_findings: usize,
     /// The state budget: most distinct crash states per crash point; past it the crash point
-    /// is reported as not proven, never dropped.
-    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    /// is reported as not proven, never dropped. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = crate::input::limit)]
     pub(crate) max_states: usize,
     /// Print the summary as JSON.
     #[arg(long)]
@@ -300,9 +300,6 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
         Ok(m) => m,
         Err(code) => return code,
     };
-    if a.max_states == 0 {
-        return input_error(json_out, "--max-states must be at least 1");
-    }
     let limits = Limits {
         max_states: a.max_states,
         ..Limits::default()
@@ -319,7 +316,7 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
     if let Err(e) = interrupt::install() {
         return input_error(json_out, &format!("cannot install the Ctrl-C handler: {e}"));
     }
-    let n = a.limit.map_or(total, |l| l.min(total));
+    let n = a.limit.filter(|&l| l > 0).map_or(total, |l| l.min(total));
     let sw = sweep(
         &space,
         &models,
