@@ -1,6 +1,6 @@
 //! The subcommands: load the program, run the explorer, print text or JSON, return the exit code.
 
-use crate::input::{input_error, load, parse_models, print_json, FAILS, HOLDS, INPUT_ERROR};
+use crate::input::{input_error, load, parse_models, print_json, HOLDS, INPUT_ERROR, NOT_PROVEN};
 use crate::out::out;
 use crate::render;
 use serde_json::{json, Value};
@@ -43,13 +43,12 @@ pub(crate) fn check(c: &Common) -> u8 {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let mut all_hold = true;
+    let mut all = Vec::new();
     let mut results = Vec::new();
     let mut text = String::new();
     for m in &ms {
         let run = a.run(m);
         for (i, r) in run.check().into_iter().enumerate() {
-            all_hold &= r.holds;
             let cx = r
                 .counterexample
                 .as_ref()
@@ -72,24 +71,25 @@ pub(crate) fn check(c: &Common) -> u8 {
                 "model": m.to_string(),
                 "property": r.property,
                 "holds": r.holds,
+                "verdict": crate::input::verdict(&r),
                 "rests_on": g.as_ref().map(|g| g.basis.to_string()),
                 "load_bearing_rules": g.as_ref().map(|g| g.load_bearing.iter().map(|r| r.id).collect::<Vec<_>>()),
                 "violating_classes": r.violating_classes,
                 "unproven_crash_points": r.unproven,
                 "counterexample": cx.map(|c| render::counterexample_json(&a, &c)),
             }));
+            all.push(r);
         }
     }
+    let code = crate::input::verdicts_code(&all);
     if json {
-        print_json(&json!({ "program": path.display().to_string(), "results": results }));
+        print_json(
+            &json!({ "program": path.display().to_string(), "not_proven": code == NOT_PROVEN, "results": results }),
+        );
     } else {
         out!("{text}");
     }
-    if all_hold {
-        HOLDS
-    } else {
-        FAILS
-    }
+    code
 }
 
 pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
@@ -165,17 +165,15 @@ pub(crate) fn syncs(c: &Common) -> u8 {
         })
         .collect();
     progress.finish();
-    let all_hold = reports.iter().all(|r| r.results.iter().all(|x| x.holds));
+    let code = crate::input::verdicts_code(reports.iter().flat_map(|r| &r.results));
     if json {
-        print_json(&render::syncs_json(&a, path, &reports));
+        let mut v = render::syncs_json(&a, path, &reports);
+        v["not_proven"] = json!(code == NOT_PROVEN);
+        print_json(&v);
     } else {
         out!("{}", render::syncs_text(&a, path, &reports));
     }
-    if all_hold {
-        HOLDS
-    } else {
-        FAILS
-    }
+    code
 }
 
 pub(crate) fn explain(c: &Common, text: &str) -> u8 {
@@ -399,6 +397,16 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
             Ok(cols) => out.real = cols,
             Err(c) => return c,
         }
+    }
+    // A complete table exits 0; one with a cell not proven (a bound was hit) 3.
+    if code == HOLDS
+        && out.rows.iter().any(|r| {
+            r.cells
+                .iter()
+                .any(|c| !c.holds && c.counterexample.is_none())
+        })
+    {
+        code = NOT_PROVEN;
     }
     let text = out.render(if t.json {
         table::Format::Json

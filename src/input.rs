@@ -12,6 +12,31 @@ use unplug_model::{ModelSpec, ProgramErrors};
 pub(crate) const HOLDS: u8 = 0;
 pub(crate) const FAILS: u8 = 1;
 pub(crate) const INPUT_ERROR: u8 = 2;
+/// Nothing fails, but a bound (`--max-states`) was hit somewhere: not proven.
+pub(crate) const NOT_PROVEN: u8 = 3;
+
+/// A property's verdict as JSON gives it: `holds`, `fails` (a violating state was found) or
+/// `not_proven` (none was found, but a bound was hit).
+pub(crate) fn verdict(r: &unplug_explorer::PropertyResult) -> &'static str {
+    if r.holds {
+        "holds"
+    } else if r.violating_classes == 0 {
+        "not_proven"
+    } else {
+        "fails"
+    }
+}
+
+/// The exit code of a set of verdicts: 1 if one fails, else 3 if one is not proven, else 0.
+pub(crate) fn verdicts_code<'a>(
+    rs: impl IntoIterator<Item = &'a unplug_explorer::PropertyResult>,
+) -> u8 {
+    rs.into_iter().fold(HOLDS, |code, r| match verdict(r) {
+        "fails" => FAILS,
+        "not_proven" if code == HOLDS => NOT_PROVEN,
+        _ => code,
+    })
+}
 
 /// A usage or input problem: printed (as JSON with `--json`) and turned into exit code 2.
 pub(crate) fn input_error(json: bool, msg: &str) -> u8 {

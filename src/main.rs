@@ -64,7 +64,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///   unplug workloads --ops 2 every workload of a bounded space against built-in oracles
 ///   unplug search prog.up    the cheapest syncs, and minimal programs that break a property
 ///
-/// Exit status: 0 every property holds, 1 a property fails, 2 bad usage or a bad program.
+/// Exit status (every command):
+///   0  every property holds (a report: done)
+///   1  a property fails (a counterexample is printed)
+///   2  bad usage, a bad program, or output that cannot be written
+///   3  not proven: nothing fails, but a bound (--max-states) was hit somewhere
+///      (JSON output says "not_proven": true, and each such verdict is "not_proven")
+///   130  interrupted (real, workloads, bench)
 #[derive(Parser, Debug)]
 #[command(
     name = "unplug",
@@ -130,8 +136,9 @@ enum Command {
     /// holds or fails, with each failure's counterexample (Markdown footnotes, a click away in
     /// HTML, or JSON).
     ///
-    /// Exit status: 0 (a table is a report, not a check), 2 if a program has errors (they are
-    /// reported and the program is left out; the others are still tabled) or on bad usage.
+    /// Exit status: 0 (a table is a report, not a check), 3 if a cell is not proven (a bound was
+    /// hit), 2 if a program has errors (they are reported and the program is left out; the
+    /// others are still tabled) or on bad usage.
     Table(table::TableArgs),
     /// Run programs for real on ext4, xfs and btrfs under simulated power cuts, and check every
     /// crash state the disk shows against the model with the same mount options.
@@ -145,7 +152,8 @@ enum Command {
     /// (`scripts/install-deps`), and for `--backend vm` the guest kernel (`scripts/guest-kernel`).
     ///
     /// Exit status: 0 no unsound state, 1 an observed state the model did not predict (its image
-    /// is kept), 2 bad usage, a bad program or a failed run, 130 interrupted (cleaned up).
+    /// is kept), 2 bad usage, a bad program or a failed run, 3 no unsound state but the model hit
+    /// a bound (its predictions are incomplete), 130 interrupted (cleaned up).
     Real(real::RealArgs),
     /// Every workload of a bounded space (ACE's seq-1/seq-2/seq-3: Mohan et al., OSDI 2018),
     /// checked under every model against built-in oracles and the strength order of the models.
@@ -172,7 +180,8 @@ enum Command {
     ///   unplug workloads --ops 2 --show 1234       workload 1234 as a program (then `unplug check`)
     ///
     /// Exit status: 0 the models keep their strength order, 1 a model-order violation, 2 bad
-    /// usage, 130 interrupted (what was covered is reported).
+    /// usage, 3 no violation but a bound (--max-states) was hit (not proven), 130 interrupted
+    /// (what was covered is reported).
     #[command(verbatim_doc_comment)]
     Workloads(workloads::WorkloadsArgs),
     /// Measure the explorer and print the figures (docs/PERFORMANCE.md is this command's output):
@@ -207,7 +216,8 @@ enum Command {
     ///
     /// The same program, models, seed and cases give the same output byte for byte.
     ///
-    /// Exit status: 0 searched (a search is a report, not a check), 2 bad usage or a bad program.
+    /// Exit status: 0 searched (a search is a report, not a check), 2 bad usage or a bad program,
+    /// 3 a property's verdict as written is not proven (a bound was hit).
     #[command(verbatim_doc_comment)]
     Search(search::SearchArgs),
     /// Print a shell completion script for SHELL to standard output.

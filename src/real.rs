@@ -349,13 +349,18 @@ pub(crate) fn real(a: &RealArgs) -> u8 {
         Err(code) => return code,
     };
     let unsound: usize = reports.iter().map(|r| r.unsound).sum();
+    let not_proven = reports
+        .iter()
+        .any(|r| r.programs.iter().any(|p| p.model_bound_hit));
     if json {
-        print_json(&json!({ "runs": reports }));
+        print_json(&json!({ "runs": reports, "not_proven": not_proven }));
     } else {
         out!("{}", text(&reports));
     }
     if unsound > 0 {
         FAILS
+    } else if not_proven {
+        crate::input::NOT_PROVEN
     } else {
         HOLDS
     }

@@ -265,7 +265,23 @@ impl Searched<'_> {
         let m = &r.model;
         let _ = writeln!(text, "\n== {m} ==");
         let holding: Vec<usize> = (0..r.holds.len()).filter(|&i| r.holds[i]).collect();
-        let failing: Vec<usize> = (0..r.holds.len()).filter(|&i| !r.holds[i]).collect();
+        let not_holding: Vec<usize> = (0..r.holds.len()).filter(|&i| !r.holds[i]).collect();
+        // A property that does not hold as written fails, or is not proven (a bound was hit).
+        let written = if not_holding.is_empty() {
+            Vec::new()
+        } else {
+            a.run(m).check()
+        };
+        let (not_proven, failing): (Vec<usize>, Vec<usize>) = not_holding
+            .iter()
+            .partition(|&&i| input::verdict(&written[i]) == "not_proven");
+        if !not_proven.is_empty() {
+            let _ = writeln!(
+                text,
+                "{} NOT PROVEN as written: a bound was hit (--max-states).",
+                names(a, &not_proven)
+            );
+        }
         if !failing.is_empty() {
             let _ = writeln!(
                 text,
@@ -293,6 +309,7 @@ impl Searched<'_> {
             "model": m.to_string(),
             "holds": props.iter().zip(&r.holds).map(|(p, h)| (p.to_string(), json!(h))).collect::<serde_json::Map<_, _>>(),
             "keeps": holding.iter().map(|&i| props[i]).collect::<Vec<_>>(),
+            "not_proven": not_proven.iter().map(|&i| props[i]).collect::<Vec<_>>(),
             "cheapest": r.cheapest.as_ref().map(cheapest_json),
             "reorders": {
                 "dependencies": ro.dependencies,
@@ -507,5 +524,16 @@ pub(crate) fn search(args: &SearchArgs) -> u8 {
     } else {
         out!("{}", texts.join("\n"));
     }
-    input::HOLDS
+    // A report: 0, or 3 when a property's verdict as written is not proven.
+    let not_proven = programs.iter().any(|p| {
+        p["models"].as_array().is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m["not_proven"].as_array().is_some_and(|v| !v.is_empty()))
+        })
+    });
+    if not_proven {
+        input::NOT_PROVEN
+    } else {
+        input::HOLDS
+    }
 }

@@ -278,6 +278,7 @@ impl Table {
                             m.clone(),
                             json!({
                                 "holds": c.holds,
+                                "verdict": if c.verdict() == "unproven" { "not_proven" } else { c.verdict() },
                                 "unproven_crash_points": c.unproven,
                                 "counterexample": cx,
                             }),
@@ -301,7 +302,11 @@ impl Table {
             })
             .collect();
         let errors: Vec<Value> = self.errors.iter().flat_map(|e| e.json.clone()).collect();
-        json!({ "dir": self.dir, "models": self.models, "rows": rows, "errors": errors })
+        let not_proven = self
+            .rows
+            .iter()
+            .any(|r| r.cells.iter().any(|c| c.verdict() == "unproven"));
+        json!({ "dir": self.dir, "models": self.models, "not_proven": not_proven, "rows": rows, "errors": errors })
     }
 }
 

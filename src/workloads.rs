@@ -337,6 +337,7 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
     let seconds = sw.seconds;
     let model_names: Vec<String> = models.iter().map(|m| m.to_string()).collect();
     let order_total = sum.listed.iter().filter(|((_, o), _)| o == "order").count();
+    let not_proven = sum.tallies.values().any(|t| t.unproven > 0);
     if json_out {
         let oracles: Vec<Value> = sum
             .tallies
@@ -356,6 +357,7 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
             "findings_total": sum.findings_total,
             "findings": sum.findings,
             "unproven": sum.unproven,
+            "not_proven": not_proven,
         }));
     } else {
         out!(
@@ -370,6 +372,8 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
         INTERRUPTED
     } else if order_total > 0 {
         FAILS
+    } else if not_proven {
+        crate::input::NOT_PROVEN
     } else {
         HOLDS
     }

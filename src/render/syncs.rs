@@ -385,7 +385,7 @@ pub(crate) fn syncs_json(a: &Analysis, path: &Path, reports: &[SyncReport]) -> V
             json!({
                 "model": r.model,
                 "results": r.results.iter().map(|x| json!({
-                    "property": x.property, "holds": x.holds, "violating_classes": x.violating_classes,
+                    "property": x.property, "holds": x.holds, "verdict": crate::input::verdict(x), "violating_classes": x.violating_classes,
                     "unproven_crash_points": x.unproven,
                 })).collect::<Vec<_>>(),
                 "syncs": r.syncs.iter().map(|e| json!({
