@@ -338,3 +338,122 @@ fn completions_and_man_page() {
         assert!(man.contains(section), "man page lacks {section}");
     }
 }
+
+/// The words of docs/LANGUAGE.md's code (inline spans and fenced blocks).
+fn code_words(doc: &str) -> std::collections::BTreeSet<String> {
+    let mut words = std::collections::BTreeSet::new();
+    let mut add = |code: &str| {
+        for w in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+            words.insert(w.to_string());
+        }
+    };
+    for (i, block) in doc.split("```").enumerate() {
+        if i % 2 == 1 {
+            add(block);
+        } else {
+            for (j, span) in block.split('`').enumerate() {
+                if j % 2 == 1 {
+                    add(span);
+                }
+            }
+        }
+    }
+    words
+}
+
+/// docs/LANGUAGE.md cannot fall behind the parser: every statement keyword the parser names
+/// (its hint for an unknown statement), every op of the litmus corpus, and every predicate
+/// keyword appear in its code.
+#[test]
+fn language_reference_covers_every_keyword() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/LANGUAGE.md"))
+        .expect("docs/LANGUAGE.md");
+    let words = code_words(&doc);
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    assert!(readme.contains("docs/LANGUAGE.md"), "README links to it");
+
+    // The parser's own list, from its hint for an unknown statement.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_unplug"))
+        .args(["check", "--json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unplug runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"frobnicate f\n").expect("write");
+    }
+    let out = child.wait_with_output().expect("unplug runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON errors");
+    let hint = v["errors"][0]["hint"].as_str().expect("a hint");
+    let list = hint
+        .strip_prefix("expected one of: ")
+        .unwrap_or_else(|| panic!("{hint}"));
+    let mut keywords: Vec<String> = list
+        .split(", ")
+        .map(|item| {
+            item.split_whitespace()
+                .next()
+                .expect("a keyword")
+                .to_string()
+        })
+        .collect();
+    assert!(keywords.len() >= 25, "{keywords:?}");
+
+    // Every op the corpus uses, by the parser's name for it.
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/litmus"))
+        .expect("litmus/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "up"))
+        .collect();
+    files.push(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mmap-rename.up").into());
+    for f in files {
+        let src = std::fs::read_to_string(&f).expect("read");
+        let (program, _) = unplug_model::load(&src).unwrap_or_else(|_| panic!("{f:?} loads"));
+        keywords.extend(program.ops.iter().map(|op| op.kind.name().to_string()));
+    }
+    // Predicates, property forms and op modifiers.
+    for w in [
+        "always",
+        "after",
+        "exists",
+        "size",
+        "links",
+        "entries",
+        "readlink",
+        "prefix-of",
+        "old",
+        "new",
+        "empty",
+        "not",
+        "and",
+        "or",
+        "implies",
+        "at",
+        "keep-size",
+        "exchange",
+        "noreplace",
+        "invalidate",
+        "async",
+        "create",
+        "excl",
+        "trunc",
+        "append",
+        "dsync",
+        "dir",
+        "tmpfile",
+        "direct",
+        "KiB",
+        "MiB",
+        "GiB",
+        "TiB",
+        "PiB",
+        "EiB",
+    ] {
+        keywords.push(w.to_string());
+    }
+    let missing: Vec<&String> = keywords.iter().filter(|k| !words.contains(*k)).collect();
+    assert!(missing.is_empty(), "docs/LANGUAGE.md lacks {missing:?}");
+}
