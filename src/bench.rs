@@ -4,6 +4,7 @@
 //! of whole workload spaces (seq-1, seq-2, and optionally a seq-3 space).
 
 use crate::input::{input_error, print_json, HOLDS};
+use crate::out::out;
 use crate::workloads::sweep;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -31,7 +32,8 @@ pub(crate) struct BenchArgs {
     /// Skip the workload spaces (only the enumeration figures).
     #[arg(long)]
     pub(crate) no_workloads: bool,
-    /// Write the figures as Markdown to FILE (docs/PERFORMANCE.md is made this way).
+    /// Write the figures as Markdown to FILE (docs/PERFORMANCE.md is made this way). Its
+    /// directory must exist (checked before the benchmark starts).
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
     /// Print the figures as JSON.
@@ -56,6 +58,11 @@ fn rate(x: f64) -> String {
 }
 
 pub(crate) fn run(b: &BenchArgs) -> u8 {
+    if let Some(out) = &b.out {
+        if let Err(e) = crate::input::check_output_file("--out", out) {
+            return input_error(b.json, &e);
+        }
+    }
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&b.dir) {
         Ok(d) => d
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -166,7 +173,7 @@ pub(crate) fn run(b: &BenchArgs) -> u8 {
     if b.json {
         print_json(&v);
     } else {
-        print!("{}", markdown(&v));
+        out!("{}", markdown(&v));
     }
     HOLDS
 }

@@ -1,8 +1,9 @@
 //! The subcommands: load the program, run the explorer, print text or JSON, return the exit code.
 
 use crate::input::{
-    input_error, load, load_source, parse_models, print_json, FAILS, HOLDS, INPUT_ERROR,
+    input_error, load, load_source, parse_models, print_json, HOLDS, INPUT_ERROR, NOT_PROVEN,
 };
+use crate::out::out;
 use crate::render;
 use crate::warnings::{self, Warn, Warning};
 use serde_json::{json, Value};
@@ -15,7 +16,7 @@ use unplug_model::{ModelSpec, ProgramErrors};
 /// What every command that reads a program takes.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Common {
-    /// The program (a `.up` file).
+    /// The program (a `.up` file; `-` reads it from standard input).
     pub(crate) program: PathBuf,
     /// A model: `posix`, `ext4`, `xfs`, `btrfs`, `seq`, with options after a colon, e.g.
     /// `ext4:data=writeback,nodelalloc` or `xfs:atomic=sector,garbage` (`unplug models` lists
@@ -26,8 +27,8 @@ pub(crate) struct Common {
     #[arg(long)]
     pub(crate) json: bool,
     /// Most distinct crash-state classes explored per crash point; past it, the crash point is
-    /// reported as not proven (never dropped silently).
-    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    /// reported as not proven (never dropped silently). 0: no limit.
+    #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
 }
 
@@ -50,13 +51,12 @@ pub(crate) fn check(c: &Common) -> u8 {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let mut all_hold = true;
+    let mut all = Vec::new();
     let mut results = Vec::new();
     let mut text = String::new();
     for m in &ms {
         let run = a.run(m);
         for (i, r) in run.check().into_iter().enumerate() {
-            all_hold &= r.holds;
             let cx = r
                 .counterexample
                 .as_ref()
@@ -79,28 +79,28 @@ pub(crate) fn check(c: &Common) -> u8 {
                 "model": m.to_string(),
                 "property": r.property,
                 "holds": r.holds,
+                "verdict": crate::input::verdict(&r),
                 "rests_on": g.as_ref().map(|g| g.basis.to_string()),
                 "load_bearing_rules": g.as_ref().map(|g| g.load_bearing.iter().map(|r| r.id).collect::<Vec<_>>()),
                 "violating_classes": r.violating_classes,
                 "unproven_crash_points": r.unproven,
                 "counterexample": cx.map(|c| render::counterexample_json(&a, &c)),
             }));
+            all.push(r);
         }
     }
+    let code = crate::input::verdicts_code(&all);
     if json {
         print_json(&json!({
             "program": path.display().to_string(),
+            "not_proven": code == NOT_PROVEN,
             "results": results,
             "warnings": warnings::json(&warned),
         }));
     } else {
-        print!("{text}");
+        out!("{text}");
     }
-    if all_hold {
-        HOLDS
-    } else {
-        FAILS
-    }
+    code
 }
 
 pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
@@ -146,7 +146,7 @@ pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
                     }),
             );
         } else {
-            print!("{}", render::states_text(&a, &run, at));
+            out!("{}", render::states_text(&a, &run, at));
         }
     }
     if json {
@@ -178,19 +178,16 @@ pub(crate) fn syncs(c: &Common) -> u8 {
         })
         .collect();
     progress.finish();
-    let all_hold = reports.iter().all(|r| r.results.iter().all(|x| x.holds));
+    let code = crate::input::verdicts_code(reports.iter().flat_map(|r| &r.results));
     if json {
         let mut v = render::syncs_json(&a, path, &reports);
         v["warnings"] = warnings::json(&warned);
+        v["not_proven"] = json!(code == NOT_PROVEN);
         print_json(&v);
     } else {
-        print!("{}", render::syncs_text(&a, path, &reports));
+        out!("{}", render::syncs_text(&a, path, &reports));
     }
-    if all_hold {
-        HOLDS
-    } else {
-        FAILS
-    }
+    code
 }
 
 pub(crate) fn explain(c: &Common, text: &str) -> u8 {
@@ -223,7 +220,7 @@ pub(crate) fn explain(c: &Common, text: &str) -> u8 {
     if json {
         print_json(&e.json);
     } else {
-        print!("{}", e.text);
+        out!("{}", e.text);
     }
     HOLDS
 }
@@ -250,7 +247,7 @@ pub(crate) fn models(json: bool, markdown: Option<&Path>) -> u8 {
             .collect();
         print_json(&json!({ "models": v, "options": render::MODEL_OPTIONS }));
     } else {
-        print!("{}", render::models_text(&all));
+        out!("{}", render::models_text(&all));
     }
     HOLDS
 }
@@ -295,7 +292,7 @@ fn models_markdown(all: &[ModelSpec], dir: &Path) -> u8 {
             }
         }
     }
-    print!("{}", render::semantics_md(all, &shown_by));
+    out!("{}", render::semantics_md(all, &shown_by));
     HOLDS
 }
 
@@ -354,6 +351,11 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
         Ok(m) => m,
         Err(c) => return c,
     };
+    if let Some(path) = &t.output {
+        if let Err(e) = crate::input::check_output_file("--output", path) {
+            return input_error(false, &e);
+        }
+    }
     let dir = t.dir.display().to_string();
     let entries = match std::fs::read_dir(&t.dir) {
         Ok(e) => e,
@@ -410,6 +412,16 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
             Err(c) => return c,
         }
     }
+    // A complete table exits 0; one with a cell not proven (a bound was hit) 3.
+    if code == HOLDS
+        && out.rows.iter().any(|r| {
+            r.cells
+                .iter()
+                .any(|c| !c.holds && c.counterexample.is_none())
+        })
+    {
+        code = NOT_PROVEN;
+    }
     let text = out.render(if t.json {
         table::Format::Json
     } else {
@@ -421,7 +433,7 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
                 return input_error(false, &format!("cannot write `{}`: {e}", path.display()));
             }
         }
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     code
 }

@@ -2,6 +2,7 @@
 //! error reported as text or JSON, printing JSON, and the exit codes. Commands depend on this
 //! module, never on each other for it.
 
+use crate::out::outln;
 use serde_json::{json, Value};
 use std::path::Path;
 use unplug_explorer::Analysis;
@@ -11,11 +12,36 @@ use unplug_model::{ModelSpec, ProgramErrors};
 pub(crate) const HOLDS: u8 = 0;
 pub(crate) const FAILS: u8 = 1;
 pub(crate) const INPUT_ERROR: u8 = 2;
+/// Nothing fails, but a bound (`--max-states`) was hit somewhere: not proven.
+pub(crate) const NOT_PROVEN: u8 = 3;
+
+/// A property's verdict as JSON gives it: `holds`, `fails` (a violating state was found) or
+/// `not_proven` (none was found, but a bound was hit).
+pub(crate) fn verdict(r: &unplug_explorer::PropertyResult) -> &'static str {
+    if r.holds {
+        "holds"
+    } else if r.violating_classes == 0 {
+        "not_proven"
+    } else {
+        "fails"
+    }
+}
+
+/// The exit code of a set of verdicts: 1 if one fails, else 3 if one is not proven, else 0.
+pub(crate) fn verdicts_code<'a>(
+    rs: impl IntoIterator<Item = &'a unplug_explorer::PropertyResult>,
+) -> u8 {
+    rs.into_iter().fold(HOLDS, |code, r| match verdict(r) {
+        "fails" => FAILS,
+        "not_proven" if code == HOLDS => NOT_PROVEN,
+        _ => code,
+    })
+}
 
 /// A usage or input problem: printed (as JSON with `--json`) and turned into exit code 2.
 pub(crate) fn input_error(json: bool, msg: &str) -> u8 {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({ "errors": [{ "message": msg }] })).expect("json")
         );
@@ -35,7 +61,7 @@ fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
                 json!({ "file": e.src.name(), "line": line, "column": col, "message": d.message, "hint": d.hint })
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({ "errors": errors })).expect("json")
         );
@@ -45,16 +71,45 @@ fn program_errors(json: bool, e: &ProgramErrors) -> u8 {
     INPUT_ERROR
 }
 
-/// Reads, parses and executes a program; on failure prints every error and returns exit code 2.
+/// The value of a limit flag (`--max-states`, `--max-findings`, ...): a number, where 0 means
+/// no limit, as it does for every limit of every command.
+pub(crate) fn limit(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Ok(usize::MAX),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{s}` is not a number: {e}")),
+    }
+}
+
+/// Whether a program path means standard input (`-`).
+pub(crate) fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// The name errors give a program file: its path, or `<stdin>` for `-`.
+pub(crate) fn shown(path: &Path) -> String {
+    if is_stdin(path) {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads, parses and executes a program (`-`: standard input); on failure prints every error
+/// and returns exit code 2.
 pub(crate) fn load(path: &Path, json: bool) -> Result<Analysis, u8> {
     load_source(path, json).map(|(a, _)| a)
 }
 
 /// [`load`], with the program's source (for the line and column of a warning).
 pub(crate) fn load_source(path: &Path, json: bool) -> Result<(Analysis, String), u8> {
-    let name = path.display().to_string();
-    let src = std::fs::read_to_string(path)
-        .map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
+    let name = shown(path);
+    let read = if is_stdin(path) {
+        std::io::read_to_string(std::io::stdin().lock())
+    } else {
+        std::fs::read_to_string(path)
+    };
+    let src = read.map_err(|e| input_error(json, &format!("cannot read `{name}`: {e}")))?;
     let (program, trace) = unplug_model::load(&src)
         .map_err(|errs| program_errors(json, &ProgramErrors::new(&name, &src, errs)))?;
     Ok((Analysis::from_trace(program, trace), src))
@@ -82,5 +137,59 @@ pub(crate) fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec
 }
 
 pub(crate) fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).expect("json"));
+    outln!("{}", serde_json::to_string_pretty(v).expect("json"));
+}
+
+/// Checks, before any work, that the output file `path` (given as `flag`) can be written: its
+/// directory exists (it is never created) and, if the file exists, it is a file open for writing
+/// (it is not changed here). Every command with an output file checks it this way.
+pub(crate) fn check_output_file(flag: &str, path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    check_parent(flag, path)?;
+    if path.is_dir() {
+        return Err(format!("{flag} {shown}: is a directory, not a file"));
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("{flag} {shown}: cannot write: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Checks, before any work, that the output directory `path` (given as `flag`) exists or can be
+/// made: it is a directory, or it does not exist and its parent does (only the last component
+/// is created, when the first file is written).
+pub(crate) fn check_output_dir(flag: &str, path: &Path) -> Result<(), String> {
+    if path.exists() {
+        if path.is_dir() {
+            return Ok(());
+        }
+        return Err(format!("{flag} {}: is not a directory", path.display()));
+    }
+    check_parent(flag, path)
+}
+
+/// The directory `path` would be in exists.
+fn check_parent(flag: &str, path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+            "{flag} {}: the directory `{}` does not exist (output directories are not created)",
+            path.display(),
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// 0 means no limit for every limit flag.
+    #[test]
+    fn zero_means_no_limit() {
+        assert_eq!(super::limit("0"), Ok(usize::MAX));
+        assert_eq!(super::limit("7"), Ok(7));
+        assert!(super::limit("-1").is_err());
+    }
 }

@@ -1,9 +1,13 @@
 //! The `unplug` command line: the only part of unplug that knows about terminals, files given on
 //! the command line, exit codes and output formats.
 
+// Standard output goes through `out` (its write errors are reported, not a panic).
+#![deny(clippy::print_stdout)]
+
 mod bench;
 mod commands;
 mod input;
+mod out;
 mod real;
 mod render;
 mod search;
@@ -11,10 +15,37 @@ mod table;
 mod warnings;
 mod workloads;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use commands::Common;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The kernels the models were checked against: the kernel sources the rules cite (docs/SEMANTICS.md)
+/// and the kernels `unplug real` held the models to (this machine's, and the vm backend's Debian
+/// guest kernel). A macro, for `concat!`.
+macro_rules! kernels {
+    () => {
+        "rule sources read at Linux v6.18; held to real kernels by `unplug real` on Linux 6.18 \
+         (host backend) and Debian's 6.1 (6.1.0-56-amd64, vm backend)"
+    };
+}
+
+/// `unplug -V`: the version and the commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("UNPLUG_GIT_COMMIT"),
+    ")"
+);
+
+/// `unplug --version`: also the kernels the models were checked against.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("UNPLUG_GIT_COMMIT"),
+    ")\nkernels: ",
+    kernels!()
+);
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -34,17 +65,30 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///   unplug workloads --ops 2 every workload of a bounded space against built-in oracles
 ///   unplug search prog.up    the cheapest syncs, and minimal programs that break a property
 ///
-/// Exit status: 0 every property holds, 1 a property fails, 2 bad usage or a bad program.
+/// Exit status (every command):
+///   0  every property holds (a report: done)
+///   1  a property fails (a counterexample is printed)
+///   2  bad usage, a bad program, or output that cannot be written
+///   3  not proven: nothing fails, but a bound (--max-states) was hit somewhere
+///      (JSON output says "not_proven": true, and each such verdict is "not_proven")
+///   130  interrupted (real, workloads, bench)
 #[derive(Parser, Debug)]
 #[command(
     name = "unplug",
-    version,
+    version = VERSION,
+    long_version = LONG_VERSION,
     verbatim_doc_comment,
     propagate_version = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Draw tables in ASCII (`+`, `-`, `|`) instead of box drawing. Automatic when standard
+    /// output is a terminal that cannot show box drawing: TERM=dumb, or a locale (the first of
+    /// LC_ALL, LC_CTYPE, LANG that is set; none means the C locale) that does not name UTF-8.
+    /// Output to a file or a pipe does not depend on the environment.
+    #[arg(long, global = true)]
+    ascii: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,8 +137,9 @@ enum Command {
     /// holds or fails, with each failure's counterexample (Markdown footnotes, a click away in
     /// HTML, or JSON).
     ///
-    /// Exit status: 0 (a table is a report, not a check), 2 if a program has errors (they are
-    /// reported and the program is left out; the others are still tabled) or on bad usage.
+    /// Exit status: 0 (a table is a report, not a check), 3 if a cell is not proven (a bound was
+    /// hit), 2 if a program has errors (they are reported and the program is left out; the
+    /// others are still tabled) or on bad usage.
     Table(table::TableArgs),
     /// Run programs for real on ext4, xfs and btrfs under simulated power cuts, and check every
     /// crash state the disk shows against the model with the same mount options.
@@ -108,7 +153,8 @@ enum Command {
     /// (`scripts/install-deps`), and for `--backend vm` the guest kernel (`scripts/guest-kernel`).
     ///
     /// Exit status: 0 no unsound state, 1 an observed state the model did not predict (its image
-    /// is kept), 2 bad usage, a bad program or a failed run, 130 interrupted (cleaned up).
+    /// is kept), 2 bad usage, a bad program or a failed run, 3 no unsound state but the model hit
+    /// a bound (its predictions are incomplete), 130 interrupted (cleaned up).
     Real(real::RealArgs),
     /// Every workload of a bounded space (ACE's seq-1/seq-2/seq-3: Mohan et al., OSDI 2018),
     /// checked under every model against built-in oracles and the strength order of the models.
@@ -135,7 +181,8 @@ enum Command {
     ///   unplug workloads --ops 2 --show 1234       workload 1234 as a program (then `unplug check`)
     ///
     /// Exit status: 0 the models keep their strength order, 1 a model-order violation, 2 bad
-    /// usage, 130 interrupted (what was covered is reported).
+    /// usage, 3 no violation but a bound (--max-states) was hit (not proven), 130 interrupted
+    /// (what was covered is reported).
     #[command(verbatim_doc_comment)]
     Workloads(workloads::WorkloadsArgs),
     /// Measure the explorer and print the figures (docs/PERFORMANCE.md is this command's output):
@@ -170,9 +217,24 @@ enum Command {
     ///
     /// The same program, models, seed and cases give the same output byte for byte.
     ///
-    /// Exit status: 0 searched (a search is a report, not a check), 2 bad usage or a bad program.
+    /// Exit status: 0 searched (a search is a report, not a check), 2 bad usage or a bad program,
+    /// 3 a property's verdict as written is not proven (a bound was hit).
     #[command(verbatim_doc_comment)]
     Search(search::SearchArgs),
+    /// Print a shell completion script for SHELL to standard output.
+    ///
+    /// Examples:
+    ///   unplug completions bash > ~/.local/share/bash-completion/completions/unplug
+    ///   unplug completions zsh > ~/.zfunc/_unplug
+    ///   unplug completions fish > ~/.config/fish/completions/unplug.fish
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, e.g. `unplug man > unplug.1`.
+    Man,
     /// The guest side of `unplug real --backend vm` (runs inside the VM).
     #[command(name = "__guest", hide = true)]
     Guest { spec: std::path::PathBuf },
@@ -186,7 +248,20 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version (on standard output) or a usage error (on standard error), with
+        // a failed write reported like every other.
+        Err(e) => {
+            let code = u8::try_from(e.exit_code()).unwrap_or(input::INPUT_ERROR);
+            if let Err(w) = e.print() {
+                eprintln!("error: cannot write to standard output: {w}");
+                return ExitCode::from(input::INPUT_ERROR);
+            }
+            return ExitCode::from(out::finish(code));
+        }
+    };
+    out::set_ascii(cli.ascii);
     let code = match cli.command {
         Command::Check(c) => commands::check(&c),
         Command::States { common: c, at } => commands::states(&c, at),
@@ -198,6 +273,22 @@ fn main() -> ExitCode {
         Command::Workloads(w) => workloads::run(&w),
         Command::Bench(b) => bench::run(&b),
         Command::Search(s) => search::search(&s),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "unplug", &mut buf);
+            out::print(&String::from_utf8_lossy(&buf));
+            input::HOLDS
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut buf) {
+                Ok(()) => {
+                    out::print(&String::from_utf8_lossy(&buf));
+                    input::HOLDS
+                }
+                Err(e) => input::input_error(false, &format!("cannot render the manual page: {e}")),
+            }
+        }
         Command::Guest { spec } => match unplug_realfs::record::guest_main(&spec) {
             Ok(()) => 0,
             Err(e) => {
@@ -206,5 +297,5 @@ fn main() -> ExitCode {
             }
         },
     };
-    ExitCode::from(code)
+    ExitCode::from(out::finish(code))
 }

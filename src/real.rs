@@ -2,6 +2,7 @@
 //! model to what the disk shows (the realfs crate does the work; this is the command line).
 
 use crate::input::{input_error, load, print_json, FAILS, HOLDS, INPUT_ERROR};
+use crate::out::out;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use unplug_explorer::Limits;
@@ -52,14 +53,15 @@ pub(crate) struct RealArgs {
     /// Crash images recovered at once. Default: the number of CPUs.
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
-    /// Where the images of unsound states are kept.
+    /// Where the images of unsound states are kept. DIR is created if it does not exist, but its
+    /// parent must (checked before anything runs).
     #[arg(long, value_name = "DIR", default_value = "unplug-unsound")]
     pub(crate) keep: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Most distinct crash-state classes the model explores per crash point.
-    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    /// Most distinct crash-state classes the model explores per crash point. 0: no limit.
+    #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
 }
 
@@ -79,6 +81,12 @@ pub(crate) enum Schedules {
 fn program_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in args {
+        if crate::input::is_stdin(p) {
+            return Err(
+                "`-` (standard input): `unplug real` runs programs from files; save it first"
+                    .to_string(),
+            );
+        }
         if p.is_dir() {
             let mut v: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| format!("cannot read directory `{}`: {e}", p.display()))?
@@ -309,6 +317,9 @@ pub(crate) fn real(a: &RealArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return input_error(json, &e),
     };
+    if let Err(e) = crate::input::check_output_dir("--keep", &a.keep) {
+        return input_error(json, &e);
+    }
     // Every program is checked by the model first; every error is reported before anything runs.
     let bad = files.iter().filter(|f| load(f, json).is_err()).count();
     if bad > 0 {
@@ -338,13 +349,18 @@ pub(crate) fn real(a: &RealArgs) -> u8 {
         Err(code) => return code,
     };
     let unsound: usize = reports.iter().map(|r| r.unsound).sum();
+    let not_proven = reports
+        .iter()
+        .any(|r| r.programs.iter().any(|p| p.model_bound_hit));
     if json {
-        print_json(&json!({ "runs": reports }));
+        print_json(&json!({ "runs": reports, "not_proven": not_proven }));
     } else {
-        print!("{}", text(&reports));
+        out!("{}", text(&reports));
     }
     if unsound > 0 {
         FAILS
+    } else if not_proven {
+        crate::input::NOT_PROVEN
     } else {
         HOLDS
     }

@@ -1,6 +1,5 @@
 //! Text and JSON output. Everything here is deterministic: sorted maps, fixed orders.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::Path;
@@ -220,8 +219,7 @@ pub(crate) fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> St
                 count_str(&p.total)
             );
         }
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED);
+        let mut t = crate::out::table();
         t.set_header(vec!["#", "count", "state", "replay"]);
         for (i, e) in p.states.iter().enumerate() {
             t.add_row(vec![

@@ -2,8 +2,8 @@
 //! go, and the smallest programs that break a property when syncs are dropped (proptest, seeded).
 
 use crate::input::{self, input_error, print_json};
+use crate::out::out;
 use crate::render;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use unplug_model::{ModelSpec, OpNo};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct SearchArgs {
-    /// The programs (`.up` files).
+    /// The programs (`.up` files; `-` reads one from standard input).
     #[arg(required = true, value_name = "PROGRAM")]
     pub(crate) programs: Vec<PathBuf>,
     /// A model (as for `check`); repeat for several. Default: posix, ext4, xfs, btrfs and seq.
@@ -31,13 +31,15 @@ pub(crate) struct SearchArgs {
     #[arg(long, value_name = "N", env = "UNPLUG_CASES", default_value_t = search::DEFAULT_CASES)]
     pub(crate) cases: u32,
     /// Write each minimal breaking program to DIR/STEM.MODEL.PROPERTY.up (it is always printed).
+    /// DIR is created if it does not exist, but its parent must (checked before the search).
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Most distinct crash-state classes explored per crash point (as for `check`).
-    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    /// Most distinct crash-state classes explored per crash point (as for `check`). 0: no
+    /// limit.
+    #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
 }
 
@@ -58,9 +60,13 @@ fn list(v: &[usize]) -> String {
 
 /// `DIR/STEM.MODEL.PROPERTY.up`, with the model's `:` `,` `=` made file-name friendly.
 fn out_file(dir: &Path, program: &Path, m: &ModelSpec, prop: &str) -> PathBuf {
-    let stem = program
-        .file_stem()
-        .map_or("program".into(), |s| s.to_string_lossy());
+    let stem = if input::is_stdin(program) {
+        "stdin".into()
+    } else {
+        program
+            .file_stem()
+            .map_or("program".into(), |s| s.to_string_lossy())
+    };
     let model: String = m
         .to_string()
         .chars()
@@ -78,8 +84,7 @@ fn treatment(t: Treatment) -> &'static str {
 }
 
 fn cheapest_table(a: &Analysis, c: &Cheapest) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::out::table();
     let mut h = vec!["cost".to_string()];
     if let Some(v) = c.variants.first() {
         h.extend(v.iter().map(|s| render::op_str(a, s.op.get())));
@@ -260,7 +265,23 @@ impl Searched<'_> {
         let m = &r.model;
         let _ = writeln!(text, "\n== {m} ==");
         let holding: Vec<usize> = (0..r.holds.len()).filter(|&i| r.holds[i]).collect();
-        let failing: Vec<usize> = (0..r.holds.len()).filter(|&i| !r.holds[i]).collect();
+        let not_holding: Vec<usize> = (0..r.holds.len()).filter(|&i| !r.holds[i]).collect();
+        // A property that does not hold as written fails, or is not proven (a bound was hit).
+        let written = if not_holding.is_empty() {
+            Vec::new()
+        } else {
+            a.run(m).check()
+        };
+        let (not_proven, failing): (Vec<usize>, Vec<usize>) = not_holding
+            .iter()
+            .partition(|&&i| input::verdict(&written[i]) == "not_proven");
+        if !not_proven.is_empty() {
+            let _ = writeln!(
+                text,
+                "{} NOT PROVEN as written: a bound was hit (--max-states).",
+                names(a, &not_proven)
+            );
+        }
         if !failing.is_empty() {
             let _ = writeln!(
                 text,
@@ -288,6 +309,7 @@ impl Searched<'_> {
             "model": m.to_string(),
             "holds": props.iter().zip(&r.holds).map(|(p, h)| (p.to_string(), json!(h))).collect::<serde_json::Map<_, _>>(),
             "keeps": holding.iter().map(|&i| props[i]).collect::<Vec<_>>(),
+            "not_proven": not_proven.iter().map(|&i| props[i]).collect::<Vec<_>>(),
             "cheapest": r.cheapest.as_ref().map(cheapest_json),
             "reorders": {
                 "dependencies": ro.dependencies,
@@ -341,7 +363,11 @@ impl Searched<'_> {
         let file = match &args.out {
             Some(dir) => {
                 let f = out_file(dir, path, m, p);
-                std::fs::create_dir_all(dir)
+                std::fs::create_dir(dir)
+                    .or_else(|e| match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(e),
+                    })
                     .and_then(|()| std::fs::write(&f, &x.source))
                     .map_err(|e| {
                         input_error(args.json, &format!("cannot write `{}`: {e}", f.display()))
@@ -455,6 +481,14 @@ pub(crate) fn search(args: &SearchArgs) -> u8 {
         Ok(m) => m,
         Err(c) => return c,
     };
+    if let Some(dir) = &args.out {
+        if let Err(e) = input::check_output_dir("--out", dir) {
+            return input_error(args.json, &e);
+        }
+    }
+    if args.programs.iter().filter(|p| input::is_stdin(p)).count() > 1 {
+        return input_error(args.json, "`-` (standard input) can be given once");
+    }
     let mut loaded = Vec::new();
     for p in &args.programs {
         match input::load(p, args.json) {
@@ -488,7 +522,18 @@ pub(crate) fn search(args: &SearchArgs) -> u8 {
             "programs": programs,
         }));
     } else {
-        print!("{}", texts.join("\n"));
+        out!("{}", texts.join("\n"));
     }
-    input::HOLDS
+    // A report: 0, or 3 when a property's verdict as written is not proven.
+    let not_proven = programs.iter().any(|p| {
+        p["models"].as_array().is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m["not_proven"].as_array().is_some_and(|v| !v.is_empty()))
+        })
+    });
+    if not_proven {
+        input::NOT_PROVEN
+    } else {
+        input::HOLDS
+    }
 }

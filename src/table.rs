@@ -31,12 +31,13 @@ pub(crate) struct TableArgs {
     /// The same as `--format json`.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Write the table to FILE instead of standard output.
+    /// Write the table to FILE instead of standard output. Its directory must exist (checked
+    /// before any program is run).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
     /// Most distinct crash-state classes explored per crash point; past it, the cell says
-    /// `unproven` (never dropped silently).
-    #[arg(long, value_name = "N", env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
+    /// `unproven` (never dropped silently). 0: no limit.
+    #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
     /// Also run every program for real (`unplug real`, host backend, every schedule) on each
     /// `--real-fs` file system and add one "observed" column per file system and kernel: how
@@ -46,7 +47,7 @@ pub(crate) struct TableArgs {
     /// A file system for `--real`: ext4, xfs or btrfs. Repeat for several. Default: all three.
     #[arg(long = "real-fs", value_name = "FS", requires = "real")]
     pub(crate) real_fs: Vec<String>,
-    /// Crash images per run for `--real` (see `unplug real --max-images`).
+    /// Crash images per run for `--real` (see `unplug real --max-images`). 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 32, requires = "real")]
     pub(crate) real_max_images: usize,
 }
@@ -277,6 +278,7 @@ impl Table {
                             m.clone(),
                             json!({
                                 "holds": c.holds,
+                                "verdict": if c.verdict() == "unproven" { "not_proven" } else { c.verdict() },
                                 "unproven_crash_points": c.unproven,
                                 "counterexample": cx,
                             }),
@@ -300,7 +302,11 @@ impl Table {
             })
             .collect();
         let errors: Vec<Value> = self.errors.iter().flat_map(|e| e.json.clone()).collect();
-        json!({ "dir": self.dir, "models": self.models, "rows": rows, "errors": errors })
+        let not_proven = self
+            .rows
+            .iter()
+            .any(|r| r.cells.iter().any(|c| c.verdict() == "unproven"));
+        json!({ "dir": self.dir, "models": self.models, "not_proven": not_proven, "rows": rows, "errors": errors })
     }
 }
 

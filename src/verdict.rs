@@ -86,9 +86,10 @@ impl<'a> Check<'a> {
         Ok(self)
     }
 
-    /// At most `n` crash-state classes per crash point; past it the point is not proven.
+    /// At most `n` crash-state classes per crash point; past it the point is not proven. 0: no
+    /// limit (as on the command line).
     pub fn max_states(mut self, n: usize) -> Check<'a> {
-        self.limits.max_states = n;
+        self.limits.max_states = if n == 0 { usize::MAX } else { n };
         self
     }
 

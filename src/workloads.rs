@@ -2,7 +2,7 @@
 //! against the built-in oracles and the strength order of the models.
 
 use crate::input::{input_error, parse_models, print_json, FAILS, HOLDS};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use crate::out::{out, outln};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ pub(crate) struct WorkloadsArgs {
     /// A model (as for `check`); repeat for several. Default: posix, ext4, xfs, btrfs and seq.
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
     pub(crate) models: Vec<String>,
-    /// Check only the first N workloads of the space (in index order).
+    /// Check only the first N workloads of the space (in index order). 0: no limit.
     #[arg(long, value_name = "N")]
     pub(crate) limit: Option<u64>,
     /// Print workload number N of the space as a program (its oracles are its properties) and
@@ -43,15 +43,15 @@ pub(crate) struct WorkloadsArgs {
     #[arg(long, value_name = "N")]
     pub(crate) show: Option<u64>,
     /// Write one JSON line per checked workload to FILE (its verdicts per model; the program
-    /// text too when something failed).
+    /// text too when something failed). Its directory must exist (checked before the sweep).
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
-    /// Most findings listed per model and oracle (all are counted).
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// Most findings listed per model and oracle (all are counted). 0: no limit.
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = crate::input::limit)]
     pub(crate) max_findings: usize,
     /// The state budget: most distinct crash states per crash point; past it the crash point
-    /// is reported as not proven, never dropped.
-    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    /// is reported as not proven, never dropped. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = crate::input::limit)]
     pub(crate) max_states: usize,
     /// Print the summary as JSON.
     #[arg(long)]
@@ -284,7 +284,7 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
         let w = space.workload(i);
         return match w.program(&space) {
             Some(p) => {
-                print!("# workload {i}: {}\n{p}", w.label());
+                out!("# workload {i}: {}\n{p}", w.label());
                 HOLDS
             }
             None => input_error(
@@ -300,26 +300,23 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
         Ok(m) => m,
         Err(code) => return code,
     };
-    if a.max_states == 0 {
-        return input_error(json_out, "--max-states must be at least 1");
-    }
     let limits = Limits {
         max_states: a.max_states,
         ..Limits::default()
     };
     let mut out = match &a.out {
-        Some(p) => match std::fs::File::create(p) {
+        Some(p) => match crate::input::check_output_file("--out", p).and_then(|()| {
+            std::fs::File::create(p).map_err(|e| format!("cannot write `{}`: {e}", p.display()))
+        }) {
             Ok(f) => Some(std::io::BufWriter::new(f)),
-            Err(e) => {
-                return input_error(json_out, &format!("cannot write `{}`: {e}", p.display()))
-            }
+            Err(e) => return input_error(json_out, &e),
         },
         None => None,
     };
     if let Err(e) = interrupt::install() {
         return input_error(json_out, &format!("cannot install the Ctrl-C handler: {e}"));
     }
-    let n = a.limit.map_or(total, |l| l.min(total));
+    let n = a.limit.filter(|&l| l > 0).map_or(total, |l| l.min(total));
     let sw = sweep(
         &space,
         &models,
@@ -340,6 +337,7 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
     let seconds = sw.seconds;
     let model_names: Vec<String> = models.iter().map(|m| m.to_string()).collect();
     let order_total = sum.listed.iter().filter(|((_, o), _)| o == "order").count();
+    let not_proven = sum.tallies.values().any(|t| t.unproven > 0);
     if json_out {
         let oracles: Vec<Value> = sum
             .tallies
@@ -359,22 +357,23 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
             "findings_total": sum.findings_total,
             "findings": sum.findings,
             "unproven": sum.unproven,
+            "not_proven": not_proven,
         }));
     } else {
-        print!(
+        out!(
             "{}",
             text(&space, &sum, &model_names, covered, total, seconds)
         );
         if interrupted {
-            println!(
-                "interrupted: workloads 0 to {covered} of {n} were checked; the rest were not"
-            );
+            outln!("interrupted: workloads 0 to {covered} of {n} were checked; the rest were not");
         }
     }
     if interrupted {
         INTERRUPTED
     } else if order_total > 0 {
         FAILS
+    } else if not_proven {
+        crate::input::NOT_PROVEN
     } else {
         HOLDS
     }
@@ -412,8 +411,7 @@ fn text(
         v.dedup();
         v
     };
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::out::table();
     let mut head = vec!["model".to_string()];
     head.extend(oracles.iter().map(|o| format!("{o}: violated/checked")));
     head.push("order".to_string());

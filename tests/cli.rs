@@ -235,3 +235,260 @@ fn explain_cites_the_rule_that_allows_append_zeros() {
         assert_eq!(ids, want, "{model} {}", zeros[0]);
     }
 }
+
+/// Runs `unplug` with `args` from the repository root, standard output going to `/dev/full`
+/// (every write fails); returns (exit code, standard error).
+fn to_dev_full(args: &[&str]) -> (Option<i32>, String) {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unplug"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(full)
+        .output()
+        .expect("unplug runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A write error on standard output is reported (standard error, exit 2), never a panic, in
+/// every command that prints.
+#[test]
+fn stdout_write_errors_are_reported() {
+    let seed = "examples/mmap-rename.up";
+    let cases: &[&[&str]] = &[
+        &["--help"],
+        &["--version"],
+        &["help", "check"],
+        &["models"],
+        &["models", "--json"],
+        &["check", seed],
+        &["check", "--json", seed],
+        &["check", "--json", "nope.up"],
+        &["states", "--model", "ext4", "--at", "2", seed],
+        &["syncs", "--model", "ext4", seed],
+        &["explain", "--model", "ext4", "--state", "2:m1", seed],
+        &["table", "tests/cmd/table-fixture", "--model", "ext4"],
+        &[
+            "search",
+            "--model",
+            "ext4",
+            "--cases",
+            "4",
+            "litmus/fsync-rename.up",
+        ],
+        &["workloads", "--ops", "1", "--show", "3"],
+        &["completions", "bash"],
+        &["man"],
+        &["workloads", "--ops", "1", "--limit", "5", "--model", "ext4"],
+    ];
+    for args in cases {
+        let (code, stderr) = to_dev_full(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// Runs `unplug` with `args` from the repository root; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unplug"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("unplug runs");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `--version`: the version, the commit (a short hash, possibly `-dirty`, or `unknown` outside a
+/// git checkout) and the kernels the models were checked against. Only the shape: the commit
+/// changes with every build.
+#[test]
+fn version_names_commit_and_kernels() {
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    let first = lines.next().expect("a version line");
+    let rest = first
+        .strip_prefix(concat!("unplug ", env!("CARGO_PKG_VERSION"), " (commit "))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{first}"));
+    let hash = rest.strip_suffix("-dirty").unwrap_or(rest);
+    assert!(
+        hash == "unknown" || (hash.len() >= 7 && hash.chars().all(|c| c.is_ascii_hexdigit())),
+        "{first}"
+    );
+    let kernels = lines.next().expect("a kernels line");
+    assert!(
+        kernels.starts_with("kernels: ") && kernels.contains("Linux 6."),
+        "{kernels}"
+    );
+    let (code, short, _) = run(&["-V"]);
+    assert_eq!((code, short.trim()), (0, first));
+}
+
+/// `completions SHELL` and `man`: non-empty output the shell and roff accept.
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, out, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains("unplug"), "{shell}: {out}");
+    }
+    let (_, bash, _) = run(&["completions", "bash"]);
+    assert!(bash.contains("_unplug()"), "{bash}");
+    for sub in ["check", "syncs", "workloads", "completions"] {
+        assert!(bash.contains(sub), "bash completion lacks {sub}");
+    }
+    // bash parses it (-n: syntax only), where bash is installed.
+    if let Ok(mut child) = std::process::Command::new("bash")
+        .arg("-n")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(bash.as_bytes())
+            .expect("write");
+        assert!(child.wait().expect("bash").success(), "bash -n rejects it");
+    }
+    let (code, man, err) = run(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(man.lines().any(|l| l.starts_with(".TH unplug 1")), "{man}");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS"] {
+        assert!(man.contains(section), "man page lacks {section}");
+    }
+}
+
+/// The words of docs/LANGUAGE.md's code (inline spans and fenced blocks).
+fn code_words(doc: &str) -> std::collections::BTreeSet<String> {
+    let mut words = std::collections::BTreeSet::new();
+    let mut add = |code: &str| {
+        for w in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+            words.insert(w.to_string());
+        }
+    };
+    for (i, block) in doc.split("```").enumerate() {
+        if i % 2 == 1 {
+            add(block);
+        } else {
+            for (j, span) in block.split('`').enumerate() {
+                if j % 2 == 1 {
+                    add(span);
+                }
+            }
+        }
+    }
+    words
+}
+
+/// docs/LANGUAGE.md cannot fall behind the parser: every statement keyword the parser names
+/// (its hint for an unknown statement), every op of the litmus corpus, and every predicate
+/// keyword appear in its code.
+#[test]
+fn language_reference_covers_every_keyword() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/LANGUAGE.md"))
+        .expect("docs/LANGUAGE.md");
+    let words = code_words(&doc);
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    assert!(readme.contains("docs/LANGUAGE.md"), "README links to it");
+
+    // The parser's own list, from its hint for an unknown statement.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_unplug"))
+        .args(["check", "--json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unplug runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"frobnicate f\n").expect("write");
+    }
+    let out = child.wait_with_output().expect("unplug runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON errors");
+    let hint = v["errors"][0]["hint"].as_str().expect("a hint");
+    let list = hint
+        .strip_prefix("expected one of: ")
+        .unwrap_or_else(|| panic!("{hint}"));
+    let mut keywords: Vec<String> = list
+        .split(", ")
+        .map(|item| {
+            item.split_whitespace()
+                .next()
+                .expect("a keyword")
+                .to_string()
+        })
+        .collect();
+    assert!(keywords.len() >= 25, "{keywords:?}");
+
+    // Every op the corpus uses, by the parser's name for it.
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/litmus"))
+        .expect("litmus/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "up"))
+        .collect();
+    files.push(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mmap-rename.up").into());
+    for f in files {
+        let src = std::fs::read_to_string(&f).expect("read");
+        let (program, _) = unplug_model::load(&src).unwrap_or_else(|_| panic!("{f:?} loads"));
+        keywords.extend(program.ops.iter().map(|op| op.kind.name().to_string()));
+    }
+    // Predicates, property forms and op modifiers.
+    for w in [
+        "always",
+        "after",
+        "exists",
+        "size",
+        "links",
+        "entries",
+        "readlink",
+        "prefix-of",
+        "old",
+        "new",
+        "empty",
+        "not",
+        "and",
+        "or",
+        "implies",
+        "at",
+        "keep-size",
+        "exchange",
+        "noreplace",
+        "invalidate",
+        "async",
+        "create",
+        "excl",
+        "trunc",
+        "append",
+        "dsync",
+        "dir",
+        "tmpfile",
+        "direct",
+        "KiB",
+        "MiB",
+        "GiB",
+        "TiB",
+        "PiB",
+        "EiB",
+    ] {
+        keywords.push(w.to_string());
+    }
+    let missing: Vec<&String> = keywords.iter().filter(|k| !words.contains(*k)).collect();
+    assert!(missing.is_empty(), "docs/LANGUAGE.md lacks {missing:?}");
+}

@@ -85,6 +85,9 @@ pub struct ProgramReport {
     /// Jobs whose real run failed (the op and error), and crash points the model left
     /// unexplored (a bound hit).
     pub problems: Vec<String>,
+    /// The model hit a bound (`--max-states`) at some crash point: its predicted states there
+    /// are incomplete, so the run proves less (`unplug real` exits 3 when nothing is unsound).
+    pub model_bound_hit: bool,
     /// Each property of the program, evaluated on every observed state that it applies to.
     pub properties: Vec<PropertySeen>,
 }

@@ -3,7 +3,7 @@
 //! repairs.
 
 use super::{counterexample_json, explain_cmd, indent, op_str, point_str, ranges};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use comfy_table::Table;
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::Path;
@@ -166,8 +166,7 @@ pub(crate) fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> S
 
 /// Each model's verdict on each property, as written.
 fn as_written_table(reports: &[SyncReport], props: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::out::table();
     let mut h = vec!["model".to_string()];
     h.extend(props.iter().map(|p| p.to_string()));
     t.set_header(h);
@@ -195,8 +194,7 @@ fn sync_calls_table(
     props: &[&str],
     sync_ops: &[usize],
 ) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = crate::out::table();
     let mut h = vec!["op".to_string(), "call".to_string(), "property".to_string()];
     h.extend(reports.iter().map(|r| r.model.clone()));
     h.push("weakest".to_string());
@@ -439,7 +437,7 @@ pub(crate) fn syncs_json(a: &Analysis, path: &Path, reports: &[SyncReport]) -> V
             json!({
                 "model": r.model,
                 "results": r.results.iter().map(|x| json!({
-                    "property": x.property, "holds": x.holds, "violating_classes": x.violating_classes,
+                    "property": x.property, "holds": x.holds, "verdict": crate::input::verdict(x), "violating_classes": x.violating_classes,
                     "unproven_crash_points": x.unproven,
                 })).collect::<Vec<_>>(),
                 "syncs": r.syncs.iter().map(|e| json!({

@@ -8,7 +8,7 @@ use crate::diag::Diagnostic;
 use crate::program::{Path, Span};
 
 const SIZE_HINT: &str = "a size is an integer (decimal, or hex with 0x) with an optional unit B, \
-     KiB, MiB, GiB, TiB, K, M or G (K = KiB, M = MiB, G = GiB) and no space \
+     KiB, MiB, GiB, TiB, PiB, EiB, K, M or G (K = KiB, M = MiB, G = GiB) and no space \
      before the unit, e.g. 4096, 4KiB, 0x1000, 8MiB";
 const INT_HINT: &str = "expected an integer (decimal, or hex with 0x), without unit, e.g. 2";
 const PATH_HINT: &str = "a path is one or more names separated by `/`, each made of letters, \

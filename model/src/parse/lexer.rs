@@ -56,6 +56,8 @@ pub(super) fn size_value(text: &str) -> Result<u64, SizeError> {
         "M" | "MiB" => 1 << 20,
         "G" | "GiB" => 1 << 30,
         "TiB" => 1 << 40,
+        "PiB" => 1 << 50,
+        "EiB" => 1 << 60,
         _ => {
             return Err(if unit.starts_with(|c: char| c.is_ascii_alphabetic()) {
                 SizeError::BadUnit(unit.to_string())

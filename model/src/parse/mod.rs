@@ -64,7 +64,7 @@ pub fn parse_partial(source: &str) -> (Program, Vec<Diagnostic>) {
 }
 
 /// Parses a size: a decimal or `0x` hexadecimal integer with an optional unit `B`, `KiB`, `MiB`,
-/// `GiB`, `TiB`, `K`, `M` or `G` (`K` = `KiB` and so on), with no space before the unit:
+/// `GiB`, `TiB`, `PiB`, `EiB`, `K`, `M` or `G` (`K` = `KiB` and so on), with no space before the unit:
 /// `4096`, `4KiB`, `0x1000`, `8M`. Returns `None` if the text is not a size or if it does not
 /// fit in a `u64`.
 pub fn parse_size(text: &str) -> Option<u64> {

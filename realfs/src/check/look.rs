@@ -115,6 +115,7 @@ impl Tally {
         r.predicted_observed = self.hit.len();
         let unproven = prog.run.exploration.unproven();
         if !unproven.is_empty() {
+            r.model_bound_hit = true;
             r.problems.push(format!(
                 "the model hit a bound at crash points {unproven:?}: states there are incomplete"
             ));
