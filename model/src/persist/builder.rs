@@ -220,6 +220,52 @@ impl Builder<'_> {
         }
     }
 
+    /// An append's sizes at writeback (op `k`, file `ino`): first the part-way sizes an msync
+    /// of a range of it needs (`steps[&k]`, [`Builder::msync_size_need`]), a chain made by
+    /// `step_rule`, then the whole `size`, made by `rule`; each after the op's metadata `meta`
+    /// (by `rule`). Returns the whole size's effect.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call per model, each argument a model's own"
+    )]
+    pub(crate) fn writeback_sizes(
+        &mut self,
+        k: usize,
+        ino: Ino,
+        size: u64,
+        steps: &BTreeMap<usize, BTreeSet<(Ino, u64)>>,
+        meta: Option<usize>,
+        rule: &'static Rule,
+        step_rule: &'static Rule,
+    ) -> usize {
+        let part_way = steps
+            .get(&k)
+            .into_iter()
+            .flatten()
+            .filter(|(i, _)| *i == ino);
+        let sizes: Vec<(u64, String, &'static Rule)> = part_way
+            .map(|&(_, s)| (s, format!("w{k}s{s}"), step_rule))
+            .chain([(size, format!("w{k}"), rule)])
+            .collect();
+        let mut prev = None;
+        for (size, name, made_by) in sizes {
+            let assign = Assign::Size {
+                ino,
+                size,
+                holes_from: None,
+            };
+            let e = self.push(k, EffectKind::Writeback(vec![assign]), name, made_by);
+            if let Some(m) = meta {
+                self.edge(m, e, rule);
+            }
+            if let Some(p) = prev {
+                self.edge(p, e, step_rule);
+            }
+            prev = Some(e);
+        }
+        prev.expect("the whole size is always pushed")
+    }
+
     /// What an msync(MS_SYNC) of `[start, end)` of `ino` at op `k` makes durable of the file's
     /// size. msync is vfs_fsync_range(file, start, end, datasync=1) (mm/msync.c): the range's
     /// writeback allocates its new blocks and moves the on-disk size to cover them, capped at

@@ -288,50 +288,15 @@ impl Builder<'_> {
         // Part-way sizes an msync of a range of the append needs (xfs.msync-range-size): a
         // chain of sizes at completion before the whole one. They carry no block: a part-way
         // ioend's last block is in the msync's range, whose data its floor holds anyway.
-        let steps: Vec<u64> = st
-            .msync_steps
-            .get(&k)
-            .into_iter()
-            .flatten()
-            .filter(|(i, _)| *i == ino)
-            .map(|(_, s)| *s)
-            .collect();
-        let mut prev = None;
-        for s in steps {
-            let e = self.push(
-                k,
-                EffectKind::Writeback(vec![Assign::Size {
-                    ino,
-                    size: s,
-                    holes_from: None,
-                }]),
-                format!("w{k}s{s}"),
-                &XFS_MSYNC_SIZE,
-            );
-            if let Some(m) = st.meta_upto[k] {
-                self.edge(m, e, &XFS_SIZE_AT_COMPLETION);
-            }
-            if let Some(p) = prev {
-                self.edge(p, e, &XFS_MSYNC_SIZE);
-            }
-            prev = Some(e);
-        }
-        let e = self.push(
+        let e = self.writeback_sizes(
             k,
-            EffectKind::Writeback(vec![Assign::Size {
-                ino,
-                size: new,
-                holes_from: None,
-            }]),
-            format!("w{k}"),
+            ino,
+            new,
+            &st.msync_steps,
+            st.meta_upto[k],
             &XFS_SIZE_AT_COMPLETION,
+            &XFS_MSYNC_SIZE,
         );
-        if let Some(m) = st.meta_upto[k] {
-            self.edge(m, e, &XFS_SIZE_AT_COMPLETION);
-        }
-        if let Some(p) = prev {
-            self.edge(p, e, &XFS_MSYNC_SIZE);
-        }
         let last_block = (new - 1) / BLOCK * BLOCK;
         if self.enabled(&XFS_SIZE_AFTER_DATA) && last_block >= old {
             let last = self.layout.chunks_in(ino, new - 1, new).next();

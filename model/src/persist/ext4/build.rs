@@ -401,50 +401,15 @@ impl Builder<'_> {
         if let (true, Some((ino, size))) = (st.opts.delalloc, facts.extends) {
             // Part-way sizes an msync of a range of the append needs (ext4.msync-range-size):
             // a chain of writeback sizes before the whole one.
-            let mut prev = None;
-            let steps: Vec<u64> = st
-                .msync_steps
-                .get(&k)
-                .into_iter()
-                .flatten()
-                .filter(|(i, _)| *i == ino)
-                .map(|(_, s)| *s)
-                .collect();
-            for s in steps {
-                let e = self.push(
-                    k,
-                    EffectKind::Writeback(vec![Assign::Size {
-                        ino,
-                        size: s,
-                        holes_from: None,
-                    }]),
-                    format!("w{k}s{s}"),
-                    &EXT4_MSYNC_SIZE,
-                );
-                if let Some(m) = st.meta_upto[k] {
-                    self.edge(m, e, &EXT4_DELALLOC);
-                }
-                if let Some(p) = prev {
-                    self.edge(p, e, &EXT4_MSYNC_SIZE);
-                }
-                prev = Some(e);
-            }
-            let e = self.push(
+            let e = self.writeback_sizes(
                 k,
-                EffectKind::Writeback(vec![Assign::Size {
-                    ino,
-                    size,
-                    holes_from: None,
-                }]),
-                format!("w{k}"),
+                ino,
+                size,
+                &st.msync_steps,
+                st.meta_upto[k],
                 &EXT4_DELALLOC,
+                &EXT4_MSYNC_SIZE,
             );
-            if let Some(m) = st.meta_upto[k] {
-                self.edge(m, e, &EXT4_DELALLOC);
-            }
-            if let Some(p) = prev {
-                self.edge(p, e, &EXT4_MSYNC_SIZE);
-            }
             st.writebacks.entry(ino).or_default().push(e);
         }
         if let (true, Some(ino)) = (st.opts.auto_da_alloc, facts.released) {
