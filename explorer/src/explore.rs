@@ -268,6 +268,12 @@ fn explore_point_with(
         }
         !classes.bound_hit
     });
+    // An effect whose steps the model elided, issued and not durable here: the states it
+    // stands for are not all enumerated.
+    classes.bound_hit |= p
+        .elided
+        .iter()
+        .any(|&e| p.effects[e].op <= k + 1 && !floor[e]);
     (classes.into_point(k), downsets.min(limits.max_downsets))
 }
 
