@@ -4,6 +4,8 @@
 mod bench;
 mod commands;
 mod input;
+mod memory;
+mod progress;
 mod real;
 mod render;
 mod search;
@@ -15,8 +17,9 @@ use commands::Common;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc, counting live bytes for the memory budget (`memory.rs`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: memory::Counting = memory::Counting(mimalloc::MiMalloc);
 
 /// unplug: what a power cut can leave on disk after a sequence of file-system calls, and which of
 /// your fsync / fdatasync / msync calls you actually need.
@@ -205,5 +208,8 @@ fn main() -> ExitCode {
             }
         },
     };
+    if let Some(note) = memory::note() {
+        eprintln!("{note}");
+    }
     ExitCode::from(code)
 }
