@@ -4,6 +4,7 @@ use crate::input::{
     input_error, load, load_source, parse_models, print_json, HOLDS, INPUT_ERROR, NOT_PROVEN,
 };
 use crate::out::out;
+use crate::progress::Progress;
 use crate::render;
 use crate::warnings::{self, Warn, Warning};
 use serde_json::{json, Value};
@@ -30,6 +31,8 @@ pub(crate) struct Common {
     /// reported as not proven (never dropped silently). 0: no limit.
     #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
+    #[command(flatten)]
+    pub(crate) budget: crate::memory::Budget,
 }
 
 /// The program and the models a command runs on, and the warnings `which` asks for about the
@@ -38,6 +41,7 @@ fn prepare(c: &Common, which: Warn) -> Result<(Analysis, Vec<ModelSpec>, Vec<War
     let models = parse_models(&c.models, c.json)?;
     let (mut a, src) = load_source(&c.program, c.json)?;
     a.limits.max_states = c.max_states;
+    a.limits.max_memory = c.budget.install();
     let warned = warnings::of(&a.program, &src, which);
     if !c.json {
         warnings::print(&c.program.display().to_string(), &warned);
@@ -51,10 +55,13 @@ pub(crate) fn check(c: &Common) -> u8 {
         Ok(x) => x,
         Err(c) => return c,
     };
+    crate::memory::install_interrupt();
     let mut all = Vec::new();
     let mut results = Vec::new();
     let mut text = String::new();
+    let progress = Progress::new(ms.len(), "models", json);
     for m in &ms {
+        progress.step(format!("checking under {m}"));
         let run = a.run(m);
         for (i, r) in run.check().into_iter().enumerate() {
             let cx = r
@@ -62,11 +69,13 @@ pub(crate) fn check(c: &Common) -> u8 {
                 .as_ref()
                 .map(|v| syncs::Counterexample::of(&run, &Variant::default(), v));
             // What a holding property rests on (POSIX, documented, implementation).
-            let g = if r.holds {
+            let g = if r.holds && !interrupted() {
                 guarantee::guarantee(&a, m, i)
             } else {
                 None
             };
+            // An interrupt during the mutations leaves them unproven: say nothing of them.
+            let g = g.filter(|_| !interrupted());
             text.push_str(&render::check_line(
                 &a,
                 path,
@@ -88,7 +97,9 @@ pub(crate) fn check(c: &Common) -> u8 {
             }));
             all.push(r);
         }
+        progress.inc();
     }
+    progress.finish();
     let code = crate::input::verdicts_code(&all);
     if json {
         print_json(&json!({
@@ -100,7 +111,19 @@ pub(crate) fn check(c: &Common) -> u8 {
     } else {
         out!("{text}");
     }
+    if interrupted() {
+        eprintln!("interrupted: the crash points not explored are reported as not proven");
+        return INTERRUPTED;
+    }
     code
+}
+
+/// The exit status of a command stopped by Ctrl-C or SIGTERM.
+const INTERRUPTED: u8 = 130;
+
+/// Whether Ctrl-C or SIGTERM arrived (see [`crate::memory::install_interrupt`]).
+fn interrupted() -> bool {
+    unplug_explorer::budget::interrupted()
 }
 
 pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
@@ -164,19 +187,35 @@ pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
 
 pub(crate) fn syncs(c: &Common) -> u8 {
     let (path, json) = (c.program.as_path(), c.json);
-    let (mut a, ms, warned) = match prepare(c, Warn::Properties) {
+    let (a, ms, warned) = match prepare(c, Warn::Properties) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let progress = Progress::new();
-    a.set_on_explore(Some(progress.ticker()));
-    let reports: Vec<syncs::SyncReport> = ms
-        .iter()
-        .map(|m| {
-            progress.set_message(format!("sync analysis under {m}"));
-            syncs::analyse(&a, m)
-        })
-        .collect();
+    crate::memory::install_interrupt();
+    let progress = Progress::new(ms.len(), "models", json);
+    let mut reports: Vec<syncs::SyncReport> = Vec::new();
+    for m in &ms {
+        progress.step(format!("sync analysis under {m}"));
+        let report = syncs::analyse(&a, m);
+        progress.inc();
+        if interrupted() {
+            // The analysis under `m` was cut short: its verdicts are not proven. Report the
+            // models finished before it.
+            progress.finish();
+            let rest: Vec<String> = ms[reports.len()..].iter().map(|m| m.to_string()).collect();
+            if json && !reports.is_empty() {
+                print_json(&render::syncs_json(&a, path, &reports));
+            } else if !reports.is_empty() {
+                out!("{}", render::syncs_text(&a, path, &reports));
+            }
+            eprintln!(
+                "interrupted: no sync analysis under {} (not proven)",
+                rest.join(", ")
+            );
+            return INTERRUPTED;
+        }
+        reports.push(report);
+    }
     progress.finish();
     let code = crate::input::verdicts_code(reports.iter().flat_map(|r| &r.results));
     if json {
@@ -296,52 +335,6 @@ fn models_markdown(all: &[ModelSpec], dir: &Path) -> u8 {
     HOLDS
 }
 
-/// A spinner on stderr for long work: it appears only after a second (short runs print nothing)
-/// and only on a terminal; it counts explored program variants.
-struct Progress {
-    bar: indicatif::ProgressBar,
-}
-
-impl Progress {
-    fn new() -> Self {
-        let bar =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg}: {pos} program variants explored ({elapsed})",
-            )
-            .expect("valid template"),
-        );
-        Progress { bar }
-    }
-
-    /// Starts a new stage: its message, and the count from zero.
-    fn set_message(&self, m: String) {
-        self.bar.set_message(m);
-        self.bar.set_position(0);
-    }
-
-    /// The callback the explorer calls once per explored variant.
-    fn ticker(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
-        let bar = self.bar.clone();
-        let start = std::time::Instant::now();
-        let shown = std::sync::atomic::AtomicBool::new(false);
-        std::sync::Arc::new(move || {
-            bar.inc(1);
-            if start.elapsed().as_secs() >= 1
-                && !shown.swap(true, std::sync::atomic::Ordering::Relaxed)
-            {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                bar.enable_steady_tick(std::time::Duration::from_millis(120));
-            }
-        })
-    }
-
-    fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
-
 /// `unplug table DIR`: every `*.up` program of DIR (by name) under every model, as a guarantee
 /// table. A program with errors is reported (file:line:col) and left out; the others are still
 /// tabled, and the exit code is then 2. Otherwise 0: a table is a report, not a check.
@@ -379,7 +372,10 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
         real: Vec::new(),
     };
     let mut code = HOLDS;
+    let json = t.json || matches!(t.format, table::Format::Json);
+    let progress = Progress::new(files.len(), "programs", json);
     for f in &files {
+        progress.inc();
         let name = f.display().to_string();
         let src = match std::fs::read_to_string(f) {
             Ok(s) => s,
@@ -396,6 +392,8 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
             Ok((program, trace)) => {
                 let mut a = Analysis::from_trace(program, trace);
                 a.limits.max_states = t.max_states;
+                a.limits.max_memory = t.budget.install();
+                progress.step(name.clone());
                 out.rows.extend(table::rows(&a, f, &src, &models));
             }
             Err(errs) => {
@@ -406,6 +404,7 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
             }
         }
     }
+    progress.finish();
     if t.real {
         match real_columns(t, &files, &out) {
             Ok(cols) => out.real = cols,

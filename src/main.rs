@@ -7,7 +7,9 @@
 mod bench;
 mod commands;
 mod input;
+mod memory;
 mod out;
+mod progress;
 mod real;
 mod render;
 mod search;
@@ -47,8 +49,9 @@ const LONG_VERSION: &str = concat!(
     kernels!()
 );
 
+/// mimalloc, counting live bytes for the memory budget (`memory.rs`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: memory::Counting = memory::Counting(mimalloc::MiMalloc);
 
 /// unplug: what a power cut can leave on disk after a sequence of file-system calls, and which of
 /// your fsync / fdatasync / msync calls you actually need.
@@ -297,5 +300,8 @@ fn main() -> ExitCode {
             }
         },
     };
+    if let Some(note) = memory::note() {
+        eprintln!("{note}");
+    }
     ExitCode::from(out::finish(code))
 }

@@ -78,6 +78,18 @@ fn explain_cmd(path: &Path, m: &ModelSpec, replay: &str) -> String {
     )
 }
 
+/// The bound that cut crash points short: an interrupt, the memory budget, or (else) the
+/// state bound.
+pub(crate) fn bound_name() -> &'static str {
+    if unplug_explorer::budget::interrupted() {
+        "interrupted"
+    } else if unplug_explorer::budget::memory_hit() {
+        "--max-memory"
+    } else {
+        "--max-states"
+    }
+}
+
 pub(crate) fn check_line(
     a: &Analysis,
     path: &Path,
@@ -109,8 +121,9 @@ pub(crate) fn check_line(
     } else if !r.unproven.is_empty() && r.violating_classes == 0 {
         let _ = writeln!(
             s,
-            "{m}: {} NOT PROVEN: bound exceeded (--max-states): not proven for crash points {}",
+            "{m}: {} NOT PROVEN: bound exceeded ({}): not proven for crash points {}",
             r.property,
+            bound_name(),
             ranges(&r.unproven)
         );
     } else {
@@ -207,9 +220,10 @@ pub(crate) fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> St
         if p.bound_hit {
             let _ = writeln!(
                 s,
-                "{}: {} distinct state{plural} found before a bound was hit (--max-states): INCOMPLETE, properties here are not proven",
+                "{}: {} distinct state{plural} found before a bound was hit ({}): INCOMPLETE, properties here are not proven",
                 point_str(a, p.at),
-                count_str(&p.total)
+                count_str(&p.total),
+                bound_name()
             );
         } else {
             let _ = writeln!(

@@ -41,6 +41,8 @@ pub(crate) struct SearchArgs {
     /// limit.
     #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
+    #[command(flatten)]
+    pub(crate) budget: crate::memory::Budget,
 }
 
 fn parse_seed(s: &str) -> Result<u64, String> {
@@ -494,6 +496,7 @@ pub(crate) fn search(args: &SearchArgs) -> u8 {
         match input::load(p, args.json) {
             Ok(mut a) => {
                 a.limits.max_states = args.max_states;
+                a.limits.max_memory = args.budget.install();
                 loaded.push((p, a));
             }
             Err(c) => return c,
@@ -501,8 +504,12 @@ pub(crate) fn search(args: &SearchArgs) -> u8 {
     }
     let mut texts = Vec::new();
     let mut programs = Vec::new();
+    let progress = crate::progress::Progress::new(loaded.len(), "programs", args.json);
     for (p, a) in &loaded {
-        match one(p, a, &ms, args) {
+        progress.step(p.display().to_string());
+        let r = one(p, a, &ms, args);
+        progress.inc();
+        match r {
             Ok((t, v)) => {
                 texts.push(t);
                 programs.push(v);
@@ -510,6 +517,7 @@ pub(crate) fn search(args: &SearchArgs) -> u8 {
             Err(c) => return c,
         }
     }
+    progress.finish();
     if args.json {
         let costs: serde_json::Map<String, Value> = search::COSTS
             .iter()

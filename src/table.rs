@@ -39,6 +39,8 @@ pub(crate) struct TableArgs {
     /// `unproven` (never dropped silently). 0: no limit.
     #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
+    #[command(flatten)]
+    pub(crate) budget: crate::memory::Budget,
     /// Also run every program for real (`unplug real`, host backend, every schedule) on each
     /// `--real-fs` file system and add one "observed" column per file system and kernel: how
     /// many recovered crash images each property applied to, and how many violated it.

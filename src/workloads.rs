@@ -53,6 +53,8 @@ pub(crate) struct WorkloadsArgs {
     /// is reported as not proven, never dropped. 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = crate::input::limit)]
     pub(crate) max_states: usize,
+    #[command(flatten)]
+    pub(crate) budget: crate::memory::Budget,
     /// Print the summary as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -302,6 +304,7 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
     };
     let limits = Limits {
         max_states: a.max_states,
+        max_memory: a.budget.install(),
         ..Limits::default()
     };
     let mut out = match &a.out {

@@ -41,6 +41,10 @@ pub struct Limits {
     pub max_downsets: usize,
     /// Distinct crash-state classes per crash point.
     pub max_states: usize,
+    /// Live bytes of the process (read from the meter installed with
+    /// [`crate::budget::set_meter`]; `usize::MAX`: no budget). Past it, the crash point being
+    /// explored and every later one are unproven.
+    pub max_memory: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +52,7 @@ impl Default for Limits {
         Limits {
             max_downsets: 1 << 20,
             max_states: 200_000,
+            max_memory: usize::MAX,
         }
     }
 }
@@ -261,13 +266,19 @@ fn explore_point_with(
         (0..p.effects.len()).filter(|&e| p.effects[e].op <= k + 1 && !p.effects[e].is_block()),
     );
     keys.clear();
-    let mut classes = Classes::new(by_hash, next, limits.max_states);
+    let mut classes = Classes::new(by_hash, next, limits);
+    crate::budget::count_point();
+    if crate::budget::must_stop(&limits) {
+        // Out of memory or interrupted before this crash point: none of it is proven.
+        classes.bound_hit = true;
+        return (classes.into_point(k), 0);
+    }
     included.clear();
     included.resize(p.effects.len(), false);
     let mut downsets = 0usize;
     enumerate(globals, 0, included, floor, g, &mut |inc| {
         downsets += 1;
-        if downsets > limits.max_downsets {
+        if downsets > limits.max_downsets || crate::budget::must_stop(&limits) {
             classes.bound_hit = true;
             return false;
         }
@@ -280,6 +291,12 @@ fn explore_point_with(
         }
         !classes.bound_hit
     });
+    // An effect whose steps the model elided, issued and not durable here: the states it
+    // stands for are not all enumerated.
+    classes.bound_hit |= p
+        .elided
+        .iter()
+        .any(|&e| p.effects[e].op <= k + 1 && !floor[e]);
     (classes.into_point(k), downsets.min(limits.max_downsets))
 }
 
@@ -333,7 +350,9 @@ fn classes_of_dense(
                 keys.insert(h, dd.key(), i);
             }
         }
-        if !picks.advance() {
+        // A bound hit (classes, memory, interrupt) ends the downset too: the combinations
+        // left could be astronomically many.
+        if classes.bound_hit || !picks.advance() {
             break;
         }
     }

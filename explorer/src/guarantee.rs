@@ -30,9 +30,11 @@ fn rank(b: Basis) -> u8 {
     }
 }
 
-/// What property `i` rests on under `model`, if it holds there.
+/// What property `i` rests on under `model`, if it holds there. None too once the memory
+/// budget was reached ([`crate::budget`]): a mutation cut short by it would count as
+/// load-bearing, and each further one could fill the budget again.
 pub fn guarantee(a: &Analysis, model: &ModelSpec, i: usize) -> Option<Guarantee> {
-    if !a.holds(model, &a.trace, &[], Some(i))[i] {
+    if crate::budget::memory_hit() || !a.holds(model, &a.trace, &[], Some(i))[i] {
         return None;
     }
     let mut load_bearing = Vec::new();
@@ -42,9 +44,15 @@ pub fn guarantee(a: &Analysis, model: &ModelSpec, i: usize) -> Option<Guarantee>
         if !mutated.holds(model, &a.trace, &[], Some(i))[i] {
             load_bearing.push(r);
         }
+        if crate::budget::memory_hit() {
+            return None;
+        }
     }
     let holds_under_posix =
         *model == ModelSpec::Posix || a.holds(&ModelSpec::Posix, &a.trace, &[], Some(i))[i];
+    if crate::budget::memory_hit() {
+        return None;
+    }
     let basis = if holds_under_posix {
         Basis::Posix
     } else {

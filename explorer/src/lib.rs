@@ -12,6 +12,7 @@
 //! assert!(!run.check()[0].holds);
 //! ```
 
+pub mod budget;
 pub mod count;
 pub mod explore;
 pub mod graph;

@@ -42,7 +42,7 @@ pub(super) struct Classes<'b> {
     /// Hash of a state -> the first of its indices in `found`; `next` chains the others.
     by_hash: &'b mut FxMap<u64, u32>,
     next: &'b mut Vec<u32>,
-    max: usize,
+    limits: crate::Limits,
     pub(super) bound_hit: bool,
     /// The first state found once `max` classes were kept: not a class of the point, but a
     /// property it violates fails (a violation found at the bound is a violation).
@@ -56,7 +56,7 @@ impl<'b> Classes<'b> {
     pub(super) fn new(
         by_hash: &'b mut FxMap<u64, u32>,
         next: &'b mut Vec<u32>,
-        max: usize,
+        limits: crate::Limits,
     ) -> Self {
         by_hash.clear();
         next.clear();
@@ -64,7 +64,7 @@ impl<'b> Classes<'b> {
             found: Vec::new(),
             by_hash,
             next,
-            max,
+            limits,
             bound_hit: false,
             beyond: None,
         }
@@ -119,7 +119,10 @@ impl<'b> Classes<'b> {
             }
             i = self.next[i as usize];
         }
-        if self.found.len() < self.max {
+        // Every 64 new classes, the memory budget and the interrupt (one downset can have
+        // many classes).
+        let stop = self.found.len() % 64 == 63 && crate::budget::must_stop(&self.limits);
+        if self.found.len() < self.limits.max_states && !stop {
             let i = self.found.len() as u32;
             self.by_hash.insert(h, i);
             self.next.push(first);

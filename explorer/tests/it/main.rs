@@ -2,6 +2,7 @@
 //! the litmus corpus with golden counts, the brute-force cross-check of the reduction, and the
 //! rule mutation test.
 
+mod bounds;
 mod litmus;
 mod order;
 mod reduction;

@@ -140,6 +140,7 @@ fn order_limits_make_points_unproven() {
     a.limits = Limits {
         max_downsets: 1 << 20,
         max_states: 1,
+        ..Limits::default()
     };
     let r = order::check_pair(&a, &spec("seq"), &spec("posix:atomic=sector"));
     assert!(r.violations.is_empty());

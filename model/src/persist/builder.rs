@@ -17,6 +17,8 @@ pub struct Builder<'a> {
     pub(crate) p_effects: Vec<Effect>,
     pub(crate) edges: Vec<Edge>,
     pub(crate) floors: Vec<Floor>,
+    /// See [`super::Persistence::elided`].
+    pub(crate) elided: Vec<usize>,
 }
 
 impl Builder<'_> {

@@ -359,6 +359,12 @@ pub struct Persistence {
     pub edges: Vec<Edge>,
     pub floors: Vec<Floor>,
     pub layout: Layout,
+    /// Effects whose intermediate steps were not made because there would be too many (posix:
+    /// an extending write across more than [`posix::MAX_SIZE_STEPS`] pages has only its final
+    /// size). The states are exact where such an effect is durable (its steps would be too) or
+    /// not yet issued; elsewhere the explorer marks the crash point unproven (`bound_hit`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub elided: Vec<usize>,
 }
 
 impl Persistence {
@@ -393,6 +399,7 @@ pub fn build_dropping(
         p_effects: Vec::new(),
         edges: Vec::new(),
         floors: Vec::new(),
+        elided: Vec::new(),
     };
     model.fs().build(model, &mut b);
     Persistence {
@@ -401,6 +408,7 @@ pub fn build_dropping(
         edges: b.edges,
         floors: b.floors,
         layout: b.layout,
+        elided: b.elided,
     }
 }
 

@@ -66,6 +66,10 @@ impl FsModel for Posix {
     }
 }
 
+/// The most page-boundary size steps an extending write gets under posix (16 MiB): past it,
+/// the steps are elided (see [`super::Persistence::elided`]). The corpus writes at most 8 MiB.
+pub const MAX_SIZE_STEPS: u64 = 4096;
+
 impl Builder<'_> {
     fn posix(&mut self) {
         // Each op's inode metadata (creation, size) is one effect per inode; its directory-entry
@@ -102,6 +106,8 @@ impl Builder<'_> {
         let mut entries = Vec::new();
         // The last intermediate size effect of an extending write: (inode, effect).
         let mut size_step: Option<(Ino, usize)> = None;
+        // The inode of an extending write whose steps were elided.
+        let mut elided: Option<Ino> = None;
         for a in &facts.assigns {
             match a {
                 Assign::Entry { .. } => entries.push(a.clone()),
@@ -120,8 +126,13 @@ impl Builder<'_> {
             // docs/ORDER.md). The steps are chained: that removes no state (the latest
             // durable size wins whichever steps persist) and keeps the downsets linear in
             // the number of pages instead of exponential.
+            // A write across more than MAX_SIZE_STEPS pages gets no steps: their number (and
+            // the states they make) would grow with the bytes written. Its final size effect
+            // is `elided`, and the explorer reports the crash points where the steps would
+            // matter as unproven.
             let mut at = (vsize.get(&ino).copied().unwrap_or(0) / BLOCK + 1) * BLOCK;
-            while at < size {
+            let elide = size.saturating_sub(at).div_ceil(BLOCK) > MAX_SIZE_STEPS;
+            while at < size && !elide {
                 let e = self.push(
                     k,
                     EffectKind::Meta(vec![Assign::Size {
@@ -137,6 +148,9 @@ impl Builder<'_> {
                 }
                 size_step = Some((ino, e));
                 at += BLOCK;
+            }
+            if elide {
+                elided = Some(ino);
             }
             per_inode.entry(ino).or_default().push(Assign::Size {
                 ino,
@@ -158,6 +172,9 @@ impl Builder<'_> {
                 format!("m{k}.{ino}"),
                 &POSIX_UNORDERED,
             );
+            if elided == Some(ino) {
+                self.elided.push(e);
+            }
             if let Some((_, prev)) = size_step.filter(|(i, _)| *i == ino) {
                 self.edge(prev, e, &POSIX_UNORDERED);
             }

@@ -1,7 +1,7 @@
 //! The ops on an open file: open, close, write and pwrite, ftruncate, fallocate and
 //! sync_file_range (and the two helpers the mapping ops share: bytes written, a truncate).
 
-use super::fs::{err, file_handle, handle, missing, Fs, Handle, Inode};
+use super::fs::{err, file_handle, handle, missing, within_max_size, Fs, Handle, Inode};
 use super::{Assign, Content, Dirty, Ino, Kind, OpFacts, Origin, SyncReq, BLOCK};
 use crate::diag::Diagnostic;
 use crate::program::{Op, OpenFlags, Path, DIRECT_ALIGN};
@@ -121,6 +121,9 @@ pub(super) fn write(
     let end = at
         .checked_add(len)
         .ok_or_else(|| err(op, "offset + length overflows"))?;
+    // Linux writes short to the limit, or fails with EFBIG at it (generic_write_check_limits);
+    // either way the program's write does not happen as written.
+    within_max_size(op, "the write", end, "EFBIG")?;
     if h.flags.direct && (!at.is_multiple_of(DIRECT_ALIGN) || !len.is_multiple_of(DIRECT_ALIGN)) {
         return Err(err(
             op,
@@ -161,6 +164,8 @@ pub(super) fn ftruncate(
 ) -> Result<OpFacts, Diagnostic> {
     let mut f = OpFacts::default();
     let h = file_handle(fs, op, name)?;
+    // A size past i64::MAX is a negative loff_t: EINVAL (do_sys_ftruncate).
+    within_max_size(op, "the truncate", size, "EINVAL")?;
     truncate(fs, &mut f, h.ino, size);
     Ok(f)
 }
@@ -182,6 +187,7 @@ pub(super) fn fallocate(
     let end = offset
         .checked_add(len)
         .ok_or_else(|| err(op, "offset + length overflows"))?;
+    within_max_size(op, "the fallocate range", end, "EFBIG")?;
     let ino = h.ino;
     let n = fs.inodes.get_mut(&ino).expect("handle's inode exists");
     let old = n.size;

@@ -1,7 +1,7 @@
 //! The volatile file system a program runs on: the namespace, inodes and their contents, open
 //! handles and mappings, and what every op needs to look them up (and to say what is wrong).
 
-use super::{Assign, Content, Initial, Ino, Kind, OpFacts};
+use super::{Assign, Content, Initial, Ino, Kind, OpFacts, MAX_FILE_SIZE};
 use crate::diag::Diagnostic;
 use crate::program::{Op, OpenFlags, Path, Program};
 use std::collections::{BTreeMap, BTreeSet};
@@ -277,6 +277,23 @@ pub(super) fn missing(fs: &Fs, op: &Op, path: &Path) -> Diagnostic {
 
 pub(super) fn err(op: &Op, msg: impl Into<String>) -> Diagnostic {
     Diagnostic::new(op.span, msg)
+}
+
+/// An op whose byte range ends at `end`, past [`MAX_FILE_SIZE`], fails with `errno`.
+pub(super) fn within_max_size(
+    op: &Op,
+    what: &str,
+    end: u64,
+    errno: &str,
+) -> Result<(), Diagnostic> {
+    if end <= MAX_FILE_SIZE {
+        return Ok(());
+    }
+    Err(err(
+        op,
+        format!("{what} ends at byte {end}, past the largest file size (2^63 - 1 bytes): {errno}"),
+    )
+    .with_hint("a Linux file holds at most 2^63 - 1 bytes (MAX_LFS_FILESIZE); each file system's limit is lower (ext4: 16 TiB)"))
 }
 
 pub(super) fn handle<'a>(fs: &'a Fs, op: &Op, name: &str) -> Result<&'a Handle, Diagnostic> {

@@ -1,7 +1,7 @@
 //! The ops on a shared mapping: mmap, store, msync and munmap.
 
 use super::files::write_bytes;
-use super::fs::{err, file_handle, Fs, Mapping};
+use super::fs::{err, file_handle, within_max_size, Fs, Mapping};
 use super::{OpFacts, SyncReq, BLOCK};
 use crate::diag::Diagnostic;
 use crate::program::{MsyncMode, Op};
@@ -30,6 +30,8 @@ pub(super) fn mmap(
     if len == 0 {
         return Err(err(op, "mmap of length 0 fails with EINVAL"));
     }
+    // The parser checked that the sum fits in 64 bits.
+    within_max_size(op, "the mapping", offset.saturating_add(len), "EOVERFLOW")?;
     fs.descs[h.desc] += 1;
     fs.maps.insert(
         map.to_string(),

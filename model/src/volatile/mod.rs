@@ -31,6 +31,14 @@ pub use content::{merge, Content, Extent, Origin};
 /// The persistence granularity of file data (the page size and the file systems' block size).
 pub const BLOCK: u64 = 4096;
 
+/// The largest file size Linux allows, `MAX_LFS_FILESIZE` (`i64::MAX` bytes: `loff_t` is
+/// signed). A write, truncate, fallocate or mapping that ends past it fails (EFBIG, EINVAL,
+/// EOVERFLOW), so the execution rejects it; every offset the models and the explorer handle then
+/// fits in 63 bits, and block arithmetic on it cannot overflow. Each file system's own limit
+/// (`s_maxbytes`) is lower (ext4: 16 TiB with 4 KiB blocks for extent files; xfs and btrfs:
+/// 8 EiB); the models do not hold programs to it.
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
 /// An inode number. 0 is the root directory; setup and program inodes count up from 1 in creation
 /// order.
 pub type Ino = usize;

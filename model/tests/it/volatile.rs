@@ -385,3 +385,36 @@ fn every_new_error_in_one_run() {
     assert_eq!(got.len(), 7, "{got:#?}");
     assert!(got[6].starts_with("8: `s` is a symlink"), "{got:#?}");
 }
+
+/// A file holds at most 2^63 - 1 bytes (MAX_LFS_FILESIZE): a write, truncate, fallocate or
+/// mapping that ends past it fails as Linux fails it, so no later stage sees an offset whose
+/// block arithmetic could overflow. Large ranges inside the limit run.
+#[test]
+fn ranges_past_the_largest_file_size_fail() {
+    check_errors(
+        "f = open a create\n\
+         write f 18446744073709551615 D\n\
+         ftruncate f 18446744073709551615\n\
+         pwrite f 9223372036854775807 1 D\n\
+         fallocate f 9223372036854775000 1000\n\
+         m = mmap f 9223372036854771712 8KiB\n\
+         g = open b create append\n\
+         ftruncate g 9223372036854775806\n\
+         write g 2 D\n",
+        &[
+            (2, "the write ends at byte 18446744073709551615, past the largest file size (2^63 - 1 bytes): EFBIG"),
+            (3, "the truncate ends at byte 18446744073709551615, past the largest file size (2^63 - 1 bytes): EINVAL"),
+            (4, "the write ends at byte 9223372036854775808"),
+            (5, "the fallocate range ends at byte 9223372036854776000"),
+            (6, "the mapping ends at byte 9223372036854779904"),
+            // O_APPEND: the write lands at the end of the file, one byte below the limit.
+            (9, "the write ends at byte 9223372036854775808"),
+        ],
+    );
+    let t = trace(
+        "f = open a create\n\
+         pwrite f 1048576TiB 4KiB D\n\
+         ftruncate f 9223372036854775807\n",
+    );
+    assert_eq!(t.last.inodes[&1].1, 9_223_372_036_854_775_807);
+}
