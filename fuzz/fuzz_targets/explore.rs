@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
     analysis.limits = Limits {
         max_downsets: 4096,
         max_states: 4096,
+        ..Limits::default()
     };
     for model in ModelSpec::configurations() {
         let run = analysis.run(&model);

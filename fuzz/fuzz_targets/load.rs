@@ -85,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
     analysis.limits = Limits {
         max_downsets: 256,
         max_states: 256,
+        ..Limits::default()
     };
     for model in ModelSpec::all() {
         let run = analysis.run(&model);
