@@ -44,7 +44,7 @@ fn prepare(c: &Common, which: Warn) -> Result<(Analysis, Vec<ModelSpec>, Vec<War
     a.limits.max_memory = c.budget.install();
     let warned = warnings::of(&a.program, &src, which);
     if !c.json {
-        warnings::print(&c.program.display().to_string(), &warned);
+        warnings::print(&crate::input::shown(&c.program), &warned);
     }
     Ok((a, models, warned))
 }
