@@ -72,9 +72,10 @@ static GLOBAL: memory::Counting = memory::Counting(mimalloc::MiMalloc);
 ///   0  every property holds (a report: done)
 ///   1  a property fails (a counterexample is printed)
 ///   2  bad usage, a bad program, or output that cannot be written
-///   3  not proven: nothing fails, but a bound (--max-states) was hit somewhere
+///   3  not proven: nothing fails, but a bound was hit somewhere (--max-states,
+///      --max-memory, ...; the verdict names it)
 ///      (JSON output says "not_proven": true, and each such verdict is "not_proven")
-///   130  interrupted (real, workloads, bench)
+///   130  interrupted by Ctrl-C or SIGTERM (what was proven so far is printed)
 #[derive(Parser, Debug)]
 #[command(
     name = "unplug",
@@ -184,7 +185,7 @@ enum Command {
     ///   unplug workloads --ops 2 --show 1234       workload 1234 as a program (then `unplug check`)
     ///
     /// Exit status: 0 the models keep their strength order, 1 a model-order violation, 2 bad
-    /// usage, 3 no violation but a bound (--max-states) was hit (not proven), 130 interrupted
+    /// usage, 3 no violation but a bound (--max-states, --max-memory) was hit (not proven), 130 interrupted
     /// (what was covered is reported).
     #[command(verbatim_doc_comment)]
     Workloads(workloads::WorkloadsArgs),

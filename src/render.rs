@@ -78,16 +78,38 @@ fn explain_cmd(path: &Path, m: &ModelSpec, replay: &str) -> String {
     )
 }
 
-/// The bound that cut crash points short: an interrupt, the memory budget, or (else) the
-/// state bound.
-pub(crate) fn bound_name() -> &'static str {
-    if unplug_explorer::budget::interrupted() {
-        "interrupted"
-    } else if unplug_explorer::budget::memory_hit() {
-        "--max-memory"
-    } else {
-        "--max-states"
+/// The bounds that cut crash points short: an interrupt, the memory budget, and the explorer's
+/// own (the state bound, the downset bound, a write too large to step through page by page).
+pub(crate) fn bound_name() -> String {
+    use unplug_explorer::budget::{self, Bound};
+    let mut names: Vec<String> = Vec::new();
+    if budget::interrupted() {
+        names.push("interrupted".into());
     }
+    if budget::memory_hit() {
+        names.push("--max-memory".into());
+    }
+    for b in budget::bounds_hit() {
+        names.push(match b {
+            Bound::States => "--max-states".into(),
+            Bound::Downsets => format!(
+                "{} sets of metadata effects per crash point",
+                unplug_explorer::Limits::default().max_downsets
+            ),
+            Bound::Choices => format!(
+                "a block with more than {} combinations of versions, or more than 64 versions",
+                unplug_explorer::explore::MAX_OPTIONS
+            ),
+            Bound::Elided => format!(
+                "a write over {} pages, whose page-by-page sizes are not enumerated",
+                unplug_model::persist::posix::MAX_SIZE_STEPS
+            ),
+        });
+    }
+    if names.is_empty() {
+        names.push("--max-states".into());
+    }
+    names.join("; ")
 }
 
 pub(crate) fn check_line(

@@ -280,8 +280,9 @@ impl Searched<'_> {
         if !not_proven.is_empty() {
             let _ = writeln!(
                 text,
-                "{} NOT PROVEN as written: a bound was hit (--max-states).",
-                names(a, &not_proven)
+                "{} NOT PROVEN as written: a bound was hit ({}).",
+                names(a, &not_proven),
+                crate::render::bound_name()
             );
         }
         if !failing.is_empty() {

@@ -228,7 +228,7 @@ const LEGEND_HOLDS: &str = "no crash state, at any crash point the property cove
 const LEGEND_FAILS: &str =
     "some crash state violates it; the first one found is given: the crash point, the state after recovery, and the command that replays and explains it";
 const LEGEND_UNPROVEN: &str =
-    "no violation was found, but a bound (--max-states) was hit, so the property is not proven";
+    "no violation was found, but a bound was hit (--max-states, --max-memory, an interrupt, or one of the explorer's fixed bounds that `unplug check` names), so the property is not proven";
 
 impl Table {
     pub(crate) fn render(&self, f: Format) -> String {

@@ -8,13 +8,15 @@
 //! The meter and the interrupt are process-wide, as the memory and the signal are.
 
 use crate::Limits;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 static METER: OnceLock<fn() -> usize> = OnceLock::new();
 static INTERRUPT: OnceLock<fn() -> bool> = OnceLock::new();
 /// Whether some exploration stopped at the memory budget.
 static MEMORY_HIT: AtomicBool = AtomicBool::new(false);
+/// Which of the explorer's own bounds cut some crash point short (a bit per [`Bound`]).
+static BOUNDS: AtomicU8 = AtomicU8::new(0);
 /// Crash points explored (or begun) by this process, for progress reports.
 static POINTS: AtomicUsize = AtomicUsize::new(0);
 
@@ -52,6 +54,40 @@ pub fn interrupted() -> bool {
 /// Whether some exploration of this process stopped at the memory budget.
 pub fn memory_hit() -> bool {
     MEMORY_HIT.load(Ordering::Relaxed)
+}
+
+/// A bound of the explorer itself (the memory budget and the interrupt are polled above).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// [`Limits::max_states`]: distinct classes per crash point (`--max-states`).
+    States = 1,
+    /// [`Limits::max_downsets`]: downsets of global effects per crash point.
+    Downsets = 2,
+    /// A write whose per-page size steps the model elided (`Persistence::elided`).
+    Elided = 4,
+    /// A chunk with more than [`crate::explore::MAX_OPTIONS`] combinations of block versions,
+    /// or more than 64 versions: only one version per block of it was enumerated.
+    Choices = 8,
+}
+
+/// Records that `b` cut a crash point short.
+pub(crate) fn note(b: Bound) {
+    BOUNDS.fetch_or(b as u8, Ordering::Relaxed);
+}
+
+/// The explorer's own bounds that cut some crash point of this process short, in [`Bound`]
+/// order.
+pub fn bounds_hit() -> Vec<Bound> {
+    let bits = BOUNDS.load(Ordering::Relaxed);
+    [
+        Bound::States,
+        Bound::Downsets,
+        Bound::Elided,
+        Bound::Choices,
+    ]
+    .into_iter()
+    .filter(|b| bits & *b as u8 != 0)
+    .collect()
 }
 
 /// Whether an exploration under `limits` must stop now: interrupted, or over its memory budget.

@@ -31,6 +31,7 @@ use serde::Serialize;
 use unplug_model::volatile::Trace;
 use unplug_model::Persistence;
 
+pub use chunk_values::MAX_OPTIONS;
 pub use reference::volatile_state;
 
 /// Limits that keep an exploration bounded. When one is hit the result says so and which crash
@@ -95,6 +96,10 @@ pub struct Point {
     pub total: Count,
     /// A limit was hit: `states` is incomplete.
     pub bound_hit: bool,
+    /// The caller ended the enumeration early ([`Explorer::point_until`]): `states` is only a
+    /// part of the point's.
+    #[serde(skip)]
+    pub stopped: bool,
     /// When the bound on classes was hit: the state found at the bound (the first one past it).
     /// It is not one of `states` (listings and counts stay within the bound), but properties are
     /// checked on it too, so that a violation found at the bound is reported as a failure.
@@ -138,7 +143,7 @@ pub fn explore(trace: &Trace, p: &Persistence, g: &Graph, limits: Limits) -> Exp
     let d = dense::Dense::new(trace, p);
     let mut bufs = Buffers::take();
     let points = (0..=n)
-        .map(|k| explore_point_with(trace, p, g, k, limits, &d, &mut bufs).0)
+        .map(|k| explore_point_with(CrashPoint::new(trace, p, g, k), limits, &d, &mut bufs, None).0)
         .collect();
     bufs.give_back();
     Exploration { points }
@@ -170,6 +175,9 @@ pub struct CrashPoint<'a> {
     pub k: usize,
     /// The effects durable here (the floor of the completed syncs, closed under edges).
     pub floor: Vec<bool>,
+    /// The effects the enumeration does not branch on here (see `dense/fold.rs`; empty:
+    /// none).
+    pub folded: Vec<bool>,
 }
 
 impl<'a> CrashPoint<'a> {
@@ -180,6 +188,7 @@ impl<'a> CrashPoint<'a> {
             g,
             k,
             floor: floor_at(p, g, k),
+            folded: Vec::new(),
         }
     }
 }
@@ -197,7 +206,13 @@ pub(crate) fn explore_point_counted(
     limits: Limits,
 ) -> (Point, usize) {
     let d = dense::Dense::new(trace, p);
-    explore_point_with(trace, p, g, k, limits, &d, &mut Buffers::default())
+    explore_point_with(
+        CrashPoint::new(trace, p, g, k),
+        limits,
+        &d,
+        &mut Buffers::default(),
+        None,
+    )
 }
 
 /// Explores crash points of one program under one model, reusing the interned program and the
@@ -223,14 +238,65 @@ impl<'a> Explorer<'a> {
     }
 
     pub fn point(&mut self, k: usize, limits: Limits) -> Point {
-        let (trace, p, g) = (self.trace, self.p, self.g);
-        explore_point_with(trace, p, g, k, limits, &self.dense, &mut self.bufs).0
+        let cp = CrashPoint::new(self.trace, self.p, self.g, k);
+        explore_point_with(cp, limits, &self.dense, &mut self.bufs, None).0
+    }
+
+    /// Crash point `k`, its enumeration ended early once `stop` returns true for a class (the
+    /// point's `stopped` then says so, and its classes are only some of the point's).
+    pub fn point_until(
+        &mut self,
+        k: usize,
+        limits: Limits,
+        stop: &mut dyn FnMut(&CrashState) -> bool,
+    ) -> Point {
+        let cp = CrashPoint::new(self.trace, self.p, self.g, k);
+        explore_point_with(cp, limits, &self.dense, &mut self.bufs, Some(stop)).0
     }
 }
 
 impl Drop for Explorer<'_> {
     fn drop(&mut self) {
         std::mem::take(&mut self.bufs).give_back();
+    }
+}
+
+impl CrashPoint<'_> {
+    /// Drops from a witness the folded effects its state does not need: those that no other
+    /// persisted effect requires and that no block version it lets be a candidate waits for
+    /// (the enumeration includes a folded effect whenever it can; see `dense/fold.rs`). The
+    /// state and the choices are the same: the folded effects write nothing that survives, and
+    /// every chunk keeps its candidates.
+    fn minimize(&self, w: &mut Witness) {
+        let folded = |e: usize| self.folded.get(e).copied().unwrap_or(false);
+        if !w.persisted.iter().any(|&e| folded(e)) {
+            return;
+        }
+        let mut inc = vec![false; self.p.effects.len()];
+        for &e in &w.persisted {
+            inc[e] = true;
+        }
+        let mut stack: Vec<usize> = w
+            .persisted
+            .iter()
+            .copied()
+            .filter(|&e| !folded(e))
+            .collect();
+        for versions in &self.g.blocks_of_chunk {
+            for &b in versions {
+                if self.p.effects[b].op <= self.k + 1 && self.g.preds(b).all(|q| inc[q]) {
+                    stack.extend(self.g.preds(b));
+                }
+            }
+        }
+        let mut keep = vec![false; self.p.effects.len()];
+        while let Some(e) = stack.pop() {
+            if !keep[e] {
+                keep[e] = true;
+                stack.extend(self.g.preds(e));
+            }
+        }
+        w.persisted.retain(|&e| keep[e]);
     }
 }
 
@@ -242,15 +308,13 @@ type Stamp = (usize, usize);
 /// downset of global effects (see [`enumerate`]) yields its classes, through the fast path unless
 /// the downset is too large for it; the classes are then sorted into a [`Point`].
 fn explore_point_with(
-    trace: &Trace,
-    p: &Persistence,
-    g: &Graph,
-    k: usize,
+    mut cp: CrashPoint,
     limits: Limits,
     d: &dense::Dense,
     bufs: &mut Buffers,
+    stop: Option<&mut dyn FnMut(&CrashState) -> bool>,
 ) -> (Point, usize) {
-    let cp = CrashPoint::new(trace, p, g, k);
+    let (p, g, k) = (cp.p, cp.g, cp.k);
     let floor = &cp.floor;
     let Buffers {
         scratch,
@@ -266,7 +330,7 @@ fn explore_point_with(
         (0..p.effects.len()).filter(|&e| p.effects[e].op <= k + 1 && !p.effects[e].is_block()),
     );
     keys.clear();
-    let mut classes = Classes::new(by_hash, next, limits);
+    let mut classes = Classes::new(by_hash, next, limits, stop);
     crate::budget::count_point();
     if crate::budget::must_stop(&limits) {
         // Out of memory or interrupted before this crash point: none of it is proven.
@@ -276,27 +340,53 @@ fn explore_point_with(
     included.clear();
     included.resize(p.effects.len(), false);
     let mut downsets = 0usize;
-    enumerate(globals, 0, included, floor, g, &mut |inc| {
+    cp.folded = d.fold(&cp);
+    let space = Space {
+        globals,
+        floor: &cp.floor,
+        folded: &cp.folded,
+        g,
+    };
+    enumerate(&space, 0, included, &mut |inc| {
         downsets += 1;
-        if downsets > limits.max_downsets || crate::budget::must_stop(&limits) {
+        if downsets > limits.max_downsets {
+            crate::budget::note(crate::budget::Bound::Downsets);
             classes.bound_hit = true;
             return false;
         }
-        match dense::downset(d, scratch, &cp, globals, inc) {
-            Some(dd) => classes_of_dense(&cp, d, dd, inc, keys, &mut classes, picks),
-            // Too many paths for the fast path: the reference code builds every state.
-            None => cp.states(inc, &mut |state, w| {
-                classes.add(state, || w);
-            }),
+        if crate::budget::must_stop(&limits) {
+            classes.bound_hit = true;
+            return false;
         }
-        !classes.bound_hit
+        let complete = match dense::downset(d, scratch, &cp, globals, inc) {
+            Some(dd) => {
+                let complete = dd.complete();
+                classes_of_dense(&cp, d, dd, inc, keys, &mut classes, picks);
+                complete
+            }
+            // Too many paths for the fast path: the reference code builds every state.
+            None => cp.states(inc, &mut |state, mut w| {
+                classes.add(state, || {
+                    cp.minimize(&mut w);
+                    w
+                });
+            }),
+        };
+        if !complete {
+            crate::budget::note(crate::budget::Bound::Choices);
+            classes.bound_hit = true;
+        }
+        !classes.done()
     });
     // An effect whose steps the model elided, issued and not durable here: the states it
     // stands for are not all enumerated.
-    classes.bound_hit |= p
-        .elided
+    if p.elided
         .iter()
-        .any(|&e| p.effects[e].op <= k + 1 && !floor[e]);
+        .any(|&e| p.effects[e].op <= k + 1 && !floor[e])
+    {
+        crate::budget::note(crate::budget::Bound::Elided);
+        classes.bound_hit = true;
+    }
     (classes.into_point(k), downsets.min(limits.max_downsets))
 }
 
@@ -346,38 +436,54 @@ fn classes_of_dense(
                     "the fast path differs from the reference:\n{rs:?}\n{rw:?}\nfast:\n{state:?}\n{w:?}"
                 );
             }
-            if let Some(i) = classes.add(state, || w) {
+            let w = || {
+                let mut w = w;
+                cp.minimize(&mut w);
+                w
+            };
+            if let Some(i) = classes.add(state, w) {
                 keys.insert(h, dd.key(), i);
             }
         }
         // A bound hit (classes, memory, interrupt) ends the downset too: the combinations
         // left could be astronomically many.
-        if classes.bound_hit || !picks.advance() {
+        if classes.done() || !picks.advance() {
             break;
         }
     }
 }
 
+/// What [`enumerate`] walks: the global effects issued by the crash point, in index order, the
+/// floor, the folded effects, and the graph.
+struct Space<'a> {
+    globals: &'a [usize],
+    floor: &'a [bool],
+    folded: &'a [bool],
+    g: &'a Graph,
+}
+
 /// Depth-first enumeration of the downward-closed subsets of `globals` (in index order, which is
-/// a topological order: every edge goes from a lower to a higher index) that contain the floor.
-/// `visit` returns false to stop.
+/// a topological order: every edge goes from a lower to a higher index) that contain the floor,
+/// up to the folded effects (see `dense::fold`): one is included exactly when its predecessors
+/// are. `visit` returns false to stop.
 fn enumerate(
-    globals: &[usize],
+    s: &Space,
     i: usize,
     inc: &mut Vec<bool>,
-    floor: &[bool],
-    g: &Graph,
     visit: &mut dyn FnMut(&[bool]) -> bool,
 ) -> bool {
-    let Some(&e) = globals.get(i) else {
+    let Some(&e) = s.globals.get(i) else {
         return visit(inc);
     };
-    if !floor[e] && !enumerate(globals, i + 1, inc, floor, g, visit) {
+    let can = s.g.preds(e).all(|q| inc[q]);
+    // Durable here, or folded and free to be included: no branch without it.
+    let always = s.floor[e] || (s.folded[e] && can);
+    if !always && !enumerate(s, i + 1, inc, visit) {
         return false;
     }
-    if g.preds(e).all(|q| inc[q]) {
+    if can {
         inc[e] = true;
-        let go_on = enumerate(globals, i + 1, inc, floor, g, visit);
+        let go_on = enumerate(s, i + 1, inc, visit);
         inc[e] = false;
         return go_on;
     }

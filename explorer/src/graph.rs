@@ -9,6 +9,7 @@ use unplug_model::{Persistence, Rule};
 pub struct Graph {
     pub graph: DiGraph<usize, &'static Rule>,
     preds: Vec<Vec<usize>>,
+    succs: Vec<Vec<usize>>,
     /// The block-version effects of each chunk, in op order.
     pub blocks_of_chunk: Vec<Vec<usize>>,
 }
@@ -21,6 +22,7 @@ impl Graph {
         let mut graph = DiGraph::with_capacity(p.effects.len(), p.edges.len());
         let nodes: Vec<NodeIndex> = (0..p.effects.len()).map(|e| graph.add_node(e)).collect();
         let mut preds = vec![Vec::new(); p.effects.len()];
+        let mut succs = vec![Vec::new(); p.effects.len()];
         for e in &p.edges {
             assert!(
                 e.from < e.to,
@@ -31,8 +33,9 @@ impl Graph {
             );
             graph.add_edge(nodes[e.from], nodes[e.to], e.rule);
             preds[e.to].push(e.from);
+            succs[e.from].push(e.to);
         }
-        for v in &mut preds {
+        for v in preds.iter_mut().chain(&mut succs) {
             v.sort_unstable();
             v.dedup();
         }
@@ -45,6 +48,7 @@ impl Graph {
         Graph {
             graph,
             preds,
+            succs,
             blocks_of_chunk,
         }
     }
@@ -52,6 +56,11 @@ impl Graph {
     /// The effects that must be durable whenever `e` is (direct predecessors).
     pub fn preds(&self, e: usize) -> impl Iterator<Item = usize> + '_ {
         self.preds[e].iter().copied()
+    }
+
+    /// The effects that cannot be durable unless `e` is (direct successors).
+    pub fn succs(&self, e: usize) -> impl Iterator<Item = usize> + '_ {
+        self.succs[e].iter().copied()
     }
 
     /// The edges into `e` with their rules.

@@ -189,13 +189,17 @@ impl Analysis {
                 }
                 continue;
             }
-            let point = explorer.point(k, self.limits);
-            for i in live {
-                ok[i] = !point.bound_hit
-                    && point
-                        .states
-                        .iter()
-                        .all(|s| state::eval(&props[i].expr, &s.state, &cx));
+            // Each live property's verdict is settled by its first violating state: the
+            // enumeration stops once every live property has one.
+            let mut violated = vec![false; live.len()];
+            let point = explorer.point_until(k, self.limits, &mut |s| {
+                for (v, &i) in violated.iter_mut().zip(&live) {
+                    *v = *v || !state::eval(&props[i].expr, s, &cx);
+                }
+                violated.iter().all(|v| *v)
+            });
+            for (v, &i) in violated.iter().zip(&live) {
+                ok[i] = !v && !point.bound_hit;
             }
         }
         ok
@@ -300,5 +304,36 @@ impl ModelRun<'_> {
             violating_classes: violating,
             unproven,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sync analysis and "rests on" ask only whether properties hold: a crash point's
+    /// enumeration ends at the first state that violates every live property, instead of
+    /// enumerating (or running into a bound on) all of them.
+    #[test]
+    fn a_verdict_stops_at_the_first_violating_state() {
+        let mut src = String::from("f = open a create\n");
+        for _ in 0..10 {
+            src.push_str("write f 4KiB D\n");
+        }
+        src.push_str("property P: after 11: size a == 40KiB\n");
+        let program = unplug_model::parse::parse(&src).expect("parses");
+        let a = Analysis::new(&program).expect("runs");
+        let (p, g) = a.build(&ModelSpec::Ext4(Default::default()), &a.trace);
+        let mut explorer = explore::Explorer::new(&a.trace, &p, &g);
+        let all = explorer.point(11, a.limits);
+        assert!(all.states.len() > 10, "{}", all.states.len());
+        let mut seen = 0;
+        let first = explorer.point_until(11, a.limits, &mut |_| {
+            seen += 1;
+            true
+        });
+        assert!(first.stopped && !first.bound_hit);
+        assert_eq!((seen, first.states.len()), (1, 1));
+        assert_eq!(a.holds(&p.model, &a.trace, &[], None), [false]);
     }
 }

@@ -162,7 +162,9 @@ pub fn state_of(run: &ModelRun, w: &Witness) -> Result<CrashState, String> {
         }
     }
     let mut found = None;
-    cp.states(&inc, &mut |s, cand| {
+    // A witness names a combination the enumeration made, so it is among these even when a
+    // chunk had too many to make them all.
+    let _complete = cp.states(&inc, &mut |s, cand| {
         if found.is_none() && cand.chunks == w.chunks {
             found = Some(s);
         }

@@ -3,12 +3,16 @@
 //! offsets, lengths and sizes come from a table of extremes (0, one byte, a block, 2^32, 2^63 - 1,
 //! 2^63, 1 EiB, u64::MAX and neighbours), repeated up to a few thousand ops. The program is
 //! loaded (parse and volatile execution, as every command does), and a program that loads is
-//! built and explored under every default model with small bounds. Nothing may panic, and a
+//! built and explored under every default model with small bounds and a memory budget (the
+//! allocator below counts live bytes, as the CLI's does), so that a program the CLI would end
+//! with "bound exceeded" does not reach libFuzzer's own memory limit. Nothing may panic, and a
 //! program the parser accepts must either execute or be rejected with diagnostics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use unplug_explorer::{Analysis, Limits};
 use unplug_model::ModelSpec;
 
@@ -32,6 +36,41 @@ const EXTREMES: &[&str] = &[
     "18446744073709551615",
     "18446744073709551616",
 ];
+
+/// The system allocator, counting the bytes allocated and not yet freed.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed on to the system allocator unchanged; the wrapper only adds and
+// subtracts the sizes of the layouts it is given.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            LIVE.fetch_add(new_size, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// The exploration's memory budget: well under libFuzzer's default limit of 2 GB resident.
+const MAX_MEMORY: usize = 512 << 20;
 
 /// Ops are taken from the input in rounds; a round's ops are repeated this many times at most.
 const MAX_REPEAT: usize = 400;
@@ -82,10 +121,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut analysis) = Analysis::new(&program) else {
         panic!("a program that loads must execute again");
     };
+    unplug_explorer::budget::set_meter(|| LIVE.load(Ordering::Relaxed));
     analysis.limits = Limits {
         max_downsets: 256,
         max_states: 256,
-        ..Limits::default()
+        max_memory: MAX_MEMORY,
     };
     for model in ModelSpec::all() {
         let run = analysis.run(&model);

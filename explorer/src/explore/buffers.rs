@@ -37,13 +37,17 @@ impl Buffers {
 }
 
 /// The classes found so far at a crash point, in the order found.
-pub(super) struct Classes<'b> {
+pub(super) struct Classes<'b, 's> {
     pub(super) found: Vec<(CrashState, Witness)>,
     /// Hash of a state -> the first of its indices in `found`; `next` chains the others.
     by_hash: &'b mut FxMap<u64, u32>,
     next: &'b mut Vec<u32>,
     limits: crate::Limits,
     pub(super) bound_hit: bool,
+    /// Asked of every new class: true ends the enumeration (the caller has its answer, e.g. a
+    /// property it checks fails there). The classes found are then a part of the point's.
+    stop: Option<&'s mut dyn FnMut(&CrashState) -> bool>,
+    pub(super) stopped: bool,
     /// The first state found once `max` classes were kept: not a class of the point, but a
     /// property it violates fails (a violation found at the bound is a violation).
     beyond: Option<(CrashState, Witness)>,
@@ -51,12 +55,13 @@ pub(super) struct Classes<'b> {
 
 const NO_CLASS: u32 = u32::MAX;
 
-impl<'b> Classes<'b> {
+impl<'b, 's> Classes<'b, 's> {
     /// No class yet, with the tables of the last crash point emptied.
     pub(super) fn new(
         by_hash: &'b mut FxMap<u64, u32>,
         next: &'b mut Vec<u32>,
         limits: crate::Limits,
+        stop: Option<&'s mut dyn FnMut(&CrashState) -> bool>,
     ) -> Self {
         by_hash.clear();
         next.clear();
@@ -66,8 +71,15 @@ impl<'b> Classes<'b> {
             next,
             limits,
             bound_hit: false,
+            stop,
+            stopped: false,
             beyond: None,
         }
+    }
+
+    /// Whether the enumeration is over: a bound was hit or the caller has its answer.
+    pub(super) fn done(&self) -> bool {
+        self.bound_hit || self.stopped
     }
 
     /// The crash point's result: the classes sorted by state, each with its count.
@@ -96,6 +108,7 @@ impl<'b> Classes<'b> {
             states,
             total,
             bound_hit: self.bound_hit,
+            stopped: self.stopped,
             beyond_bound: self.beyond.map(|(state, witness)| StateEntry {
                 count: state.concrete_count(),
                 state,
@@ -123,12 +136,18 @@ impl<'b> Classes<'b> {
         // many classes).
         let stop = self.found.len() % 64 == 63 && crate::budget::must_stop(&self.limits);
         if self.found.len() < self.limits.max_states && !stop {
+            if let Some(f) = &mut self.stop {
+                self.stopped |= f(&state);
+            }
             let i = self.found.len() as u32;
             self.by_hash.insert(h, i);
             self.next.push(first);
             self.found.push((state, w()));
             Some(i)
         } else {
+            if !stop {
+                crate::budget::note(crate::budget::Bound::States);
+            }
             self.bound_hit = true;
             if self.beyond.is_none() {
                 self.beyond = Some((state, w()));

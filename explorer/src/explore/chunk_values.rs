@@ -107,25 +107,94 @@ pub(super) fn canonical_in_place(segs: &mut Vec<Segment>) {
     });
 }
 
-/// Nonempty subsets of `vals` with at most `max` elements, in a fixed order.
-pub(super) fn subsets(vals: &[Option<usize>], max: usize) -> Vec<Choice> {
+/// Most options one chunk may have (nonempty subsets of its candidate values, at most its
+/// visible units each). Past it, or past 64 candidates, the chunk gets only the options of one
+/// value each and the crash point is marked unproven ([`crate::budget::Bound::Choices`]).
+pub const MAX_OPTIONS: u128 = 1 << 16;
+
+/// Nonempty subsets of `vals` with at most `max` elements, in a fixed order (see
+/// [`subsets_masks`]), and whether they are all of them.
+pub(super) fn subsets(vals: &[Option<usize>], max: usize) -> (Vec<Choice>, bool) {
     let n = vals.len();
-    subsets_masks(n, max)
+    let (masks, complete) = subsets_masks(n, max);
+    let choices = masks
         .into_iter()
         .map(|mask| {
-            (0..n)
+            (0..n.min(64))
                 .filter(|i| mask >> i & 1 == 1)
                 .map(|i| vals[i])
                 .collect()
         })
-        .collect()
+        .collect();
+    (choices, complete)
 }
 
-/// The subsets of [`subsets`] as bit masks over the `n` values, in the same order.
-pub(super) fn subsets_masks(n: usize, max: usize) -> Vec<u64> {
-    let mut out: Vec<u64> = (1u64..(1u64 << n.min(20)))
-        .filter(|mask| (mask.count_ones() as usize) <= max)
-        .collect();
-    out.sort_by_key(|m| m.count_ones());
-    out
+/// The nonempty subsets of at most `max` of `n` values as bit masks, by size and then in
+/// numeric order, and whether they are all of them: when there would be more than
+/// [`MAX_OPTIONS`] or `n` exceeds 64, only the subsets of one value (of the first 64).
+pub(super) fn subsets_masks(n: usize, max: usize) -> (Vec<u64>, bool) {
+    let bits = n.min(64);
+    let max = max.min(bits);
+    // sum of C(bits, j) for j in 1..=max, saturating.
+    let mut total: u128 = 0;
+    let mut c: u128 = 1;
+    for j in 1..=max {
+        c = c * (bits - j + 1) as u128 / j as u128;
+        total = total.saturating_add(c);
+        if total > MAX_OPTIONS {
+            break;
+        }
+    }
+    let complete = n <= 64 && total <= MAX_OPTIONS;
+    let max = if complete { max } else { max.min(1) };
+    let mut out = Vec::new();
+    for j in 1..=max {
+        // The j-subsets in increasing numeric order (Gosper's hack).
+        let mut m: u64 = if j == 64 { u64::MAX } else { (1 << j) - 1 };
+        loop {
+            out.push(m);
+            let low = m & m.wrapping_neg();
+            let Some(r) = m.checked_add(low) else { break };
+            let next = (((r ^ m) >> 2) / low) | r;
+            if bits < 64 && next >> bits != 0 {
+                break;
+            }
+            m = next;
+        }
+    }
+    (out, complete)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The masks are every subset of at most `max` of `n` values, by size then numerically, for
+    /// small `n` (checked against filtering every mask); past the bound, the singletons.
+    #[test]
+    fn subsets_by_size_then_value() {
+        for n in 0..=10 {
+            for max in 0..=n + 1 {
+                let mut all: Vec<u64> = (1u64..1 << n)
+                    .filter(|m| m.count_ones() as usize <= max)
+                    .collect();
+                all.sort_by_key(|m| m.count_ones());
+                assert_eq!(subsets_masks(n, max), (all, true), "n={n} max={max}");
+            }
+        }
+        // 40 values, one each: 40 options; two each: 40 + 780.
+        assert_eq!(subsets_masks(40, 1).0.len(), 40);
+        assert_eq!(subsets_masks(40, 2).0.len(), 820);
+        assert!(subsets_masks(40, 2).1);
+        // 64 values of up to 64 each would be 2^64 - 1: only the singletons.
+        let (m, complete) = subsets_masks(64, 64);
+        assert!(!complete);
+        assert_eq!(m.len(), 64);
+        assert_eq!(m.last(), Some(&(1 << 63)));
+        // More than 64 values: the first 64, one each, incomplete.
+        assert_eq!(
+            subsets_masks(100, 1),
+            ((0..64).map(|i| 1u64 << i).collect(), false)
+        );
+    }
 }

@@ -9,6 +9,7 @@
 //! builds the state of a new key.
 
 mod downset;
+mod fold;
 mod materialize;
 
 pub use downset::{downset, DenseDownset, Scratch};

@@ -123,18 +123,21 @@ pub(crate) struct Downset {
     slots: Vec<(Ino, usize, usize)>,
     /// Per slot: every nonempty subset of its candidate values (no larger than its unit count).
     pub(crate) options: Vec<Vec<Choice>>,
+    /// Every slot has all its options (see [`subsets`]).
+    pub(crate) complete: bool,
 }
 
 impl CrashPoint<'_> {
     /// The crash-state classes of one downset of global effects: calls `emit` for each.
-    pub fn states(&self, inc: &[bool], emit: &mut dyn FnMut(CrashState, Witness)) {
+    /// False when a chunk had too many options to enumerate them all (see [`subsets`]).
+    pub fn states(&self, inc: &[bool], emit: &mut dyn FnMut(CrashState, Witness)) -> bool {
         let d = self.downset(inc);
         let mut pick = vec![0usize; d.options.len()];
         loop {
             let (state, w) = self.state_for(inc, &d, &pick);
             emit(state, w);
             if !next_pick(&mut pick, &d.options) {
-                return;
+                return d.complete;
             }
         }
     }
@@ -163,6 +166,7 @@ impl CrashPoint<'_> {
         // (no larger than its block count).
         let mut slots: Vec<(Ino, usize, usize)> = Vec::new(); // (ino, position in files[ino], chunk)
         let mut options: Vec<Vec<Choice>> = Vec::new();
+        let mut complete = true;
         for (ino, chunks) in &files {
             for (i, (c, cand)) in chunks.iter().enumerate() {
                 let mut vals: Vec<Option<usize>> = Vec::new();
@@ -175,10 +179,10 @@ impl CrashPoint<'_> {
                 }
                 // Only the units inside the file count (a size inside a chunk hides the rest).
                 let size = m.sizes.get(ino).copied().unwrap_or(0);
-                options.push(subsets(
-                    &vals,
-                    visible_units(&p.layout.chunks[*c], size) as usize,
-                ));
+                let (opts, all) =
+                    subsets(&vals, visible_units(&p.layout.chunks[*c], size) as usize);
+                options.push(opts);
+                complete &= all;
                 slots.push((*ino, i, *c));
             }
         }
@@ -188,6 +192,7 @@ impl CrashPoint<'_> {
             files,
             slots,
             options,
+            complete,
         }
     }
 

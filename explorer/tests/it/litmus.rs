@@ -54,6 +54,29 @@ fn crash_states_match_goldens() {
     }
 }
 
+/// Every class's witness, printed as a replay string and read back, rebuilds the class's state
+/// (what `unplug explain` does with the strings `check` and `syncs` print): witnesses stay
+/// downsets of the graph with choices the crash point allows, folding included.
+#[test]
+fn every_witness_replays_to_its_state() {
+    for path in programs() {
+        let l = load(&path);
+        for m in ModelSpec::configurations() {
+            let run = l.analysis.run(&m);
+            for point in &run.exploration.points {
+                for entry in &point.states {
+                    let text = unplug_explorer::replay::format(&run, &entry.witness);
+                    let w = unplug_explorer::replay::parse(&run, &text)
+                        .unwrap_or_else(|e| panic!("{} {m} `{text}`: {e}", l.name));
+                    let state = unplug_explorer::replay::state_of(&run, &w)
+                        .unwrap_or_else(|e| panic!("{} {m} `{text}`: {e}", l.name));
+                    assert_eq!(state, entry.state, "{} {m} `{text}`", l.name);
+                }
+            }
+        }
+    }
+}
+
 /// The first and last lines of the table in litmus/README.md that [`readme_table`] writes.
 const README_BEGIN: &str = "<!-- BEGIN generated from each program's `# litmus` and `# expect` lines by explorer/tests/it/litmus.rs; do not edit: run scripts/docs -->";
 const README_END: &str = "<!-- END generated -->";

@@ -77,7 +77,9 @@ pub struct Scratch {
     pub(super) ids: Vec<u32>,
     pub(super) vers: Vec<(Stamp, bool, u32)>,
     /// [`subsets_masks`] by (values, largest subset).
-    pub(super) masks: FxMap<(usize, usize), Vec<u64>>,
+    pub(super) masks: FxMap<(usize, usize), (Vec<u64>, bool)>,
+    /// Every slot of the current downset has all its options (see [`subsets_masks`]).
+    pub(super) complete: bool,
     /// The part of the key that does not depend on the block choices.
     pub(super) head: Vec<u64>,
     pub(super) key: Vec<u64>,
@@ -91,7 +93,7 @@ impl Scratch {
             || self.out.capacity() > MAX
             || self.key.capacity() > MAX
             || self.ids.capacity() > MAX
-            || self.masks.values().map(Vec::len).sum::<usize>() > MAX
+            || self.masks.values().map(|m| m.0.len()).sum::<usize>() > MAX
     }
 
     /// Forgets what belongs to one exploration (the path interner, per-chunk and per-inode
@@ -289,6 +291,7 @@ fn choices(d: &Dense, s: &mut Scratch, cp: &CrashPoint, inc: &[bool]) {
     s.opt_mask.clear();
     s.opt_ids.clear();
     s.ids.clear();
+    s.complete = true;
     let p = cp.p;
     for f in 0..s.files.len() {
         let ino = s.files[f];
@@ -384,14 +387,15 @@ fn base_value(d: &Dense, s: &Scratch, p: &Persistence, c: usize) -> (Stamp, u32)
 /// bit mask and its sorted, distinct value ids.
 #[inline]
 fn push_options(s: &mut Scratch, start: usize, n: usize, max: usize) {
-    let masks = s
+    let (masks, complete) = s
         .masks
         .entry((n, max))
         .or_insert_with(|| subsets_masks(n, max));
+    s.complete &= *complete;
     for &mask in masks.iter() {
         let from = s.ids.len();
         s.ids.extend(
-            (0..n)
+            (0..n.min(64))
                 .filter(|i| mask >> i & 1 == 1)
                 .map(|i| s.vals[start + i]),
         );
@@ -413,6 +417,11 @@ impl DenseDownset<'_> {
     /// How many options each slot has (the reference code's `options[slot].len()`).
     pub(crate) fn option_counts(&self) -> impl Iterator<Item = usize> + '_ {
         self.s.slots.iter().map(|s| s.opts.1 as usize)
+    }
+
+    /// Whether every slot has all its options (see [`subsets_masks`]).
+    pub(crate) fn complete(&self) -> bool {
+        self.s.complete
     }
 
     /// The key made last by [`Self::make_key`].

@@ -126,7 +126,7 @@ impl DenseDownset<'_> {
             let src = &s.src[slot.cands()];
             let vals = &s.vals[slot.cands()];
             if slot.opts.1 > 1 {
-                let choice = (0..src.len())
+                let choice = (0..src.len().min(64))
                     .filter(|i| mask >> i & 1 == 1)
                     .map(|i| src[i])
                     .collect();
@@ -145,7 +145,7 @@ impl DenseDownset<'_> {
                 push_value(segs, &d.values[ids[0] as usize], chunk, size);
                 continue;
             }
-            let values: BTreeSet<BlockValue> = (0..vals.len())
+            let values: BTreeSet<BlockValue> = (0..vals.len().min(64))
                 .filter(|i| mask >> i & 1 == 1)
                 .map(|i| clip(&d.values[vals[i] as usize], chunk, size))
                 .collect();
