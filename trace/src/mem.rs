@@ -171,7 +171,14 @@ fn base_dir(tid: Pid, dirfd: i32) -> Option<PathBuf> {
 pub(crate) fn resolve(tid: Pid, dirfd: i32, raw: &OsString, follow: bool) -> Option<PathBuf> {
     let raw = Path::new(raw);
     let joined = if raw.is_absolute() {
-        raw.to_path_buf()
+        // The tracee's /proc/self is not the tracer's.
+        match raw
+            .strip_prefix("/proc/self")
+            .or_else(|_| raw.strip_prefix("/proc/thread-self"))
+        {
+            Ok(rest) => Path::new("/proc").join(tid.to_string()).join(rest),
+            Err(_) => raw.to_path_buf(),
+        }
     } else {
         base_dir(tid, dirfd)?.join(raw)
     };

@@ -331,3 +331,253 @@ fn exit_status_is_returned() {
     assert_eq!(sh(&d, "exit 7").exit_status, 7);
     assert_eq!(sh(&d, "kill -9 $$").exit_status, 128 + 9);
 }
+
+#[test]
+fn directory_calls_and_links() {
+    let (_t, d) = tmp();
+    let rec = python(
+        &d,
+        "import os\n\
+         os.mkdir('dir')\n\
+         fd = os.open('dir/a', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         os.ftruncate(fd, 100)\n\
+         os.truncate('dir/a', 10)\n\
+         os.link('dir/a', 'b')\n\
+         os.symlink('dir/a', 's')\n\
+         os.unlink('b')\n\
+         os.rename('s', 'dir/s2')\n\
+         os.unlink('dir/s2'); os.unlink('dir/a')\n\
+         os.rmdir('dir')\n\
+         t = os.open('.', os.O_TMPFILE | os.O_WRONLY, 0o600)\n\
+         os.write(t, b'anon')\n\
+         import ctypes\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         libc.linkat(t, b'', -100, b'named', 0x1000)\n",
+    );
+    assert_eq!(rec.exit_status, 0);
+    let (dir, a) = (d.join("dir"), d.join("dir/a"));
+    let expected = [
+        Call::Mkdir { path: dir.clone() },
+        Call::Truncate {
+            path: a.clone(),
+            fd: Some(3),
+            size: 100,
+        },
+        Call::Truncate {
+            path: a.clone(),
+            fd: None,
+            size: 10,
+        },
+        Call::Link {
+            from: a.clone(),
+            to: d.join("b"),
+        },
+        Call::Symlink {
+            target: "dir/a".into(),
+            path: d.join("s"),
+        },
+        Call::Unlink { path: d.join("b") },
+        Call::Rename {
+            from: d.join("s"),
+            to: d.join("dir/s2"),
+            flags: 0,
+        },
+        Call::Unlink { path: a.clone() },
+        Call::Rmdir { path: dir },
+    ];
+    let mut at = 0;
+    for call in &expected {
+        at += rec.events[at..]
+            .iter()
+            .position(|e| e.call == *call)
+            .unwrap_or_else(|| panic!("missing, or out of order: {call:?}"));
+    }
+    find(
+        &rec,
+        "O_TMPFILE",
+        |c| matches!(c, Call::OpenTmpfile { dir, .. } if *dir == d),
+    );
+    // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH: it is recorded if it worked.
+    let named = rec
+        .events
+        .iter()
+        .any(|e| matches!(&e.call, Call::LinkFd { fd: 4, new } if *new == d.join("named")));
+    assert_eq!(named, d.join("named").exists());
+}
+
+#[test]
+fn copies_into_a_traced_file_are_writes() {
+    let (_t, d) = tmp();
+    let rec = python(
+        &d,
+        "import os\n\
+         with open('src', 'wb') as f: f.write(b'0123456789')\n\
+         s = os.open('src', os.O_RDONLY)\n\
+         o = os.open('dst', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         os.copy_file_range(s, o, 4, 2)\n\
+         os.sendfile(o, s, 0, 3)\n",
+    );
+    assert_eq!(rec.exit_status, 0);
+    assert_eq!(
+        writes_to(&rec, &d.join("dst")),
+        vec![(0, b"2345".to_vec()), (4, b"012".to_vec())]
+    );
+}
+
+#[test]
+fn exec_closes_cloexec_descriptors() {
+    let (_t, d) = tmp();
+    let rec = python(
+        &d,
+        "import os\n\
+         keep = os.open('keep', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         os.set_inheritable(keep, True)\n\
+         gone = os.open('gone', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         os.execvp('sh', ['sh', '-c', f'echo kept >&{keep}'])\n",
+    );
+    assert_eq!(rec.exit_status, 0);
+    let close_gone = find(
+        &rec,
+        "close gone",
+        |c| matches!(c, Call::Close { path, .. } if *path == d.join("gone")),
+    );
+    let write_keep = find(
+        &rec,
+        "write keep",
+        |c| matches!(c, Call::Write { path, data, .. } if *path == d.join("keep") && data == b"kept\n"),
+    );
+    assert!(close_gone < write_keep);
+}
+
+#[test]
+fn threads_share_the_descriptor_table() {
+    let (_t, d) = tmp();
+    let rec = python(
+        &d,
+        "import os, threading\n\
+         fd = os.open('t', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+         def work(): os.pwrite(fd, b'thread', 100); os.fsync(fd)\n\
+         th = threading.Thread(target=work); th.start(); th.join()\n\
+         os.pwrite(fd, b'main', 0)\n",
+    );
+    assert_eq!(rec.exit_status, 0);
+    let w = find(
+        &rec,
+        "thread write",
+        |c| matches!(c, Call::Write { offset: 100, data, .. } if data == b"thread"),
+    );
+    let e = &rec.events[w];
+    assert_eq!(e.pid, rec.events[0].pid);
+    assert_ne!(e.tid, e.pid, "written by the other thread");
+    assert_eq!(writes_to(&rec, &d.join("t")).len(), 2);
+}
+
+#[test]
+fn signals_reach_the_command() {
+    let (_t, d) = tmp();
+    let rec = python(
+        &d,
+        "import os, signal\n\
+         got = []\n\
+         signal.signal(signal.SIGUSR1, lambda *a: got.append(1))\n\
+         os.kill(os.getpid(), signal.SIGUSR1)\n\
+         open('f', 'w').write(str(len(got)))\n",
+    );
+    assert_eq!(rec.exit_status, 0);
+    assert_eq!(writes_to(&rec, &d.join("f")), vec![(0, b"1".to_vec())]);
+}
+
+#[test]
+fn failed_calls_are_not_recorded() {
+    let (_t, d) = tmp();
+    let rec = sh(&d, "mkdir x; mkdir x; rmdir nothing; exit 0");
+    let mkdirs = rec
+        .events
+        .iter()
+        .filter(|e| matches!(e.call, Call::Mkdir { .. }))
+        .count();
+    assert_eq!(mkdirs, 1);
+    assert!(!rec
+        .events
+        .iter()
+        .any(|e| matches!(e.call, Call::Rmdir { .. })));
+}
+
+/// Run by [`killing_the_tracer_kills_the_command`] in a process of its own.
+#[test]
+#[ignore = "a helper: run by killing_the_tracer_kills_the_command"]
+fn helper_trace_a_sleep() {
+    let Ok(dir) = std::env::var("UNPLUG_TRACE_HELPER_DIR") else {
+        return;
+    };
+    let cmd: Vec<OsString> = ["sh", "-c", "echo $$ > \"$0/pid\"; exec sleep 1000", &dir]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let _ = record(
+        &cmd,
+        &Options {
+            roots: vec![dir.into()],
+            stack_depth: 0,
+        },
+    );
+}
+
+/// Whether `pid` is running (a zombie is not).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn killing_the_tracer_kills_the_command() {
+    for sig in [nix::sys::signal::SIGTERM, nix::sys::signal::SIGINT] {
+        let (_t, d) = tmp();
+        let mut helper = std::process::Command::new(std::env::current_exe().expect("exe"))
+            .args([
+                "--exact",
+                "helper_trace_a_sleep",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("UNPLUG_TRACE_HELPER_DIR", &d)
+            .spawn()
+            .expect("spawn helper");
+        let pidfile = d.join("pid");
+        let mut waited = 0;
+        while !pidfile.exists()
+            || std::fs::read_to_string(&pidfile)
+                .unwrap_or_default()
+                .is_empty()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            waited += 1;
+            assert!(waited < 500, "the traced command did not start");
+        }
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .expect("pid");
+        assert!(alive(pid));
+        let helper_pid = nix::unistd::Pid::from_raw(helper.id() as i32);
+        nix::sys::signal::kill(helper_pid, sig).expect("kill helper");
+        let _ = helper.wait();
+        let mut waited = 0;
+        while alive(pid) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            waited += 1;
+            assert!(
+                waited < 250,
+                "the traced command outlived the tracer ({sig})"
+            );
+        }
+    }
+}
