@@ -8,7 +8,7 @@
 //!
 //! How it works, in brief:
 //! - `child.rs` forks the command: `PTRACE_TRACEME`, `SIGSTOP`, `PR_SET_NO_NEW_PRIVS`, the
-//!   seccomp filter (`SECCOMP_RET_TRACE` for the calls of [`child::TRACED`], allow for the rest),
+//!   seccomp filter (`SECCOMP_RET_TRACE` for the calls of `child::TRACED`, allow for the rest),
 //!   `execvp`. The command runs in its own process group with `PR_SET_PDEATHSIG(SIGKILL)`.
 //! - `tracer.rs` is the wait loop (one thread serializes everything): processes and threads,
 //!   signals, exec, exit. Every traced task has `PTRACE_O_EXITKILL`, so nothing survives the
@@ -72,6 +72,8 @@ pub struct Event {
     pub call: Call,
     /// Where the call was made: the instruction pointer at the system call, then up to
     /// [`Options::stack_depth`] return addresses from the frame-pointer chain (best effort).
+    /// Empty for events no call of the command made at that point: the closes of a process's
+    /// descriptors when it exits, and the stores found when a process exits or execs.
     pub site: Vec<u64>,
 }
 
@@ -213,8 +215,15 @@ pub enum TraceError {
 /// process it started have exited, and returns what they did under `opts.roots`.
 ///
 /// The command inherits the caller's standard streams and environment and runs in its own process
-/// group. If this function fails midway, every traced process is killed before it returns; if the
-/// calling thread dies, `PTRACE_O_EXITKILL` kills them.
+/// group (so a terminal's Ctrl-C reaches only the caller). If this function fails midway, every
+/// traced process is killed before it returns; if the calling thread dies (SIGINT or SIGTERM with
+/// their default action included), `PTRACE_O_EXITKILL` kills them. A caller that catches SIGINT
+/// and wants to stop the command must itself signal it (or exit).
+///
+/// Limits: a stopped (group-stop) tracee is resumed at once, so job control does not work under
+/// the tracer; calls made through the x32 ABI are not seen (seccompiler's filter kills calls made
+/// with another architecture's convention); the copies of shared mappings a forked child inherits
+/// are not followed, and `mprotect` making a shared read-only mapping writable is not seen.
 pub fn record(cmd: &[OsString], opts: &Options) -> Result<Recording, TraceError> {
     if cmd.is_empty() {
         return Err(TraceError::EmptyCommand);
