@@ -14,6 +14,7 @@ mod real;
 mod render;
 mod search;
 mod table;
+mod trace;
 mod warnings;
 mod workloads;
 
@@ -160,6 +161,21 @@ enum Command {
     /// is kept), 2 bad usage, a bad program or a failed run, 3 no unsound state but the model hit
     /// a bound (its predictions are incomplete), 130 interrupted (cleaned up).
     Real(real::RealArgs),
+    /// Run a command under a tracer (ptrace with a seccomp filter, every child process and
+    /// thread followed) and write what it did to the files under the roots as a `.up` program:
+    /// the starting tree as its setup, each call as an op, the bytes it wrote as data with their
+    /// real content. Add properties, then ask `unplug check` or `unplug syncs` about the
+    /// application's own save routine.
+    ///
+    /// Examples:
+    ///   unplug trace --root db --out commit.up -- sqlite3 db/app.db 'insert into t values(1)'
+    ///   unplug trace --out save.up -- python3 save.py
+    ///
+    /// Exit status: 0 traced and written (whatever the command's own status, which is
+    /// reported), 2 bad usage, a failed trace, or with --strict a call the language cannot
+    /// express.
+    #[command(verbatim_doc_comment)]
+    Trace(trace::TraceArgs),
     /// Every workload of a bounded space (ACE's seq-1/seq-2/seq-3: Mohan et al., OSDI 2018),
     /// checked under every model against built-in oracles and the strength order of the models.
     ///
@@ -274,6 +290,7 @@ fn main() -> ExitCode {
         Command::Models { json, markdown } => commands::models(json, markdown.as_deref()),
         Command::Table(t) => commands::table(&t),
         Command::Real(r) => real::real(&r),
+        Command::Trace(t) => trace::trace(&t),
         Command::Workloads(w) => workloads::run(&w),
         Command::Bench(b) => bench::run(&b),
         Command::Search(s) => search::search(&s),

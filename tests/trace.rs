@@ -1,0 +1,231 @@
+//! `unplug trace` on real applications: each runs under the tracer in a fresh directory, and the
+//! program written, replayed by `unplug replay` in another fresh directory, must leave exactly the
+//! application's final tree (names, kinds, sizes, bytes, hard links, symlink targets). Then
+//! `unplug check` and `unplug syncs` must run on the program under every default model.
+//!
+//! The applications come from Debian's packages (scripts/install-deps): sqlite3, git,
+//! redis-server, python3-plyvel, python3-lmdb, rocksdb-tools.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn unplug() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_unplug"))
+}
+
+/// A fresh directory under the target directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("trace-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(p.join("root")).expect("scratch");
+        std::fs::create_dir_all(p.join("replay")).expect("scratch");
+        Scratch(p)
+    }
+    fn root(&self) -> PathBuf {
+        self.0.join("root")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a tree holds, by path: kind and content (a file's bytes, a symlink's target), and for
+/// files with several names, the first path of the inode.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    fn walk(
+        dir: &Path,
+        rel: &str,
+        out: &mut BTreeMap<String, String>,
+        inodes: &mut BTreeMap<u64, String>,
+    ) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry"))
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let meta = std::fs::symlink_metadata(e.path()).expect("stat");
+            if meta.is_dir() {
+                out.insert(path.clone(), "dir".into());
+                walk(&e.path(), &path, out, inodes);
+            } else if meta.file_type().is_symlink() {
+                out.insert(
+                    path,
+                    format!(
+                        "symlink {}",
+                        std::fs::read_link(e.path()).expect("readlink").display()
+                    ),
+                );
+            } else {
+                let bytes = std::fs::read(e.path()).expect("read");
+                let link = if meta.nlink() > 1 {
+                    inodes
+                        .entry(meta.ino())
+                        .or_insert_with(|| path.clone())
+                        .clone()
+                } else {
+                    path.clone()
+                };
+                let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+                out.insert(
+                    path,
+                    format!("file {} bytes {hash:016x} inode-of {link}", bytes.len()),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, "", &mut out, &mut BTreeMap::new());
+    out
+}
+
+/// Traces `cmd` (run in the scratch directory, the root is `root/`), replays the program into a
+/// fresh directory, and compares the trees; then checks and syncs the program. Returns the
+/// trace's JSON summary.
+fn trace_and_replay(name: &str, cmd: &[&str]) -> serde_json::Value {
+    let s = Scratch::new(name);
+    let prog = s.0.join("prog.up");
+    let out = unplug()
+        .current_dir(&s.0)
+        .args(["trace", "--json", "--root", "root", "--out"])
+        .arg(&prog)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .expect("unplug trace runs");
+    assert!(
+        out.status.success(),
+        "{name}: trace failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(
+        summary["exit_status"], 0,
+        "{name}: the command failed under the tracer: {summary}"
+    );
+    let out = unplug()
+        .args(["replay"])
+        .arg(&prog)
+        .arg("--dir")
+        .arg(s.0.join("replay"))
+        .output()
+        .expect("unplug replay runs");
+    let text = std::fs::read_to_string(&prog).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{name}: replay failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        text
+    );
+    let (real, replayed) = (tree(&s.root()), tree(&s.0.join("replay")));
+    assert_eq!(
+        real, replayed,
+        "{name}: the replay differs from the application's tree\n{text}"
+    );
+    for cmd in ["check", "syncs"] {
+        let out = unplug().arg(cmd).arg(&prog).output().expect("unplug runs");
+        let code = out.status.code().expect("exit code");
+        assert!(
+            code == 0 || code == 1 || code == 3,
+            "{name}: {cmd} exit {code}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    summary
+}
+
+fn syncs(v: &serde_json::Value) -> u64 {
+    v["syncs"].as_u64().expect("syncs")
+}
+
+#[test]
+fn cp_then_mv() {
+    let v = trace_and_replay("cpmv", &["sh", "-c", "echo x > root/src && cp root/src root/tmp && mv root/tmp root/dst && ln root/dst root/hard && ln -s dst root/soft"]);
+    assert!(v["ops"].as_u64().expect("ops") >= 6, "{v}");
+}
+
+#[test]
+fn python_atomic_write() {
+    let script = "import os\n\
+        def save(path, data):\n    tmp = path + '.tmp'\n    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)\n    os.write(fd, data)\n    os.fsync(fd)\n    os.close(fd)\n    os.replace(tmp, path)\n    d = os.open(os.path.dirname(path), os.O_RDONLY)\n    os.fsync(d)\n    os.close(d)\n\
+        open('root/doc', 'wb').write(b'old')\n\
+        save('root/doc', b'new content ' * 1000)\n";
+    let v = trace_and_replay("pysave", &["/usr/bin/python3", "-c", script]);
+    assert_eq!(syncs(&v), 2, "{v}");
+}
+
+#[test]
+fn sqlite_rollback_journal() {
+    let v = trace_and_replay("sqlite", &["sqlite3", "root/t.db", "create table t(x); insert into t values(1); begin; insert into t values(2); insert into t values(3); commit;"]);
+    assert!(syncs(&v) > 0, "{v}");
+}
+
+#[test]
+fn sqlite_wal() {
+    let v = trace_and_replay("sqlite-wal", &["sqlite3", "root/w.db", "pragma journal_mode=wal; create table t(x); insert into t values(1); insert into t values(2);"]);
+    assert!(syncs(&v) > 0, "{v}");
+}
+
+#[test]
+fn git_init_add_commit() {
+    let v = trace_and_replay("git", &["sh", "-c", "cd root && git init -q . && echo hi > f && mkdir d && echo there > d/g && git add f d && git -c user.name=u -c user.email=u@example.com commit -qm first"]);
+    assert!(v["ops"].as_u64().expect("ops") > 50, "{v}");
+}
+
+#[test]
+fn leveldb_puts_then_close() {
+    let v = trace_and_replay("leveldb", &["/usr/bin/python3", "-c", "import plyvel\ndb = plyvel.DB('root/db', create_if_missing=True)\nfor i in range(100):\n    db.put(b'k%d' % i, b'v' * 100, sync=(i % 10 == 0))\ndb.close()\n"]);
+    assert!(syncs(&v) > 0, "{v}");
+}
+
+#[test]
+fn lmdb_commit() {
+    let v = trace_and_replay("lmdb", &["/usr/bin/python3", "-c", "import lmdb\ne = lmdb.open('root/db')\nfor i in range(3):\n    with e.begin(write=True) as t:\n        t.put(b'k%d' % i, b'v' * 100)\ne.close()\n"]);
+    assert!(syncs(&v) > 0, "{v}");
+}
+
+#[test]
+fn rocksdb_ldb_put() {
+    let v = trace_and_replay(
+        "rocksdb",
+        &[
+            "ldb",
+            "--db=root/db",
+            "--create_if_missing",
+            "put",
+            "k",
+            "v",
+        ],
+    );
+    assert!(v["ops"].as_u64().expect("ops") > 10, "{v}");
+}
+
+#[test]
+fn redis_save_and_appendonly() {
+    let sock = format!("/tmp/unplug-trace-redis-{}.sock", std::process::id());
+    let script = format!(
+        "redis-server --port 0 --unixsocket {sock} --dir root --appendonly yes --appendfsync always --save '' --daemonize no & \
+         for i in $(seq 50); do redis-cli -s {sock} ping >/dev/null 2>&1 && break; sleep 0.1; done; \
+         redis-cli -s {sock} set k v >/dev/null && redis-cli -s {sock} save >/dev/null && redis-cli -s {sock} shutdown nosave >/dev/null; wait"
+    );
+    let v = trace_and_replay("redis", &["sh", "-c", &script]);
+    let _ = std::fs::remove_file(&sock);
+    assert!(syncs(&v) > 0, "{v}");
+}
