@@ -4,6 +4,7 @@
 //! content (`PROG.data/` beside the program for all but small data).
 
 mod convert;
+mod sites;
 mod tree;
 
 use crate::input;

@@ -6,7 +6,7 @@ use super::tree::{Entry, Tree};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use unplug_trace::{Call, Event, Recording};
+use unplug_trace::{Call, Event, Frame, Recording};
 
 /// Data of at most this many bytes is written inline (`hex`); larger data goes to the sidecar.
 const INLINE_MAX: usize = 64;
@@ -59,6 +59,7 @@ struct Conv<'a> {
     syncs: usize,
     unsupported: BTreeMap<String, usize>,
     dirs: std::collections::HashSet<Vec<String>>,
+    sites: super::sites::Sites,
 }
 
 /// FNV-1a 64: the sidecar's content names.
@@ -108,12 +109,13 @@ impl Conv<'_> {
         Err(format!("{} is outside the roots", real.display()))
     }
 
-    fn op(&mut self, line: String, site: &[u64], pid: i32) {
+    fn op(&mut self, line: String, site: &[Frame], pid: i32) {
         self.ops += 1;
-        let site = site
-            .first()
-            .map(|ip| format!("  # pid {pid}, at {ip:#x}"))
-            .unwrap_or_default();
+        let site = if site.is_empty() {
+            format!("  # pid {pid}")
+        } else {
+            format!("  # pid {pid}: {}", self.sites.describe(site))
+        };
         self.lines.push(format!("{line}{site}"));
     }
 
@@ -165,7 +167,7 @@ impl Conv<'_> {
 
     /// The handle of descriptor `fd` of `pid`: its own, or one another process (its parent)
     /// holds on the same file with the same number, or a new one opened on the file now.
-    fn handle(&mut self, pid: i32, fd: i32, path: &Path, site: &[u64]) -> Option<String> {
+    fn handle(&mut self, pid: i32, fd: i32, path: &Path, site: &[Frame]) -> Option<String> {
         if let Some(&h) = self.fds.get(&(pid, fd)) {
             return Some(self.handles[h].name.clone());
         }
@@ -192,7 +194,7 @@ impl Conv<'_> {
         Some(name)
     }
 
-    fn close(&mut self, pid: i32, fd: i32, site: &[u64]) {
+    fn close(&mut self, pid: i32, fd: i32, site: &[Frame]) {
         let Some(h) = self.fds.remove(&(pid, fd)) else {
             return;
         };
@@ -229,6 +231,7 @@ pub(crate) fn convert(
         syncs: 0,
         unsupported: rec.unsupported.clone(),
         dirs: Default::default(),
+        sites: super::sites::Sites::new(),
     };
     let setup = setup(&mut c, start);
     c.lines.clear();
@@ -599,7 +602,7 @@ fn overlapping(c: &Conv, pid: i32, addr: u64, len: u64) -> Vec<(String, bool, u6
         .collect()
 }
 
-fn path_op(c: &mut Conv, op: &str, path: &Path, site: &[u64], pid: i32, dir: bool) {
+fn path_op(c: &mut Conv, op: &str, path: &Path, site: &[Frame], pid: i32, dir: bool) {
     match c.rel(path) {
         Ok(rel) => {
             if dir {

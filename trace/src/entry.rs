@@ -14,7 +14,7 @@ use crate::{mem, site, Call};
 
 /// A call between its entry and its exit.
 pub(crate) struct Pending {
-    pub site: Vec<u64>,
+    pub site: Vec<crate::Frame>,
     /// Events due whatever the call returns (the stores found before a munmap).
     pub before: Vec<Call>,
     pub kind: Kind,

@@ -27,6 +27,8 @@ mod fds;
 mod maps;
 mod mem;
 mod site;
+
+pub use site::Frame;
 mod tracer;
 
 use std::collections::BTreeMap;
@@ -71,10 +73,11 @@ pub struct Event {
     /// The call, with resolved data.
     pub call: Call,
     /// Where the call was made: the instruction pointer at the system call, then up to
-    /// [`Options::stack_depth`] return addresses from the frame-pointer chain (best effort).
+    /// [`Options::stack_depth`] return addresses (the frame-pointer chain, else a scan of the
+    /// stack; best effort), each with its object file and offset.
     /// Empty for events no call of the command made at that point: the closes of a process's
     /// descriptors when it exits, and the stores found when a process exits or execs.
-    pub site: Vec<u64>,
+    pub site: Vec<Frame>,
 }
 
 /// A file-system call with its resolved data. Paths are absolute and resolved by the tracer (the

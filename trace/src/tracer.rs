@@ -311,7 +311,7 @@ impl Tracer {
     }
 
     /// Appends an event (counting it if unsupported).
-    pub(crate) fn emit(&mut self, tid: Pid, call: Call, site: &[u64]) {
+    pub(crate) fn emit(&mut self, tid: Pid, call: Call, site: &[crate::Frame]) {
         let pid = self.tasks.get(&tid).map_or(tid, |t| t.tgid);
         if let Call::Unsupported { kind, .. } = &call {
             *self.unsupported.entry(kind.clone()).or_default() += 1;
