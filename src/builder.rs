@@ -128,6 +128,7 @@ impl ProgramBuilder {
         self.program.data.push(DataDecl {
             name: name.to_string(),
             len,
+            source: None,
             span: Span::default(),
         });
         self

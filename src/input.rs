@@ -1,12 +1,13 @@
-//! What every command shares at its edges: loading its input (a program, models) with every
-//! error reported as text or JSON, printing JSON, and the exit codes. Commands depend on this
-//! module, never on each other for it.
+//! What every command shares at its edges: loading its input (a program, its data's real bytes,
+//! models) with every error reported as text or JSON, printing JSON, and the exit codes.
+//! Commands depend on this module, never on each other for it.
 
 use crate::out::outln;
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use unplug_explorer::Analysis;
-use unplug_model::{ModelSpec, ProgramErrors};
+use unplug_model::{DataSource, Diagnostic, ModelSpec, Program, ProgramErrors};
+use unplug_realfs::DataBytes;
 
 /// Exit codes.
 pub(crate) const HOLDS: u8 = 0;
@@ -113,6 +114,81 @@ pub(crate) fn load_source(path: &Path, json: bool) -> Result<(Analysis, String),
     let (program, trace) = unplug_model::load(&src)
         .map_err(|errs| program_errors(json, &ProgramErrors::new(&name, &src, errs)))?;
     Ok((Analysis::from_trace(program, trace), src))
+}
+
+/// The real bytes of `program`'s data that have a source, read for a run: `hex` content as
+/// written, `file` content from its path relative to the directory of the program file `path`
+/// (the current directory for `-`). A file that cannot be read, or whose length is not the
+/// declared `SIZE`, is an error at the data's line; every such error is returned, in order. A
+/// data without a source has no bytes here (a run writes its pattern).
+pub(crate) fn read_data(program: &Program, path: &Path) -> Result<DataBytes, Vec<Diagnostic>> {
+    // An empty directory: relative to the current one (`dir.join(rel)` is `rel`).
+    let dir = match path.parent() {
+        Some(d) if !is_stdin(path) => d.to_path_buf(),
+        _ => PathBuf::new(),
+    };
+    let mut bytes = DataBytes::new();
+    let mut errors = Vec::new();
+    for d in &program.data {
+        match &d.source {
+            None => {}
+            Some(DataSource::Hex(b)) => bytes.insert(d.name.clone(), b.clone()),
+            Some(DataSource::File(rel)) => match read_data_file(&dir.join(rel), d.len) {
+                Ok(b) => bytes.insert(d.name.clone(), b),
+                Err(why) => errors.push(
+                    Diagnostic::new(
+                        d.span,
+                        format!(
+                            "data `{}`: file `{}` {why}",
+                            d.name,
+                            dir.join(rel).display()
+                        ),
+                    )
+                    .with_hint(
+                        "a `file` data's content is read from RELPATH, relative to the \
+                         directory of the .up file, and must be exactly SIZE bytes",
+                    ),
+                ),
+            },
+        }
+    }
+    if errors.is_empty() {
+        Ok(bytes)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A data file of exactly `len` bytes (its length checked before it is read), or why not.
+fn read_data_file(file: &Path, len: u64) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(file).map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a file".to_string());
+    }
+    let wrong = |n: u64| {
+        let s = if n == 1 { "" } else { "s" };
+        format!("has {n} byte{s}, but the data is declared {len} bytes (SIZE)")
+    };
+    if meta.len() != len {
+        return Err(wrong(meta.len()));
+    }
+    let b = std::fs::read(file).map_err(|e| format!("cannot be read: {e}"))?;
+    if b.len() as u64 != len {
+        return Err(wrong(b.len() as u64));
+    }
+    Ok(b)
+}
+
+/// [`read_data`] for a command: its errors printed (as JSON with `--json`, with the program's
+/// `src` for their lines and columns), exit code 2.
+pub(crate) fn load_data(
+    program: &Program,
+    path: &Path,
+    src: &str,
+    json: bool,
+) -> Result<DataBytes, u8> {
+    read_data(program, path)
+        .map_err(|errs| program_errors(json, &ProgramErrors::new(&shown(path), src, errs)))
 }
 
 pub(crate) fn parse_models(names: &[String], json: bool) -> Result<Vec<ModelSpec>, u8> {

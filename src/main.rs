@@ -12,6 +12,7 @@ mod out;
 mod progress;
 mod real;
 mod render;
+mod replay;
 mod search;
 mod table;
 mod trace;
@@ -68,6 +69,7 @@ static GLOBAL: memory::Counting = memory::Counting(mimalloc::MiMalloc);
 ///   unplug table DIR         a guarantee table: every program of DIR under every model
 ///   unplug workloads --ops 2 every workload of a bounded space against built-in oracles
 ///   unplug search prog.up    the cheapest syncs, and minimal programs that break a property
+///   unplug replay prog.up --dir DIR   run a (traced) program for real, with its data's bytes
 ///
 /// Exit status (every command):
 ///   0  every property holds (a report: done)
@@ -241,6 +243,28 @@ enum Command {
     /// 3 a property's verdict as written is not proven (a bound was hit).
     #[command(verbatim_doc_comment)]
     Search(search::SearchArgs),
+    /// Run a program for real in an empty directory, writing its data's real bytes: check that a
+    /// traced program reproduces what the application did.
+    ///
+    /// `unplug trace` records an application's file-system calls as a `.up` program whose data
+    /// carry their content (`data NAME SIZE hex HEXDIGITS`, or `data NAME SIZE file RELPATH` with
+    /// RELPATH relative to the program's directory). Replay runs the setup ops, then the ops, as
+    /// the system calls they name, in DIR (no crash, no recording), and a write of LEN bytes of
+    /// data D from data offset DOFF writes bytes DOFF..DOFF+LEN of D's content. Compare DIR with
+    /// what the application left (e.g. `diff -r`): a difference means the trace missed something.
+    /// A data without content is written as unplug's self-describing pattern (a note says which).
+    ///
+    /// Every `file` is checked before anything runs: it must exist and hold exactly SIZE bytes
+    /// (every bad one is reported, at its line).
+    ///
+    /// Examples:
+    ///   mkdir /tmp/r && unplug replay app.up --dir /tmp/r
+    ///   unplug replay app.up --dir /tmp/r --json     {"ops": N, "dir": "/tmp/r"}
+    ///
+    /// Exit status: 0 replayed, 2 bad usage, a bad program, a bad data file, a DIR that does not
+    /// exist or is not empty, or an op that failed (named).
+    #[command(verbatim_doc_comment)]
+    Replay(replay::ReplayArgs),
     /// Print a shell completion script for SHELL to standard output.
     ///
     /// Examples:
@@ -294,6 +318,7 @@ fn main() -> ExitCode {
         Command::Workloads(w) => workloads::run(&w),
         Command::Bench(b) => bench::run(&b),
         Command::Search(s) => search::search(&s),
+        Command::Replay(r) => replay::replay(&r),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "unplug", &mut buf);

@@ -39,8 +39,8 @@
 //! of `PATH == ...`, or a data named `old`, `new` or `empty`.
 
 use crate::program::{
-    ContentRef, DataDecl, Expr, MsyncMode, Op, OpKind, OpenFlags, Program, Property, RenameMode,
-    Span, When,
+    ContentRef, DataDecl, DataSource, Expr, MsyncMode, Op, OpKind, OpenFlags, Program, Property,
+    RenameMode, Span, When,
 };
 use std::fmt::Write as _;
 
@@ -81,9 +81,21 @@ fn layout(p: &Program, written: bool) -> String {
     s
 }
 
-/// `data NAME SIZE`
+/// `data NAME SIZE`, `data NAME SIZE hex HEXDIGITS` (lowercase) or `data NAME SIZE file RELPATH`.
 pub fn data(d: &DataDecl) -> String {
-    format!("data {} {}", d.name, size(d.len))
+    let head = format!("data {} {}", d.name, size(d.len));
+    match &d.source {
+        None => head,
+        Some(DataSource::Hex(bytes)) if bytes.is_empty() => format!("{head} hex"),
+        Some(DataSource::Hex(bytes)) => {
+            let mut s = format!("{head} hex ");
+            for b in bytes {
+                let _ = write!(s, "{b:02x}");
+            }
+            s
+        }
+        Some(DataSource::File(path)) => format!("{head} file {path}"),
+    }
 }
 
 /// One op with its label (`publish: rename tmp final`), in canonical form.

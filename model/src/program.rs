@@ -182,13 +182,29 @@ pub struct Property {
     pub span: Span,
 }
 
-/// `data NAME SIZE`: declares the length of a named data. Without a declaration, a data's length
-/// is the largest end offset (`data_off + len`) any write or store uses.
+/// `data NAME SIZE [hex HEXDIGITS | file RELPATH]`: declares the length of a named data, and
+/// optionally its real content. Without a declaration, a data's length is the largest end offset
+/// (`data_off + len`) any write or store uses.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DataDecl {
     pub name: String,
+    /// The length the model uses (a source holds exactly this many bytes).
     pub len: u64,
+    /// Where the data's real bytes are, if the program carries them (`unplug trace` records
+    /// them); without a source, real runs write self-describing patterns.
+    pub source: Option<DataSource>,
     pub span: Span,
+}
+
+/// The real content of a data: inline, or in a file. The model never reads the file (it does no
+/// I/O); the CLI does, and checks its length against the declared `SIZE`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum DataSource {
+    /// `hex HEXDIGITS`: the bytes themselves (exactly `SIZE` of them).
+    Hex(Vec<u8>),
+    /// `file RELPATH`: a file of exactly `SIZE` bytes, its path relative to the directory of the
+    /// `.up` file (letters, digits, `_`, `.`, `-` and `/`; no spaces, no leading `/`).
+    File(String),
 }
 
 /// A whole parsed program.

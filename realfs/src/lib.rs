@@ -43,7 +43,7 @@ pub use compare::{differences, Comparison};
 pub use observe::{to_state, Unmapped};
 pub use pattern::{classify, classify_sector, data_bytes, Extent, Origin, SectorOrigin};
 pub use readback::{read_tree, Entry, Kind, ObservedTree};
-pub use runner::{run, run_with, OpRecord, RunError, RunLog, Step};
+pub use runner::{run, run_with, run_with_data, DataBytes, OpRecord, RunError, RunLog, Step};
 
 use std::collections::BTreeSet;
 use std::io;

@@ -8,7 +8,9 @@
 //! Handles (`f = open ...`) and mappings (`m = mmap ...`) are names mapping to owned file
 //! descriptors and [`memmap2::MmapMut`]s; whatever is still open at the end is unmapped and
 //! closed. A failing system call ends the run with a [`RunError`] naming the op; nothing panics.
-//! The system calls of each op are in `calls.rs`; this file runs the ops in order.
+//! The system calls of each op are in `calls.rs`; `data.rs` holds [`DataBytes`], the real bytes
+//! of data that have them ([`run_with_data`]; otherwise writes carry patterns); this file runs
+//! the ops in order.
 
 use calls::State;
 use rustix::fs::{Mode, OFlags};
@@ -19,6 +21,9 @@ use std::path::{Path as StdPath, PathBuf};
 use unplug_model::Program;
 
 mod calls;
+mod data;
+
+pub use data::DataBytes;
 
 /// Where the run is when the hook is called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -106,7 +111,8 @@ impl RunError {
     }
 }
 
-/// Runs `program` in the directory `root`, which must exist and be empty.
+/// Runs `program` in the directory `root`, which must exist and be empty. Every data is written
+/// as its self-describing pattern (even one whose declaration has a source).
 pub fn run(program: &Program, root: &StdPath) -> Result<RunLog, RunError> {
     run_with(program, root, &mut |_| Ok(()))
 }
@@ -117,6 +123,18 @@ pub fn run(program: &Program, root: &StdPath) -> Result<RunLog, RunError> {
 pub fn run_with(
     program: &Program,
     root: &StdPath,
+    hook: &mut dyn FnMut(Step) -> io::Result<()>,
+) -> Result<RunLog, RunError> {
+    run_with_data(program, root, &DataBytes::new(), hook)
+}
+
+/// Like [`run_with`], writing the real bytes of the data `data` has: a write or store of `LEN`
+/// bytes of data `D` from data offset `DOFF` writes `data[D][DOFF .. DOFF + LEN]` (a range past
+/// its end fails the op). Data `data` has no bytes for are written as their patterns.
+pub fn run_with_data(
+    program: &Program,
+    root: &StdPath,
+    data: &DataBytes,
     hook: &mut dyn FnMut(Step) -> io::Result<()>,
 ) -> Result<RunLog, RunError> {
     let root_err = |source| RunError::Root {
@@ -140,6 +158,7 @@ pub fn run_with(
         root: root_fd,
         handles: HashMap::new(),
         maps: HashMap::new(),
+        data: data.clone(),
     };
     let mut log = RunLog::default();
     let call = |step: Step, hook: &mut dyn FnMut(Step) -> io::Result<()>| {

@@ -55,6 +55,11 @@ impl Edit {
             .map(|(name, &len)| DataDecl {
                 name: name.clone(),
                 len,
+                source: p
+                    .data
+                    .iter()
+                    .find(|d| d.name == *name)
+                    .and_then(|d| d.source.clone()),
                 span: Span::default(),
             })
             .collect();

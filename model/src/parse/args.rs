@@ -5,7 +5,7 @@
 
 use super::lexer::{integer_value, is_ident, path_value, show, size_value, Kind, SizeError, Tok};
 use crate::diag::Diagnostic;
-use crate::program::{Path, Span};
+use crate::program::{DataSource, Path, Span};
 
 const SIZE_HINT: &str = "a size is an integer (decimal, or hex with 0x) with an optional unit B, \
      KiB, MiB, GiB, TiB, PiB, EiB, K, M or G (K = KiB, M = MiB, G = GiB) and no space \
@@ -143,6 +143,128 @@ pub(super) fn target_of(t: Tok) -> Result<String, Diagnostic> {
         ));
     }
     Ok(t.text.to_string())
+}
+
+pub(super) const HEX_HINT: &str = "`hex` gives a data's content inline: two hex digits per \
+     byte (0-9, a-f or A-F), exactly SIZE bytes, in one word without spaces, e.g. \
+     `data D 4 hex 00ff10ab`";
+pub(super) const RELPATH_HINT: &str = "`file` names a file holding the data's content (exactly \
+     SIZE bytes), relative to the directory of the .up file: letters, digits, `_`, `.`, `-` and \
+     `/`, no spaces and no leading `/`, e.g. `data D 4096 file prog.data/3f2a9c`";
+
+/// The content of `hex HEXDIGITS` for a data of `len` bytes: an even number of hex digits
+/// giving exactly `len` bytes. A non-hex character is pointed at.
+pub(super) fn hex_of(t: Tok, len: u64) -> Result<Vec<u8>, Diagnostic> {
+    if t.kind != Kind::Word {
+        return Err(err(
+            t.span,
+            format!("expected hex digits, found `{}`", show(t.text)),
+            HEX_HINT,
+        ));
+    }
+    if let Some((i, c)) = t.text.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        let at = t.span.start + i;
+        return Err(err(
+            Span::new(at, at + c.len_utf8()),
+            format!(
+                "`{}` is not a hex digit (in the content of the data)",
+                show(&c.to_string())
+            ),
+            HEX_HINT,
+        ));
+    }
+    let digits = t.text.as_bytes();
+    if digits.len() % 2 == 1 {
+        return Err(err(
+            t.span,
+            format!(
+                "odd number of hex digits ({}): each byte takes two",
+                digits.len()
+            ),
+            HEX_HINT,
+        ));
+    }
+    let bytes: Vec<u8> = digits
+        .chunks(2)
+        .map(|pair| {
+            let d = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
+            d(pair[0]) << 4 | d(pair[1])
+        })
+        .collect();
+    if bytes.len() as u64 != len {
+        return Err(err(
+            t.span,
+            format!(
+                "the hex content is {} bytes, but the data is declared {len} bytes",
+                bytes.len()
+            ),
+            HEX_HINT,
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The path of `file RELPATH`: relative, made of path characters, no empty component.
+pub(super) fn relpath_of(t: Tok) -> Result<String, Diagnostic> {
+    let bad = |why: String| {
+        err(
+            t.span,
+            format!("bad data file `{}`: {why}", show(t.text)),
+            RELPATH_HINT,
+        )
+    };
+    if t.kind != Kind::Word {
+        return Err(err(
+            t.span,
+            format!("expected a data file path, found `{}`", show(t.text)),
+            RELPATH_HINT,
+        ));
+    }
+    if let Some(c) = t
+        .text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/')))
+    {
+        return Err(bad(format!("invalid character `{}`", show(&c.to_string()))));
+    }
+    if t.text.starts_with('/') {
+        return Err(bad(
+            "the path is relative to the directory of the .up file and has no leading `/`"
+                .to_string(),
+        ));
+    }
+    if t.text.split('/').any(str::is_empty) {
+        return Err(bad(
+            "empty path component (`//` or a trailing `/`)".to_string()
+        ));
+    }
+    Ok(t.text.to_string())
+}
+
+/// What follows `data NAME SIZE`: nothing, `hex HEXDIGITS` or `file RELPATH`. A data of 0
+/// bytes may be `hex` with no digits.
+pub(super) fn data_source(a: &mut Args, len: u64) -> Result<Option<DataSource>, Diagnostic> {
+    let Some(kw) = a.peek() else {
+        return Ok(None);
+    };
+    a.pos += 1;
+    if kw.is_word("hex") {
+        if len == 0 && a.peek().is_none() {
+            return Ok(Some(DataSource::Hex(Vec::new())));
+        }
+        let t = a.next("hex digits")?;
+        return hex_of(t, len).map(|b| Some(DataSource::Hex(b)));
+    }
+    if kw.is_word("file") {
+        let t = a.next("data file path")?;
+        return relpath_of(t).map(|p| Some(DataSource::File(p)));
+    }
+    Err(err(
+        kw.span,
+        format!("unexpected `{}` after the data's size", show(kw.text)),
+        "after `data NAME SIZE` comes nothing, `hex HEXDIGITS` (the content inline) or \
+         `file RELPATH` (the content in a file beside the program)",
+    ))
 }
 
 pub(super) fn size_of(t: Tok, what: &str, integer: bool) -> Result<u64, Diagnostic> {

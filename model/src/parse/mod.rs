@@ -3,8 +3,9 @@
 //! The language is line-oriented: one statement per line, `#` starts a comment that runs to the
 //! end of the line, blank lines are ignored and tokens are separated by whitespace (the
 //! punctuation `( ) { } , : = == != < <= > >=` needs no spaces around it). A statement is an op
-//! (optionally labelled, `publish: rename tmp final`), a `data NAME SIZE` declaration, a
-//! `setup` / `end` pair around the setup ops, or a `property NAME: always|after N:|after LABEL: EXPR`.
+//! (optionally labelled, `publish: rename tmp final`), a `data NAME SIZE [hex HEXDIGITS | file
+//! RELPATH]` declaration, a `setup` / `end` pair around the setup ops, or a
+//! `property NAME: always|after N:|after LABEL: EXPR`.
 //!
 //! An error in a line is recorded as a [`Diagnostic`] and parsing goes on with the next line, so
 //! one run reports every error. The parser never panics, whatever its input.
@@ -20,7 +21,7 @@
 
 use crate::diag::Diagnostic;
 use crate::program::{DataDecl, Op, Program, Span};
-use args::{data_of, err, unexpected, Args, IDENT_HINT};
+use args::{data_of, data_source, err, unexpected, Args, IDENT_HINT};
 use lexer::{is_ident, show, size_value, tokenize, Kind, Tok};
 use ops::parse_op;
 use property::Pending;
@@ -71,7 +72,8 @@ pub fn parse_size(text: &str) -> Option<u64> {
     size_value(text).ok()
 }
 
-const U_DATA: &str = "usage: data NAME SIZE";
+const U_DATA: &str = "usage: data NAME SIZE, data NAME SIZE hex HEXDIGITS or data NAME SIZE \
+     file RELPATH";
 
 /// The state of a parse: the program so far, the errors, and what later lines are checked
 /// against (the open setup block, labels, data and property names, `after`s to resolve).
@@ -235,10 +237,11 @@ impl<'s> Parser<'s> {
             let name_tok = a.next("data name")?;
             let name = data_of(name_tok).map_err(|d| a.with_usage(d))?;
             let (len, _) = a.size("data length")?;
+            let source = data_source(&mut a, len)?;
             a.finish()?;
-            Ok::<_, Diagnostic>((name, name_tok.span, len))
+            Ok::<_, Diagnostic>((name, name_tok.span, len, source))
         })();
-        let (name, name_span, len) = match parsed {
+        let (name, name_span, len, source) = match parsed {
             Ok(v) => v,
             Err(d) => return self.diags.push(d),
         };
@@ -256,6 +259,7 @@ impl<'s> Parser<'s> {
         self.prog.data.push(DataDecl {
             name,
             len,
+            source,
             span: Span::new(start, end),
         });
     }

@@ -6,8 +6,8 @@
 //! (all open flags, `write` and `pwrite` with and without `at DATA_OFFSET`, msync with and
 //! without a range, both modes and `invalidate`, the three rename modes, `keep-size`...), sizes
 //! from 0 to 2^64 - 1 (ranges that fit in 64 bits, as the parser requires), labels on ops,
-//! data declarations, a setup block, and properties over every predicate (`exists`, `size` and
-//! `links` with every comparison, content against data / `old` / `new` / `empty`, `prefix-of`,
+//! data declarations (a size alone, `hex` content, a `file` source), a setup block, and
+//! properties over every predicate (`exists`, `size` and `links` with every comparison, content against data / `old` / `new` / `empty`, `prefix-of`,
 //! `entries` (empty or not), `readlink`) combined with `not`, `and`, `or` and `implies` to a
 //! few levels, `always` or `after` an op number or label.
 //!
@@ -15,8 +15,8 @@
 //! [`crate::print::normalized`].
 
 use crate::program::{
-    Cmp, ContentRef, DataDecl, Expr, MsyncMode, Op, OpKind, OpenFlags, Path, Program, Property,
-    RenameMode, Span, When,
+    Cmp, ContentRef, DataDecl, DataSource, Expr, MsyncMode, Op, OpKind, OpenFlags, Path, Program,
+    Property, RenameMode, Span, When,
 };
 use proptest::prelude::*;
 use std::ops::Range;
@@ -45,6 +45,20 @@ fn size() -> impl Strategy<Value = u64> {
         any::<u32>().prop_map(u64::from),
         any::<u64>(),
     ]
+}
+
+/// The path of a `file` data source: relative, components of path characters (`..` too).
+fn data_file() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just("prog.data".to_string()),
+            Just("..".to_string()),
+            "[0-9a-f]{1,16}",
+            "[A-Za-z0-9_.-]{1,8}",
+        ],
+        1..4,
+    )
+    .prop_map(|c| c.join("/"))
 }
 
 /// An offset and a length whose sum fits in 64 bits.
@@ -220,13 +234,20 @@ fn op(kind: OpKind, label: Option<String>) -> Op {
 /// (some labelled, each label once) and up to three properties (see the module docs).
 pub fn program(ops: Range<usize>) -> impl Strategy<Value = Program> {
     let data = prop::sample::subsequence(DATA, 0..=DATA.len());
-    let data = (data, prop::collection::vec(size(), DATA.len())).prop_map(|(names, lens)| {
+    let decl = prop_oneof![
+        2 => size().prop_map(|len| (len, None)),
+        1 => prop::collection::vec(any::<u8>(), 0..12)
+            .prop_map(|b| (b.len() as u64, Some(DataSource::Hex(b)))),
+        1 => (size(), data_file()).prop_map(|(len, f)| (len, Some(DataSource::File(f)))),
+    ];
+    let data = (data, prop::collection::vec(decl, DATA.len())).prop_map(|(names, decls)| {
         names
             .into_iter()
-            .zip(lens)
-            .map(|(name, len)| DataDecl {
+            .zip(decls)
+            .map(|(name, (len, source))| DataDecl {
                 name: name.to_string(),
                 len,
+                source,
                 span: Span::default(),
             })
             .collect::<Vec<_>>()

@@ -1,7 +1,7 @@
 //! Each op as the system call it names, on the run's state (its root directory, handles and
 //! mappings): rustix for the calls, memmap2 for the mappings, libc where rustix has no wrapper.
 
-use crate::pattern::data_bytes;
+use super::DataBytes;
 use memmap2::{MmapMut, MmapOptions};
 use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::fs::{AtFlags, FallocateFlags, Mode, OFlags, RenameFlags};
@@ -36,6 +36,8 @@ pub(super) struct State {
     pub(super) root: OwnedFd,
     pub(super) handles: HashMap<String, Handle>,
     pub(super) maps: HashMap<String, Map>,
+    /// The real bytes of the data that have them (the others are written as patterns).
+    pub(super) data: DataBytes,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -278,7 +280,9 @@ impl State {
                 None => rustix::fs::tell(&h.fd)?,
             }
         };
-        let bytes = data_bytes(data, data_off.unwrap_or(lands_at), to_usize(len, "len")?);
+        let bytes = self
+            .data
+            .slice(data, data_off.unwrap_or(lands_at), to_usize(len, "len")?)?;
         if h.direct {
             let (buf, at) = aligned(&bytes);
             write_all(&h.fd, &buf[at..at + bytes.len()], offset)
@@ -357,7 +361,7 @@ impl State {
                 ),
             ));
         }
-        let bytes = data_bytes(data, data_off.unwrap_or(file_at), n);
+        let bytes = self.data.slice(data, data_off.unwrap_or(file_at), n)?;
         m.mmap[start..end].copy_from_slice(&bytes);
         Ok(())
     }

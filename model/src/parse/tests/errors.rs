@@ -156,6 +156,68 @@ fn structure_errors() {
     assert_eq!(parse("setup\ndata D 1\nend").unwrap().data.len(), 1);
 }
 
+/// `data NAME SIZE hex HEXDIGITS` and `data NAME SIZE file RELPATH`: each error points at what
+/// is wrong (a non-hex character at itself).
+#[test]
+fn data_source_errors() {
+    check_err("data D 2 hex abc", &["1:14: odd number of hex digits (3)"]);
+    check_err("data D 2 hex 0g1f", &["1:15: `g` is not a hex digit"]);
+    check_err("data D 2 hex 00112", &["1:14: odd number of hex digits"]);
+    check_err(
+        "data D 3 hex 0011",
+        &["1:14: the hex content is 2 bytes, but the data is declared 3 bytes"],
+    );
+    check_err("data D 2 hex", &["1:13: missing hex digits"]);
+    check_err("data D 2 hex (", &["1:14: expected hex digits, found `(`"]);
+    check_err("data D 2 hex 0011 ff", &["1:19: unexpected `ff`"]);
+    check_err("data D 2 file", &["1:14: missing data file path"]);
+    check_err(
+        "data D 2 file /etc/passwd",
+        &["1:15: bad data file `/etc/passwd`: the path is relative"],
+    );
+    check_err(
+        "data D 2 file a//b",
+        &["1:15: bad data file `a//b`: empty path component"],
+    );
+    check_err("data D 2 file a/b c", &["1:19: unexpected `c`"]);
+    check_err("data D 2 file a:b", &["1:16: unexpected `:`"]);
+    check_err(
+        "data D 2 bytes 0011",
+        &["1:10: unexpected `bytes` after the data's size"],
+    );
+    // every error of a run, one per line
+    check_err(
+        "data D 1 hex 0\ndata E 1 hex zz\ndata F 1 file",
+        &[
+            "1:14: odd number",
+            "2:14: `z` is not a hex digit",
+            "3:14: missing data file path",
+        ],
+    );
+}
+
+#[test]
+fn data_sources() {
+    use crate::program::DataSource;
+    let p = parse(
+        "data D 4 hex 00fFa9B0\ndata E 4KiB file prog.data/3f2a9c-1.bin\ndata F 0 hex\n\
+         data G 2 file ../shared/g\ndata H 3",
+    )
+    .unwrap();
+    let sources: Vec<_> = p.data.iter().map(|d| d.source.clone()).collect();
+    assert_eq!(
+        sources,
+        vec![
+            Some(DataSource::Hex(vec![0x00, 0xff, 0xa9, 0xb0])),
+            Some(DataSource::File("prog.data/3f2a9c-1.bin".to_string())),
+            Some(DataSource::Hex(Vec::new())),
+            Some(DataSource::File("../shared/g".to_string())),
+            None,
+        ]
+    );
+    assert_eq!(p.data[1].len, 4096);
+}
+
 #[test]
 #[allow(
     clippy::too_many_lines,
