@@ -149,6 +149,7 @@ impl ProgramBuilder {
             label: None,
             text: String::new(),
             span: Span::default(),
+            site: None,
         };
         if self.in_setup {
             self.program.setup.push(op);

@@ -61,6 +61,10 @@ pub(crate) fn check(c: &Common) -> u8 {
     let mut text = String::new();
     let progress = Progress::new(ms.len(), "models", json);
     for m in &ms {
+        if a.program.properties.is_empty() {
+            // Nothing to check (warned above): no exploration.
+            break;
+        }
         progress.step(format!("checking under {m}"));
         let run = a.run(m);
         for (i, r) in run.check().into_iter().enumerate() {

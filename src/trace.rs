@@ -112,6 +112,8 @@ pub(crate) fn trace(args: &TraceArgs) -> u8 {
     let opts = unplug_trace::Options {
         roots: roots.iter().map(|r| r.real.clone()).collect(),
         stack_depth: args.stack_depth,
+        // With --json, standard output is the report.
+        stdout_to_stderr: json,
     };
     let started = std::time::Instant::now();
     let rec = match unplug_trace::record(&args.cmd, &opts) {
@@ -120,10 +122,20 @@ pub(crate) fn trace(args: &TraceArgs) -> u8 {
     };
     let seconds = started.elapsed().as_secs_f64();
     let (sidecar_path, sidecar_name) = sidecar(&args.out);
+    // One line of the header comment: arguments with spaces or newlines quoted.
     let cmdline: Vec<String> = args
         .cmd
         .iter()
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| {
+            let a = a.to_string_lossy();
+            if a.chars()
+                .any(|c| c.is_whitespace() || c == '\'' || c == '"')
+            {
+                format!("{a:?}")
+            } else {
+                a.into_owned()
+            }
+        })
         .collect();
     let header = format!(
         "# traced by `unplug trace` from: {}\n# roots: {}\n# the command exited with status {}\n# add properties (docs/LANGUAGE.md), then: unplug syncs {}\n",

@@ -130,10 +130,14 @@ impl<'a> Check<'a> {
     }
 }
 
-/// `op 7 `rename tmp final``, or `op 7` past the program's ops.
+/// `op 7 `rename tmp final``, or `op 7` past the program's ops; with the call site of a traced
+/// op: `op 7 `fsync h2` at sqlite3PagerSync+0x52 (libsqlite3.so.0)`.
 pub fn op_str(program: &Program, k: usize) -> String {
     match OpNo::try_new(k).and_then(|k| program.get_op(k)) {
-        Some(op) => format!("op {k} `{}`", op.text),
+        Some(op) => match op.site_short() {
+            Some(site) => format!("op {k} `{}` at {site}", op.text),
+            None => format!("op {k} `{}`", op.text),
+        },
         None => format!("op {k}"),
     }
 }

@@ -161,13 +161,77 @@ fn cp_then_mv() {
     assert!(v["ops"].as_u64().expect("ops") >= 6, "{v}");
 }
 
+/// The classic atomic save, traced: with properties added, `unplug syncs` names each fsync by
+/// its call site (frames outside the C library) and finds the file's fsync needed for "old or new" on ext4.
 #[test]
 fn python_atomic_write() {
     let script = "import os\n\
         def save(path, data):\n    tmp = path + '.tmp'\n    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)\n    os.write(fd, data)\n    os.fsync(fd)\n    os.close(fd)\n    os.replace(tmp, path)\n    d = os.open(os.path.dirname(path), os.O_RDONLY)\n    os.fsync(d)\n    os.close(d)\n\
-        open('root/doc', 'wb').write(b'old')\n\
         save('root/doc', b'new content ' * 1000)\n";
-    let v = trace_and_replay("pysave", &["/usr/bin/python3", "-c", script]);
+    let s = Scratch::new("pysave-syncs");
+    std::fs::write(s.root().join("doc"), b"old").expect("old doc");
+    let prog = s.0.join("save.up");
+    let out = unplug()
+        .current_dir(&s.0)
+        .args(["trace", "--root", "root", "--out"])
+        .arg(&prog)
+        .args(["--", "/usr/bin/python3", "-c", script])
+        .output()
+        .expect("unplug trace runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&prog).expect("program");
+    // The data names of the old and the new content: the setup's write and the op's pwrite.
+    let name_in = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .nth(if prefix == "write" { 3 } else { 4 })
+            })
+            .unwrap_or_else(|| panic!("no {prefix} line:\n{text}"))
+            .to_string()
+    };
+    let (old, new) = (name_in("write"), name_in("pwrite"));
+    let last = text.lines().filter(|l| l.contains("# at ")).count();
+    let props = format!("property old_or_new: always (doc == {old} or doc == {new})\nproperty durable: after {last}: doc == {new}\n");
+    std::fs::write(&prog, format!("{text}{props}")).expect("properties");
+    let out = unplug()
+        .args(["syncs", "--json"])
+        .arg(&prog)
+        .output()
+        .expect("syncs runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let ext4 = v["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|m| m["model"] == "ext4")
+        .expect("ext4");
+    let first = &ext4["syncs"][0];
+    assert_eq!(first["call"], "fsync h2", "{first}");
+    // Debian's python3 is a stripped executable: its frames are `python3.11+0xOFF` (a Python
+    // built with symbols names them, e.g. `os_fsync+0x63 (libpython3.11.so.1.0)`).
+    assert!(
+        first["site"].as_str().expect("a site").contains("python3"),
+        "{first}"
+    );
+    assert_eq!(first["verdicts"]["old_or_new"], "needed", "{first}");
+    // The tree replays as the application left it.
+    let v = trace_and_replay(
+        "pysave",
+        &[
+            "/usr/bin/python3",
+            "-c",
+            &script.replace(
+                "save('root/doc'",
+                "open('root/doc', 'wb').write(b'old')\nsave('root/doc'",
+            ),
+        ],
+    );
     assert_eq!(syncs(&v), 2, "{v}");
 }
 

@@ -218,6 +218,19 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         .map(OpNo::get)
         .collect();
     let props = &a.program.properties;
+    if props.is_empty() {
+        // No sync can be needed for anything: nothing to explore.
+        return SyncReport {
+            model: model.to_string(),
+            results: Vec::new(),
+            syncs: Vec::new(),
+            minimal_sets: BTreeMap::new(),
+            minimal_sets_computed: false,
+            alternatives: BTreeMap::new(),
+            repairs: BTreeMap::new(),
+            no_repair: BTreeMap::new(),
+        };
+    }
     let base_run = a.run(model);
     let results = base_run.check();
 

@@ -109,9 +109,13 @@ fn op_line(o: &Op, written: bool) -> String {
     } else {
         op(&o.kind)
     };
-    match &o.label {
+    let line = match &o.label {
         Some(l) => format!("{l}: {text}"),
         None => text,
+    };
+    match &o.site {
+        Some(s) => format!("{line}  # at {s}"),
+        None => line,
     }
 }
 

@@ -22,6 +22,7 @@ fn op(text: &str, kind: OpKind) -> Op {
         label: None,
         text: text.to_string(),
         span: Span::default(),
+        site: None,
     }
 }
 

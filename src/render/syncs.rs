@@ -104,13 +104,19 @@ pub(crate) fn syncs_text(a: &Analysis, path: &Path, reports: &[SyncReport]) -> S
         .first()
         .map(|r| r.syncs.iter().map(|x| x.op).collect())
         .unwrap_or_default();
+    // Counted in the program: with no properties, the reports list none.
+    let calls = a
+        .program
+        .op_nos()
+        .filter(|&k| a.program.op(k).kind.is_sync())
+        .count();
     let _ = writeln!(
         s,
         "{}: {} ops, {} sync call{}, {}; models {}\n",
         path.display(),
         a.program.ops.len(),
-        sync_ops.len(),
-        if sync_ops.len() == 1 { "" } else { "s" },
+        calls,
+        if calls == 1 { "" } else { "s" },
         if props.is_empty() {
             "no properties".to_string()
         } else {
@@ -195,17 +201,26 @@ fn sync_calls_table(
     sync_ops: &[usize],
 ) -> Table {
     let mut t = crate::out::table();
-    let mut h = vec!["op".to_string(), "call".to_string(), "property".to_string()];
+    // A traced program's syncs are named by their call sites too.
+    let sites = sync_ops
+        .iter()
+        .any(|&k| a.program.op(OpNo::new(k)).site.is_some());
+    let mut h = vec!["op".to_string(), "call".to_string()];
+    if sites {
+        h.push("site".to_string());
+    }
+    h.push("property".to_string());
     h.extend(reports.iter().map(|r| r.model.clone()));
     h.push("weakest".to_string());
     t.set_header(h);
     for &k in sync_ops {
         for p in props {
-            let mut row = vec![
-                k.to_string(),
-                a.program.op(OpNo::new(k)).text.clone(),
-                p.to_string(),
-            ];
+            let op = a.program.op(OpNo::new(k));
+            let mut row = vec![k.to_string(), op.text.clone()];
+            if sites {
+                row.push(op.site_short().unwrap_or("").to_string());
+            }
+            row.push(p.to_string());
             row.extend(reports.iter().map(|r| verdict_cell(r, k, p)));
             row.push(weakest_redundant(reports, k, p));
             t.add_row(row);
@@ -443,6 +458,7 @@ pub(crate) fn syncs_json(a: &Analysis, path: &Path, reports: &[SyncReport]) -> V
                 "syncs": r.syncs.iter().map(|e| json!({
                     "op": e.op,
                     "call": e.call,
+                    "site": a.program.op(OpNo::new(e.op)).site,
                     "verdicts": e.verdicts,
                     "counterexamples": e.counterexamples.iter().map(|(p, c)| (p.clone(), counterexample_json(a, c))).collect::<serde_json::Map<_, _>>(),
                     "fdatasync_suffices": e.fdatasync_suffices,

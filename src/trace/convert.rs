@@ -114,7 +114,7 @@ impl Conv<'_> {
         let site = if site.is_empty() {
             format!("  # pid {pid}")
         } else {
-            format!("  # pid {pid}: {}", self.sites.describe(site))
+            format!("  # at {} (pid {pid})", self.sites.describe(site))
         };
         self.lines.push(format!("{line}{site}"));
     }

@@ -24,9 +24,22 @@ impl Sites {
         }
     }
 
-    /// The site as `f < caller < ...` (innermost first).
+    /// The site as `f < caller < ...` (innermost first), from the first frame outside the C
+    /// library (its system-call wrappers say nothing about the application).
     pub(crate) fn describe(&mut self, frames: &[Frame]) -> String {
-        let names: Vec<String> = frames.iter().take(SHOWN).map(|f| self.name(f)).collect();
+        let libc = |f: &Frame| {
+            f.object
+                .as_ref()
+                .and_then(|o| o.file_name())
+                .is_some_and(|n| n.to_string_lossy().starts_with("libc.so"))
+        };
+        let skip = frames.iter().take_while(|f| libc(f)).count();
+        let from = if skip < frames.len() { skip } else { 0 };
+        let names: Vec<String> = frames[from..]
+            .iter()
+            .take(SHOWN)
+            .map(|f| self.name(f))
+            .collect();
         names.join(" < ")
     }
 

@@ -108,9 +108,13 @@ impl Argv {
 
 /// Forks the child, waits for its `SIGSTOP` (it is then traced) and sets the ptrace options.
 /// The child then installs the filter and runs the command once resumed.
-pub(crate) fn spawn(argv: &Argv, filter: &BpfProgram) -> Result<Pid, TraceError> {
+pub(crate) fn spawn(
+    argv: &Argv,
+    filter: &BpfProgram,
+    stdout_to_stderr: bool,
+) -> Result<Pid, TraceError> {
     let parent = nix::unistd::getpid();
-    let pid = fork_child(argv, filter, parent)?;
+    let pid = fork_child(argv, filter, parent, stdout_to_stderr)?;
     let ptrace_err = |what| move |err| TraceError::Ptrace { what, err };
     let status = waitpid(pid, Some(WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD))
         .map_err(ptrace_err("waiting for the child"))?;
@@ -142,15 +146,23 @@ pub(crate) fn spawn(argv: &Argv, filter: &BpfProgram) -> Result<Pid, TraceError>
     unsafe_code,
     reason = "fork, and in the child only async-signal-safe calls until execvp"
 )]
-fn fork_child(argv: &Argv, filter: &BpfProgram, parent: Pid) -> Result<Pid, TraceError> {
-    // SAFETY: the child calls only async-signal-safe functions (setpgid, prctl, ptrace, getppid,
-    // raise, seccomp, execvp, _exit) on memory allocated before the fork, and never returns.
+fn fork_child(
+    argv: &Argv,
+    filter: &BpfProgram,
+    parent: Pid,
+    stdout_to_stderr: bool,
+) -> Result<Pid, TraceError> {
+    // SAFETY: the child calls only async-signal-safe functions (setpgid, prctl, dup2, ptrace,
+    // getppid, raise, seccomp, execvp, _exit) on memory allocated before the fork, and never returns.
     match unsafe { nix::unistd::fork() }.map_err(TraceError::Spawn)? {
         nix::unistd::ForkResult::Parent { child } => Ok(child),
         nix::unistd::ForkResult::Child => unsafe {
             // SAFETY (whole block): see above; `argv.ptrs` is a NULL-terminated array of
             // pointers into `argv.args`, alive for the duration of the call.
             libc::setpgid(0, 0);
+            if stdout_to_stderr {
+                libc::dup2(2, 1);
+            }
             libc::prctl(
                 libc::PR_SET_PDEATHSIG,
                 libc::SIGKILL as libc::c_ulong,

@@ -47,6 +47,9 @@ pub struct Options {
     /// built without frame pointers, so the chain usually stops early or at garbage (it stops at
     /// the first unreadable or non-increasing frame).
     pub stack_depth: usize,
+    /// The command's standard output goes to the caller's standard error (for a caller whose
+    /// own standard output is a report, e.g. JSON).
+    pub stdout_to_stderr: bool,
 }
 
 /// What a traced command did under the roots.
@@ -238,7 +241,7 @@ pub fn record(cmd: &[OsString], opts: &Options) -> Result<Recording, TraceError>
         .collect();
     let filter = child::filter()?;
     let argv = child::Argv::new(cmd)?;
-    let pid = child::spawn(&argv, &filter)?;
+    let pid = child::spawn(&argv, &filter, opts.stdout_to_stderr)?;
     let mut tracer = tracer::Tracer::new(pid, roots, opts.stack_depth);
     match tracer.run() {
         Ok(()) => Ok(tracer.into_recording()),

@@ -18,6 +18,7 @@ fn trace_in(dir: &Path, argv: &[&str]) -> Recording {
     let opts = Options {
         roots: vec![dir.to_path_buf()],
         stack_depth: 4,
+        stdout_to_stderr: false,
     };
     let rec = record(&cmd, &opts).expect("record");
     for e in &rec.events {
@@ -519,6 +520,7 @@ fn helper_trace_a_sleep() {
         &Options {
             roots: vec![dir.into()],
             stack_depth: 0,
+            stdout_to_stderr: false,
         },
     );
 }

@@ -20,6 +20,7 @@ fn op(kind: OpKind) -> Op {
         label: None,
         text: String::new(),
         span: Span::default(),
+        site: None,
     }
 }
 

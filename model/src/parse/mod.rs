@@ -52,10 +52,16 @@ pub fn parse_partial(source: &str) -> (Program, Vec<Diagnostic>) {
     let mut start = 0usize;
     for raw in source.split('\n') {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
-        let code = match line.find('#') {
-            Some(i) => line.get(..i).unwrap_or(""),
-            None => line,
+        let (code, comment) = match line.find('#') {
+            Some(i) => (line.get(..i).unwrap_or(""), line.get(i + 1..)),
+            None => (line, None),
         };
+        // A trailing `# at SITE`: where an application made the call (written by `unplug trace`).
+        parser.site = comment
+            .map(str::trim)
+            .and_then(|c| c.strip_prefix("at "))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
         let toks = tokenize(code, start);
         parser.line_starts.push(start);
         parser.statement(&toks);
@@ -94,6 +100,8 @@ struct Parser<'s> {
     pending: Vec<Pending>,
     /// The byte offset of each line read so far.
     line_starts: Vec<usize>,
+    /// The `# at SITE` comment of the line being read.
+    site: Option<String>,
 }
 
 impl<'s> Parser<'s> {
@@ -111,6 +119,7 @@ impl<'s> Parser<'s> {
             prop_names: HashMap::new(),
             pending: Vec::new(),
             line_starts: Vec::new(),
+            site: None,
         }
     }
 
@@ -318,6 +327,7 @@ impl<'s> Parser<'s> {
                     label: label_name,
                     text: self.text(span.start, span.end),
                     span,
+                    site: self.site.take(),
                 };
                 if in_setup {
                     self.prog.setup.push(op);

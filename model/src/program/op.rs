@@ -357,6 +357,18 @@ pub struct Op {
     /// The op's text as written in the source (trimmed, without label or comment).
     pub text: String,
     pub span: Span,
+    /// Where an application made the call: a trailing `# at SITE` comment (what `unplug trace`
+    /// writes: `function+0xOFF (object) < caller ...`). Outputs name the op by it.
+    pub site: Option<String>,
+}
+
+impl Op {
+    /// The innermost frame of the op's site, if it has one.
+    pub fn site_short(&self) -> Option<&str> {
+        self.site
+            .as_deref()
+            .map(|s| s.split(" < ").next().unwrap_or(s))
+    }
 }
 
 #[cfg(test)]

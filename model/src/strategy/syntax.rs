@@ -227,6 +227,7 @@ fn op(kind: OpKind, label: Option<String>) -> Op {
         label,
         text: String::new(),
         span: Span::default(),
+        site: None,
     }
 }
 

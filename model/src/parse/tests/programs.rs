@@ -307,3 +307,29 @@ fn line_endings_and_comments() {
     assert_eq!(parse("\n\n  # x\n\t\n").unwrap(), Program::default());
     assert_eq!(parse("\u{a0}sync\u{3000}").unwrap().ops[0].text, "sync");
 }
+
+/// A trailing `# at SITE` (what `unplug trace` writes) is the op's call site, printed back; any
+/// other comment is not.
+#[test]
+fn call_sites_of_traced_ops() {
+    let src = "h1 = open a create  # at open_db+0x12 (libapp.so) < main+0x5 (app) (pid 7)\n\
+               fsync h1 # not a site\n\
+               close h1\n";
+    let p = parse(src).expect("parses");
+    assert_eq!(
+        p.ops[0].site.as_deref(),
+        Some("open_db+0x12 (libapp.so) < main+0x5 (app) (pid 7)")
+    );
+    assert_eq!(p.ops[0].site_short(), Some("open_db+0x12 (libapp.so)"));
+    assert_eq!(p.ops[1].site, None);
+    let printed = crate::print::program(&p);
+    assert!(
+        printed
+            .contains("h1 = open a create  # at open_db+0x12 (libapp.so) < main+0x5 (app) (pid 7)"),
+        "{printed}"
+    );
+    assert_eq!(
+        parse(&printed).expect("parses back").ops[0].site,
+        p.ops[0].site
+    );
+}
