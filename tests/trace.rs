@@ -293,3 +293,104 @@ fn redis_save_and_appendonly() {
     let _ = std::fs::remove_file(&sock);
     assert!(syncs(&v) > 0, "{v}");
 }
+
+/// The seed routine in Rust (std::fs and memmap2): a temporary file sized with set_len, mapped,
+/// filled through the mapping, flushed (msync), fsynced, renamed over the real name, and the
+/// directory fsynced. Run by [`rust_std_fs_and_memmap2`] under the tracer: this test binary
+/// re-executes itself with `--ignored --exact helper_seed_routine`.
+#[test]
+#[ignore = "run under the tracer by rust_std_fs_and_memmap2"]
+fn helper_seed_routine() {
+    let Ok(dir) = std::env::var("UNPLUG_SEED_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let tmp = dir.join("final.tmp");
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .expect("create");
+    f.set_len(64 << 10).expect("ftruncate");
+    // SAFETY: the file is ours, open, and nothing else maps or truncates it meanwhile.
+    #[allow(
+        unsafe_code,
+        reason = "memmap2's map_mut is unsafe: the mapping must not be truncated under it"
+    )]
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&f) }.expect("mmap");
+    for (i, b) in map.iter_mut().enumerate() {
+        *b = (i % 251) as u8 + 1;
+    }
+    map.flush().expect("msync");
+    drop(map);
+    f.sync_all().expect("fsync");
+    drop(f);
+    std::fs::rename(&tmp, dir.join("final")).expect("rename");
+    std::fs::File::open(&dir)
+        .expect("open dir")
+        .sync_all()
+        .expect("fsync dir");
+    std::fs::write(dir.join("log"), b"saved\n").expect("std::fs::write");
+}
+
+/// A Rust program using std::fs and memmap2 + msync (the seed routine): its stores through the
+/// mapping are recorded, and the replay leaves its tree byte for byte.
+#[test]
+fn rust_std_fs_and_memmap2() {
+    let me = std::env::current_exe().expect("test binary");
+    let s = Scratch::new("rust-seed");
+    let prog = s.0.join("seed.up");
+    let out = unplug()
+        .current_dir(&s.0)
+        .env("UNPLUG_SEED_DIR", s.root())
+        .args(["trace", "--json", "--root", "root", "--out"])
+        .arg(&prog)
+        .arg("--")
+        .arg(&me)
+        .args([
+            "--ignored",
+            "--exact",
+            "helper_seed_routine",
+            "--test-threads=1",
+        ])
+        .output()
+        .expect("unplug trace runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["exit_status"], 0, "{v}");
+    let text = std::fs::read_to_string(&prog).expect("program");
+    for op in [
+        "ftruncate",
+        "mmap",
+        "store",
+        "msync",
+        "fsync",
+        "rename",
+        "munmap",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(op) || l.contains(&format!("= {op} "))),
+            "no {op}:\n{text}"
+        );
+    }
+    let out = unplug()
+        .arg("replay")
+        .arg(&prog)
+        .arg("--dir")
+        .arg(s.0.join("replay"))
+        .output()
+        .expect("replay runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tree(&s.root()), tree(&s.0.join("replay")), "{text}");
+}

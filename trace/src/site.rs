@@ -24,7 +24,29 @@ pub struct Frame {
 }
 
 /// How far above the stack pointer the scan looks for return addresses.
-const SCAN: u64 = 32 << 10;
+const SCAN: u64 = 16 << 10;
+
+thread_local! {
+    /// The executable mappings of each task, read from /proc once and again only when an address
+    /// falls outside them (a library loaded since).
+    static MAPS: std::cell::RefCell<std::collections::HashMap<i32, std::rc::Rc<Vec<Exec>>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The executable mappings of `pid` (cached), re-read when `addr` is in none of them.
+fn maps_for(pid: Pid, addr: u64) -> std::rc::Rc<Vec<Exec>> {
+    MAPS.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some(v) = m.get(&pid.as_raw()) {
+            if v.iter().any(|e| e.start <= addr && addr < e.end) {
+                return v.clone();
+            }
+        }
+        let v = std::rc::Rc::new(exec_maps(pid));
+        m.insert(pid.as_raw(), v.clone());
+        v
+    })
+}
 
 /// An executable mapping of the process: [start, end), its file offset and file.
 struct Exec {
@@ -73,7 +95,7 @@ fn after_call(pid: Pid, ret: u64) -> bool {
 
 /// The site of the call `regs` stopped at: `rip`, then at most `depth` return addresses.
 pub(crate) fn site(pid: Pid, regs: &user_regs_struct, depth: usize) -> Vec<Frame> {
-    let maps = exec_maps(pid);
+    let maps = maps_for(pid, regs.rip);
     let find = |a: u64| maps.iter().find(|m| m.start <= a && a < m.end);
     let frame = |a: u64| {
         let m = find(a);
