@@ -33,6 +33,8 @@ pub(crate) struct Converted {
 struct Handle {
     name: String,
     refs: usize,
+    /// The real path it was opened by (for descriptors a child inherited).
+    path: PathBuf,
 }
 
 struct Mapping {
@@ -154,12 +156,13 @@ impl Conv<'_> {
         name
     }
 
-    fn new_handle(&mut self, pid: i32, fd: i32) -> String {
+    fn new_handle(&mut self, pid: i32, fd: i32, path: &Path) -> String {
         self.next_handle += 1;
         let name = format!("h{}", self.next_handle);
         self.handles.push(Handle {
             name: name.clone(),
             refs: 1,
+            path: path.to_path_buf(),
         });
         self.fds.insert((pid, fd), self.handles.len() - 1);
         name
@@ -174,7 +177,8 @@ impl Conv<'_> {
         let inherited = self
             .fds
             .iter()
-            .find(|((_, f), h)| *f == fd && self.handles[**h].refs > 0)
+            .filter(|((_, f), h)| *f == fd && self.handles[**h].refs > 0)
+            .find(|(_, h)| self.handles[**h].path == path)
             .map(|(_, h)| *h);
         if let Some(h) = inherited {
             self.handles[h].refs += 1;
@@ -188,7 +192,7 @@ impl Conv<'_> {
                 return None;
             }
         };
-        let name = self.new_handle(pid, fd);
+        let name = self.new_handle(pid, fd, path);
         let dir = if self.dirs.contains(&rel) { " dir" } else { "" };
         self.op(format!("{name} = open {}{dir}", show(&rel)), site, pid);
         Some(name)
@@ -339,14 +343,14 @@ fn event(c: &mut Conv, e: &Event) {
         } => match c.rel(path) {
             Ok(rel) => {
                 let f = open_flags(*flags, c.dirs.contains(&rel) || path.is_dir());
-                let name = c.new_handle(pid, *fd);
+                let name = c.new_handle(pid, *fd, path);
                 c.op(format!("{name} = open {}{f}", show(&rel)), site, pid);
             }
             Err(why) => c.not_expressible("open", &why),
         },
         Call::OpenTmpfile { fd, dir } => match c.rel(dir) {
             Ok(rel) => {
-                let name = c.new_handle(pid, *fd);
+                let name = c.new_handle(pid, *fd, dir);
                 c.op(format!("{name} = open {} tmpfile", show(&rel)), site, pid);
             }
             Err(why) => c.not_expressible("open", &why),
