@@ -222,10 +222,15 @@ pub(crate) fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
+/// How the guest's `unplug` is built: statically linked, and without debug information (the
+/// guest unpacks its initramfs into 256 MiB of memory; with debug information the binary is
+/// 75 MB and the archive no longer fits). scripts/test builds it with the same flags.
+pub const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static -C strip=debuginfo";
+
 /// A statically linked `unplug` binary to put in the guest: `$UNPLUG_STATIC_BIN` if set, else
 /// the one built (or brought up to date) by
 /// `cargo build --release --bin unplug --target x86_64-unknown-linux-gnu` with
-/// `RUSTFLAGS=-C target-feature=+crt-static` and `CARGO_TARGET_DIR=<workspace>/target/static`
+/// `RUSTFLAGS=`[`STATIC_RUSTFLAGS`] and `CARGO_TARGET_DIR=<workspace>/target/static`
 /// (its own target directory, so that it neither invalidates nor waits on the usual build).
 /// Cargo is `$CARGO` (set when running under cargo) or `cargo`.
 pub fn static_binary() -> Result<PathBuf, VmError> {
@@ -253,14 +258,14 @@ pub fn static_binary() -> Result<PathBuf, VmError> {
         target,
     ];
     let command = format!(
-        "RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR={} {cargo} {}",
+        "RUSTFLAGS='{STATIC_RUSTFLAGS}' CARGO_TARGET_DIR={} {cargo} {}",
         target_dir.display(),
         args.join(" ")
     );
     let out = Command::new(&cargo)
         .args(args)
         .current_dir(&root)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
         .env("CARGO_TARGET_DIR", &target_dir)
         .output()
         .map_err(|source| VmError::Spawn {
