@@ -210,6 +210,17 @@ fn report(
             conv.sidecar.len(),
             rec.exit_status
         ));
+        if rec.exit_status != 0 {
+            let hint = if rec.exit_status == 127 {
+                " (not found?)"
+            } else {
+                ""
+            };
+            eprintln!(
+                "warning: the command exited with status {}{hint}: the program holds what it did until then",
+                rec.exit_status
+            );
+        }
         for (kind, n) in &conv.unsupported {
             eprintln!("warning: {n} call(s) the language cannot express: {kind} (a comment marks each in the program)");
         }
