@@ -3,7 +3,7 @@
 use crate::input::{
     input_error, load, load_source, parse_models, print_json, HOLDS, INPUT_ERROR, NOT_PROVEN,
 };
-use crate::out::out;
+use crate::out::{out, outln};
 use crate::progress::Progress;
 use crate::render;
 use crate::warnings::{self, Warn, Warning};
@@ -66,8 +66,10 @@ pub(crate) fn check(c: &Common) -> u8 {
             break;
         }
         progress.step(format!("checking under {m}"));
-        let run = a.run(m);
-        for (i, r) in run.check().into_iter().enumerate() {
+        // Each property is checked on what it reads (its cone of influence).
+        let run = a.prepare(m);
+        for i in 0..a.program.properties.len() {
+            let r = run.check_in_cone(i);
             let cx = r
                 .counterexample
                 .as_ref()
@@ -147,46 +149,97 @@ pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
             );
         }
     }
-    let mut points = Vec::new();
-    for m in &ms {
-        let run = a.run(m);
-        if json {
-            points.extend(
-                run.exploration
-                    .points
-                    .iter()
-                    .filter(|p| at.is_none_or(|k| k == p.at))
-                    .map(|p| {
-                        json!({
-                            "model": m.to_string(),
-                            "at": p.at,
-                            "distinct_states": render::count_json(&p.total),
-                            "classes": p.states.len(),
-                            "bound_hit": p.bound_hit,
-                            "states": p.states.iter().map(|s| json!({
-                                "count": render::count_json(&s.count),
-                                "tree": render::state_json(&s.state),
-                                "text": s.state.to_string(),
-                                "replay": replay::format(&run, &s.witness),
-                            })).collect::<Vec<_>>(),
-                        })
-                    }),
-            );
-        } else {
-            out!("{}", render::states_text(&a, &run, at));
+    crate::memory::install_interrupt();
+    // Each crash point is printed as soon as it is explored and then dropped: memory holds one
+    // crash point's states, however long the program.
+    let ks = at.map_or(0..=a.program.ops.len(), |k| k..=k);
+    let progress = Progress::new(ms.len() * ks.clone().count(), "crash points", json);
+    let mut doc = json.then(|| {
+        let models: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
+        JsonStream::start(
+            &json!({
+                "program": c.program.display().to_string(),
+                "models": models,
+                "crash_points": [],
+                "warnings": warnings::json(&warned),
+            }),
+            "crash_points",
+        )
+    });
+    let mut incomplete = false;
+    'models: for m in &ms {
+        progress.step(format!("crash states under {m}"));
+        let run = a.prepare(m);
+        if !json {
+            out!("== {} ==\n", run.model);
+        }
+        for p in run.points(ks.clone()) {
+            if interrupted() {
+                break 'models;
+            }
+            incomplete |= p.bound_hit;
+            match &mut doc {
+                Some(doc) => doc.push(&render::point_json(&run, &p)),
+                None => out!("{}", render::point_text(&a, &run, &p)),
+            }
+            progress.inc();
         }
     }
-    if json {
-        // One list for every model: each crash point names its model.
-        let models: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
-        print_json(&json!({
-            "program": c.program.display().to_string(),
-            "models": models,
-            "crash_points": points,
-            "warnings": warnings::json(&warned),
-        }));
+    progress.finish();
+    if let Some(doc) = doc {
+        doc.end();
     }
-    HOLDS
+    if interrupted() {
+        eprintln!("interrupted: the crash points not listed were not explored");
+        return INTERRUPTED;
+    }
+    if incomplete {
+        NOT_PROVEN
+    } else {
+        HOLDS
+    }
+}
+
+/// A JSON document printed while it is made: exactly what [`print_json`] prints for the whole
+/// document, with the list under `key` (empty in the document given, and its first key in
+/// sorted order) filled one item at a time.
+struct JsonStream {
+    /// What follows the list.
+    tail: String,
+    items: usize,
+}
+
+impl JsonStream {
+    fn start(doc: &Value, key: &str) -> JsonStream {
+        let text = serde_json::to_string_pretty(doc).expect("json");
+        let mark = format!("\"{key}\": []");
+        let (head, tail) = text.split_once(&mark).expect("the list is in the document");
+        out!("{head}\"{key}\": [");
+        JsonStream {
+            tail: tail.to_string(),
+            items: 0,
+        }
+    }
+
+    fn push(&mut self, item: &Value) {
+        let text = serde_json::to_string_pretty(item).expect("json");
+        let sep = if self.items == 0 { "\n" } else { ",\n" };
+        let mut s = String::from(sep);
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                s.push('\n');
+            }
+            s.push_str("    ");
+            s.push_str(line);
+        }
+        out!("{s}");
+        self.items += 1;
+    }
+
+    fn end(self) {
+        let close = if self.items == 0 { "]" } else { "\n  ]" };
+        outln!("{close}{}", self.tail);
+    }
 }
 
 pub(crate) fn syncs(c: &Common) -> u8 {

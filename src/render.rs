@@ -6,7 +6,8 @@ use std::path::Path;
 use unplug_explorer::guarantee::Guarantee;
 use unplug_explorer::syncs::{Counterexample, Variant};
 use unplug_explorer::{
-    state::size_str, Analysis, Count, CrashState, ModelRun, Node, PropertyResult, Segment, Witness,
+    explore::Point, state::size_str, Analysis, Count, CrashState, ModelRun, Node, PropertyResult,
+    Segment, Witness,
 };
 use unplug_model::{EffectKind, ModelSpec, Origin};
 
@@ -229,45 +230,55 @@ pub(crate) fn counterexample_json(a: &Analysis, c: &Counterexample) -> Value {
     })
 }
 
-pub(crate) fn states_text(a: &Analysis, run: &ModelRun, at: Option<usize>) -> String {
+/// One crash point of `unplug states`: its count line and its table of classes.
+pub(crate) fn point_text(a: &Analysis, run: &ModelRun, p: &Point) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "== {} ==", run.model);
-    for p in run
-        .exploration
-        .points
-        .iter()
-        .filter(|p| at.is_none_or(|k| k == p.at))
-    {
-        let plural = if p.total == Count::one() { "" } else { "s" };
-        if p.bound_hit {
-            let _ = writeln!(
-                s,
-                "{}: {} distinct state{plural} found before a bound was hit ({}): INCOMPLETE, properties here are not proven",
-                point_str(a, p.at),
-                count_str(&p.total),
-                bound_name()
-            );
-        } else {
-            let _ = writeln!(
-                s,
-                "{}: {} distinct state{plural}",
-                point_str(a, p.at),
-                count_str(&p.total)
-            );
-        }
-        let mut t = crate::out::table();
-        t.set_header(vec!["#", "count", "state", "replay"]);
-        for (i, e) in p.states.iter().enumerate() {
-            t.add_row(vec![
-                (i + 1).to_string(),
-                count_str(&e.count),
-                e.state.to_string(),
-                unplug_explorer::replay::format(run, &e.witness),
-            ]);
-        }
-        let _ = writeln!(s, "{t}");
+    let plural = if p.total == Count::one() { "" } else { "s" };
+    if p.bound_hit {
+        let _ = writeln!(
+            s,
+            "{}: {} distinct state{plural} found before a bound was hit ({}): INCOMPLETE, properties here are not proven",
+            point_str(a, p.at),
+            count_str(&p.total),
+            bound_name()
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "{}: {} distinct state{plural}",
+            point_str(a, p.at),
+            count_str(&p.total)
+        );
     }
+    let mut t = crate::out::table();
+    t.set_header(vec!["#", "count", "state", "replay"]);
+    for (i, e) in p.states.iter().enumerate() {
+        t.add_row(vec![
+            (i + 1).to_string(),
+            count_str(&e.count),
+            e.state.to_string(),
+            unplug_explorer::replay::format(run, &e.witness),
+        ]);
+    }
+    let _ = writeln!(s, "{t}");
     s
+}
+
+/// One crash point of `unplug states --json`.
+pub(crate) fn point_json(run: &ModelRun, p: &Point) -> Value {
+    json!({
+        "model": run.model.to_string(),
+        "at": p.at,
+        "distinct_states": count_json(&p.total),
+        "classes": p.states.len(),
+        "bound_hit": p.bound_hit,
+        "states": p.states.iter().map(|s| json!({
+            "count": count_json(&s.count),
+            "tree": state_json(&s.state),
+            "text": s.state.to_string(),
+            "replay": unplug_explorer::replay::format(run, &s.witness),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 pub(crate) struct Explanation {

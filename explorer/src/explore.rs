@@ -23,6 +23,7 @@ mod dense;
 mod fx;
 mod reference;
 
+use crate::cone::Cone;
 use crate::count::Count;
 use crate::graph::Graph;
 use crate::state::CrashState;
@@ -139,13 +140,10 @@ pub const GARBAGE: usize = usize::MAX;
 
 /// Explores every crash point of a program.
 pub fn explore(trace: &Trace, p: &Persistence, g: &Graph, limits: Limits) -> Exploration {
-    let n = trace.ops.len();
-    let d = dense::Dense::new(trace, p);
-    let mut bufs = Buffers::take();
-    let points = (0..=n)
-        .map(|k| explore_point_with(CrashPoint::new(trace, p, g, k), limits, &d, &mut bufs, None).0)
+    let mut explorer = Explorer::new(trace, p, g);
+    let points = (0..=trace.ops.len())
+        .map(|k| explorer.point(k, limits))
         .collect();
-    bufs.give_back();
     Exploration { points }
 }
 
@@ -178,6 +176,9 @@ pub struct CrashPoint<'a> {
     /// The effects the enumeration does not branch on here (see `dense/fold.rs`; empty:
     /// none).
     pub folded: Vec<bool>,
+    /// The cone of influence of the properties asked about (see `cone.rs`): what the
+    /// enumeration need not branch on for them. None: every state is enumerated.
+    pub cone: Option<&'a Cone>,
 }
 
 impl<'a> CrashPoint<'a> {
@@ -189,6 +190,7 @@ impl<'a> CrashPoint<'a> {
             k,
             floor: floor_at(p, g, k),
             folded: Vec::new(),
+            cone: None,
         }
     }
 }
@@ -224,6 +226,7 @@ pub(crate) struct Explorer<'a> {
     g: &'a Graph,
     dense: dense::Dense,
     bufs: Buffers,
+    cone: Option<Cone>,
 }
 
 impl<'a> Explorer<'a> {
@@ -234,11 +237,20 @@ impl<'a> Explorer<'a> {
             g,
             dense: dense::Dense::new(trace, p),
             bufs: Buffers::take(),
+            cone: None,
         }
     }
 
+    /// Enumerates only what `reads` can tell apart (see `cone.rs`): the verdicts of the
+    /// properties that read them are exact, the states and counts are not all of the point's.
+    pub fn with_cone(mut self, reads: Option<&crate::cone::Reads>) -> Self {
+        self.cone = reads.and_then(|r| Cone::new(self.trace, self.p, self.g, r));
+        self
+    }
+
     pub fn point(&mut self, k: usize, limits: Limits) -> Point {
-        let cp = CrashPoint::new(self.trace, self.p, self.g, k);
+        let mut cp = CrashPoint::new(self.trace, self.p, self.g, k);
+        cp.cone = self.cone.as_ref();
         explore_point_with(cp, limits, &self.dense, &mut self.bufs, None).0
     }
 
@@ -250,7 +262,8 @@ impl<'a> Explorer<'a> {
         limits: Limits,
         stop: &mut dyn FnMut(&CrashState) -> bool,
     ) -> Point {
-        let cp = CrashPoint::new(self.trace, self.p, self.g, k);
+        let mut cp = CrashPoint::new(self.trace, self.p, self.g, k);
+        cp.cone = self.cone.as_ref();
         explore_point_with(cp, limits, &self.dense, &mut self.bufs, Some(stop)).0
     }
 }
@@ -341,10 +354,21 @@ fn explore_point_with(
     included.resize(p.effects.len(), false);
     let mut downsets = 0usize;
     cp.folded = d.fold(&cp);
+    // Outside the cone, effects are folded for the enumeration (not for witnesses: they write
+    // what survives, only nothing the properties read).
+    let skip: std::borrow::Cow<[bool]> = match cp.cone {
+        Some(c) => cp
+            .folded
+            .iter()
+            .zip(&c.outside)
+            .map(|(f, o)| *f || *o)
+            .collect(),
+        None => std::borrow::Cow::Borrowed(&cp.folded),
+    };
     let space = Space {
         globals,
         floor: &cp.floor,
-        folded: &cp.folded,
+        folded: &skip,
         g,
     };
     enumerate(&space, 0, included, &mut |inc| {
@@ -404,7 +428,17 @@ fn classes_of_dense(
     picks: &mut Odometer,
 ) {
     let (p, k) = (cp.p, cp.k);
-    picks.start(dd.option_counts());
+    match cp.cone {
+        // A chunk outside the cone keeps its first option.
+        Some(c) => picks.start(dd.slot_chunks().zip(dd.option_counts()).map(|(ch, n)| {
+            if c.pinned[ch] {
+                n.min(1)
+            } else {
+                n
+            }
+        })),
+        None => picks.start(dd.option_counts()),
+    }
     loop {
         let pick = &picks.pick;
         let key = dd.make_key(pick);
@@ -425,10 +459,12 @@ fn classes_of_dense(
             {
                 // The fast view agrees with the reference code.
                 let r = cp.downset(inc);
+                let pinned = |ch: usize| cp.cone.is_some_and(|c| c.pinned[ch]);
                 assert!(r
                     .options
                     .iter()
-                    .map(Vec::len)
+                    .zip(dd.slot_chunks())
+                    .map(|(o, ch)| if pinned(ch) { o.len().min(1) } else { o.len() })
                     .eq(picks.counts.iter().copied()));
                 let (rs, rw) = cp.state_for(inc, &r, pick);
                 assert!(

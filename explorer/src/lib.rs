@@ -13,6 +13,7 @@
 //! ```
 
 pub mod budget;
+pub mod cone;
 pub mod count;
 pub mod explore;
 pub mod graph;
@@ -49,6 +50,8 @@ pub struct Analysis {
     drop_rule: Option<String>,
     /// Called once per exploration: see [`Analysis::set_on_explore`].
     on_explore: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+    /// What the properties read, when runs enumerate only that: see [`Analysis::set_cone`].
+    cone: Option<cone::Reads>,
 }
 
 /// A program explored under one model.
@@ -102,6 +105,7 @@ impl Analysis {
             per_block: false,
             drop_rule: None,
             on_explore: None,
+            cone: None,
         }
     }
 
@@ -126,8 +130,41 @@ impl Analysis {
         self.on_explore = f;
     }
 
+    /// Makes every run enumerate only what the program's properties read (their cone of
+    /// influence, see [`cone`]; nothing changes when a property reads link counts): verdicts
+    /// are exact, and [`ModelRun::check`] counts violating states as the properties read
+    /// them. Sync analysis runs this way.
+    pub fn set_cone(&mut self, on: bool) {
+        self.cone = if on {
+            cone::Reads::of_all(self.program.properties.iter().map(|p| &p.expr))
+        } else {
+            None
+        };
+    }
+
+    /// What runs enumerate, when not every state: see [`Analysis::set_cone`].
+    pub fn cone(&self) -> Option<&cone::Reads> {
+        self.cone.as_ref()
+    }
+
     pub fn run(&self, model: &ModelSpec) -> ModelRun<'_> {
         self.run_cow(model, std::borrow::Cow::Borrowed(&self.trace))
+    }
+
+    /// The program under `model`, not yet explored (`exploration` is empty): its crash points
+    /// come one at a time from [`ModelRun::points`], so that a caller that prints each one and
+    /// drops it (`unplug states`) holds one crash point's states at a time, not the program's.
+    pub fn prepare(&self, model: &ModelSpec) -> ModelRun<'_> {
+        let trace = std::borrow::Cow::Borrowed(&self.trace);
+        let (persistence, graph) = self.persistence(model, &trace);
+        ModelRun {
+            analysis: self,
+            model: model.clone(),
+            trace,
+            persistence,
+            graph,
+            exploration: explore::Exploration { points: Vec::new() },
+        }
     }
 
     /// Explores a variant of the program's trace (a sync removed, weakened or inserted).
@@ -178,7 +215,9 @@ impl Analysis {
         let mut ok: Vec<bool> = (0..props.len())
             .map(|i| only.is_none_or(|o| o == i))
             .collect();
-        let mut explorer = explore::Explorer::new(trace, &p, &g);
+        // Only what the properties read is told apart: verdicts are all this needs.
+        let reads = cone::Reads::of_all(props.iter().map(|x| &x.expr));
+        let mut explorer = explore::Explorer::new(trace, &p, &g).with_cone(reads.as_ref());
         for k in from.iter().copied().min().unwrap_or(0)..=trace.ops.len() {
             let live: Vec<usize> = (0..props.len())
                 .filter(|&i| ok[i] && from[i] <= k)
@@ -215,7 +254,14 @@ impl Analysis {
         trace: std::borrow::Cow<'a, Trace>,
     ) -> ModelRun<'a> {
         let (persistence, graph) = self.persistence(model, &trace);
-        let exploration = explore::explore(&trace, &persistence, &graph, self.limits);
+        let mut explorer =
+            explore::Explorer::new(&trace, &persistence, &graph).with_cone(self.cone.as_ref());
+        let exploration = explore::Exploration {
+            points: (0..=trace.ops.len())
+                .map(|k| explorer.point(k, self.limits))
+                .collect(),
+        };
+        drop(explorer);
         ModelRun {
             analysis: self,
             model: model.clone(),
@@ -255,6 +301,76 @@ pub fn threshold(when: &When, inserted: &[usize]) -> usize {
 }
 
 impl ModelRun<'_> {
+    /// The crash points `ks` of the run, each explored when the iterator reaches it (under the
+    /// analysis's limits): the points [`Analysis::run`] collects into `exploration`.
+    pub fn points(
+        &self,
+        ks: std::ops::RangeInclusive<usize>,
+    ) -> impl Iterator<Item = explore::Point> + '_ {
+        self.points_reading(ks, None)
+    }
+
+    /// [`ModelRun::points`], enumerating only what `reads` can tell apart (see [`cone`]):
+    /// properties over those reads have the same verdicts on these states as on all states.
+    pub fn points_reading(
+        &self,
+        ks: std::ops::RangeInclusive<usize>,
+        reads: Option<&cone::Reads>,
+    ) -> impl Iterator<Item = explore::Point> + '_ {
+        let mut explorer =
+            explore::Explorer::new(&self.trace, &self.persistence, &self.graph).with_cone(reads);
+        let limits = self.analysis.limits;
+        ks.map(move |k| explorer.point(k, limits))
+    }
+
+    /// Checks property `i` without enumerating what it cannot read (its cone of influence, see
+    /// [`cone`]): the verdict and the unproven crash points are those of [`ModelRun::check`];
+    /// the counterexample is the first violating state found at the first crash point that
+    /// has one; `violating_classes` counts the distinct violating states *as the property
+    /// reads them* (the paths it names), summed over crash points. Needs no `exploration`
+    /// ([`Analysis::prepare`]).
+    pub fn check_in_cone(&self, i: usize) -> PropertyResult {
+        let p = &self.analysis.program.properties[i];
+        let reads = cone::Reads::of(&p.expr);
+        let cx = state::EvalContext {
+            old: &self.analysis.old,
+            new: &self.analysis.new,
+            data_len: &self.trace.data_len,
+        };
+        let from = self.threshold(&p.when);
+        let mut counterexample = None;
+        let mut violating = 0;
+        let mut unproven = Vec::new();
+        for point in self.points_reading(from..=self.trace.ops.len(), reads.as_ref()) {
+            if point.bound_hit {
+                unproven.push(point.at);
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for s in point.seen() {
+                if !state::eval(&p.expr, &s.state, &cx) {
+                    let shown = match &reads {
+                        Some(r) => r.project(&s.state),
+                        None => s.state.clone(),
+                    };
+                    if seen.insert(shown) && counterexample.is_none() {
+                        counterexample = Some(Violation {
+                            at: point.at,
+                            state: s.clone(),
+                        });
+                    }
+                }
+            }
+            violating += seen.len();
+        }
+        PropertyResult {
+            property: p.name.clone(),
+            holds: counterexample.is_none() && unproven.is_empty(),
+            counterexample,
+            violating_classes: violating,
+            unproven,
+        }
+    }
+
     /// The first crash point at which a property must hold.
     pub fn threshold(&self, when: &When) -> usize {
         threshold(when, &[])
@@ -284,9 +400,17 @@ impl ModelRun<'_> {
             if point.bound_hit {
                 unproven.push(point.at);
             }
-            // The state at the bound too: a violation found is a violation, bound or not.
+            // The state at the bound too: a violation found is a violation, bound or not. In a
+            // cone, states count as the properties read them.
+            let mut shown = std::collections::BTreeSet::new();
             for s in point.seen() {
-                if !state::eval(&p.expr, &s.state, &cx) {
+                if !state::eval(&p.expr, &s.state, &cx)
+                    && self
+                        .analysis
+                        .cone
+                        .as_ref()
+                        .is_none_or(|r| shown.insert(r.project(&s.state)))
+                {
                     violating += 1;
                     if counterexample.is_none() {
                         counterexample = Some(Violation {

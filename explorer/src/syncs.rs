@@ -231,6 +231,13 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
             no_repair: BTreeMap::new(),
         };
     }
+    // Every run below enumerates only what the properties read.
+    let coned = {
+        let mut a = a.clone();
+        a.set_cone(true);
+        a
+    };
+    let a = &coned;
     let base_run = a.run(model);
     let results = base_run.check();
 
@@ -473,14 +480,28 @@ fn first_new_violation(base: &ModelRun, run: &ModelRun, i: usize) -> Option<Viol
         data_len: &run.trace.data_len,
     };
     let from = run.threshold(&p.when);
+    // In a cone, states compare as the properties read them.
+    fn shown<'s>(
+        cone: Option<&crate::cone::Reads>,
+        s: &'s crate::CrashState,
+    ) -> std::borrow::Cow<'s, crate::CrashState> {
+        match cone {
+            Some(r) => std::borrow::Cow::Owned(r.project(s)),
+            None => std::borrow::Cow::Borrowed(s),
+        }
+    }
+    let cone = run.analysis.cone();
     for point in run.exploration.points.iter().filter(|pt| pt.at >= from) {
-        let base_states: BTreeSet<&crate::CrashState> = base.exploration.points[point.at]
+        let base_states: BTreeSet<std::borrow::Cow<crate::CrashState>> = base.exploration.points
+            [point.at]
             .states
             .iter()
-            .map(|s| &s.state)
+            .map(|s| shown(cone, &s.state))
             .collect();
         for s in &point.states {
-            if !crate::state::eval(&p.expr, &s.state, &cx) && !base_states.contains(&s.state) {
+            if !crate::state::eval(&p.expr, &s.state, &cx)
+                && !base_states.contains(&shown(cone, &s.state))
+            {
                 return Some(Violation {
                     at: point.at,
                     state: s.clone(),
