@@ -200,7 +200,8 @@ pub(crate) fn sweep(
     let mut sw_error: Option<std::io::Error> = None;
     while covered < n {
         let end = (covered + BLOCK * shard.count).min(n);
-        let mine: Vec<u64> = (covered..end).filter(|&i| shard.owns(i)).collect();
+        let first = covered + (shard.index + shard.count - covered % shard.count) % shard.count;
+        let mine: Vec<u64> = (first..end).step_by(shard.count as usize).collect();
         let block: Vec<Option<Checked>> = mine
             .into_par_iter()
             .map(|i| {
