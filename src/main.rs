@@ -71,6 +71,7 @@ static GLOBAL: memory::Counting = memory::Counting(mimalloc::MiMalloc);
 ///   unplug workloads --ops 2 every workload of a bounded space against built-in oracles
 ///   unplug search prog.up    the cheapest syncs, and minimal programs that break a property
 ///   unplug replay prog.up --dir DIR   run a (traced) program for real, with its data's bytes
+///   unplug merge s*.jsonl    the report of a run split by --shard I/N (workloads, real, table)
 ///
 /// Exit status (every command):
 ///   0  every property holds (a report: done)
