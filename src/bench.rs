@@ -149,7 +149,7 @@ pub(crate) fn run(b: &BenchArgs) -> u8 {
                     max_states: 20_000,
                     ..Limits::default()
                 },
-                n,
+                (n, crate::shard::Shard::WHOLE),
                 0,
                 None,
             );

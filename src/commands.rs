@@ -430,68 +430,85 @@ pub(crate) fn table(t: &crate::table::TableArgs) -> u8 {
     };
     let mut code = HOLDS;
     let json = t.json || matches!(t.format, table::Format::Json);
-    let progress = Progress::new(files.len(), "programs", json);
-    for f in &files {
+    let shard = t.shard.unwrap_or(crate::shard::Shard::WHOLE);
+    let mine: Vec<(u64, &PathBuf)> = (0u64..)
+        .zip(&files)
+        .filter(|(k, _)| shard.owns(*k))
+        .collect();
+    // With --shard: the header, then one record per program.
+    let mut lines = crate::shard::header(
+        "table",
+        &table::shard_options(t, &out.models),
+        shard,
+        files.len() as u64,
+    );
+    let progress = Progress::new(mine.len(), "programs", json);
+    for (k, f) in mine {
         progress.inc();
+        let (rows, errors) = (out.rows.len(), out.errors.len());
+        let mut stderr = String::new();
         let name = f.display().to_string();
-        let src = match std::fs::read_to_string(f) {
-            Ok(s) => s,
+        match std::fs::read_to_string(f) {
+            Ok(src) => match unplug_model::load(&src) {
+                Ok((program, trace)) => {
+                    let mut a = Analysis::from_trace(program, trace);
+                    a.limits.max_states = t.max_states;
+                    a.limits.max_memory = t.budget.install();
+                    progress.step(name.clone());
+                    out.rows.extend(table::rows(&a, f, &src, &models));
+                }
+                Err(errs) => {
+                    let e = ProgramErrors::new(&name, &src, errs);
+                    stderr = e.render_plain();
+                    eprint!("{stderr}");
+                    out.errors.push(FileErrors::of(&e));
+                    code = INPUT_ERROR;
+                }
+            },
             Err(e) => {
+                stderr = format!("error: cannot read `{name}`: {e}\n");
                 code = input_error(false, &format!("cannot read `{name}`: {e}"));
                 out.errors.push(FileErrors {
                     messages: vec![format!("{name}: cannot read: {e}")],
                     json: vec![json!({ "file": name, "message": format!("cannot read: {e}") })],
                 });
-                continue;
-            }
-        };
-        match unplug_model::load(&src) {
-            Ok((program, trace)) => {
-                let mut a = Analysis::from_trace(program, trace);
-                a.limits.max_states = t.max_states;
-                a.limits.max_memory = t.budget.install();
-                progress.step(name.clone());
-                out.rows.extend(table::rows(&a, f, &src, &models));
-            }
-            Err(errs) => {
-                let e = ProgramErrors::new(&name, &src, errs);
-                eprint!("{}", e.render_plain());
-                out.errors.push(FileErrors::of(&e));
-                code = INPUT_ERROR;
             }
         }
+        lines.push_str(&crate::shard::record(
+            k,
+            &table::shard_record(&out.rows[rows..], &out.errors[errors..], &stderr),
+        ));
     }
     progress.finish();
+    if t.shard.is_some() {
+        lines.push_str(&crate::shard::end(
+            shard.units_of(files.len() as u64),
+            &json!({}),
+        ));
+        let code = out.exit_code(code);
+        return match &t.output {
+            Some(path) => match std::fs::write(path, lines) {
+                Ok(()) => code,
+                Err(e) => input_error(false, &format!("cannot write `{}`: {e}", path.display())),
+            },
+            None => {
+                out!("{lines}");
+                code
+            }
+        };
+    }
     if t.real {
         match real_columns(t, &files, &out) {
             Ok(cols) => out.real = cols,
             Err(c) => return c,
         }
     }
-    // A complete table exits 0; one with a cell not proven (a bound was hit) 3.
-    if code == HOLDS
-        && out.rows.iter().any(|r| {
-            r.cells
-                .iter()
-                .any(|c| !c.holds && c.counterexample.is_none())
-        })
-    {
-        code = NOT_PROVEN;
-    }
-    let text = out.render(if t.json {
+    let format = if t.json {
         table::Format::Json
     } else {
         t.format
-    });
-    match &t.output {
-        Some(path) => {
-            if let Err(e) = std::fs::write(path, text) {
-                return input_error(false, &format!("cannot write `{}`: {e}", path.display()));
-            }
-        }
-        None => out!("{text}"),
-    }
-    code
+    };
+    out.print(code, format, t.output.as_deref())
 }
 
 /// `table --real`: every program that loaded, run for real on each `--real-fs`; one column per

@@ -14,6 +14,7 @@ mod real;
 mod render;
 mod replay;
 mod search;
+mod shard;
 mod table;
 mod trace;
 mod warnings;
@@ -70,6 +71,7 @@ static GLOBAL: memory::Counting = memory::Counting(mimalloc::MiMalloc);
 ///   unplug workloads --ops 2 every workload of a bounded space against built-in oracles
 ///   unplug search prog.up    the cheapest syncs, and minimal programs that break a property
 ///   unplug replay prog.up --dir DIR   run a (traced) program for real, with its data's bytes
+///   unplug merge s*.jsonl    the report of a run split by --shard I/N (workloads, real, table)
 ///
 /// Exit status (every command):
 ///   0  every property holds (a report: done)
@@ -207,6 +209,23 @@ enum Command {
     /// (what was covered is reported).
     #[command(verbatim_doc_comment)]
     Workloads(workloads::WorkloadsArgs),
+    /// Combine the JSON lines of the shards of one run (`workloads`, `real` or `table` with
+    /// `--shard I/N`) into exactly the report the run without `--shard` prints, with its exit
+    /// status.
+    ///
+    /// Every shard 0/N to N-1/N must be given once, each finished (its last line is the end
+    /// record), all of the same command, options and unplug version; the first problem is an
+    /// error naming the file (and line). A sweep on a batch engine: docs/SWEEP.md.
+    ///
+    /// Examples:
+    ///   for i in 0 1 2; do unplug workloads --ops 2 --shard $i/3 > w$i.jsonl; done
+    ///   unplug merge w0.jsonl w1.jsonl w2.jsonl          the summary table
+    ///   unplug merge --json w*.jsonl                      the `--json` summary
+    ///
+    /// Exit status: that of the unsharded run (e.g. for workloads 1 on a model-order
+    /// violation), 2 bad usage or shards that do not make one run.
+    #[command(verbatim_doc_comment)]
+    Merge(shard::MergeArgs),
     /// Measure the explorer and print the figures (docs/PERFORMANCE.md is this command's output):
     /// enumeration throughput per program of DIR and model, with the medians; the cost of one
     /// tiny (program, model) pair; how states and time grow with program length; and the time of
@@ -316,6 +335,7 @@ fn main() -> ExitCode {
         Command::Real(r) => real::real(&r),
         Command::Trace(t) => trace::trace(&t),
         Command::Workloads(w) => workloads::run(&w),
+        Command::Merge(m) => shard::merge(&m),
         Command::Bench(b) => bench::run(&b),
         Command::Search(s) => search::search(&s),
         Command::Replay(r) => replay::replay(&r),

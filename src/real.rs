@@ -3,6 +3,7 @@
 
 use crate::input::{input_error, load, print_json, FAILS, HOLDS, INPUT_ERROR};
 use crate::out::out;
+use crate::shard::{self, Merged, Shard};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use unplug_explorer::Limits;
@@ -63,6 +64,13 @@ pub(crate) struct RealArgs {
     /// Most distinct crash-state classes the model explores per crash point. 0: no limit.
     #[arg(long, value_name = "N", value_parser = crate::input::limit, env = "UNPLUG_MAX_STATES", default_value_t = Limits::default().max_states)]
     pub(crate) max_states: usize,
+    /// Run only shard I of N of the sessions and write JSON lines for `unplug merge` instead
+    /// of the report (docs/SWEEP.md). A session is a run of whole programs on one file system
+    /// (on the host, up to 32 jobs; in the vm, every program), numbered per configuration
+    /// (file system and options) in program order: shard I runs the sessions numbered I modulo N,
+    /// exactly as an unsharded run would.
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::parse)]
+    pub(crate) shard: Option<Shard>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +190,36 @@ pub(crate) struct Settings<'a> {
 /// Runs `files` (already checked by the model) on every configuration; an error is the exit
 /// code to return (the message is printed).
 pub(crate) fn run_real(files: &[PathBuf], s: &Settings) -> Result<Vec<RunReport>, u8> {
+    let (_, sessions) = run_sessions(files, s, Shard::WHOLE)?;
+    Ok(fold(sessions.into_iter().map(|(_, c, r)| (c, r))))
+}
+
+/// The reports of each configuration's sessions, in order (configuration, then session), made
+/// into one report per configuration, as a run prints them.
+fn fold(sessions: impl IntoIterator<Item = (usize, RunReport)>) -> Vec<RunReport> {
+    let mut reports: Vec<RunReport> = Vec::new();
+    let mut current: Option<(usize, RunReport)> = None;
+    for (c, r) in sessions {
+        match current.as_mut() {
+            Some((k, m)) if *k == c => m.merge(r),
+            _ => reports.extend(current.replace((c, r)).map(|(_, m)| m)),
+        }
+    }
+    reports.extend(current.map(|(_, m)| m));
+    reports
+}
+
+/// A session's report: its unit, its configuration's index, the report.
+type SessionReport = (u64, usize, RunReport);
+
+/// Runs the sessions of `shard` (unit k is session `k % S` of configuration `k / S`, for S
+/// sessions per configuration): the number of units, and per session run its unit, its
+/// configuration's index and its report.
+fn run_sessions(
+    files: &[PathBuf],
+    s: &Settings,
+    shard: Shard,
+) -> Result<(u64, Vec<SessionReport>), u8> {
     let json = s.json;
     let mut jobs = Vec::new();
     for f in files {
@@ -212,10 +250,15 @@ pub(crate) fn run_real(files: &[PathBuf], s: &Settings) -> Result<Vec<RunReport>
         BackendArg::Host => Box::new(Host::default()),
         BackendArg::Vm => Box::new(Vm),
     };
-    let mut reports: Vec<RunReport> = Vec::new();
-    for cfg in &s.configs {
-        let mut merged: Option<RunReport> = None;
-        for jobs in sessions(&jobs, s.backend) {
+    let mut reports = Vec::new();
+    let sessions = sessions(&jobs, s.backend);
+    let units = (s.configs.len() * sessions.len()) as u64;
+    for (c, cfg) in s.configs.iter().enumerate() {
+        for (j, jobs) in sessions.iter().copied().enumerate() {
+            let unit = (c * sessions.len() + j) as u64;
+            if !shard.owns(unit) {
+                continue;
+            }
             let scratch = Scratch::new()
                 .map_err(|e| input_error(json, &format!("creating a scratch directory: {e}")))?;
             let bar = progress_bar(json);
@@ -251,10 +294,7 @@ pub(crate) fn run_real(files: &[PathBuf], s: &Settings) -> Result<Vec<RunReport>
             });
             bar.finish_and_clear();
             match report {
-                Ok(r) => match merged.as_mut() {
-                    Some(m) => m.merge(r),
-                    None => merged = Some(r),
-                },
+                Ok(r) => reports.push((unit, c, r)),
                 Err(check::CheckError::Interrupted) => {
                     eprintln!("interrupted: everything was cleaned up");
                     return Err(INTERRUPTED);
@@ -267,9 +307,8 @@ pub(crate) fn run_real(files: &[PathBuf], s: &Settings) -> Result<Vec<RunReport>
                 }
             }
         }
-        reports.extend(merged);
     }
-    Ok(reports)
+    Ok((units, reports))
 }
 
 /// Jobs per host session at most (whole programs are never split): every job's crash images are
@@ -344,19 +383,41 @@ pub(crate) fn real(a: &RealArgs) -> u8 {
         },
         json,
     };
+    if let Some(shard) = a.shard {
+        let (units, sessions) = match run_sessions(&files, &settings, shard) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        let options = json!({
+            "programs": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "configs": settings.configs.iter().map(FsConfig::label).collect::<Vec<_>>(),
+            "backend": format!("{:?}", a.backend).to_lowercase(),
+            "schedules": format!("{:?}", a.schedules).to_lowercase(),
+            "exhaustive_up_to": a.exhaustive_up_to, "samples": a.samples,
+            "max_images": a.max_images, "seed": a.seed, "keep": a.keep.display().to_string(),
+            "max_states": a.max_states,
+        });
+        let mut lines = shard::header("real", &options, shard, units);
+        for (unit, c, r) in &sessions {
+            lines.push_str(&shard::record(*unit, &json!({ "config": c, "report": r })));
+        }
+        lines.push_str(&shard::end(shard.units_of(units), &json!({})));
+        out!("{lines}");
+        return exit_code(sessions.iter().map(|(_, _, r)| r));
+    }
     let reports = match run_real(&files, &settings) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let unsound: usize = reports.iter().map(|r| r.unsound).sum();
+    print(&reports, json)
+}
+
+/// 1 if a state was unsound, else 3 if the model hit a bound, else 0.
+fn exit_code<'a>(reports: impl Iterator<Item = &'a RunReport> + Clone) -> u8 {
+    let unsound: usize = reports.clone().map(|r| r.unsound).sum();
     let not_proven = reports
-        .iter()
+        .into_iter()
         .any(|r| r.programs.iter().any(|p| p.model_bound_hit));
-    if json {
-        print_json(&json!({ "runs": reports, "not_proven": not_proven }));
-    } else {
-        out!("{}", text(&reports));
-    }
     if unsound > 0 {
         FAILS
     } else if not_proven {
@@ -364,6 +425,41 @@ pub(crate) fn real(a: &RealArgs) -> u8 {
     } else {
         HOLDS
     }
+}
+
+/// Prints the report of a run (text or JSON); its exit code.
+fn print(reports: &[RunReport], json: bool) -> u8 {
+    let not_proven = reports
+        .iter()
+        .any(|r| r.programs.iter().any(|p| p.model_bound_hit));
+    if json {
+        print_json(&json!({ "runs": reports, "not_proven": not_proven }));
+    } else {
+        out!("{}", text(reports));
+    }
+    exit_code(reports.iter())
+}
+
+/// `unplug merge` of `real` shards: the sessions' reports folded per configuration in session
+/// order, as the unsharded run folds them. Sessions of one configuration recorded on different
+/// kernels are refused.
+pub(crate) fn merge(m: &Merged, json: bool) -> Result<u8, String> {
+    m.one_record_per_unit()?;
+    let mut sessions: Vec<(usize, RunReport)> = Vec::new();
+    for (unit, r) in &m.records {
+        let c: usize = shard::get(r, "config")?;
+        let report: RunReport = shard::get(r, "report")?;
+        if let Some((_, first)) = sessions.iter().find(|(k, _)| *k == c) {
+            if first.kernel != report.kernel || first.backend != report.backend {
+                return Err(format!(
+                    "session {unit} of {} ran on Linux {}, an earlier one on Linux {}: shards of one run must run on the same kernel",
+                    report.model, report.kernel, first.kernel
+                ));
+            }
+        }
+        sessions.push((c, report));
+    }
+    Ok(print(&fold(sessions), json))
 }
 
 fn progress_bar(json: bool) -> indicatif::ProgressBar {

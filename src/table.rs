@@ -5,6 +5,7 @@
 //! programs give the same bytes.
 
 use crate::render;
+use crate::shard::{self, Merged, Shard};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,10 @@ pub(crate) struct TableArgs {
     /// Crash images per run for `--real` (see `unplug real --max-images`). 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 32, requires = "real")]
     pub(crate) real_max_images: usize,
+    /// Table only shard I of N of the programs (the K-th program by name, from 0, when K is I
+    /// modulo N) and write JSON lines for `unplug merge` instead of the table (docs/SWEEP.md).
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::parse, conflicts_with = "real")]
+    pub(crate) shard: Option<Shard>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +108,7 @@ impl RealCell {
 }
 
 /// One program and property.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Row {
     /// The file name without `.up`.
     pub(crate) program: String,
@@ -117,6 +123,7 @@ pub(crate) struct Row {
     pub(crate) cells: Vec<Cell>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Cell {
     pub(crate) holds: bool,
     /// Crash points where a bound was hit: the property is not proven there.
@@ -125,6 +132,7 @@ pub(crate) struct Cell {
 }
 
 /// The first crash state that violates a property.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Cx {
     /// `crash point 3 (after op 3 `close h`; op 4 `...` may have started)`
     pub(crate) point: String,
@@ -137,6 +145,7 @@ pub(crate) struct Cx {
 }
 
 /// A program that could not be analysed, and why.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct FileErrors {
     /// `file:line:col: message`, one per error.
     pub(crate) messages: Vec<String>,
@@ -325,5 +334,81 @@ fn plural(n: usize, word: &str) -> String {
         (1, _) => format!("1 {word}"),
         (_, Some(stem)) => format!("{n} {stem}ies"),
         _ => format!("{n} {word}s"),
+    }
+}
+
+/// The options of a `table` run that decide its rows: a shard's header carries them, and a merge
+/// refuses shards whose options differ.
+pub(crate) fn shard_options(t: &TableArgs, models: &[String]) -> Value {
+    json!({
+        "dir": t.dir.display().to_string(), "models": models, "max_states": t.max_states,
+        "max_memory": t.budget.max_memory,
+    })
+}
+
+/// A program's record in a shard's lines: its rows, or its errors with what was printed about
+/// them on standard error.
+pub(crate) fn shard_record(rows: &[Row], errors: &[FileErrors], stderr: &str) -> Value {
+    json!({ "rows": rows, "errors": errors, "stderr": stderr })
+}
+
+/// `unplug merge` of `table` shards: the table of the unsharded run (Markdown, or JSON), its
+/// errors printed again on standard error, its exit code.
+pub(crate) fn merge(m: &Merged, json_out: bool) -> Result<u8, String> {
+    m.one_record_per_unit()?;
+    let o = &m.options;
+    let mut table = Table {
+        dir: shard::get(o, "dir")?,
+        models: shard::get(o, "models")?,
+        rows: Vec::new(),
+        errors: Vec::new(),
+        real: Vec::new(),
+    };
+    let mut code = crate::input::HOLDS;
+    for (_, r) in &m.records {
+        let errors: Vec<FileErrors> = shard::get(r, "errors")?;
+        if !errors.is_empty() {
+            code = crate::input::INPUT_ERROR;
+        }
+        eprint!("{}", shard::get::<String>(r, "stderr")?);
+        table.rows.extend(shard::get::<Vec<Row>>(r, "rows")?);
+        table.errors.extend(errors);
+    }
+    Ok(table.print(code, if json_out { Format::Json } else { Format::Md }, None))
+}
+
+impl Table {
+    /// The exit code of a table: `code` (0, or 2 if a program had errors), or 3 if it is 0 and
+    /// a cell is not proven (a complete table exits 0: it is a report, not a check).
+    pub(crate) fn exit_code(&self, code: u8) -> u8 {
+        if code == crate::input::HOLDS
+            && self.rows.iter().any(|r| {
+                r.cells
+                    .iter()
+                    .any(|c| !c.holds && c.counterexample.is_none())
+            })
+        {
+            crate::input::NOT_PROVEN
+        } else {
+            code
+        }
+    }
+
+    /// Prints the table (to `output`, else standard output); the exit code ([`Table::exit_code`]).
+    pub(crate) fn print(&self, code: u8, f: Format, output: Option<&Path>) -> u8 {
+        let code = self.exit_code(code);
+        let text = self.render(f);
+        match output {
+            Some(path) => {
+                if let Err(e) = std::fs::write(path, text) {
+                    return crate::input::input_error(
+                        false,
+                        &format!("cannot write `{}`: {e}", path.display()),
+                    );
+                }
+            }
+            None => crate::out::out!("{text}"),
+        }
+        code
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::input::{input_error, parse_models, print_json, FAILS, HOLDS};
 use crate::out::{out, outln};
+use crate::shard::{self, Merged, Shard};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -58,10 +59,14 @@ pub(crate) struct WorkloadsArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Check only shard I of N of the workloads (those whose index is I modulo N) and print
+    /// JSON lines for `unplug merge` instead of the summary (docs/SWEEP.md).
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::parse, conflicts_with = "show")]
+    pub(crate) shard: Option<Shard>,
 }
 
 /// Per model and oracle: properties checked, violated, not proven.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Tally {
     checked: u64,
     violated: u64,
@@ -168,14 +173,15 @@ pub(crate) struct Sweep {
     pub(crate) write_error: Option<std::io::Error>,
 }
 
-/// Checks workloads `0..n` of `space` in blocks (in parallel within a block, in index order
-/// between blocks, so the JSON lines and the summary are deterministic), with a progress bar on
-/// a terminal; Ctrl-C (after [`interrupt::install`]) stops at the end of the current block.
+/// Checks the workloads of `shard` among `0..n` of `space` in blocks (in parallel within a
+/// block, in index order between blocks, so the JSON lines and the summary are deterministic),
+/// with a progress bar on a terminal; Ctrl-C (after [`interrupt::install`]) stops at the end of
+/// the current block.
 pub(crate) fn sweep(
     space: &Space,
     models: &[unplug_model::ModelSpec],
     limits: Limits,
-    n: u64,
+    (n, shard): (u64, Shard),
     max_findings: usize,
     mut out: Option<&mut dyn std::io::Write>,
 ) -> Sweep {
@@ -193,8 +199,10 @@ pub(crate) fn sweep(
     let mut interrupted = false;
     let mut sw_error: Option<std::io::Error> = None;
     while covered < n {
-        let end = (covered + BLOCK).min(n);
-        let block: Vec<Option<Checked>> = (covered..end)
+        let end = (covered + BLOCK * shard.count).min(n);
+        let first = covered + (shard.index + shard.count - covered % shard.count) % shard.count;
+        let mine: Vec<u64> = (first..end).step_by(shard.count as usize).collect();
+        let block: Vec<Option<Checked>> = mine
             .into_par_iter()
             .map(|i| {
                 if interrupt::interrupted() || !first_runs[space.first_step(i)] {
@@ -320,11 +328,12 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
         return input_error(json_out, &format!("cannot install the Ctrl-C handler: {e}"));
     }
     let n = a.limit.filter(|&l| l > 0).map_or(total, |l| l.min(total));
+    let shard = a.shard.unwrap_or(Shard::WHOLE);
     let sw = sweep(
         &space,
         &models,
         limits,
-        n,
+        (n, shard),
         a.max_findings,
         out.as_mut().map(|f| f as &mut dyn std::io::Write),
     );
@@ -336,50 +345,187 @@ pub(crate) fn run(a: &WorkloadsArgs) -> u8 {
             return input_error(json_out, &format!("cannot write the JSON lines: {e}"));
         }
     }
-    let (sum, covered, interrupted) = (sw.sum, sw.covered, sw.interrupted);
-    let seconds = sw.seconds;
     let model_names: Vec<String> = models.iter().map(|m| m.to_string()).collect();
-    let order_total = sum.listed.iter().filter(|((_, o), _)| o == "order").count();
-    let not_proven = sum.tallies.values().any(|t| t.unproven > 0);
-    if json_out {
-        let oracles: Vec<Value> = sum
-            .tallies
-            .iter()
-            .map(|((m, o), t)| json!({ "model": m, "oracle": o, "checked": t.checked, "violated": t.violated, "unproven": t.unproven }))
-            .collect();
-        print_json(&json!({
-            "space": { "ops": a.ops, "files": files, "dirs": dirs, "size": total, "steps_per_op": space.steps().len() },
-            "covered": covered,
-            "interrupted": interrupted,
-            "workloads": sum.checked,
-            "skipped": sum.skipped,
-            "models": model_names,
-            "crash_states": sum.crash_states,
-            "seconds": (seconds * 1000.0).round() / 1000.0,
-            "oracles": oracles,
-            "findings_total": sum.findings_total,
-            "findings": sum.findings,
-            "unproven": sum.unproven,
-            "not_proven": not_proven,
-        }));
-    } else {
-        out!(
-            "{}",
-            text(&space, &sum, &model_names, covered, total, seconds)
-        );
+    if let Some(shard) = a.shard {
+        let options = json!({
+            "ops": a.ops, "files": files, "dirs": dirs, "models": model_names, "workloads": n,
+            "max_findings": a.max_findings, "max_states": a.max_states,
+            "max_memory": a.budget.max_memory,
+        });
+        return shard_lines(&options, shard, n, &sw);
+    }
+    let r = Report {
+        space: &space,
+        models: &model_names,
+        n,
+        seconds: sw.seconds,
+    };
+    r.print(&sw.sum, sw.covered, sw.interrupted, json_out)
+}
+
+/// What the report of a sweep shows besides its summary.
+struct Report<'a> {
+    space: &'a Space,
+    models: &'a [String],
+    /// The workloads asked for (`--limit`, else the space).
+    n: u64,
+    seconds: f64,
+}
+
+impl Report<'_> {
+    /// Prints the summary (text or JSON); the exit code.
+    fn print(&self, sum: &Summary, covered: u64, interrupted: bool, json_out: bool) -> u8 {
+        let (space, seconds, n) = (self.space, self.seconds, self.n);
+        let total = space.len().expect("Space::new checks the size");
+        let order_total = sum.listed.iter().filter(|((_, o), _)| o == "order").count();
+        let not_proven = sum.tallies.values().any(|t| t.unproven > 0);
+        if json_out {
+            let oracles: Vec<Value> = sum
+                .tallies
+                .iter()
+                .map(|((m, o), t)| json!({ "model": m, "oracle": o, "checked": t.checked, "violated": t.violated, "unproven": t.unproven }))
+                .collect();
+            print_json(&json!({
+                "space": { "ops": space.ops, "files": space.files, "dirs": space.dirs, "size": total, "steps_per_op": space.steps().len() },
+                "covered": covered,
+                "interrupted": interrupted,
+                "workloads": sum.checked,
+                "skipped": sum.skipped,
+                "models": self.models,
+                "crash_states": sum.crash_states,
+                "seconds": (seconds * 1000.0).round() / 1000.0,
+                "oracles": oracles,
+                "findings_total": sum.findings_total,
+                "findings": sum.findings,
+                "unproven": sum.unproven,
+                "not_proven": not_proven,
+            }));
+        } else {
+            out!("{}", text(space, sum, self.models, covered, total, seconds));
+            if interrupted {
+                outln!(
+                    "interrupted: workloads 0 to {covered} of {n} were checked; the rest were not"
+                );
+            }
+        }
         if interrupted {
-            outln!("interrupted: workloads 0 to {covered} of {n} were checked; the rest were not");
+            INTERRUPTED
+        } else if order_total > 0 {
+            FAILS
+        } else if not_proven {
+            crate::input::NOT_PROVEN
+        } else {
+            HOLDS
         }
     }
-    if interrupted {
-        INTERRUPTED
-    } else if order_total > 0 {
-        FAILS
-    } else if not_proven {
-        crate::input::NOT_PROVEN
-    } else {
-        HOLDS
+}
+
+/// `--shard`: the shard's lines (docs/SWEEP.md). A unit is a workload; a record is a finding or
+/// a verdict not proven that this shard lists (at most `--max-findings` per model and oracle,
+/// as an unsharded run lists them: the merge keeps the first ones over all shards); the end
+/// record carries the shard's counts and tallies. A shard stopped by Ctrl-C writes no end
+/// record (merge then asks for it again) and exits 130.
+fn shard_lines(options: &Value, shard: Shard, n: u64, sw: &Sweep) -> u8 {
+    let sum = &sw.sum;
+    let mut s = shard::header("workloads", options, shard, n);
+    let mut records: Vec<(u64, Value)> = sum
+        .findings
+        .iter()
+        .map(|f| (f["index"].as_u64().unwrap_or(0), json!({ "finding": f })))
+        .chain(
+            sum.unproven
+                .iter()
+                .map(|u| (u["index"].as_u64().unwrap_or(0), json!({ "unproven": u }))),
+        )
+        .collect();
+    records.sort_by_key(|(k, _)| *k);
+    for (k, r) in &records {
+        s.push_str(&shard::record(*k, r));
     }
+    let mut code = HOLDS;
+    if sw.interrupted {
+        code = INTERRUPTED;
+    } else {
+        let tallies: Vec<Value> = sum
+            .tallies
+            .iter()
+            .map(|((m, o), t)| json!([m, o, t]))
+            .collect();
+        s.push_str(&shard::end(
+            shard.units_of(n),
+            &json!({
+                "checked": sum.checked, "skipped": sum.skipped, "crash_states": sum.crash_states,
+                "findings_total": sum.findings_total, "tallies": tallies, "seconds": sw.seconds,
+            }),
+        ));
+        if sum.listed.keys().any(|(_, o)| o == "order") {
+            code = FAILS;
+        } else if sum.tallies.values().any(|t| t.unproven > 0) {
+            code = crate::input::NOT_PROVEN;
+        }
+    }
+    out!("{s}");
+    code
+}
+
+/// `unplug merge` of `workloads` shards: the summary of the unsharded sweep. Its `seconds` is
+/// the sum of the shards' (the work's time, not the wall clock of any one run).
+pub(crate) fn merge(m: &Merged, json_out: bool) -> Result<u8, String> {
+    let o = &m.options;
+    let (ops, files, dirs): (usize, usize, usize) = (
+        shard::get(o, "ops")?,
+        shard::get(o, "files")?,
+        shard::get(o, "dirs")?,
+    );
+    let models: Vec<String> = shard::get(o, "models")?;
+    let max: usize = shard::get(o, "max_findings")?;
+    let space = Space::new(ops, files, dirs)?;
+    let mut sum = Summary::default();
+    let mut seconds = 0.0;
+    for s in &m.summaries {
+        sum.checked += shard::get::<u64>(s, "checked")?;
+        sum.skipped += shard::get::<u64>(s, "skipped")?;
+        sum.crash_states += shard::get::<u64>(s, "crash_states")?;
+        sum.findings_total += shard::get::<u64>(s, "findings_total")?;
+        seconds += shard::get::<f64>(s, "seconds")?;
+        for (model, oracle, t) in shard::get::<Vec<(String, String, Tally)>>(s, "tallies")? {
+            let e = sum.tallies.entry((model, oracle)).or_default();
+            e.checked += t.checked;
+            e.violated += t.violated;
+            e.unproven += t.unproven;
+        }
+    }
+    // The records in workload order: the first `max` findings per model and oracle, and the
+    // first `max` verdicts not proven, are the ones an unsharded sweep lists.
+    for (_, r) in &m.records {
+        if let Some(f) = r.get("finding") {
+            let key = (
+                shard::get::<String>(f, "model")?,
+                shard::get::<String>(f, "oracle")?,
+            );
+            let n = sum.listed.entry(key).or_default();
+            if *n < max {
+                *n += 1;
+                sum.findings.push(f.clone());
+            }
+        } else if let Some(u) = r.get("unproven") {
+            if sum.unproven.len() < max {
+                sum.unproven.push(u.clone());
+            }
+        } else {
+            return Err(
+                "a `workloads` shard record that is neither a finding nor a verdict not proven"
+                    .into(),
+            );
+        }
+    }
+    let r = Report {
+        space: &space,
+        models: &models,
+        n: m.units,
+        seconds,
+    };
+    Ok(r.print(&sum, m.units, false, json_out))
 }
 
 fn text(

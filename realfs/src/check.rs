@@ -25,7 +25,7 @@ use crate::crash::{self, CrashImage, PlanOptions};
 use crate::record::{BackendKind, Recording};
 use crate::session::{salt, Job};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::PathBuf;
@@ -55,7 +55,7 @@ pub struct CheckOptions {
 }
 
 /// One observed state the model did not predict.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Unsound {
     pub program: String,
     pub schedule: String,
@@ -73,7 +73,7 @@ pub struct Unsound {
 }
 
 /// What one program showed on one file system.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ProgramReport {
     pub program: String,
     pub jobs: usize,
@@ -93,7 +93,7 @@ pub struct ProgramReport {
 }
 
 /// What the disk showed about one property.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PropertySeen {
     pub property: String,
     /// Images whose state the property applies to (the crash was surely at or after the
@@ -106,7 +106,7 @@ pub struct PropertySeen {
 }
 
 /// The report of one recording (one file system, options and backend).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
     pub fs: String,
     pub mount_opts: String,

@@ -177,7 +177,7 @@ pub fn run(cmd: &mut Command) -> Result<(), RecordError> {
 }
 
 /// Which backend recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Host,
