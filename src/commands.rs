@@ -179,7 +179,7 @@ pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
             }
             incomplete |= p.bound_hit;
             match &mut doc {
-                Some(doc) => doc.push(&render::point_json(&run, &p)),
+                Some(doc) => doc.push(&render::PointJson { run: &run, p: &p }),
                 None => out!("{}", render::point_text(&a, &run, &p)),
             }
             progress.inc();
@@ -221,24 +221,46 @@ impl JsonStream {
         }
     }
 
-    fn push(&mut self, item: &Value) {
-        let text = serde_json::to_string_pretty(item).expect("json");
-        let sep = if self.items == 0 { "\n" } else { ",\n" };
-        let mut s = String::from(sep);
-        for (i, line) in text.lines().enumerate() {
-            if i > 0 {
-                s.push('\n');
-            }
-            s.push_str("    ");
-            s.push_str(line);
-        }
-        out!("{s}");
+    /// Prints one item of the list as it serializes (never the whole item's text at once).
+    fn push(&mut self, item: &impl serde::Serialize) {
+        out!("{}", if self.items == 0 { "\n" } else { ",\n" });
+        let mut w = Indented {
+            buf: String::from("    "),
+        };
+        serde_json::to_writer_pretty(&mut w, item).expect("json");
+        out!("{}", w.buf);
         self.items += 1;
     }
 
     fn end(self) {
         let close = if self.items == 0 { "]" } else { "\n  ]" };
         outln!("{close}{}", self.tail);
+    }
+}
+
+/// Standard output, each line indented by four spaces (an item of a top-level JSON list),
+/// written in pieces of at most 64 KiB. JSON text has no raw newline inside a string.
+struct Indented {
+    buf: String,
+}
+
+impl std::io::Write for Indented {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(b).map_err(std::io::Error::other)?;
+        for (i, part) in text.split('\n').enumerate() {
+            if i > 0 {
+                self.buf.push_str("\n    ");
+            }
+            self.buf.push_str(part);
+        }
+        if self.buf.len() > 1 << 16 {
+            out!("{}", std::mem::take(&mut self.buf));
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

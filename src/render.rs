@@ -264,21 +264,45 @@ pub(crate) fn point_text(a: &Analysis, run: &ModelRun, p: &Point) -> String {
     s
 }
 
-/// One crash point of `unplug states --json`.
-pub(crate) fn point_json(run: &ModelRun, p: &Point) -> Value {
-    json!({
-        "model": run.model.to_string(),
-        "at": p.at,
-        "distinct_states": count_json(&p.total),
-        "classes": p.states.len(),
-        "bound_hit": p.bound_hit,
-        "states": p.states.iter().map(|s| json!({
-            "count": count_json(&s.count),
-            "tree": state_json(&s.state),
-            "text": s.state.to_string(),
-            "replay": unplug_explorer::replay::format(run, &s.witness),
-        })).collect::<Vec<_>>(),
-    })
+/// One crash point of `unplug states --json`, serialized one state at a time (a crash point
+/// can hold up to the memory budget of states: its JSON is never built whole). Keys in sorted
+/// order, as `serde_json::Value` prints them.
+pub(crate) struct PointJson<'a> {
+    pub(crate) run: &'a ModelRun<'a>,
+    pub(crate) p: &'a Point,
+}
+
+impl serde::Serialize for PointJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("at", &self.p.at)?;
+        m.serialize_entry("bound_hit", &self.p.bound_hit)?;
+        m.serialize_entry("classes", &self.p.states.len())?;
+        m.serialize_entry("distinct_states", &count_json(&self.p.total))?;
+        m.serialize_entry("model", &self.run.model.to_string())?;
+        m.serialize_entry("states", &StatesJson(self))?;
+        m.end()
+    }
+}
+
+struct StatesJson<'a>(&'a PointJson<'a>);
+
+impl serde::Serialize for StatesJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let PointJson { run, p } = self.0;
+        let mut seq = s.serialize_seq(Some(p.states.len()))?;
+        for e in &p.states {
+            seq.serialize_element(&json!({
+                "count": count_json(&e.count),
+                "tree": state_json(&e.state),
+                "text": e.state.to_string(),
+                "replay": unplug_explorer::replay::format(run, &e.witness),
+            }))?;
+        }
+        seq.end()
+    }
 }
 
 pub(crate) struct Explanation {
