@@ -332,43 +332,9 @@ impl ModelRun<'_> {
     pub fn check_in_cone(&self, i: usize) -> PropertyResult {
         let p = &self.analysis.program.properties[i];
         let reads = cone::Reads::of(&p.expr);
-        let cx = state::EvalContext {
-            old: &self.analysis.old,
-            new: &self.analysis.new,
-            data_len: &self.trace.data_len,
-        };
         let from = self.threshold(&p.when);
-        let mut counterexample = None;
-        let mut violating = 0;
-        let mut unproven = Vec::new();
-        for point in self.points_reading(from..=self.trace.ops.len(), reads.as_ref()) {
-            if point.bound_hit {
-                unproven.push(point.at);
-            }
-            let mut seen = std::collections::BTreeSet::new();
-            for s in point.seen() {
-                if !state::eval(&p.expr, &s.state, &cx) {
-                    let shown = match &reads {
-                        Some(r) => r.project(&s.state),
-                        None => s.state.clone(),
-                    };
-                    if seen.insert(shown) && counterexample.is_none() {
-                        counterexample = Some(Violation {
-                            at: point.at,
-                            state: s.clone(),
-                        });
-                    }
-                }
-            }
-            violating += seen.len();
-        }
-        PropertyResult {
-            property: p.name.clone(),
-            holds: counterexample.is_none() && unproven.is_empty(),
-            counterexample,
-            violating_classes: violating,
-            unproven,
-        }
+        let points = self.points_reading(from..=self.trace.ops.len(), reads.as_ref());
+        self.judge(p, reads.as_ref(), points)
     }
 
     /// The first crash point at which a property must hold.
@@ -387,29 +353,37 @@ impl ModelRun<'_> {
     }
 
     pub(crate) fn check_one(&self, p: &unplug_model::Property) -> PropertyResult {
+        let from = self.threshold(&p.when);
+        let points = self.exploration.points.iter().filter(|pt| pt.at >= from);
+        self.judge(p, self.analysis.cone.as_ref(), points)
+    }
+
+    /// Property `p` over `points`: a point cut short is unproven, and the state found at the
+    /// bound is judged too (a violation found is a violation, bound or not). With `reads` (a
+    /// cone), violating states count as the property reads them.
+    fn judge<P: std::borrow::Borrow<explore::Point>>(
+        &self,
+        p: &unplug_model::Property,
+        reads: Option<&cone::Reads>,
+        points: impl Iterator<Item = P>,
+    ) -> PropertyResult {
         let cx = state::EvalContext {
             old: &self.analysis.old,
             new: &self.analysis.new,
             data_len: &self.trace.data_len,
         };
-        let from = self.threshold(&p.when);
         let mut counterexample = None;
         let mut violating = 0;
         let mut unproven = Vec::new();
-        for point in self.exploration.points.iter().filter(|pt| pt.at >= from) {
+        for point in points {
+            let point = point.borrow();
             if point.bound_hit {
                 unproven.push(point.at);
             }
-            // The state at the bound too: a violation found is a violation, bound or not. In a
-            // cone, states count as the properties read them.
             let mut shown = std::collections::BTreeSet::new();
             for s in point.seen() {
                 if !state::eval(&p.expr, &s.state, &cx)
-                    && self
-                        .analysis
-                        .cone
-                        .as_ref()
-                        .is_none_or(|r| shown.insert(r.project(&s.state)))
+                    && reads.is_none_or(|r| shown.insert(r.project(&s.state)))
                 {
                     violating += 1;
                     if counterexample.is_none() {
