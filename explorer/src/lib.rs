@@ -155,7 +155,14 @@ impl Analysis {
     /// come one at a time from [`ModelRun::points`], so that a caller that prints each one and
     /// drops it (`unplug states`) holds one crash point's states at a time, not the program's.
     pub fn prepare(&self, model: &ModelSpec) -> ModelRun<'_> {
-        let trace = std::borrow::Cow::Borrowed(&self.trace);
+        self.prepare_cow(model, std::borrow::Cow::Borrowed(&self.trace))
+    }
+
+    fn prepare_cow<'a>(
+        &'a self,
+        model: &ModelSpec,
+        trace: std::borrow::Cow<'a, Trace>,
+    ) -> ModelRun<'a> {
         let (persistence, graph) = self.persistence(model, &trace);
         ModelRun {
             analysis: self,
@@ -253,23 +260,12 @@ impl Analysis {
         model: &ModelSpec,
         trace: std::borrow::Cow<'a, Trace>,
     ) -> ModelRun<'a> {
-        let (persistence, graph) = self.persistence(model, &trace);
-        let mut explorer =
-            explore::Explorer::new(&trace, &persistence, &graph).with_cone(self.cone.as_ref());
-        let exploration = explore::Exploration {
-            points: (0..=trace.ops.len())
-                .map(|k| explorer.point(k, self.limits))
-                .collect(),
-        };
-        drop(explorer);
-        ModelRun {
-            analysis: self,
-            model: model.clone(),
-            trace,
-            persistence,
-            graph,
-            exploration,
-        }
+        let mut run = self.prepare_cow(model, trace);
+        let points = run
+            .points_reading(0..=run.trace.ops.len(), self.cone.as_ref())
+            .collect();
+        run.exploration = explore::Exploration { points };
+        run
     }
 
     /// The trace with syncs inserted after op `after` (0 = before the first op), in order.
