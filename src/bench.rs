@@ -32,6 +32,22 @@ pub(crate) struct BenchArgs {
     /// Skip the workload spaces (only the enumeration figures).
     #[arg(long)]
     pub(crate) no_workloads: bool,
+    /// The longest program of the length table (programs of five shapes, a sync every 8 ops,
+    /// at 10, 30, 100, 300 and 1,000 ops, up to this length; 0: no table).
+    #[arg(long, default_value_t = 1000, value_name = "OPS")]
+    pub(crate) max_length: usize,
+    /// Also measure the targets for application-sized programs: `check` and `syncs` of six
+    /// programs (up to 10,005 ops) under every default model, each a child process with its
+    /// time and peak memory.
+    #[arg(long)]
+    pub(crate) targets: bool,
+    /// With --targets: run the same commands with this other unplug binary too, side by side
+    /// (before and after a change, in one run).
+    #[arg(long, value_name = "BIN", requires = "targets")]
+    pub(crate) before: Option<PathBuf>,
+    /// With --targets: kill a command after this many seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub(crate) target_timeout: u64,
     /// Write the figures as Markdown to FILE (docs/PERFORMANCE.md is made this way). Its
     /// directory must exist (checked before the benchmark starts).
     #[arg(long, value_name = "FILE")]
@@ -121,18 +137,11 @@ pub(crate) fn run(b: &BenchArgs) -> u8 {
         .iter()
         .map(|(name, src)| (name.to_string(), perf::pair_seconds(src, &models, min)))
         .collect();
-    let mut growth = Vec::new();
-    for (m, fsync) in [
-        (ModelSpec::Posix, false),
-        (ModelSpec::Ext4(Default::default()), false),
-        (ModelSpec::Ext4(Default::default()), true),
-    ] {
-        growth.push((
-            m.to_string(),
-            fsync,
-            perf::growth(&m, 24, 2, fsync, min / 4, b.growth_max_seconds),
-        ));
-    }
+    let growth = growth_tables(b, min);
+    let (lengths, targets) = match lengths_and_targets(b, &bar) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let mut spaces = Vec::new();
     if !b.no_workloads {
         let mut sizes = vec![(1usize, 2usize, 2usize), (2, 2, 2)];
@@ -164,7 +173,9 @@ pub(crate) fn run(b: &BenchArgs) -> u8 {
             }));
         }
     }
-    let v = to_json(&rows, &tiny, &growth, &spaces);
+    let mut v = to_json(&rows, &tiny, &growth, &spaces);
+    v["lengths"] = lengths;
+    v["targets"] = targets;
     if let Some(out) = &b.out {
         if let Err(e) = std::fs::write(out, markdown(&v)) {
             return input_error(b.json, &format!("cannot write `{}`: {e}", out.display()));
@@ -176,6 +187,53 @@ pub(crate) fn run(b: &BenchArgs) -> u8 {
         out!("{}", markdown(&v));
     }
     HOLDS
+}
+
+/// The growth tables: posix and ext4 without syncs, ext4 with an fsync after each append.
+fn growth_tables(b: &BenchArgs, min: Duration) -> Vec<(String, bool, Vec<perf::GrowthRow>)> {
+    [
+        (ModelSpec::Posix, false),
+        (ModelSpec::Ext4(Default::default()), false),
+        (ModelSpec::Ext4(Default::default()), true),
+    ]
+    .into_iter()
+    .map(|(m, fsync)| {
+        let rows = perf::growth(&m, 24, 2, fsync, min / 4, b.growth_max_seconds);
+        (m.to_string(), fsync, rows)
+    })
+    .collect()
+}
+
+/// The length table (JSON) and, with `--targets`, the targets (JSON; null without); an exit
+/// code when they cannot run or were interrupted.
+fn lengths_and_targets(b: &BenchArgs, bar: &indicatif::ProgressBar) -> Result<(Value, Value), u8> {
+    let min = Duration::from_millis(b.min_ms);
+    bar.set_message("length table");
+    let lengths: Vec<usize> = [10, 30, 100, 300, 1000]
+        .into_iter()
+        .filter(|&n| n <= b.max_length)
+        .collect();
+    let ext4 = ModelSpec::Ext4(Default::default());
+    let rows = perf::lengths(&ext4, &lengths, 8, min / 4);
+    let lengths = json!({
+        "model": ext4.to_string(), "sync_every": 8,
+        "rows": rows.iter().map(|r| json!({
+            "shape": r.shape, "ops": r.ops, "classes": r.classes, "seconds": r.seconds,
+            "classes_per_second": r.classes as f64 / r.seconds.max(1e-12), "bound_hit": r.bound_hit,
+        })).collect::<Vec<_>>(),
+    });
+    if !b.targets {
+        return Ok((lengths, Value::Null));
+    }
+    crate::memory::install_interrupt();
+    let now = std::env::current_exe()
+        .map_err(|e| input_error(b.json, &format!("cannot find this binary: {e}")))?;
+    let timeout = Duration::from_secs(b.target_timeout);
+    match crate::targets::run(&now, b.before.as_deref(), timeout, bar) {
+        Ok(Some(v)) => Ok((lengths, v)),
+        Ok(None) => Err(130),
+        Err(e) => Err(input_error(b.json, &format!("cannot run the targets: {e}"))),
+    }
 }
 
 /// Tiny workloads (a setup block and two or three ops), for the cost of one (program, model)
@@ -248,8 +306,63 @@ fn markdown(v: &Value) -> String {
     md_throughput(&mut s, v);
     md_tiny(&mut s, v);
     md_growth(&mut s, v);
+    md_lengths(&mut s, v);
+    crate::targets::markdown(&mut s, &v["targets"]);
     md_spaces(&mut s, v);
     s
+}
+
+/// The length table: per shape and length, distinct states and states per second.
+fn md_lengths(s: &mut String, v: &Value) {
+    let rows = v["lengths"]["rows"].as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n## Output-sensitive enumeration: programs up to {} ops\n\n\
+         Programs of five shapes (`perf::length_program`: appends to one file, creates in one \
+         directory, renames of one file, overwrites of a 64 KiB file, the four mixed) with a \
+         sync every {} ops, every crash point explored under **{}**. Each cell: distinct \
+         crash states (summed over crash points), and states per second. Time per state should \
+         not grow with the length, only with the size of each state (a state of the creates \
+         shape lists every file made so far).\n",
+        rows.iter()
+            .filter_map(|r| r["ops"].as_u64())
+            .max()
+            .unwrap_or(0),
+        v["lengths"]["sync_every"],
+        v["lengths"]["model"].as_str().unwrap_or("")
+    );
+    let mut lens: Vec<u64> = rows.iter().filter_map(|r| r["ops"].as_u64()).collect();
+    lens.sort_unstable();
+    lens.dedup();
+    let shapes: Vec<&str> = perf::SHAPES.to_vec();
+    let _ = writeln!(s, "| | {} |", shapes.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---|".repeat(shapes.len()));
+    // One line per length step (the i-th length of each shape).
+    let per_shape = rows.len() / shapes.len().max(1);
+    for i in 0..per_shape {
+        let cells: Vec<String> = shapes
+            .iter()
+            .enumerate()
+            .map(|(j, _)| {
+                let r = &rows[j * per_shape + i];
+                format!(
+                    "{} ops: {}{} ({}/s)",
+                    r["ops"],
+                    r["classes"],
+                    if r["bound_hit"] == true {
+                        " (budget hit)"
+                    } else {
+                        ""
+                    },
+                    rate(num(&r["classes_per_second"]))
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "| {} | {} |", i + 1, cells.join(" | "));
+    }
 }
 
 /// A JSON number as f64 (0 when absent).

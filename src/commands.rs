@@ -97,6 +97,7 @@ pub(crate) fn check(c: &Common) -> u8 {
                 "verdict": crate::input::verdict(&r),
                 "rests_on": g.as_ref().map(|g| g.basis.to_string()),
                 "load_bearing_rules": g.as_ref().map(|g| g.load_bearing.iter().map(|r| r.id).collect::<Vec<_>>()),
+                "rules_not_settled": g.as_ref().map(|g| g.undetermined.iter().map(|r| r.id).collect::<Vec<_>>()),
                 "violating_classes": r.violating_classes,
                 "unproven_crash_points": r.unproven,
                 "counterexample": cx.map(|c| render::counterexample_json(&a, &c)),

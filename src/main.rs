@@ -16,6 +16,7 @@ mod replay;
 mod search;
 mod shard;
 mod table;
+mod targets;
 mod trace;
 mod warnings;
 mod workloads;

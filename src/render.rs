@@ -140,6 +140,14 @@ pub(crate) fn check_line(
                 rules.join(", ")
             };
             let _ = writeln!(s, "  rests on: {} ({why})", g.basis);
+            if !g.undetermined.is_empty() && g.basis != unplug_model::Basis::Posix {
+                let ids: Vec<&str> = g.undetermined.iter().map(|r| r.id).collect();
+                let _ = writeln!(
+                    s,
+                    "  not settled (bound exceeded with the rule switched off): {}",
+                    ids.join(", ")
+                );
+            }
         }
     } else if !r.unproven.is_empty() && r.violating_classes == 0 {
         let _ = writeln!(

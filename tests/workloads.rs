@@ -208,6 +208,8 @@ fn bench_prints_throughput_growth_and_the_markdown_it_writes() {
         "--no-workloads",
         "--growth-max-seconds",
         "0.02",
+        "--max-length",
+        "30",
         "--json",
         "--out",
         md.to_str().unwrap(),
@@ -237,8 +239,15 @@ fn bench_prints_throughput_growth_and_the_markdown_it_writes() {
             "states grow: {classes:?}"
         );
     }
+    // The length table: two lengths per shape, every state counted, within the bound.
+    let lengths = v["lengths"]["rows"].as_array().unwrap();
+    assert_eq!(lengths.len(), 2 * 5, "{v}");
+    assert!(lengths
+        .iter()
+        .all(|r| r["classes"].as_u64().unwrap() > 0 && r["bound_hit"] == false));
     let text = std::fs::read_to_string(&md).unwrap();
     std::fs::remove_file(&md).unwrap();
+    assert!(text.contains("## Output-sensitive enumeration"));
     assert!(text.starts_with("# Performance\n"));
     assert!(
         text.contains("| overwrite |") && text.contains("## How cost grows"),

@@ -9,7 +9,9 @@
 //!   name in some crash state (any target any assignment or the initial tree gives that slot);
 //! - for `entries P`: every slot of every directory `P` can name, and the kinds of their targets
 //!   (a name whose inode is not initialised is not shown);
-//! - the kind, size and chunks of every inode those slots can name (the *relevant inodes*);
+//! - the kind and size of every inode those slots can name (the *relevant inodes*), and the
+//!   chunks of those a path whose content is read (`==`, `prefix`) can name: `exists` and
+//!   `size` do not tell a file's contents apart;
 //! - where a directory appears: the walk of the tree shows a directory once, at the first path
 //!   that reaches it, so every slot that can name a relevant directory is relevant, and its
 //!   directory is a relevant inode too (to a fixpoint);
@@ -32,10 +34,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use unplug_model::volatile::{Ino, Trace};
 use unplug_model::{Assign, EffectKind, Expr, Kind, Path, Persistence};
 
-/// The paths a property reads: shown (`exists`, sizes, contents, targets) and listed (`entries`).
+/// The paths a property reads: shown (`exists`, kinds, sizes, targets; contents too when in
+/// `contents`) and listed (`entries`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reads {
     pub shown: BTreeSet<Path>,
+    /// The shown paths whose content is read (`==`, `prefix`): only their chunks' choices are
+    /// told apart.
+    pub contents: BTreeSet<Path>,
     pub listed: BTreeSet<Path>,
 }
 
@@ -59,12 +65,13 @@ impl Reads {
 
     fn add(&mut self, e: &Expr) -> bool {
         match e {
-            Expr::Exists(p)
-            | Expr::Size(p, ..)
-            | Expr::ContentEq(p, _)
-            | Expr::PrefixOf(p, _)
-            | Expr::Readlink(p, _) => {
+            Expr::Exists(p) | Expr::Size(p, ..) | Expr::Readlink(p, _) => {
                 self.shown.insert(p.clone());
+                true
+            }
+            Expr::ContentEq(p, _) | Expr::PrefixOf(p, _) => {
+                self.shown.insert(p.clone());
+                self.contents.insert(p.clone());
                 true
             }
             Expr::Entries(p, _) => {
@@ -119,6 +126,11 @@ impl Cone {
         for path in &reads.shown {
             resolve(&slots, path, &mut relevant, &mut inodes);
         }
+        // The inodes whose content is read: only their chunks are inside.
+        let mut content_inodes = BTreeSet::new();
+        for path in &reads.contents {
+            content_inodes.extend(resolve(&slots, path, &mut relevant, &mut inodes));
+        }
         let mut listed = BTreeSet::new();
         for path in &reads.listed {
             listed.extend(resolve(&slots, path, &mut relevant, &mut inodes));
@@ -147,7 +159,7 @@ impl Cone {
             .layout
             .chunks
             .iter()
-            .map(|c| inodes.contains(&c.ino))
+            .map(|c| content_inodes.contains(&c.ino))
             .collect();
         let mut inside: Vec<bool> = p
             .effects
@@ -202,17 +214,22 @@ fn resolve(
 
 impl Reads {
     /// What these reads see of `s`: the nodes at the shown and listed paths (without link
-    /// counts or other names, which they do not read), and the names in each listed directory
-    /// (each as an empty directory: only the name is read). Two states with the same
-    /// projection satisfy the same properties over these reads.
+    /// counts or other names, which they do not read, and without the content of a file whose
+    /// content is not read), and the names in each listed directory (each as an empty
+    /// directory: only the name is read). Two states with the same projection satisfy the same
+    /// properties over these reads.
     pub fn project(&self, s: &crate::CrashState) -> crate::CrashState {
         use crate::Node;
-        let bare = |n: &Node| match n {
+        let bare = |p: &Path, n: &Node| match n {
             Node::Dir { .. } => Node::Dir { links: 0 },
             Node::File { size, content, .. } => Node::File {
                 size: *size,
                 links: 0,
-                content: content.clone(),
+                content: if self.contents.contains(p) {
+                    content.clone()
+                } else {
+                    Vec::new()
+                },
                 same_file_as: None,
             },
             Node::Symlink { target, .. } => Node::Symlink {
@@ -223,7 +240,7 @@ impl Reads {
         let mut tree = BTreeMap::new();
         for p in self.shown.iter().chain(&self.listed) {
             if let Some(n) = s.tree.get(p) {
-                tree.insert(p.clone(), bare(n));
+                tree.insert(p.clone(), bare(p, n));
             }
         }
         for (p, _) in s.tree.iter() {

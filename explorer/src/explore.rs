@@ -20,6 +20,7 @@
 mod buffers;
 mod chunk_values;
 mod dense;
+mod downsets;
 mod fx;
 mod reference;
 
@@ -173,9 +174,6 @@ pub struct CrashPoint<'a> {
     pub k: usize,
     /// The effects durable here (the floor of the completed syncs, closed under edges).
     pub floor: Vec<bool>,
-    /// The effects the enumeration does not branch on here (see `dense/fold.rs`; empty:
-    /// none).
-    pub folded: Vec<bool>,
     /// The cone of influence of the properties asked about (see `cone.rs`): what the
     /// enumeration need not branch on for them. None: every state is enumerated.
     pub cone: Option<&'a Cone>,
@@ -189,7 +187,6 @@ impl<'a> CrashPoint<'a> {
             g,
             k,
             floor: floor_at(p, g, k),
-            folded: Vec::new(),
             cone: None,
         }
     }
@@ -254,8 +251,9 @@ impl<'a> Explorer<'a> {
         explore_point_with(cp, limits, &self.dense, &mut self.bufs, None).0
     }
 
-    /// Crash point `k`, its enumeration ended early once `stop` returns true for a class (the
-    /// point's `stopped` then says so, and its classes are only some of the point's).
+    /// Crash point `k` for verdicts: each new state goes to `stop` and is not kept (the point
+    /// has no states), and the enumeration ends once `stop` returns true (the point's
+    /// `stopped` then says so).
     pub fn point_until(
         &mut self,
         k: usize,
@@ -275,14 +273,14 @@ impl Drop for Explorer<'_> {
 }
 
 impl CrashPoint<'_> {
-    /// Drops from a witness the folded effects its state does not need: those that no other
-    /// persisted effect requires and that no block version it lets be a candidate waits for
-    /// (the enumeration includes a folded effect whenever it can; see `dense/fold.rs`). The
-    /// state and the choices are the same: the folded effects write nothing that survives, and
-    /// every chunk keeps its candidates.
-    fn minimize(&self, w: &mut Witness) {
-        let folded = |e: usize| self.folded.get(e).copied().unwrap_or(false);
-        if !w.persisted.iter().any(|&e| folded(e)) {
+    /// Drops from a witness the overwritten effects its state does not need (see
+    /// `downsets.rs`; `overwritten` flags them): those that no other persisted effect requires
+    /// and that no block version it lets be a candidate waits for. The state and the choices
+    /// are the same: the overwritten effects write nothing that survives, and every chunk keeps
+    /// its candidates.
+    fn minimize(&self, w: &mut Witness, overwritten: &[bool]) {
+        let dropped = |e: usize| overwritten.get(e).copied().unwrap_or(false);
+        if !w.persisted.iter().any(|&e| dropped(e)) {
             return;
         }
         let mut inc = vec![false; self.p.effects.len()];
@@ -293,7 +291,7 @@ impl CrashPoint<'_> {
             .persisted
             .iter()
             .copied()
-            .filter(|&e| !folded(e))
+            .filter(|&e| !dropped(e))
             .collect();
         for versions in &self.g.blocks_of_chunk {
             for &b in versions {
@@ -321,14 +319,13 @@ type Stamp = (usize, usize);
 /// downset of global effects (see [`enumerate`]) yields its classes, through the fast path unless
 /// the downset is too large for it; the classes are then sorted into a [`Point`].
 fn explore_point_with(
-    mut cp: CrashPoint,
+    cp: CrashPoint,
     limits: Limits,
     d: &dense::Dense,
     bufs: &mut Buffers,
     stop: Option<&mut dyn FnMut(&CrashState) -> bool>,
 ) -> (Point, usize) {
-    let (p, g, k) = (cp.p, cp.g, cp.k);
-    let floor = &cp.floor;
+    let (p, k) = (cp.p, cp.k);
     let Buffers {
         scratch,
         keys,
@@ -336,12 +333,8 @@ fn explore_point_with(
         next,
         included,
         picks,
-        globals,
+        walk,
     } = bufs;
-    globals.clear();
-    globals.extend(
-        (0..p.effects.len()).filter(|&e| p.effects[e].op <= k + 1 && !p.effects[e].is_block()),
-    );
     keys.clear();
     let mut classes = Classes::new(by_hash, next, limits, stop);
     crate::budget::count_point();
@@ -350,63 +343,49 @@ fn explore_point_with(
         classes.bound_hit = true;
         return (classes.into_point(k), 0);
     }
-    included.clear();
-    included.resize(p.effects.len(), false);
     let mut downsets = 0usize;
-    cp.folded = d.fold(&cp);
-    // Outside the cone, effects are folded for the enumeration (not for witnesses: they write
-    // what survives, only nothing the properties read).
-    let skip: std::borrow::Cow<[bool]> = match cp.cone {
-        Some(c) => cp
-            .folded
-            .iter()
-            .zip(&c.outside)
-            .map(|(f, o)| *f || *o)
-            .collect(),
-        None => std::borrow::Cow::Borrowed(&cp.folded),
-    };
-    let space = Space {
-        globals,
-        floor: &cp.floor,
-        folded: &skip,
-        g,
-    };
-    enumerate(&space, 0, included, &mut |inc| {
-        downsets += 1;
-        if downsets > limits.max_downsets {
-            crate::budget::note(crate::budget::Bound::Downsets);
-            classes.bound_hit = true;
-            return false;
-        }
-        if crate::budget::must_stop(&limits) {
-            classes.bound_hit = true;
-            return false;
-        }
-        let complete = match dense::downset(d, scratch, &cp, globals, inc) {
-            Some(dd) => {
-                let complete = dd.complete();
-                classes_of_dense(&cp, d, dd, inc, keys, &mut classes, picks);
-                complete
+    walk.run(
+        &cp,
+        d,
+        scratch,
+        included,
+        &mut |scratch, inc, overwritten| {
+            downsets += 1;
+            if downsets > limits.max_downsets {
+                crate::budget::note(crate::budget::Bound::Downsets);
+                classes.bound_hit = true;
+                return false;
             }
-            // Too many paths for the fast path: the reference code builds every state.
-            None => cp.states(inc, &mut |state, mut w| {
-                classes.add(state, || {
-                    cp.minimize(&mut w);
-                    w
-                });
-            }),
-        };
-        if !complete {
-            crate::budget::note(crate::budget::Bound::Choices);
-            classes.bound_hit = true;
-        }
-        !classes.done()
-    });
+            if crate::budget::must_stop(&limits) {
+                classes.bound_hit = true;
+                return false;
+            }
+            let complete = match dense::view(d, scratch, &cp, inc) {
+                Some(dd) => {
+                    let complete = dd.complete();
+                    classes_of_dense(&cp, d, dd, inc, overwritten, keys, &mut classes, picks);
+                    complete
+                }
+                // Too many paths for the fast path: the reference code builds every state.
+                None => cp.states(inc, &mut |state, mut w| {
+                    classes.add(state, || {
+                        cp.minimize(&mut w, overwritten);
+                        w
+                    });
+                }),
+            };
+            if !complete {
+                crate::budget::note(crate::budget::Bound::Choices);
+                classes.bound_hit = true;
+            }
+            !classes.done()
+        },
+    );
     // An effect whose steps the model elided, issued and not durable here: the states it
     // stands for are not all enumerated.
     if p.elided
         .iter()
-        .any(|&e| p.effects[e].op <= k + 1 && !floor[e])
+        .any(|&e| p.effects[e].op <= k + 1 && !cp.floor[e])
     {
         crate::budget::note(crate::budget::Bound::Elided);
         classes.bound_hit = true;
@@ -418,11 +397,13 @@ fn explore_point_with(
 /// has a key, and only a key not seen before costs a state (debug builds check the key against
 /// the state, and the state against the reference code's).
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn classes_of_dense(
     cp: &CrashPoint,
     d: &dense::Dense,
     mut dd: dense::DenseDownset,
     inc: &[bool],
+    overwritten: &[bool],
     keys: &mut Keys,
     classes: &mut Classes,
     picks: &mut Odometer,
@@ -446,12 +427,11 @@ fn classes_of_dense(
         if let Some(_i) = keys.get(h, key) {
             #[cfg(debug_assertions)]
             {
-                // The key determines the state: check it.
+                // The key determines the state: check it (verdicts only keep no states).
                 let (state, _) = dd.materialize(d, p, k, inc, pick);
-                assert!(
-                    state == classes.found[_i as usize].0,
-                    "two states share a key"
-                );
+                if let Some((found, _)) = classes.found.get(_i as usize) {
+                    assert!(state == *found, "two states share a key");
+                }
             }
         } else {
             let (state, w) = dd.materialize(d, p, k, inc, pick);
@@ -474,7 +454,7 @@ fn classes_of_dense(
             }
             let w = || {
                 let mut w = w;
-                cp.minimize(&mut w);
+                cp.minimize(&mut w, overwritten);
                 w
             };
             if let Some(i) = classes.add(state, w) {
@@ -487,41 +467,4 @@ fn classes_of_dense(
             break;
         }
     }
-}
-
-/// What [`enumerate`] walks: the global effects issued by the crash point, in index order, the
-/// floor, the folded effects, and the graph.
-struct Space<'a> {
-    globals: &'a [usize],
-    floor: &'a [bool],
-    folded: &'a [bool],
-    g: &'a Graph,
-}
-
-/// Depth-first enumeration of the downward-closed subsets of `globals` (in index order, which is
-/// a topological order: every edge goes from a lower to a higher index) that contain the floor,
-/// up to the folded effects (see `dense::fold`): one is included exactly when its predecessors
-/// are. `visit` returns false to stop.
-fn enumerate(
-    s: &Space,
-    i: usize,
-    inc: &mut Vec<bool>,
-    visit: &mut dyn FnMut(&[bool]) -> bool,
-) -> bool {
-    let Some(&e) = s.globals.get(i) else {
-        return visit(inc);
-    };
-    let can = s.g.preds(e).all(|q| inc[q]);
-    // Durable here, or folded and free to be included: no branch without it.
-    let always = s.floor[e] || (s.folded[e] && can);
-    if !always && !enumerate(s, i + 1, inc, visit) {
-        return false;
-    }
-    if can {
-        inc[e] = true;
-        let go_on = enumerate(s, i + 1, inc, visit);
-        inc[e] = false;
-        return go_on;
-    }
-    true
 }

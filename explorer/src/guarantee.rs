@@ -18,7 +18,21 @@ pub struct Guarantee {
     pub basis: Basis,
     /// The rules whose removal makes the property fail, with their bases.
     pub load_bearing: Vec<&'static Rule>,
+    /// The rules whose removal was not settled: no violation found before the mutation's
+    /// bound ([`MUTATION_LIMITS`]) cut it short. They may be load-bearing too, so `basis` is
+    /// only as certain as the settled ones make it.
+    pub undetermined: Vec<&'static Rule>,
 }
+
+/// The bounds of one mutation. A switched-off ordering rule can make the state space
+/// exponential in the program's length (every append of a log independent), and a rule that
+/// is not load-bearing must be shown so by enumerating every state: past these bounds the rule
+/// is reported as undetermined instead.
+pub const MUTATION_LIMITS: crate::Limits = crate::Limits {
+    max_downsets: 1 << 14,
+    max_states: 20_000,
+    max_memory: usize::MAX,
+};
 
 /// How certain a basis is: POSIX first, assumptions last.
 fn rank(b: Basis) -> u8 {
@@ -38,18 +52,27 @@ pub fn guarantee(a: &Analysis, model: &ModelSpec, i: usize) -> Option<Guarantee>
         return None;
     }
     let mut load_bearing = Vec::new();
+    let mut undetermined = Vec::new();
+    let mut bounded = a.clone();
+    bounded.limits = crate::Limits {
+        max_downsets: a.limits.max_downsets.min(MUTATION_LIMITS.max_downsets),
+        max_states: a.limits.max_states.min(MUTATION_LIMITS.max_states),
+        max_memory: a.limits.max_memory,
+    };
     for r in model.rules() {
-        let mut mutated = a.clone();
+        let mut mutated = bounded.clone();
         mutated.set_dropped_rule(Some(r.id));
-        if !mutated.holds(model, &a.trace, &[], Some(i))[i] {
-            load_bearing.push(r);
+        match mutated.verdicts(model, &a.trace, &[], Some(i))[i] {
+            Some(true) => {}
+            Some(false) => load_bearing.push(r),
+            None => undetermined.push(r),
         }
         if crate::budget::memory_hit() {
             return None;
         }
     }
-    let holds_under_posix =
-        *model == ModelSpec::Posix || a.holds(&ModelSpec::Posix, &a.trace, &[], Some(i))[i];
+    let holds_under_posix = *model == ModelSpec::Posix
+        || bounded.verdicts(&ModelSpec::Posix, &a.trace, &[], Some(i))[i] == Some(true);
     if crate::budget::memory_hit() {
         return None;
     }
@@ -65,6 +88,7 @@ pub fn guarantee(a: &Analysis, model: &ModelSpec, i: usize) -> Option<Guarantee>
     Some(Guarantee {
         basis,
         load_bearing,
+        undetermined,
     })
 }
 

@@ -211,6 +211,22 @@ impl Analysis {
         inserted: &[usize],
         only: Option<usize>,
     ) -> Vec<bool> {
+        self.verdicts(model, trace, inserted, only)
+            .into_iter()
+            .map(|v| v == Some(true))
+            .collect()
+    }
+
+    /// [`Self::holds`] with a bound hit told apart: per property `Some(true)` (holds),
+    /// `Some(false)` (a violating state was found; with `only`, every other property) or `None`
+    /// (no violation found before a bound cut the enumeration short).
+    pub fn verdicts(
+        &self,
+        model: &ModelSpec,
+        trace: &Trace,
+        inserted: &[usize],
+        only: Option<usize>,
+    ) -> Vec<Option<bool>> {
         let (p, g) = self.persistence(model, trace);
         let props = &self.program.properties;
         let from: Vec<usize> = props.iter().map(|x| threshold(&x.when, inserted)).collect();
@@ -219,18 +235,19 @@ impl Analysis {
             new: &self.new,
             data_len: &trace.data_len,
         };
-        let mut ok: Vec<bool> = (0..props.len())
-            .map(|i| only.is_none_or(|o| o == i))
+        let mut ok: Vec<Option<bool>> = (0..props.len())
+            .map(|i| Some(only.is_none_or(|o| o == i)))
             .collect();
         // Only what the properties read is told apart: verdicts are all this needs.
         let reads = cone::Reads::of_all(props.iter().map(|x| &x.expr));
         let mut explorer = explore::Explorer::new(trace, &p, &g).with_cone(reads.as_ref());
         for k in from.iter().copied().min().unwrap_or(0)..=trace.ops.len() {
+            // Live: asked, from here on, and neither failed nor cut short by a bound yet.
             let live: Vec<usize> = (0..props.len())
-                .filter(|&i| ok[i] && from[i] <= k)
+                .filter(|&i| ok[i] == Some(true) && from[i] <= k)
                 .collect();
             if live.is_empty() {
-                if ok.iter().all(|x| !x) {
+                if ok.iter().all(|x| *x != Some(true)) {
                     break;
                 }
                 continue;
@@ -245,7 +262,11 @@ impl Analysis {
                 violated.iter().all(|v| *v)
             });
             for (v, &i) in violated.iter().zip(&live) {
-                ok[i] = !v && !point.bound_hit;
+                if *v {
+                    ok[i] = Some(false);
+                } else if point.bound_hit {
+                    ok[i] = None;
+                }
             }
         }
         ok
@@ -280,8 +301,7 @@ impl Analysis {
                 },
             );
             t.contents.insert(after + i, BTreeMap::new());
-            let paths = t.paths_after[after + i].clone();
-            t.paths_after.insert(after + i + 1, paths);
+            t.paths_after.insert_unchanged(after + i);
         }
         t
     }
@@ -427,7 +447,7 @@ mod tests {
             true
         });
         assert!(first.stopped && !first.bound_hit);
-        assert_eq!((seen, first.states.len()), (1, 1));
+        assert_eq!((seen, first.states.len()), (1, 0));
         assert_eq!(a.holds(&p.model, &a.trace, &[], None), [false]);
     }
 }

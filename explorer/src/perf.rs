@@ -189,6 +189,104 @@ pub fn growth(
     rows
 }
 
+/// The program shapes of the length table ([`length_program`]).
+pub const SHAPES: [&str; 5] = ["appends", "creates", "renames", "overwrites", "mixed"];
+
+/// A synthetic program of `ops` ops (after its setup) of one `shape`, with a `sync` every
+/// `sync_every` ops (0: none), so that what is unsynced at any crash point stays bounded:
+/// - `appends`: 4 KiB appends to one file;
+/// - `creates`: files created in one directory (open, write 4 KiB, close);
+/// - `renames`: one file renamed from name to name;
+/// - `overwrites`: 4 KiB overwrites of a 64 KiB file, one block after another;
+/// - `mixed`: the four in turn (an append to a log, a create, a rename, an overwrite).
+pub fn length_program(shape: &str, ops: usize, sync_every: usize) -> String {
+    let mut s = String::from(
+        "setup\nmkdir d\nb = open big create\nwrite b 64KiB OLD\nclose b\n\
+         l = open log create\nclose l\nr = open d/r0 create\nclose r\nend\n\
+         h = open log append\nbh = open big\n",
+    );
+    let mut n = 2;
+    let (mut files, mut renamed) = (0usize, 0usize);
+    let mut since_sync = 0;
+    while n < ops {
+        let step = match shape {
+            "appends" => 0,
+            "creates" => 1,
+            "renames" => 2,
+            "overwrites" => 3,
+            _ => n % 4,
+        };
+        let at = n;
+        match step {
+            0 => {
+                s += &format!("write h 4KiB D{n}\n");
+                n += 1;
+            }
+            1 => {
+                s += &format!("f = open d/f{files} create\nwrite f 4KiB D{n}\nclose f\n");
+                files += 1;
+                n += 3;
+            }
+            2 => {
+                s += &format!("rename d/r{renamed} d/r{}\n", renamed + 1);
+                renamed += 1;
+                n += 1;
+            }
+            _ => {
+                s += &format!("pwrite bh {} 4KiB D{n}\n", (n % 16) * 4096);
+                n += 1;
+            }
+        }
+        since_sync += n - at;
+        if sync_every > 0 && since_sync >= sync_every && n < ops {
+            s += "sync\n";
+            since_sync = 0;
+            n += 1;
+        }
+    }
+    s
+}
+
+/// One row of a length table: a program of one shape and length, explored once.
+#[derive(Clone, Debug)]
+pub struct LengthRow {
+    pub shape: &'static str,
+    pub ops: usize,
+    /// Distinct crash-state classes, summed over crash points.
+    pub classes: usize,
+    pub bound_hit: bool,
+    /// Wall time of one exploration of every crash point.
+    pub seconds: f64,
+}
+
+/// The cost of every crash state of programs of each shape and each length in `lengths`, with
+/// a sync every `sync_every` ops, under `model`: time per distinct state should not grow with
+/// the length (the enumeration is output-sensitive), only with the size of each state.
+pub fn lengths(
+    model: &ModelSpec,
+    lengths: &[usize],
+    sync_every: usize,
+    min_time: Duration,
+) -> Vec<LengthRow> {
+    let mut rows = Vec::new();
+    for shape in SHAPES {
+        for &ops in lengths {
+            let src = length_program(shape, ops, sync_every);
+            let program = unplug_model::parse::parse(&src).expect("the length program parses");
+            let a = Analysis::new(&program).expect("the length program runs");
+            let t = throughput(&a, model, min_time);
+            rows.push(LengthRow {
+                shape,
+                ops: a.trace.ops.len(),
+                classes: t.classes,
+                bound_hit: t.bound_hit,
+                seconds: t.seconds,
+            });
+        }
+    }
+    rows
+}
+
 /// The median of some figures (the mean of the middle two for an even count; 0 for none).
 pub fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
@@ -211,6 +309,23 @@ mod tests {
             assert_eq!(rows.len(), 3);
             assert!(rows.windows(2).all(|w| w[0].classes <= w[1].classes));
         }
+    }
+
+    #[test]
+    fn length_programs_have_the_length_asked_for() {
+        for shape in SHAPES {
+            for (ops, k) in [(10, 0), (40, 8), (101, 8)] {
+                let src = length_program(shape, ops, k);
+                let a = Analysis::new(&unplug_model::parse::parse(&src).unwrap()).unwrap();
+                let n = a.trace.ops.len();
+                assert!((ops..ops + 3).contains(&n), "{shape} {ops}: {n} ops");
+                let syncs = a.program.ops.iter().filter(|o| o.kind.is_sync()).count();
+                assert_eq!(syncs > 0, k > 0, "{shape} {ops} {k}");
+            }
+        }
+        let rows = lengths(&ModelSpec::Posix, &[12, 24], 6, Duration::ZERO);
+        assert_eq!(rows.len(), 2 * SHAPES.len());
+        assert!(rows.iter().all(|r| r.classes > 0 && !r.bound_hit));
     }
 
     #[test]

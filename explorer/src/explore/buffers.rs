@@ -51,6 +51,11 @@ pub(super) struct Classes<'b, 's> {
     /// The first state found once `max` classes were kept: not a class of the point, but a
     /// property it violates fails (a violation found at the bound is a violation).
     beyond: Option<(CrashState, Witness)>,
+    /// Verdicts only (a `stop` is given): each new key's state goes to `stop` and is dropped,
+    /// not kept, sorted or told apart from the states of other keys (`stop` may see a state
+    /// twice); `kept` counts them against the bound on classes.
+    verdicts_only: bool,
+    kept: usize,
 }
 
 const NO_CLASS: u32 = u32::MAX;
@@ -65,7 +70,10 @@ impl<'b, 's> Classes<'b, 's> {
     ) -> Self {
         by_hash.clear();
         next.clear();
+        let verdicts_only = stop.is_some();
         Classes {
+            verdicts_only,
+            kept: 0,
             found: Vec::new(),
             by_hash,
             next,
@@ -121,6 +129,9 @@ impl<'b, 's> Classes<'b, 's> {
     /// classes was hit (the state is dropped and `bound_hit` set; the first state dropped is
     /// kept aside, for the properties to see).
     pub(super) fn add(&mut self, state: CrashState, w: impl FnOnce() -> Witness) -> Option<u32> {
+        if self.verdicts_only {
+            return self.judge(state);
+        }
         let mut h = Fx::default();
         std::hash::Hash::hash(&state, &mut h);
         let h = std::hash::Hasher::finish(&h);
@@ -151,6 +162,29 @@ impl<'b, 's> Classes<'b, 's> {
             self.bound_hit = true;
             if self.beyond.is_none() {
                 self.beyond = Some((state, w()));
+            }
+            None
+        }
+    }
+}
+
+impl Classes<'_, '_> {
+    /// [`Self::add`] when only verdicts are asked for: the state is judged and dropped.
+    fn judge(&mut self, state: CrashState) -> Option<u32> {
+        let stop = self.kept % 64 == 63 && crate::budget::must_stop(&self.limits);
+        if self.kept < self.limits.max_states && !stop {
+            if let Some(f) = &mut self.stop {
+                self.stopped |= f(&state);
+            }
+            self.kept += 1;
+            Some(0)
+        } else {
+            if !stop {
+                crate::budget::note(crate::budget::Bound::States);
+            }
+            self.bound_hit = true;
+            if let Some(f) = &mut self.stop {
+                self.stopped |= f(&state);
             }
             None
         }
@@ -246,5 +280,5 @@ pub(super) struct Buffers {
     pub(super) next: Vec<u32>,
     pub(super) included: Vec<bool>,
     pub(super) picks: Odometer,
-    pub(super) globals: Vec<usize>,
+    pub(super) walk: super::downsets::Walk,
 }

@@ -9,10 +9,10 @@
 //! builds the state of a new key.
 
 mod downset;
-mod fold;
 mod materialize;
+mod meta;
 
-pub use downset::{downset, DenseDownset, Scratch};
+pub use downset::{view, DenseDownset, Scratch};
 
 use super::fx::{Fx, FxMap};
 use std::borrow::Cow;
@@ -87,6 +87,12 @@ pub struct Dense {
     name_span: Vec<(u32, u32)>,
     /// Per dense inode: its symlink target if it is a symlink.
     targets: Vec<Option<String>>,
+    /// Every effect's writes as (target, value) (see `meta.rs`), one after another; effect
+    /// e's start at `writes_of[e]`.
+    writes: Vec<(u32, u64)>,
+    writes_of: Vec<u32>,
+    /// Per effect: whether it opens a hole (a truncate's `holes_from`).
+    opens_hole: Vec<bool>,
 }
 
 /// Sorts and deduplicates a vector.
@@ -388,7 +394,7 @@ impl Dense {
             chunk_ino,
             chunks_of,
         } = ids.chunks(p, &trace.initial, &mut values);
-        Dense {
+        let mut d = Dense {
             values: values.by_id,
             names: ids.names.concat(),
             name_span: ids
@@ -419,7 +425,50 @@ impl Dense {
             garbage_val,
             chunk_ino,
             chunks_of,
+            writes: Vec::new(),
+            writes_of: Vec::new(),
+            opens_hole: Vec::new(),
+        };
+        d.index_writes(p.effects.len());
+        d
+    }
+
+    /// Each effect's writes as targets (see `meta.rs`), and whether it opens a hole.
+    fn index_writes(&mut self, effects: usize) {
+        let mut writes = Vec::with_capacity(self.assigns.len() + self.blocks.len());
+        let mut writes_of = Vec::with_capacity(effects + 1);
+        let mut opens_hole = Vec::with_capacity(effects);
+        for e in 0..effects {
+            writes_of.push(writes.len() as u32);
+            let mut hole = false;
+            for a in self.assigns(e) {
+                match *a {
+                    DAssign::Entry { slot, target } => {
+                        writes.push((self.slot_target(slot), target as u64))
+                    }
+                    DAssign::Init { ino, kind } => {
+                        writes.push((self.kind_target(ino), kind as u64));
+                        writes.push((self.size_target(ino), 0));
+                    }
+                    DAssign::Size {
+                        ino,
+                        size,
+                        holes_from,
+                    } => {
+                        writes.push((self.size_target(ino), size));
+                        hole |= holes_from.is_some();
+                    }
+                }
+            }
+            for &(c, v) in self.blocks(e) {
+                writes.push((self.content_target(c), v as u64));
+            }
+            opens_hole.push(hole);
         }
+        writes_of.push(writes.len() as u32);
+        self.writes = writes;
+        self.writes_of = writes_of;
+        self.opens_hole = opens_hole;
     }
 
     /// The metadata assignments of effect `e`.

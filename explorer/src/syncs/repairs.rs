@@ -18,12 +18,15 @@ pub(super) fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Rep
     // Only files and directories can be opened and fsynced (a symlink cannot).
     let fsyncable = |ino: &Ino| t.kinds.get(ino) != Some(&Kind::Symlink);
     // Every (position, inode that has a name there).
-    let named: Vec<(usize, Ino, Path)> = (0..=t.ops.len())
-        .flat_map(|after| {
-            t.paths_after[after]
-                .iter()
+    let named: Vec<(usize, Ino, Path)> = t
+        .paths_after
+        .each()
+        .enumerate()
+        .flat_map(|(after, paths)| {
+            paths
+                .into_iter()
                 .filter(|(ino, _)| fsyncable(ino))
-                .map(move |(ino, p)| (after, *ino, p.clone()))
+                .map(move |(ino, p)| (after, ino, p))
         })
         .collect();
     let single: Vec<Repair> = named
@@ -35,13 +38,12 @@ pub(super) fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Rep
     if !single.is_empty() {
         return single;
     }
-    let pairs: Vec<(usize, Named, Named)> = (0..=t.ops.len())
-        .flat_map(|after| {
-            let here: Vec<Named> = t.paths_after[after]
-                .iter()
-                .filter(|(i, _)| fsyncable(i))
-                .map(|(i, p)| (*i, p.clone()))
-                .collect();
+    let pairs: Vec<(usize, Named, Named)> = t
+        .paths_after
+        .each()
+        .enumerate()
+        .flat_map(|(after, paths)| {
+            let here: Vec<Named> = paths.into_iter().filter(|(i, _)| fsyncable(i)).collect();
             let mut v = Vec::new();
             for x in 0..here.len() {
                 for y in x + 1..here.len() {

@@ -474,8 +474,8 @@ fn overwrite_of_setup_blocks() {
     );
 }
 
-/// Folding (explorer/src/explore/dense/fold.rs) leaves out of the enumeration an effect whose
-/// writes a later durable effect overwrites; a truncate's hole is not such a write, even under a
+/// Deferring (explorer/src/explore/downsets.rs) leaves out of the enumeration an effect whose
+/// writes a later included effect overwrites; a truncate's hole is not such a write, even under a
 /// later durable size. No model builds this shape today (its durable sizes come with their
 /// chunk contents or pull the truncate in), so the persistence is made by hand: a truncate to 0
 /// that may be lost, then a durable size of 8KiB without content: the old data or zeros.

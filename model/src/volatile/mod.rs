@@ -184,9 +184,68 @@ pub struct Trace {
     pub last: Initial,
     /// The path each inode was last known by (for messages).
     pub names: BTreeMap<Ino, Path>,
-    /// `paths_after[k]`: a path of every reachable inode after op k (0: after setup), the first
-    /// in path order; for messages and repairs that name a file as it was called then.
-    pub paths_after: Vec<BTreeMap<Ino, Path>>,
+    /// A path of every reachable inode after each op, the first in path order; for messages
+    /// and repairs that name a file as it was called then (see [`PathsAfter`]).
+    pub paths_after: PathsAfter,
+}
+
+/// A path of every reachable inode after op k (0: after setup), kept as the changes each op
+/// made: a program of n ops over m files holds O(n + m) paths, not O(n * m).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PathsAfter {
+    /// After setup.
+    start: BTreeMap<Ino, Path>,
+    /// Per op: the inodes whose path it changed (None: no longer reachable).
+    changes: Vec<Vec<(Ino, Option<Path>)>>,
+}
+
+impl PathsAfter {
+    fn new(start: BTreeMap<Ino, Path>) -> Self {
+        PathsAfter {
+            start,
+            changes: Vec::new(),
+        }
+    }
+
+    /// Records the paths after the next op (`before`: the paths before it).
+    fn push(&mut self, before: &BTreeMap<Ino, Path>, after: &BTreeMap<Ino, Path>) {
+        let mut c: Vec<(Ino, Option<Path>)> = before
+            .keys()
+            .filter(|i| !after.contains_key(i))
+            .map(|i| (*i, None))
+            .collect();
+        c.extend(
+            after
+                .iter()
+                .filter(|(i, p)| before.get(i) != Some(p))
+                .map(|(i, p)| (*i, Some(p.clone()))),
+        );
+        self.changes.push(c);
+    }
+
+    /// The paths after every op in turn: index 0 after setup, k after op k.
+    pub fn each(&self) -> impl Iterator<Item = BTreeMap<Ino, Path>> + '_ {
+        let mut cur = self.start.clone();
+        std::iter::once(cur.clone()).chain(self.changes.iter().map(move |c| {
+            for (i, p) in c {
+                match p {
+                    Some(p) => cur.insert(*i, p.clone()),
+                    None => cur.remove(i),
+                };
+            }
+            cur.clone()
+        }))
+    }
+
+    /// The paths after op `k` (0: after setup).
+    pub fn at(&self, k: usize) -> BTreeMap<Ino, Path> {
+        self.each().nth(k).expect("a crash point of the program")
+    }
+
+    /// A sync inserted after op `k` changes no path.
+    pub fn insert_unchanged(&mut self, k: usize) {
+        self.changes.insert(k, Vec::new());
+    }
 }
 
 impl Trace {
@@ -215,7 +274,8 @@ pub fn execute(program: &Program) -> Result<Trace, Vec<Diagnostic>> {
     }
     // Setup's open handles stay open: they may be used by the program.
     let initial = fs.snapshot();
-    let mut paths_after = vec![fs.paths()];
+    let mut paths = fs.paths();
+    let mut paths_after = PathsAfter::new(paths.clone());
     let mut ops = Vec::new();
     let mut contents = Vec::new();
     for op in &program.ops {
@@ -227,13 +287,24 @@ pub fn execute(program: &Program) -> Result<Trace, Vec<Diagnostic>> {
                     .map(|d| (d.ino, fs.inodes[&d.ino].content.clone()))
                     .collect::<BTreeMap<_, _>>();
                 contents.push(snap);
-                paths_after.push(fs.paths());
+                // Only an op that changes an entry can change the paths.
+                if facts
+                    .assigns
+                    .iter()
+                    .any(|a| matches!(a, Assign::Entry { .. }))
+                {
+                    let after = fs.paths();
+                    paths_after.push(&paths, &after);
+                    paths = after;
+                } else {
+                    paths_after.push(&paths, &paths);
+                }
                 ops.push(facts);
             }
             Err(e) => {
                 errors.push(e);
                 contents.push(BTreeMap::new());
-                paths_after.push(fs.paths());
+                paths_after.push(&paths, &paths);
                 ops.push(OpFacts::default());
             }
         }

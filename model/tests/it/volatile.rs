@@ -177,7 +177,7 @@ fn tmpfile_is_an_inode_without_a_name_until_flink() {
         }]
     );
     assert_eq!(open.touched, [2]);
-    assert!(!t.paths_after[2].contains_key(&2));
+    assert!(!t.paths_after.at(2).contains_key(&2));
     assert_eq!(
         t.ops[3].sync,
         Some(SyncReq::File {

@@ -3,7 +3,7 @@
 //! options.
 
 use super::materialize::Skel;
-use super::{DAssign, Dense, NONE, NO_KIND};
+use super::{Dense, NONE, NO_KIND};
 use crate::explore::chunk_values::{subsets_masks, visible_units};
 use crate::explore::fx::FxMap;
 use crate::explore::{CrashPoint, Stamp, GARBAGE};
@@ -44,7 +44,9 @@ pub struct Scratch {
     pub(super) entries: Vec<u32>,
     pub(super) holes: Vec<(u32, Stamp, u64)>,
     pub(super) blocks: Vec<Option<(Stamp, u32)>>,
-    pub(super) touched: Vec<usize>,
+    /// Per target (see `meta.rs`): the latest included effect that writes it (NONE: none).
+    pub(super) top: Vec<u32>,
+    pub(super) undo: Vec<super::meta::Undo>,
     pub(super) in_out: Vec<bool>,
     /// (path id, inode) in the order `reachable` finds them.
     pub(super) out: Vec<(u32, u32)>,
@@ -59,6 +61,11 @@ pub struct Scratch {
     pub(super) skel: Vec<Skel>,
     /// The entries of `out` in path order (the order of the state's tree).
     pub(super) order: Vec<u32>,
+    /// Per inode: its names in `out`, and its first path id in path order; per path id: its
+    /// subdirectories in `out` (see `skeleton`).
+    pub(super) names_of: Vec<u32>,
+    pub(super) first_of: Vec<u32>,
+    pub(super) subdirs: Vec<u32>,
     /// The persisted global effects (the witness's `persisted`).
     pub(super) persisted: Vec<usize>,
     /// Whether `skel`, `order` and `persisted` are those of the current downset (made when
@@ -100,7 +107,8 @@ impl Scratch {
     /// state), keeping the capacity of the buffers for the next.
     pub(crate) fn reset(&mut self) {
         self.blocks.clear();
-        self.touched.clear();
+        self.top.clear();
+        self.undo.clear();
         self.in_out.clear();
         self.paths.clear();
         self.path_of.clear();
@@ -116,16 +124,15 @@ pub struct DenseDownset<'s> {
     pub(super) s: &'s mut Scratch,
 }
 
-/// Computes a downset's metadata, reachable paths and choices; `None` if a limit of `reachable`
-/// (100 000 paths) was hit, where the caller falls back to the reference code.
-pub fn downset<'s>(
+/// The dense view of the downset `inc` whose metadata `s` holds (see `meta.rs`): its reachable
+/// paths, the head of its keys and its choices; `None` if a limit of `reachable` (100 000
+/// paths) was hit, where the caller falls back to the reference code.
+pub fn view<'s>(
     d: &Dense,
     s: &'s mut Scratch,
     cp: &CrashPoint,
-    globals: &[usize],
     inc: &[bool],
 ) -> Option<DenseDownset<'s>> {
-    apply_metadata(d, s, cp.p, globals, inc);
     if !walk_paths(d, s) {
         return None;
     }
@@ -133,58 +140,6 @@ pub fn downset<'s>(
     key_head(d, s);
     choices(d, s, cp, inc);
     Some(DenseDownset { s })
-}
-
-/// The metadata the downset leaves: the initial state, then its global effects in index order
-/// (so that the latest assignment wins), with the truncates that freed blocks and the chunk
-/// contents global effects set.
-#[inline]
-fn apply_metadata(d: &Dense, s: &mut Scratch, p: &Persistence, globals: &[usize], inc: &[bool]) {
-    s.kinds.clear();
-    s.kinds.extend_from_slice(&d.init_kind);
-    s.sizes.clear();
-    s.sizes.extend_from_slice(&d.init_size);
-    s.entries.clear();
-    s.entries.extend_from_slice(&d.init_entry);
-    s.holes.clear();
-    if s.blocks.len() != p.layout.chunks.len() {
-        s.blocks = vec![None; p.layout.chunks.len()];
-    }
-    for &c in &s.touched {
-        s.blocks[c] = None;
-    }
-    s.touched.clear();
-    for &e in globals {
-        if !inc[e] {
-            continue;
-        }
-        let at = (p.effects[e].op, e);
-        for &(c, v) in d.blocks(e) {
-            if s.blocks[c].is_none() {
-                s.touched.push(c);
-            }
-            s.blocks[c] = Some((at, v));
-        }
-        for a in d.assigns(e) {
-            match *a {
-                DAssign::Entry { slot, target } => s.entries[slot as usize] = target,
-                DAssign::Init { ino, kind } => {
-                    s.kinds[ino as usize] = kind;
-                    s.sizes[ino as usize] = 0;
-                }
-                DAssign::Size {
-                    ino,
-                    size,
-                    holes_from,
-                } => {
-                    s.sizes[ino as usize] = size;
-                    if let Some(h) = holes_from {
-                        s.holes.push((ino, at, h));
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// The reachable paths into `s.out`, breadth first, children in name order (as `reachable`),

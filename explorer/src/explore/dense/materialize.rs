@@ -3,7 +3,7 @@
 //! content from the options picked.
 
 use super::downset::{DenseDownset, Scratch};
-use super::Dense;
+use super::{Dense, NONE};
 use crate::explore::chunk_values::{canonical_in_place, clip, push_value, push_values};
 use crate::explore::Witness;
 use crate::state::{CrashState, Node, Segment};
@@ -30,8 +30,10 @@ pub(super) enum Skel {
     },
 }
 
-/// The nodes of the reachable paths (as `build_tree_with` makes them) and their path order.
-fn skeleton(s: &mut Scratch, inc: &[bool]) {
+/// The nodes of the reachable paths (as `build_tree_with` makes them) and their path order,
+/// in time linear in the paths (apart from the sort): link counts, subdirectory counts and
+/// each file's first name are counted in one pass each.
+fn skeleton(d: &Dense, s: &mut Scratch, inc: &[bool]) {
     const DIR: u8 = 2;
     const SYMLINK: u8 = 3;
     s.skeleton_made = true;
@@ -46,36 +48,42 @@ fn skeleton(s: &mut Scratch, inc: &[bool]) {
     s.order.clear();
     s.order.extend(0..out.len() as u32);
     s.order.sort_unstable_by(|&a, &b| path(a).cmp(path(b)));
+    // Per inode: its names and its first path in path order; per path id: its subdirectories.
+    s.names_of.clear();
+    s.names_of.resize(d.inos.len(), 0);
+    s.first_of.clear();
+    s.first_of.resize(d.inos.len(), NONE);
+    s.subdirs.clear();
+    s.subdirs.resize(s.path_of.len(), 0);
+    for &(q, i) in out.iter().filter(|&&(q, _)| q != 0) {
+        s.names_of[i as usize] += 1;
+        if s.kinds[i as usize] == DIR {
+            s.subdirs[s.parent_of[q as usize] as usize] += 1;
+        }
+    }
+    for &j in &s.order {
+        let (q, i) = out[j as usize];
+        if q != 0 && s.first_of[i as usize] == NONE {
+            s.first_of[i as usize] = q;
+        }
+    }
     s.skel.clear();
     for &(pid, ino) in out.iter() {
         let kind = s.kinds[ino as usize];
-        let names = || out.iter().filter(|&&(q, i)| i == ino && q != 0).count() as u64;
+        let names = s.names_of[ino as usize] as u64;
         s.skel.push(match kind {
-            DIR => {
-                // Children of a directory: the entries found from it (each reachable once).
-                let subdirs = out
-                    .iter()
-                    .filter(|&&(q, i)| {
-                        q != 0 && s.parent_of[q as usize] == pid && s.kinds[i as usize] == DIR
-                    })
-                    .count() as u64;
-                Skel::Dir { links: 2 + subdirs }
-            }
-            SYMLINK => Skel::Symlink {
-                ino,
-                links: names(),
+            DIR => Skel::Dir {
+                links: 2 + s.subdirs[pid as usize] as u64,
             },
+            SYMLINK => Skel::Symlink { ino, links: names },
             _ => {
-                // The first name of the inode in path order.
-                let first = s
-                    .order
-                    .iter()
-                    .map(|&j| out[j as usize])
-                    .find(|&(q, i)| i == ino && q != 0)
-                    .map_or(pid, |(q, _)| q);
+                let first = match s.first_of[ino as usize] {
+                    NONE => pid,
+                    q => q,
+                };
                 Skel::File {
                     ino,
-                    links: names(),
+                    links: names,
                     same_as: (first != pid).then_some(first),
                     // Set below, in path order (the order states are built in).
                     last: false,
@@ -85,11 +93,11 @@ fn skeleton(s: &mut Scratch, inc: &[bool]) {
     }
     // A file's content is moved into its last name in path order (the order
     // `materialize` builds nodes in) and cloned into the names before it.
-    let mut seen: Vec<u32> = Vec::new();
+    s.first_of.fill(NONE);
     for &j in s.order.iter().rev() {
         if let Skel::File { ino, last, .. } = &mut s.skel[j as usize] {
-            if !seen.contains(ino) {
-                seen.push(*ino);
+            if s.first_of[*ino as usize] == NONE {
+                s.first_of[*ino as usize] = 0;
                 *last = true;
             }
         }
@@ -108,7 +116,7 @@ impl DenseDownset<'_> {
         pick: &[usize],
     ) -> (CrashState, Witness) {
         if !self.s.skeleton_made {
-            skeleton(self.s, inc);
+            skeleton(d, self.s, inc);
         }
         let s = &*self.s;
         let mut w = Witness {

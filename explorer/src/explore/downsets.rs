@@ -1,0 +1,173 @@
+//! The downsets of global effects a crash point enumerates: every downward-closed set of the
+//! effects issued by op k+1 that holds the floor, up to effects that cannot change its states.
+//!
+//! The walk decides effects latest first (descending index, the reverse of a topological
+//! order). Including an effect *forces* its predecessors, decided after it; an effect no
+//! included one forces branches (out, then in) unless it is *deferred*:
+//! - *overwritten*: every value it writes is written again by an included effect after it
+//!   (decided already: the floor's, or one on the current path), and it opens no hole; or
+//! - outside the cone of influence of the properties asked about (see `cone.rs`), or
+//!   overwritten but for the contents of chunks the properties do not read.
+//!
+//! A deferred effect is included exactly when its predecessors are, decided at the leaf in
+//! index order. That loses no state: take any downset D, and D* the leaf the walk reaches by
+//! following D on every effect it branches on. D* agrees with D there and holds every deferred
+//! effect D holds (by induction in index order: such an effect's predecessors are in D, hence
+//! in D*), so D ⊆ D* and D* \ D is deferred effects only. An overwritten one writes nothing
+//! that survives (its overwriter is on the path, in D and in D*), one outside the cone (or
+//! overwritten but for unread contents) writes nothing the properties read, and a block version that is a candidate in D still is in D*
+//! (D* only adds predecessors; the base values are the same), so every combination of choices
+//! of D is one of D*'s. Each leaf is a downset, so each of its states is real.
+//!
+//! What this buys: n unsynced size updates of one file give n+1 leaves (the latest included
+//! one overwrites the rest), not 2^n; an effect a later durable one overwrites (the old
+//! effects of a synced program) is never branched on. The brute-force enumerator of
+//! explorer/tests/it/reduction.rs checks it.
+
+use super::dense::{Dense, Scratch};
+use super::CrashPoint;
+
+/// The walk of one crash point: the effects it decides and what it keeps per effect.
+#[derive(Default)]
+pub(super) struct Walk {
+    /// The issued global effects outside the floor that can be durable here, latest first.
+    order: Vec<usize>,
+    /// Per effect: how many included effects it precedes (more than 0: it must be included).
+    need: Vec<u32>,
+    /// Per effect: it cannot be durable here (it waits for a block version, or for such an
+    /// effect).
+    never: Vec<bool>,
+    /// The effects deferred on the current path, latest first.
+    deferred: Vec<usize>,
+    /// Per effect: deferred because overwritten (a witness may leave it out, see
+    /// `CrashPoint::minimize`).
+    pub(super) overwritten: Vec<bool>,
+}
+
+/// A leaf's visitor: the scratch holds its metadata, `inc` its effects, and the walk's
+/// `overwritten` what a witness may leave out. Returns false to stop.
+pub(super) type Visit<'v> = dyn FnMut(&mut Scratch, &[bool], &[bool]) -> bool + 'v;
+
+impl Walk {
+    /// Walks every downset of crash point `cp` (see the module documentation), `inc` and the
+    /// scratch's metadata set to each in turn; false if `visit` stopped it.
+    pub(super) fn run(
+        &mut self,
+        cp: &CrashPoint,
+        d: &Dense,
+        s: &mut Scratch,
+        inc: &mut Vec<bool>,
+        visit: &mut Visit,
+    ) -> bool {
+        let (p, g, k) = (cp.p, cp.g, cp.k);
+        let n = p.effects.len();
+        inc.clear();
+        inc.resize(n, false);
+        self.need.clear();
+        self.need.resize(n, 0);
+        self.overwritten.clear();
+        self.overwritten.resize(n, false);
+        self.never.clear();
+        self.never.resize(n, false);
+        self.order.clear();
+        self.deferred.clear();
+        s.meta_reset(d);
+        for (e, eff) in p.effects.iter().enumerate() {
+            if eff.op > k + 1 {
+                break;
+            }
+            if eff.is_block() {
+                continue;
+            }
+            if cp.floor[e] {
+                inc[e] = true;
+                s.meta_include(d, p, e);
+            } else if g.preds(e).any(|q| p.effects[q].is_block() || self.never[q]) {
+                self.never[e] = true;
+            } else {
+                self.order.push(e);
+            }
+        }
+        self.order.reverse();
+        self.walk(cp, d, s, inc, 0, visit)
+    }
+
+    fn walk(
+        &mut self,
+        cp: &CrashPoint,
+        d: &Dense,
+        s: &mut Scratch,
+        inc: &mut [bool],
+        i: usize,
+        visit: &mut Visit,
+    ) -> bool {
+        let Some(&e) = self.order.get(i) else {
+            return self.leaf(cp, d, s, inc, visit);
+        };
+        if self.need[e] > 0 {
+            return self.with(cp, d, s, inc, i, e, visit);
+        }
+        let (overwritten, unread) = d.overwritten(s, e, cp.cone.map(|c| &c.pinned[..]));
+        if overwritten || unread || cp.cone.is_some_and(|c| c.outside[e]) {
+            self.overwritten[e] = overwritten;
+            self.deferred.push(e);
+            let go_on = self.walk(cp, d, s, inc, i + 1, visit);
+            self.deferred.pop();
+            self.overwritten[e] = false;
+            return go_on;
+        }
+        self.walk(cp, d, s, inc, i + 1, visit) && self.with(cp, d, s, inc, i, e, visit)
+    }
+
+    /// The walk on from effect `i` (`e`) included.
+    #[allow(clippy::too_many_arguments)]
+    fn with(
+        &mut self,
+        cp: &CrashPoint,
+        d: &Dense,
+        s: &mut Scratch,
+        inc: &mut [bool],
+        i: usize,
+        e: usize,
+        visit: &mut Visit,
+    ) -> bool {
+        let mark = s.meta_mark();
+        s.meta_include(d, cp.p, e);
+        inc[e] = true;
+        for q in cp.g.preds(e) {
+            self.need[q] += 1;
+        }
+        let go_on = self.walk(cp, d, s, inc, i + 1, visit);
+        for q in cp.g.preds(e) {
+            self.need[q] -= 1;
+        }
+        inc[e] = false;
+        s.meta_undo(d, cp.p, mark);
+        go_on
+    }
+
+    /// A leaf: the deferred effects whose predecessors are included are included (in index
+    /// order), the downset is visited, and they are taken out again.
+    fn leaf(
+        &mut self,
+        cp: &CrashPoint,
+        d: &Dense,
+        s: &mut Scratch,
+        inc: &mut [bool],
+        visit: &mut Visit,
+    ) -> bool {
+        let mark = s.meta_mark();
+        for &e in self.deferred.iter().rev() {
+            if cp.g.preds(e).all(|q| inc[q]) {
+                inc[e] = true;
+                s.meta_include(d, cp.p, e);
+            }
+        }
+        let go_on = visit(s, inc, &self.overwritten);
+        for &e in &self.deferred {
+            inc[e] = false;
+        }
+        s.meta_undo(d, cp.p, mark);
+        go_on
+    }
+}
