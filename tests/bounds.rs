@@ -7,13 +7,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A program whose later crash points have millions of crash states: `writes` unsynced writes
-/// to separate blocks (every subset of them can persist).
+/// to separate blocks (every subset of them can persist), and a property that reads the
+/// file's content (`==`), so that its cone of influence holds all of them.
 fn unsynced_writes(name: &str, writes: usize) -> PathBuf {
     let mut src = String::from("f = open a create\n");
     for i in 0..writes {
         src.push_str(&format!("pwrite f {} 4KiB D\n", i * 8192));
     }
-    src.push_str("property P: always (exists a or not exists a)\n");
+    src.push_str("property P: always (exists a or not exists a or a == D)\n");
     let path = std::env::temp_dir().join(format!("unplug-bounds-{}-{name}.up", std::process::id()));
     std::fs::write(&path, src).expect("temporary program");
     path
