@@ -138,7 +138,7 @@ pub(crate) fn run(b: &BenchArgs) -> u8 {
         .map(|(name, src)| (name.to_string(), perf::pair_seconds(src, &models, min)))
         .collect();
     let growth = growth_tables(b, min);
-    let (lengths, targets) = match lengths_and_targets(b, &bar) {
+    let (lengths, targets) = match lengths_and_targets(b, min, &bar) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -206,8 +206,11 @@ fn growth_tables(b: &BenchArgs, min: Duration) -> Vec<(String, bool, Vec<perf::G
 
 /// The length table (JSON) and, with `--targets`, the targets (JSON; null without); an exit
 /// code when they cannot run or were interrupted.
-fn lengths_and_targets(b: &BenchArgs, bar: &indicatif::ProgressBar) -> Result<(Value, Value), u8> {
-    let min = Duration::from_millis(b.min_ms);
+fn lengths_and_targets(
+    b: &BenchArgs,
+    min: Duration,
+    bar: &indicatif::ProgressBar,
+) -> Result<(Value, Value), u8> {
     bar.set_message("length table");
     let lengths: Vec<usize> = [10, 30, 100, 300, 1000]
         .into_iter()

@@ -123,13 +123,13 @@ impl Cone {
         };
         let mut inodes: BTreeSet<Ino> = [root].into();
         let mut relevant: BTreeSet<(Ino, String)> = BTreeSet::new();
-        for path in &reads.shown {
-            resolve(&slots, path, &mut relevant, &mut inodes);
-        }
         // The inodes whose content is read: only their chunks are inside.
         let mut content_inodes = BTreeSet::new();
-        for path in &reads.contents {
-            content_inodes.extend(resolve(&slots, path, &mut relevant, &mut inodes));
+        for path in &reads.shown {
+            let named = resolve(&slots, path, &mut relevant, &mut inodes);
+            if reads.contents.contains(path) {
+                content_inodes.extend(named);
+            }
         }
         let mut listed = BTreeSet::new();
         for path in &reads.listed {

@@ -143,10 +143,7 @@ impl<'b, 's> Classes<'b, 's> {
             }
             i = self.next[i as usize];
         }
-        // Every 64 new classes, the memory budget and the interrupt (one downset can have
-        // many classes).
-        let stop = self.found.len() % 64 == 63 && crate::budget::must_stop(&self.limits);
-        if self.found.len() < self.limits.max_states && !stop {
+        if self.admit(self.found.len()) {
             if let Some(f) = &mut self.stop {
                 self.stopped |= f(&state);
             }
@@ -156,38 +153,41 @@ impl<'b, 's> Classes<'b, 's> {
             self.found.push((state, w()));
             Some(i)
         } else {
-            if !stop {
-                crate::budget::note(crate::budget::Bound::States);
-            }
-            self.bound_hit = true;
             if self.beyond.is_none() {
                 self.beyond = Some((state, w()));
             }
             None
         }
     }
+
+    /// Whether the `n`-th new class may be kept: under the bound on classes, and (polled every
+    /// 64 new classes: one downset can have many) the memory budget and the interrupt. If not,
+    /// the bound is hit.
+    fn admit(&mut self, n: usize) -> bool {
+        let stop = n % 64 == 63 && crate::budget::must_stop(&self.limits);
+        if n < self.limits.max_states && !stop {
+            return true;
+        }
+        if !stop {
+            crate::budget::note(crate::budget::Bound::States);
+        }
+        self.bound_hit = true;
+        false
+    }
 }
 
 impl Classes<'_, '_> {
     /// [`Self::add`] when only verdicts are asked for: the state is judged and dropped.
+    /// The state at the bound is judged too (a violation found there is a violation).
     fn judge(&mut self, state: CrashState) -> Option<u32> {
-        let stop = self.kept % 64 == 63 && crate::budget::must_stop(&self.limits);
-        if self.kept < self.limits.max_states && !stop {
-            if let Some(f) = &mut self.stop {
-                self.stopped |= f(&state);
-            }
-            self.kept += 1;
-            Some(0)
-        } else {
-            if !stop {
-                crate::budget::note(crate::budget::Bound::States);
-            }
-            self.bound_hit = true;
-            if let Some(f) = &mut self.stop {
-                self.stopped |= f(&state);
-            }
-            None
+        let kept = self.admit(self.kept);
+        if let Some(f) = &mut self.stop {
+            self.stopped |= f(&state);
         }
+        kept.then(|| {
+            self.kept += 1;
+            0
+        })
     }
 }
 

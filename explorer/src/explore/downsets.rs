@@ -89,85 +89,81 @@ impl Walk {
             }
         }
         self.order.reverse();
-        self.walk(cp, d, s, inc, 0, visit)
+        let mut at = Here {
+            cp,
+            d,
+            s,
+            inc,
+            visit,
+        };
+        self.walk(&mut at, 0)
     }
 
-    fn walk(
-        &mut self,
-        cp: &CrashPoint,
-        d: &Dense,
-        s: &mut Scratch,
-        inc: &mut [bool],
-        i: usize,
-        visit: &mut Visit,
-    ) -> bool {
+    /// The walk on from effect `i` of `order` (descending index).
+    fn walk(&mut self, at: &mut Here, i: usize) -> bool {
         let Some(&e) = self.order.get(i) else {
-            return self.leaf(cp, d, s, inc, visit);
+            return self.leaf(at);
         };
         if self.need[e] > 0 {
-            return self.with(cp, d, s, inc, i, e, visit);
+            return self.with(at, i, e);
         }
-        let (overwritten, unread) = d.overwritten(s, e, cp.cone.map(|c| &c.pinned[..]));
-        if overwritten || unread || cp.cone.is_some_and(|c| c.outside[e]) {
+        let cone = at.cp.cone;
+        let (overwritten, unread) = at.d.overwritten(at.s, e, cone.map(|c| &c.pinned[..]));
+        if overwritten || unread || cone.is_some_and(|c| c.outside[e]) {
             self.overwritten[e] = overwritten;
             self.deferred.push(e);
-            let go_on = self.walk(cp, d, s, inc, i + 1, visit);
+            let go_on = self.walk(at, i + 1);
             self.deferred.pop();
             self.overwritten[e] = false;
             return go_on;
         }
-        self.walk(cp, d, s, inc, i + 1, visit) && self.with(cp, d, s, inc, i, e, visit)
+        self.walk(at, i + 1) && self.with(at, i, e)
     }
 
     /// The walk on from effect `i` (`e`) included.
-    #[allow(clippy::too_many_arguments)]
-    fn with(
-        &mut self,
-        cp: &CrashPoint,
-        d: &Dense,
-        s: &mut Scratch,
-        inc: &mut [bool],
-        i: usize,
-        e: usize,
-        visit: &mut Visit,
-    ) -> bool {
-        let mark = s.meta_mark();
-        s.meta_include(d, cp.p, e);
-        inc[e] = true;
-        for q in cp.g.preds(e) {
+    fn with(&mut self, at: &mut Here, i: usize, e: usize) -> bool {
+        let (p, g) = (at.cp.p, at.cp.g);
+        let mark = at.s.meta_mark();
+        at.s.meta_include(at.d, p, e);
+        at.inc[e] = true;
+        for q in g.preds(e) {
             self.need[q] += 1;
         }
-        let go_on = self.walk(cp, d, s, inc, i + 1, visit);
-        for q in cp.g.preds(e) {
+        let go_on = self.walk(at, i + 1);
+        for q in g.preds(e) {
             self.need[q] -= 1;
         }
-        inc[e] = false;
-        s.meta_undo(d, cp.p, mark);
+        at.inc[e] = false;
+        at.s.meta_undo(at.d, p, mark);
         go_on
     }
 
     /// A leaf: the deferred effects whose predecessors are included are included (in index
     /// order), the downset is visited, and they are taken out again.
-    fn leaf(
-        &mut self,
-        cp: &CrashPoint,
-        d: &Dense,
-        s: &mut Scratch,
-        inc: &mut [bool],
-        visit: &mut Visit,
-    ) -> bool {
-        let mark = s.meta_mark();
+    fn leaf(&mut self, at: &mut Here) -> bool {
+        let (p, g) = (at.cp.p, at.cp.g);
+        let mark = at.s.meta_mark();
         for &e in self.deferred.iter().rev() {
-            if cp.g.preds(e).all(|q| inc[q]) {
-                inc[e] = true;
-                s.meta_include(d, cp.p, e);
+            if g.preds(e).all(|q| at.inc[q]) {
+                at.inc[e] = true;
+                at.s.meta_include(at.d, p, e);
             }
         }
-        let go_on = visit(s, inc, &self.overwritten);
+        let go_on = (at.visit)(at.s, at.inc, &self.overwritten);
         for &e in &self.deferred {
-            inc[e] = false;
+            at.inc[e] = false;
         }
-        s.meta_undo(d, cp.p, mark);
+        at.s.meta_undo(at.d, p, mark);
         go_on
     }
+}
+
+/// What the walk of one crash point works on: the point, the interned program, the metadata
+/// of the current downset, its effects, and the leaves' visitor.
+struct Here<'h, 'v> {
+    cp: &'h CrashPoint<'h>,
+    d: &'h Dense,
+    s: &'h mut Scratch,
+    inc: &'h mut [bool],
+    visit: &'h mut Visit<'v>,
 }

@@ -189,6 +189,16 @@ pub struct Trace {
     pub paths_after: PathsAfter,
 }
 
+/// Applies one op's changes of paths.
+fn apply(paths: &mut BTreeMap<Ino, Path>, changes: &[(Ino, Option<Path>)]) {
+    for (i, p) in changes {
+        match p {
+            Some(p) => paths.insert(*i, p.clone()),
+            None => paths.remove(i),
+        };
+    }
+}
+
 /// A path of every reachable inode after op k (0: after setup), kept as the changes each op
 /// made: a program of n ops over m files holds O(n + m) paths, not O(n * m).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -227,19 +237,18 @@ impl PathsAfter {
     pub fn each(&self) -> impl Iterator<Item = BTreeMap<Ino, Path>> + '_ {
         let mut cur = self.start.clone();
         std::iter::once(cur.clone()).chain(self.changes.iter().map(move |c| {
-            for (i, p) in c {
-                match p {
-                    Some(p) => cur.insert(*i, p.clone()),
-                    None => cur.remove(i),
-                };
-            }
+            apply(&mut cur, c);
             cur.clone()
         }))
     }
 
     /// The paths after op `k` (0: after setup).
     pub fn at(&self, k: usize) -> BTreeMap<Ino, Path> {
-        self.each().nth(k).expect("a crash point of the program")
+        let mut cur = self.start.clone();
+        for c in &self.changes[..k] {
+            apply(&mut cur, c);
+        }
+        cur
     }
 
     /// A sync inserted after op `k` changes no path.

@@ -61,10 +61,12 @@ pub struct Scratch {
     pub(super) skel: Vec<Skel>,
     /// The entries of `out` in path order (the order of the state's tree).
     pub(super) order: Vec<u32>,
-    /// Per inode: its names in `out`, and its first path id in path order; per path id: its
-    /// subdirectories in `out` (see `skeleton`).
+    /// Per inode: its names in `out`, its first path id in path order and the index in `out`
+    /// of its last name in path order; per path id: its subdirectories in `out` (see
+    /// `skeleton`).
     pub(super) names_of: Vec<u32>,
     pub(super) first_of: Vec<u32>,
+    pub(super) last_of: Vec<u32>,
     pub(super) subdirs: Vec<u32>,
     /// The persisted global effects (the witness's `persisted`).
     pub(super) persisted: Vec<usize>,

@@ -32,7 +32,7 @@ pub(super) enum Skel {
 
 /// The nodes of the reachable paths (as `build_tree_with` makes them) and their path order,
 /// in time linear in the paths (apart from the sort): link counts, subdirectory counts and
-/// each file's first name are counted in one pass each.
+/// each inode's first and last name are found in one pass each.
 fn skeleton(d: &Dense, s: &mut Scratch, inc: &[bool]) {
     const DIR: u8 = 2;
     const SYMLINK: u8 = 3;
@@ -61,14 +61,19 @@ fn skeleton(d: &Dense, s: &mut Scratch, inc: &[bool]) {
             s.subdirs[s.parent_of[q as usize] as usize] += 1;
         }
     }
+    // A file's content is moved into its last name in path order (the order `materialize`
+    // builds nodes in) and cloned into the names before it.
+    s.last_of.clear();
+    s.last_of.resize(d.inos.len(), NONE);
     for &j in &s.order {
         let (q, i) = out[j as usize];
         if q != 0 && s.first_of[i as usize] == NONE {
             s.first_of[i as usize] = q;
         }
+        s.last_of[i as usize] = j;
     }
     s.skel.clear();
-    for &(pid, ino) in out.iter() {
+    for (j, &(pid, ino)) in out.iter().enumerate() {
         let kind = s.kinds[ino as usize];
         let names = s.names_of[ino as usize] as u64;
         s.skel.push(match kind {
@@ -85,22 +90,10 @@ fn skeleton(d: &Dense, s: &mut Scratch, inc: &[bool]) {
                     ino,
                     links: names,
                     same_as: (first != pid).then_some(first),
-                    // Set below, in path order (the order states are built in).
-                    last: false,
+                    last: s.last_of[ino as usize] == j as u32,
                 }
             }
         });
-    }
-    // A file's content is moved into its last name in path order (the order
-    // `materialize` builds nodes in) and cloned into the names before it.
-    s.first_of.fill(NONE);
-    for &j in s.order.iter().rev() {
-        if let Skel::File { ino, last, .. } = &mut s.skel[j as usize] {
-            if s.first_of[*ino as usize] == NONE {
-                s.first_of[*ino as usize] = 0;
-                *last = true;
-            }
-        }
     }
 }
 
