@@ -92,12 +92,20 @@ pub struct Cone {
     pub outside: Vec<bool>,
     /// Per chunk (index into the layout): outside the cone (one option is enough).
     pub pinned: Vec<bool>,
+    /// What the properties read: the enumeration builds each state as they read it
+    /// ([`Reads::project`]), not whole.
+    pub reads: Reads,
+    /// The entry slots a read path can pass through or list, with those that can name a
+    /// directory shown there (see above): the only ones the walk of a state's tree follows.
+    pub slots: BTreeSet<(Ino, String)>,
+    /// The relevant inodes (see above): only their kinds and sizes are read.
+    pub inodes: BTreeSet<Ino>,
 }
 
 impl Cone {
-    /// The cone of `reads` over `trace` under the persistence `p`; `None` when everything is
-    /// inside (nothing to gain).
-    pub fn new(trace: &Trace, p: &Persistence, g: &Graph, reads: &Reads) -> Option<Cone> {
+    /// The cone of `reads` over `trace` under the persistence `p`. Even when every effect and
+    /// chunk is inside, states are built as the reads see them (see `explore/dense/project.rs`).
+    pub fn new(trace: &Trace, p: &Persistence, g: &Graph, reads: &Reads) -> Cone {
         let root: Ino = 0;
         // Every value each entry slot can take: the initial tree's and every assignment's.
         let mut slots: BTreeMap<(Ino, &str), BTreeSet<Ino>> = BTreeMap::new();
@@ -184,8 +192,13 @@ impl Cone {
         }
         let outside: Vec<bool> = inside.iter().map(|i| !i).collect();
         let pinned: Vec<bool> = chunk_in.iter().map(|i| !i).collect();
-        (outside.iter().any(|&o| o) || pinned.iter().any(|&o| o))
-            .then_some(Cone { outside, pinned })
+        Cone {
+            outside,
+            pinned,
+            reads: reads.clone(),
+            slots: relevant,
+            inodes,
+        }
     }
 }
 

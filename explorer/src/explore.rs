@@ -74,6 +74,17 @@ pub struct Witness {
     /// (chunk index, chosen sources): a source is `None` for the base value, or the effect index
     /// of a block version.
     pub chunks: Vec<(usize, Vec<Option<usize>>)>,
+    /// The state was built as the properties read it (see `dense/project.rs`): `chunks` names
+    /// only the chunks whose content they read, and every other chunk takes its first option;
+    /// `persisted` is empty and `excluded` names the downset ([`crate::ModelRun::whole`]
+    /// builds the whole state and its whole witness).
+    #[serde(skip)]
+    pub partial: bool,
+    /// For a partial witness: the effects the walk decided to leave out (see
+    /// `downsets.rs`). The downset holds every global effect issued by op `at`+1 that can be
+    /// durable here and follows none of them: a few effects name it, not every persisted one.
+    #[serde(skip)]
+    pub excluded: Vec<usize>,
 }
 
 /// One distinct crash-state class at a crash point.
@@ -177,6 +188,8 @@ pub struct CrashPoint<'a> {
     /// The cone of influence of the properties asked about (see `cone.rs`): what the
     /// enumeration need not branch on for them. None: every state is enumerated.
     pub cone: Option<&'a Cone>,
+    /// With the cone: states are built as the properties read it (see `dense/project.rs`).
+    pub proj: Option<&'a dense::Projection>,
 }
 
 impl<'a> CrashPoint<'a> {
@@ -188,7 +201,15 @@ impl<'a> CrashPoint<'a> {
             k,
             floor: floor_at(p, g, k),
             cone: None,
+            proj: None,
         }
+    }
+
+    /// This crash point, enumerating only what the cone's reads tell apart.
+    fn reading(mut self, cone: Option<&'a Cone>, proj: Option<&'a dense::Projection>) -> Self {
+        self.cone = cone;
+        self.proj = proj;
+        self
     }
 }
 
@@ -224,6 +245,7 @@ pub(crate) struct Explorer<'a> {
     dense: dense::Dense,
     bufs: Buffers,
     cone: Option<Cone>,
+    proj: Option<dense::Projection>,
 }
 
 impl<'a> Explorer<'a> {
@@ -235,19 +257,25 @@ impl<'a> Explorer<'a> {
             dense: dense::Dense::new(trace, p),
             bufs: Buffers::take(),
             cone: None,
+            proj: None,
         }
     }
 
-    /// Enumerates only what `reads` can tell apart (see `cone.rs`): the verdicts of the
-    /// properties that read them are exact, the states and counts are not all of the point's.
+    /// Enumerates only what `reads` can tell apart (see `cone.rs`), each state as they read it
+    /// (see `dense/project.rs`; its witness is partial): the verdicts of the properties that
+    /// read them are exact, the states and counts are not all of the point's.
     pub fn with_cone(mut self, reads: Option<&crate::cone::Reads>) -> Self {
-        self.cone = reads.and_then(|r| Cone::new(self.trace, self.p, self.g, r));
+        self.cone = reads.map(|r| Cone::new(self.trace, self.p, self.g, r));
+        self.proj = self
+            .cone
+            .as_ref()
+            .map(|c| dense::Projection::new(&self.dense, c, self.g));
         self
     }
 
     pub fn point(&mut self, k: usize, limits: Limits) -> Point {
-        let mut cp = CrashPoint::new(self.trace, self.p, self.g, k);
-        cp.cone = self.cone.as_ref();
+        let cp = CrashPoint::new(self.trace, self.p, self.g, k)
+            .reading(self.cone.as_ref(), self.proj.as_ref());
         explore_point_with(cp, limits, &self.dense, &mut self.bufs, None).0
     }
 
@@ -260,8 +288,8 @@ impl<'a> Explorer<'a> {
         limits: Limits,
         stop: &mut dyn FnMut(&CrashState) -> bool,
     ) -> Point {
-        let mut cp = CrashPoint::new(self.trace, self.p, self.g, k);
-        cp.cone = self.cone.as_ref();
+        let cp = CrashPoint::new(self.trace, self.p, self.g, k)
+            .reading(self.cone.as_ref(), self.proj.as_ref());
         explore_point_with(cp, limits, &self.dense, &mut self.bufs, Some(stop)).0
     }
 }
@@ -311,6 +339,61 @@ impl CrashPoint<'_> {
     }
 }
 
+/// The whole crash state a partial witness names (see [`Witness::partial`]): the state of its
+/// downset, with its choices for the chunks it names and the first option for every other
+/// chunk, and the whole witness of that state (without the overwritten effects it need not
+/// name, as the enumeration's witnesses).
+pub fn whole(trace: &Trace, p: &Persistence, g: &Graph, w: &Witness) -> (CrashState, Witness) {
+    let cp = CrashPoint::new(trace, p, g, w.at);
+    let inc = downset_excluding(&cp, &w.excluded);
+    let d = dense::Dense::new(trace, p);
+    let mut s = dense::Scratch::default();
+    s.meta_reset(&d);
+    for e in (0..inc.len()).filter(|&e| inc[e]) {
+        s.meta_include(&d, p, e);
+    }
+    // What the enumeration would have deferred as overwritten (never a floor effect).
+    let overwritten: Vec<bool> = (0..inc.len())
+        .map(|e| inc[e] && !cp.floor[e] && d.overwritten(&s, e, None).0)
+        .collect();
+    let (state, mut whole) = match dense::view(&d, &mut s, &cp, &inc) {
+        Some(mut dd) => match dd.picks_for(&w.chunks) {
+            Some(pick) => dd.materialize(&d, p, w.at, &inc, &pick),
+            None => unreachable_chunks(&cp, &inc, w),
+        },
+        // Too many paths for the fast path: the reference code.
+        None => unreachable_chunks(&cp, &inc, w),
+    };
+    cp.minimize(&mut whole, &overwritten);
+    (state, whole)
+}
+
+/// The state of downset `inc` with the choices of `w`, through the reference code.
+fn unreachable_chunks(cp: &CrashPoint, inc: &[bool], w: &Witness) -> (CrashState, Witness) {
+    let r = cp.downset(inc);
+    let pick = cp.picks_for(&r, &w.chunks);
+    cp.state_for(inc, &r, &pick)
+}
+
+/// The downset of crash point `cp` that holds every global effect that can be durable there
+/// and follows none of `excluded` (in index order: an effect is in when its predecessors are,
+/// it is not excluded, and it waits for no block version).
+pub(crate) fn downset_excluding(cp: &CrashPoint, excluded: &[usize]) -> Vec<bool> {
+    let (p, g, k) = (cp.p, cp.g, cp.k);
+    let mut inc = vec![false; p.effects.len()];
+    let mut out = vec![false; p.effects.len()];
+    for &e in excluded {
+        out[e] = true;
+    }
+    for (e, eff) in p.effects.iter().enumerate() {
+        if eff.op > k + 1 {
+            break;
+        }
+        inc[e] = !eff.is_block() && (cp.floor[e] || (!out[e] && g.preds(e).all(|q| inc[q])));
+    }
+    inc
+}
+
 /// When an assignment happened: (op, effect index). Effects are created in op order, so the
 /// largest key among the durable assignments of a key is the one that wins.
 type Stamp = (usize, usize);
@@ -344,43 +427,40 @@ fn explore_point_with(
         return (classes.into_point(k), 0);
     }
     let mut downsets = 0usize;
-    walk.run(
-        &cp,
-        d,
-        scratch,
-        included,
-        &mut |scratch, inc, overwritten| {
-            downsets += 1;
-            if downsets > limits.max_downsets {
-                crate::budget::note(crate::budget::Bound::Downsets);
-                classes.bound_hit = true;
-                return false;
+    walk.run(&cp, d, scratch, included, &mut |scratch, leaf| {
+        downsets += 1;
+        if downsets > limits.max_downsets {
+            crate::budget::note(crate::budget::Bound::Downsets);
+            classes.bound_hit = true;
+            return false;
+        }
+        if crate::budget::must_stop(&limits) {
+            classes.bound_hit = true;
+            return false;
+        }
+        let complete = match dense::view(d, scratch, &cp, leaf.inc) {
+            Some(dd) => {
+                let complete = dd.complete();
+                classes_of_dense(&cp, d, dd, leaf, keys, &mut classes, picks);
+                complete
             }
-            if crate::budget::must_stop(&limits) {
-                classes.bound_hit = true;
-                return false;
-            }
-            let complete = match dense::view(d, scratch, &cp, inc) {
-                Some(dd) => {
-                    let complete = dd.complete();
-                    classes_of_dense(&cp, d, dd, inc, overwritten, keys, &mut classes, picks);
-                    complete
-                }
-                // Too many paths for the fast path: the reference code builds every state.
-                None => cp.states(inc, &mut |state, mut w| {
+            // Too many paths for the fast path: the reference code builds every state.
+            None => {
+                let overwritten = leaf.overwritten;
+                cp.states(leaf.whole(), &mut |state, mut w| {
                     classes.add(state, || {
                         cp.minimize(&mut w, overwritten);
                         w
                     });
-                }),
-            };
-            if !complete {
-                crate::budget::note(crate::budget::Bound::Choices);
-                classes.bound_hit = true;
+                })
             }
-            !classes.done()
-        },
-    );
+        };
+        if !complete {
+            crate::budget::note(crate::budget::Bound::Choices);
+            classes.bound_hit = true;
+        }
+        !classes.done()
+    });
     // An effect whose steps the model elided, issued and not durable here: the states it
     // stands for are not all enumerated.
     if p.elided
@@ -397,13 +477,11 @@ fn explore_point_with(
 /// has a key, and only a key not seen before costs a state (debug builds check the key against
 /// the state, and the state against the reference code's).
 #[inline]
-#[allow(clippy::too_many_arguments)]
 fn classes_of_dense(
     cp: &CrashPoint,
     d: &dense::Dense,
     mut dd: dense::DenseDownset,
-    inc: &[bool],
-    overwritten: &[bool],
+    leaf: &mut downsets::Leaf,
     keys: &mut Keys,
     classes: &mut Classes,
     picks: &mut Odometer,
@@ -428,16 +506,28 @@ fn classes_of_dense(
             #[cfg(debug_assertions)]
             {
                 // The key determines the state: check it (verdicts only keep no states).
-                let (state, _) = dd.materialize(d, p, k, inc, pick);
+                let (state, _) = dd.materialize(d, p, k, leaf.inc, pick);
                 if let Some((found, _)) = classes.found.get(_i as usize) {
                     assert!(state == *found, "two states share a key");
                 }
             }
         } else {
-            let (state, w) = dd.materialize(d, p, k, inc, pick);
+            let (state, w) = dd.materialize(d, p, k, leaf.inc, pick);
             #[cfg(debug_assertions)]
-            {
+            if let Some(c) = cp.cone.filter(|_| w.partial) {
+                // A state built as the properties read it is what they read of the whole
+                // state its witness names (the reference code's).
+                let named = downset_excluding(cp, leaf.excluded);
+                let inc = leaf.whole();
+                assert!(named == inc, "the effects left out name another downset");
+                let r = cp.downset(inc);
+                let (rs, _) = cp.state_for(inc, &r, &cp.picks_for(&r, &w.chunks));
+                assert_eq!(c.reads.project(&rs), state, "the projection differs");
+            }
+            #[cfg(debug_assertions)]
+            if !w.partial {
                 // The fast view agrees with the reference code.
+                let inc = &*leaf.inc;
                 let r = cp.downset(inc);
                 let pinned = |ch: usize| cp.cone.is_some_and(|c| c.pinned[ch]);
                 assert!(r
@@ -454,7 +544,13 @@ fn classes_of_dense(
             }
             let w = || {
                 let mut w = w;
-                cp.minimize(&mut w, overwritten);
+                if w.partial {
+                    // A partial witness names its downset by the effects left out.
+                    w.excluded.extend_from_slice(leaf.excluded);
+                    w.excluded.sort_unstable();
+                } else {
+                    cp.minimize(&mut w, leaf.overwritten);
+                }
                 w
             };
             if let Some(i) = classes.add(state, w) {

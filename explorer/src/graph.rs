@@ -58,6 +58,11 @@ impl Graph {
         self.preds[e].iter().copied()
     }
 
+    /// [`Self::preds`] as a slice.
+    pub fn pred_slice(&self, e: usize) -> &[usize] {
+        &self.preds[e]
+    }
+
     /// The effects that cannot be durable unless `e` is (direct successors).
     pub fn succs(&self, e: usize) -> impl Iterator<Item = usize> + '_ {
         self.succs[e].iter().copied()

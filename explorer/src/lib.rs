@@ -227,6 +227,10 @@ impl Analysis {
         inserted: &[usize],
         only: Option<usize>,
     ) -> Vec<Option<bool>> {
+        if crate::budget::interrupted() {
+            // Nothing is settled once the user asked to stop.
+            return vec![None; self.program.properties.len()];
+        }
         let (p, g) = self.persistence(model, trace);
         let props = &self.program.properties;
         let from: Vec<usize> = props.iter().map(|x| threshold(&x.when, inserted)).collect();
@@ -353,6 +357,23 @@ impl ModelRun<'_> {
         self.judge(p, reads.as_ref(), points)
     }
 
+    /// The whole crash state of `e` when it was built as the properties read it (its witness
+    /// is partial, see [`explore::Witness::partial`]): the state of the same persisted effects
+    /// with the same choices for the chunks it names, the first option for every other chunk.
+    /// A whole state comes back as it is.
+    pub fn whole(&self, e: &explore::StateEntry) -> explore::StateEntry {
+        if !e.witness.partial {
+            return e.clone();
+        }
+        let (state, witness) =
+            explore::whole(&self.trace, &self.persistence, &self.graph, &e.witness);
+        explore::StateEntry {
+            count: state.concrete_count(),
+            state,
+            witness,
+        }
+    }
+
     /// The first crash point at which a property must hold.
     pub fn threshold(&self, when: &When) -> usize {
         threshold(when, &[])
@@ -414,7 +435,10 @@ impl ModelRun<'_> {
         PropertyResult {
             property: p.name.clone(),
             holds: violating == 0 && unproven.is_empty(),
-            counterexample,
+            counterexample: counterexample.map(|v| Violation {
+                at: v.at,
+                state: self.whole(&v.state),
+            }),
             violating_classes: violating,
             unproven,
         }

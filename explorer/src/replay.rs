@@ -123,6 +123,8 @@ pub fn parse(run: &ModelRun, text: &str) -> Result<Witness, String> {
         at,
         persisted,
         chunks,
+        partial: false,
+        excluded: Vec::new(),
     };
     state_of(run, &w).map(|_| w)
 }

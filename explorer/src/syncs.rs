@@ -113,14 +113,15 @@ pub struct Counterexample {
 
 impl Counterexample {
     pub fn of(run: &ModelRun, variant: &Variant, v: &Violation) -> Self {
+        let whole = run.whole(&v.state);
         Counterexample {
             at: v.at,
             replay: format!(
                 "{}{}",
                 variant.prefix(),
-                replay::format(run, &v.state.witness)
+                replay::format(run, &whole.witness)
             ),
-            state: v.state.state.clone(),
+            state: whole.state,
         }
     }
 }
@@ -300,7 +301,10 @@ pub fn analyse(a: &Analysis, model: &ModelSpec) -> SyncReport {
         .iter()
         .enumerate()
         .filter(|&(i, _)| !results[i].holds)
-        .map(|(i, p)| (p.name.clone(), find_repairs(a, model, i)))
+        .map(|(i, p)| {
+            let first = results[i].counterexample.as_ref().map(|v| v.at);
+            (p.name.clone(), find_repairs(a, model, i, first))
+        })
         .collect::<BTreeMap<String, Vec<Repair>>>();
     let no_repair = props
         .iter()

@@ -11,8 +11,10 @@
 mod downset;
 mod materialize;
 mod meta;
+mod project;
 
 pub use downset::{view, DenseDownset, Scratch};
+pub use project::Projection;
 
 use super::fx::{Fx, FxMap};
 use std::borrow::Cow;

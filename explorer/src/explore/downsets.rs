@@ -30,7 +30,8 @@ use super::CrashPoint;
 /// The walk of one crash point: the effects it decides and what it keeps per effect.
 #[derive(Default)]
 pub(super) struct Walk {
-    /// The issued global effects outside the floor that can be durable here, latest first.
+    /// The issued global effects outside the floor that can be durable here, latest first
+    /// (with a projection, only those inside the cone).
     order: Vec<usize>,
     /// Per effect: how many included effects it precedes (more than 0: it must be included).
     need: Vec<u32>,
@@ -42,11 +43,66 @@ pub(super) struct Walk {
     /// Per effect: deferred because overwritten (a witness may leave it out, see
     /// `CrashPoint::minimize`).
     pub(super) overwritten: Vec<bool>,
+    /// The effects outside the cone a leaf's [`Leaf::whole`] included (taken out after it).
+    completed: Vec<usize>,
+    /// The effects decided out on the current path: they name the downset (see
+    /// `explore::downset_excluding`).
+    excluded: Vec<usize>,
 }
 
-/// A leaf's visitor: the scratch holds its metadata, `inc` its effects, and the walk's
-/// `overwritten` what a witness may leave out. Returns false to stop.
-pub(super) type Visit<'v> = dyn FnMut(&mut Scratch, &[bool], &[bool]) -> bool + 'v;
+/// One leaf of the walk: a downset. With a projection, `inc` holds only the floor and the
+/// effects inside the cone until [`Leaf::whole`] adds the others.
+pub(super) struct Leaf<'l> {
+    pub(super) inc: &'l mut [bool],
+    /// What a witness may leave out (see `CrashPoint::minimize`).
+    pub(super) overwritten: &'l [bool],
+    /// The effects decided out: the downset is every effect that follows none of them.
+    pub(super) excluded: &'l [usize],
+    whole: bool,
+    cp: &'l CrashPoint<'l>,
+    never: &'l [bool],
+    completed: &'l mut Vec<usize>,
+}
+
+impl Leaf<'_> {
+    /// The whole downset: with a projection, each effect outside the cone (in index order) is
+    /// included when its predecessors are. That is the downset the walk stands for: no
+    /// outside effect is ever decided out, so one is in it exactly when no effect decided out
+    /// precedes it.
+    pub(super) fn whole(&mut self) -> &[bool] {
+        if !self.whole {
+            self.whole = true;
+            if let Some(proj) = self.cp.proj {
+                let (p, g, k) = (self.cp.p, self.cp.g, self.cp.k);
+                for (e, eff) in p.effects.iter().enumerate() {
+                    if eff.op > k + 1 {
+                        break;
+                    }
+                    if eff.is_block() || proj.inside[e] || self.inc[e] || self.never[e] {
+                        continue;
+                    }
+                    if g.preds(e).all(|q| self.inc[q]) {
+                        self.inc[e] = true;
+                        self.completed.push(e);
+                    }
+                }
+            }
+        }
+        self.inc
+    }
+}
+
+/// A leaf's visitor: the scratch holds its metadata. Returns false to stop.
+pub(super) type Visit<'v> = dyn FnMut(&mut Scratch, &mut Leaf) -> bool + 'v;
+
+/// The effects including `e` forces: its predecessors, or with a projection its nearest
+/// ancestors inside the cone.
+fn forced<'c>(cp: &'c CrashPoint, e: usize) -> &'c [usize] {
+    match cp.proj {
+        Some(proj) => proj.anc(e),
+        None => cp.g.pred_slice(e),
+    }
+}
 
 impl Walk {
     /// Walks every downset of crash point `cp` (see the module documentation), `inc` and the
@@ -71,7 +127,10 @@ impl Walk {
         self.never.resize(n, false);
         self.order.clear();
         self.deferred.clear();
+        self.completed.clear();
+        self.excluded.clear();
         s.meta_reset(d);
+        let inside = |e: usize| cp.proj.is_none_or(|x| x.inside[e]);
         for (e, eff) in p.effects.iter().enumerate() {
             if eff.op > k + 1 {
                 break;
@@ -81,10 +140,13 @@ impl Walk {
             }
             if cp.floor[e] {
                 inc[e] = true;
-                s.meta_include(d, p, e);
+                // An effect outside the cone writes nothing the properties read.
+                if inside(e) {
+                    s.meta_include(d, p, e);
+                }
             } else if g.preds(e).any(|q| p.effects[q].is_block() || self.never[q]) {
                 self.never[e] = true;
-            } else {
+            } else if inside(e) {
                 self.order.push(e);
             }
         }
@@ -107,9 +169,9 @@ impl Walk {
         if self.need[e] > 0 {
             return self.with(at, i, e);
         }
-        let cone = at.cp.cone;
-        let (overwritten, unread) = at.d.overwritten(at.s, e, cone.map(|c| &c.pinned[..]));
-        if overwritten || unread || cone.is_some_and(|c| c.outside[e]) {
+        let read = at.cp.proj.map(|x| &x.read_target[..]);
+        let (overwritten, unread) = at.d.overwritten(at.s, e, read);
+        if overwritten || unread {
             self.overwritten[e] = overwritten;
             self.deferred.push(e);
             let go_on = self.walk(at, i + 1);
@@ -117,20 +179,23 @@ impl Walk {
             self.overwritten[e] = false;
             return go_on;
         }
-        self.walk(at, i + 1) && self.with(at, i, e)
+        self.excluded.push(e);
+        let go_on = self.walk(at, i + 1);
+        self.excluded.pop();
+        go_on && self.with(at, i, e)
     }
 
     /// The walk on from effect `i` (`e`) included.
     fn with(&mut self, at: &mut Here, i: usize, e: usize) -> bool {
-        let (p, g) = (at.cp.p, at.cp.g);
+        let p = at.cp.p;
         let mark = at.s.meta_mark();
         at.s.meta_include(at.d, p, e);
         at.inc[e] = true;
-        for q in g.preds(e) {
+        for &q in forced(at.cp, e) {
             self.need[q] += 1;
         }
         let go_on = self.walk(at, i + 1);
-        for q in g.preds(e) {
+        for &q in forced(at.cp, e) {
             self.need[q] -= 1;
         }
         at.inc[e] = false;
@@ -138,19 +203,32 @@ impl Walk {
         go_on
     }
 
-    /// A leaf: the deferred effects whose predecessors are included are included (in index
-    /// order), the downset is visited, and they are taken out again.
+    /// A leaf: the deferred effects whose predecessors (with a projection: nearest inside
+    /// ancestors) are included are included (in index order), the downset is visited, and
+    /// they are taken out again.
     fn leaf(&mut self, at: &mut Here) -> bool {
-        let (p, g) = (at.cp.p, at.cp.g);
+        let p = at.cp.p;
         let mark = at.s.meta_mark();
         for &e in self.deferred.iter().rev() {
-            if g.preds(e).all(|q| at.inc[q]) {
+            if forced(at.cp, e).iter().all(|&q| at.inc[q]) {
                 at.inc[e] = true;
                 at.s.meta_include(at.d, p, e);
             }
         }
-        let go_on = (at.visit)(at.s, at.inc, &self.overwritten);
+        let mut leaf = Leaf {
+            inc: at.inc,
+            overwritten: &self.overwritten,
+            excluded: &self.excluded,
+            whole: false,
+            cp: at.cp,
+            never: &self.never,
+            completed: &mut self.completed,
+        };
+        let go_on = (at.visit)(at.s, &mut leaf);
         for &e in &self.deferred {
+            at.inc[e] = false;
+        }
+        for e in self.completed.drain(..) {
             at.inc[e] = false;
         }
         at.s.meta_undo(at.d, p, mark);

@@ -196,6 +196,27 @@ impl CrashPoint<'_> {
         }
     }
 
+    /// The combination of choices that picks, for each chunk `chunks` names, the option with
+    /// those sources, and the first option for every other chunk (as the dense path's
+    /// `picks_for`).
+    pub(crate) fn picks_for(
+        &self,
+        d: &Downset,
+        chunks: &[(usize, Vec<Option<usize>>)],
+    ) -> Vec<usize> {
+        d.slots
+            .iter()
+            .zip(&d.options)
+            .map(|(&(_, _, c), options)| {
+                chunks
+                    .iter()
+                    .find(|(x, _)| *x == c)
+                    .and_then(|(_, want)| options.iter().position(|o| o == want))
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
     /// The crash state and witness of one combination of choices (`pick[slot]` indexes
     /// `d.options[slot]`).
     pub(crate) fn state_for(
@@ -210,6 +231,8 @@ impl CrashPoint<'_> {
             at: k,
             persisted: (0..inc.len()).filter(|&e| inc[e]).collect(),
             chunks: Vec::new(),
+            partial: false,
+            excluded: Vec::new(),
         };
         let mut content_of: BTreeMap<Ino, Vec<Segment>> = BTreeMap::new();
         for (slot, &(ino, i, c)) in d.slots.iter().enumerate() {

@@ -13,8 +13,20 @@ type Named = (Ino, Path);
 /// Syncs to insert that make property `i` hold: one fsync (of a file or a directory) after some
 /// op; where none works, two fsyncs after the same op (a new file in a new directory needs both
 /// directories synced under POSIX).
-pub(super) fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Repair> {
+///
+/// `first` is the first crash point where the property fails as written (if a state was
+/// found that breaks it). Only ops up to it are tried: the states of crash point `first`
+/// depend on ops 1 to `first`+1 only (explorer/tests/it/reduction.rs,
+/// `crash_states_do_not_depend_on_later_ops`), so a sync inserted after op `first` leaves
+/// them, and the violation, as they are.
+pub(super) fn find_repairs(
+    a: &Analysis,
+    model: &ModelSpec,
+    i: usize,
+    first: Option<usize>,
+) -> Vec<Repair> {
     let t = &a.trace;
+    let last = first.unwrap_or(t.ops.len());
     // Only files and directories can be opened and fsynced (a symlink cannot).
     let fsyncable = |ino: &Ino| t.kinds.get(ino) != Some(&Kind::Symlink);
     // Every (position, inode that has a name there).
@@ -22,6 +34,7 @@ pub(super) fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Rep
         .paths_after
         .each()
         .enumerate()
+        .take(last + 1)
         .flat_map(|(after, paths)| {
             paths
                 .into_iter()
@@ -42,6 +55,7 @@ pub(super) fn find_repairs(a: &Analysis, model: &ModelSpec, i: usize) -> Vec<Rep
         .paths_after
         .each()
         .enumerate()
+        .take(last + 1)
         .flat_map(|(after, paths)| {
             let here: Vec<Named> = paths.into_iter().filter(|(i, _)| fsyncable(i)).collect();
             let mut v = Vec::new();
@@ -109,6 +123,10 @@ fn try_insert(
     picks: Vec<(SyncReq, Target)>,
 ) -> Option<Repair> {
     let t = &a.trace;
+    if crate::budget::interrupted() {
+        // The user asked to stop: the caller reports nothing of this analysis.
+        return None;
+    }
     let (reqs, targets): (Vec<SyncReq>, Vec<Target>) = picks.into_iter().unzip();
     let inserted = vec![after; reqs.len()];
     if !a.holds(

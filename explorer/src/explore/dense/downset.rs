@@ -3,6 +3,7 @@
 //! options.
 
 use super::materialize::Skel;
+use super::project::{Projection, CONTENT, LISTED, SHOWN};
 use super::{Dense, NONE, NO_KIND};
 use crate::explore::chunk_values::{subsets_masks, visible_units};
 use crate::explore::fx::FxMap;
@@ -77,6 +78,9 @@ pub struct Scratch {
     /// order, so paths compare as their rank sequences).
     pub(super) rank_span: Vec<(u32, u32)>,
     pub(super) ranks: Vec<u32>,
+    /// Path id -> its role when states are built as the properties read them (see
+    /// `project.rs`).
+    pub(super) read_flags: Vec<u8>,
     pub(super) files: Vec<u32>,
     pub(super) slots: Vec<Slot>,
     pub(super) src: Vec<Option<usize>>,
@@ -117,6 +121,7 @@ impl Scratch {
         self.parent_of.clear();
         self.rank_span.clear();
         self.ranks.clear();
+        self.read_flags.clear();
         self.skeleton_made = false;
     }
 }
@@ -124,30 +129,44 @@ impl Scratch {
 /// The fast view of one downset: the key of each combination of choices.
 pub struct DenseDownset<'s> {
     pub(super) s: &'s mut Scratch,
+    /// Built as the properties read it (see `project.rs`).
+    pub(super) projected: bool,
 }
 
 /// The dense view of the downset `inc` whose metadata `s` holds (see `meta.rs`): its reachable
 /// paths, the head of its keys and its choices; `None` if a limit of `reachable` (100 000
-/// paths) was hit, where the caller falls back to the reference code.
+/// paths) was hit, where the caller falls back to the reference code. With the crash point's
+/// projection, only what the properties read (see `project.rs`).
 pub fn view<'s>(
     d: &Dense,
     s: &'s mut Scratch,
     cp: &CrashPoint,
     inc: &[bool],
 ) -> Option<DenseDownset<'s>> {
-    if !walk_paths(d, s) {
+    let projected = cp.proj.zip(cp.cone);
+    if !walk_paths(d, s, projected.map(|(p, _)| p)) {
         return None;
     }
     s.skeleton_made = false;
-    key_head(d, s);
+    match projected {
+        Some((_, cone)) => {
+            s.flag_paths(&cone.reads);
+            key_head_projected(d, s);
+        }
+        None => key_head(d, s),
+    }
     choices(d, s, cp, inc);
-    Some(DenseDownset { s })
+    Some(DenseDownset {
+        s,
+        projected: projected.is_some(),
+    })
 }
 
 /// The reachable paths into `s.out`, breadth first, children in name order (as `reachable`),
-/// each path interned once per exploration; false if there are too many (100 000).
+/// each path interned once per exploration; false if there are too many (100 000). With a
+/// projection, only its followed slots.
 #[inline]
-fn walk_paths(d: &Dense, s: &mut Scratch) -> bool {
+fn walk_paths(d: &Dense, s: &mut Scratch, proj: Option<&Projection>) -> bool {
     let n = d.inos.len();
     if s.in_out.len() != n {
         s.in_out = vec![false; n];
@@ -173,7 +192,11 @@ fn walk_paths(d: &Dense, s: &mut Scratch) -> bool {
             continue;
         }
         let (first, count) = d.children[ino as usize];
-        for slot in first..first + count {
+        // Every slot, or only the followed ones.
+        let all = first..if proj.is_some() { first } else { first + count };
+        let followed = proj.map(|p| p.follows(ino).iter().copied());
+        let slots = followed.into_iter().flatten().chain(all);
+        for slot in slots {
             let child = s.entries[slot as usize];
             if child == NONE || s.kinds[child as usize] == NO_KIND {
                 continue;
@@ -232,6 +255,40 @@ fn key_head(d: &Dense, s: &mut Scratch) {
                 s.head.push(ino as u64);
                 s.head.push(d.symlink[ino as usize] as u64);
             }
+            _ => {}
+        }
+    }
+    s.files.sort_unstable();
+    s.files.dedup();
+}
+
+/// [`key_head`] of a state built as the properties read it (see `project.rs`): each read
+/// path, its kind, and for a shown file its size (the files whose content is read are the
+/// visible files), for a symlink its target.
+#[inline]
+fn key_head_projected(d: &Dense, s: &mut Scratch) {
+    s.head.clear();
+    s.files.clear();
+    for &(pid, ino) in &s.out {
+        let f = s.read_flags[pid as usize];
+        if f == 0 {
+            continue;
+        }
+        if f & (SHOWN | LISTED) == 0 {
+            // Only a name in a listed directory: its node is not read.
+            s.head.push((pid as u64) << 8);
+            continue;
+        }
+        let kind = s.kinds[ino as usize];
+        s.head.push((pid as u64) << 8 | kind as u64);
+        match kind {
+            1 => {
+                s.head.push(s.sizes[ino as usize]);
+                if f & CONTENT != 0 {
+                    s.files.push(ino);
+                }
+            }
+            3 => s.head.push(d.symlink[ino as usize] as u64),
             _ => {}
         }
     }

@@ -3,6 +3,7 @@
 //! content from the options picked.
 
 use super::downset::{DenseDownset, Scratch};
+use super::project::{CONTENT, LISTED, SHOWN};
 use super::{Dense, NONE};
 use crate::explore::chunk_values::{canonical_in_place, clip, push_value, push_values};
 use crate::explore::Witness;
@@ -99,7 +100,9 @@ fn skeleton(d: &Dense, s: &mut Scratch, inc: &[bool]) {
 
 impl DenseDownset<'_> {
     /// The crash state and witness of one combination of choices: what the reference code
-    /// (`CrashPoint::state_for`) builds, from the dense view.
+    /// (`CrashPoint::state_for`) builds, from the dense view; for a projected view (see
+    /// `project.rs`), the state as the properties read it, with a partial witness whose
+    /// `persisted` is left to the caller.
     pub fn materialize(
         &mut self,
         d: &Dense,
@@ -108,16 +111,100 @@ impl DenseDownset<'_> {
         inc: &[bool],
         pick: &[usize],
     ) -> (CrashState, Witness) {
-        if !self.s.skeleton_made {
+        if !self.s.skeleton_made && !self.projected {
             skeleton(d, self.s, inc);
         }
         let s = &*self.s;
         let mut w = Witness {
             at: k,
-            persisted: s.persisted.clone(),
+            // A projected view's `inc` holds only the effects inside the cone: the caller
+            // fills `persisted` from the whole downset when it keeps the witness.
+            persisted: if self.projected {
+                Vec::new()
+            } else {
+                s.persisted.clone()
+            },
             chunks: Vec::with_capacity(s.slots.iter().filter(|x| x.opts.1 > 1).count()),
+            partial: self.projected,
+            excluded: Vec::new(),
         };
-        // Per file (in inode order, as the slots): its segments.
+        let mut content_of = self.contents(d, p, pick, &mut w);
+        let s = &*self.s;
+        let mut tree = std::collections::BTreeMap::new();
+        if self.projected {
+            for &(pid, ino) in &s.out {
+                let f = s.read_flags[pid as usize];
+                if f == 0 {
+                    continue;
+                }
+                let node = if f & (SHOWN | LISTED) == 0 {
+                    // Only a name in a listed directory (as `Reads::project` shows it).
+                    Node::Dir { links: 0 }
+                } else {
+                    match s.kinds[ino as usize] {
+                        2 => Node::Dir { links: 0 },
+                        3 => Node::Symlink {
+                            target: d.targets[ino as usize].clone().unwrap_or_default(),
+                            links: 0,
+                        },
+                        _ => Node::File {
+                            size: s.sizes[ino as usize],
+                            links: 0,
+                            content: match content_of.iter().find(|(x, _)| *x == ino) {
+                                Some((_, v)) if f & CONTENT != 0 => v.clone(),
+                                _ => Vec::new(),
+                            },
+                            same_file_as: None,
+                        },
+                    }
+                };
+                tree.insert(s.path_of[pid as usize].clone(), node);
+            }
+            return (CrashState { tree }, w);
+        }
+        for &j in &s.order {
+            let pid = s.out[j as usize].0;
+            let node = match s.skel[j as usize] {
+                Skel::Dir { links } => Node::Dir { links },
+                Skel::Symlink { ino, links } => Node::Symlink {
+                    target: d.targets[ino as usize].clone().unwrap_or_default(),
+                    links,
+                },
+                Skel::File {
+                    ino,
+                    links,
+                    same_as,
+                    last,
+                } => {
+                    let content = match content_of.iter_mut().find(|(x, _)| *x == ino) {
+                        Some((_, v)) if last => std::mem::take(v),
+                        Some((_, v)) => v.clone(),
+                        None => Vec::new(),
+                    };
+                    Node::File {
+                        size: s.sizes[ino as usize],
+                        links,
+                        content,
+                        same_file_as: same_as.map(|q| s.path_of[q as usize].clone()),
+                    }
+                }
+            };
+            tree.insert(s.path_of[pid as usize].clone(), node);
+        }
+        let state = CrashState { tree };
+        (state, w)
+    }
+
+    /// Each visible file's content (in inode order, as the slots) for one combination of
+    /// choices; the choices of slots with more than one option go into `w`.
+    fn contents(
+        &self,
+        d: &Dense,
+        p: &Persistence,
+        pick: &[usize],
+        w: &mut Witness,
+    ) -> Vec<(u32, Vec<Segment>)> {
+        let s = &*self.s;
         let mut content_of: Vec<(u32, Vec<Segment>)> = Vec::with_capacity(s.files.len());
         for (n, (slot, &pk)) in s.slots.iter().zip(pick).enumerate() {
             let mask = s.opt_mask[slot.option(pk)];
@@ -155,37 +242,29 @@ impl DenseDownset<'_> {
         for (_, v) in &mut content_of {
             canonical_in_place(v);
         }
-        let mut tree = std::collections::BTreeMap::new();
-        for &j in &s.order {
-            let pid = s.out[j as usize].0;
-            let node = match s.skel[j as usize] {
-                Skel::Dir { links } => Node::Dir { links },
-                Skel::Symlink { ino, links } => Node::Symlink {
-                    target: d.targets[ino as usize].clone().unwrap_or_default(),
-                    links,
-                },
-                Skel::File {
-                    ino,
-                    links,
-                    same_as,
-                    last,
-                } => {
-                    let content = match content_of.iter_mut().find(|(x, _)| *x == ino) {
-                        Some((_, v)) if last => std::mem::take(v),
-                        Some((_, v)) => v.clone(),
-                        None => Vec::new(),
-                    };
-                    Node::File {
-                        size: s.sizes[ino as usize],
-                        links,
-                        content,
-                        same_file_as: same_as.map(|q| s.path_of[q as usize].clone()),
-                    }
-                }
-            };
-            tree.insert(s.path_of[pid as usize].clone(), node);
-        }
-        let state = CrashState { tree };
-        (state, w)
+        content_of
+    }
+
+    /// The combination of choices that picks, for each chunk `chunks` names, the option with
+    /// those sources, and the first option for every other chunk (see
+    /// [`crate::ModelRun::whole`]); `None` if a chunk's sources are not among its options.
+    pub fn picks_for(&self, chunks: &[(usize, Vec<Option<usize>>)]) -> Option<Vec<usize>> {
+        let s = &*self.s;
+        s.slots
+            .iter()
+            .map(|slot| {
+                let Some((_, want)) = chunks.iter().find(|(c, _)| *c == slot.chunk) else {
+                    return Some(0);
+                };
+                let src = &s.src[slot.cands()];
+                (0..slot.opts.1 as usize).find(|&pk| {
+                    let mask = s.opt_mask[slot.option(pk)];
+                    (0..src.len().min(64))
+                        .filter(|i| mask >> i & 1 == 1)
+                        .map(|i| src[i])
+                        .eq(want.iter().copied())
+                })
+            })
+            .collect()
     }
 }

@@ -72,34 +72,25 @@ impl Dense {
     }
 
     /// Whether every value `e` writes is written again by an included effect after it, and it
-    /// opens no hole: including it changes no metadata. With the cone's `pinned` chunks, the
-    /// second answer leaves out their contents (which the properties do not read).
-    pub(crate) fn overwritten(
-        &self,
-        s: &Scratch,
-        e: usize,
-        pinned: Option<&[bool]>,
-    ) -> (bool, bool) {
+    /// opens no hole: including it changes no metadata. With the projection's `read` targets
+    /// (see `project.rs`), the second answer leaves out the targets the properties cannot read.
+    pub(crate) fn overwritten(&self, s: &Scratch, e: usize, read: Option<&[bool]>) -> (bool, bool) {
         if self.opens_hole[e] {
             return (false, false);
         }
-        let (mut all, mut read) = (true, true);
+        let (mut all, mut read_all) = (true, true);
         for &(t, _) in self.writes(e) {
             let top = s.top[t as usize];
             if top != NONE && top as usize > e {
                 continue;
             }
             all = false;
-            let unread = match (self.target(t), pinned) {
-                (Target::Content(c), Some(p)) => p[c],
-                _ => false,
-            };
-            if !unread {
-                read = false;
+            if read.is_none_or(|r| r[t as usize]) {
+                read_all = false;
                 break;
             }
         }
-        (all, read)
+        (all, read_all)
     }
 }
 
