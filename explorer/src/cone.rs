@@ -19,7 +19,7 @@
 //!   when they are durable).
 //!
 //! Everything else is *outside* the cone. The enumeration includes an effect outside the cone
-//! exactly when its predecessors are (as a folded effect, see `explore/dense/fold.rs`), and
+//! exactly when its predecessors are (see `explore/downsets.rs`), and
 //! gives a chunk outside the cone one option. That loses no state the properties can tell
 //! apart: for a downset S of the effects inside the cone (of the order the graph induces on
 //! them, with the floor), D = S plus the outside effects whose predecessors D holds (in index

@@ -263,8 +263,8 @@ fn key_head(d: &Dense, s: &mut Scratch) {
 }
 
 /// [`key_head`] of a state built as the properties read it (see `project.rs`): each read
-/// path, its kind, and for a shown file its size (the files whose content is read are the
-/// visible files), for a symlink its target.
+/// path, its kind, and for a shown file its size and, when its content is read, its inode
+/// (the files whose content is read are the visible files); for a symlink its target.
 #[inline]
 fn key_head_projected(d: &Dense, s: &mut Scratch) {
     s.head.clear();
@@ -285,6 +285,8 @@ fn key_head_projected(d: &Dense, s: &mut Scratch) {
             1 => {
                 s.head.push(s.sizes[ino as usize]);
                 if f & CONTENT != 0 {
+                    // Which file's choices the content comes from (the choices are per file).
+                    s.head.push(ino as u64);
                     s.files.push(ino);
                 }
             }
