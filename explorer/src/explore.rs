@@ -359,17 +359,17 @@ pub fn whole(trace: &Trace, p: &Persistence, g: &Graph, w: &Witness) -> (CrashSt
     let (state, mut whole) = match dense::view(&d, &mut s, &cp, &inc) {
         Some(mut dd) => match dd.picks_for(&w.chunks) {
             Some(pick) => dd.materialize(&d, p, w.at, &inc, &pick),
-            None => unreachable_chunks(&cp, &inc, w),
+            None => reference_state(&cp, &inc, w),
         },
         // Too many paths for the fast path: the reference code.
-        None => unreachable_chunks(&cp, &inc, w),
+        None => reference_state(&cp, &inc, w),
     };
     cp.minimize(&mut whole, &overwritten);
     (state, whole)
 }
 
 /// The state of downset `inc` with the choices of `w`, through the reference code.
-fn unreachable_chunks(cp: &CrashPoint, inc: &[bool], w: &Witness) -> (CrashState, Witness) {
+fn reference_state(cp: &CrashPoint, inc: &[bool], w: &Witness) -> (CrashState, Witness) {
     let r = cp.downset(inc);
     let pick = cp.picks_for(&r, &w.chunks);
     cp.state_for(inc, &r, &pick)

@@ -6,8 +6,16 @@
 //! included one forces branches (out, then in) unless it is *deferred*:
 //! - *overwritten*: every value it writes is written again by an included effect after it
 //!   (decided already: the floor's, or one on the current path), and it opens no hole; or
-//! - outside the cone of influence of the properties asked about (see `cone.rs`), or
-//!   overwritten but for the contents of chunks the properties do not read.
+//! - with a cone of influence of the properties asked about (see `cone.rs`), overwritten
+//!   but for targets the properties cannot read (see `dense/project.rs`).
+//!
+//! With a cone, an effect outside it is not decided at all: the walk goes over the effects
+//! inside only, including one forces its nearest inside ancestors (those it reaches through
+//! outside effects), and an outside effect is in the downset exactly when its predecessors are
+//! (as a deferred one; [`Leaf::whole`] adds them when a witness or the reference code needs
+//! the whole downset). Its writes are never read, so the states as the properties read them
+//! are the same; and no outside effect is decided out, so a leaf is named by the effects
+//! decided out on its path (`explore::downset_excluding`).
 //!
 //! A deferred effect is included exactly when its predecessors are, decided at the leaf in
 //! index order. That loses no state: take any downset D, and D* the leaf the walk reaches by
