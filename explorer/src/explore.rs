@@ -447,7 +447,7 @@ fn explore_point_with(
             // Too many paths for the fast path: the reference code builds every state.
             None => {
                 let overwritten = leaf.overwritten;
-                cp.states(leaf.whole(), &mut |state, mut w| {
+                cp.states(&leaf.whole(), &mut |state, mut w| {
                     classes.add(state, || {
                         cp.minimize(&mut w, overwritten);
                         w
@@ -487,17 +487,9 @@ fn classes_of_dense(
     picks: &mut Odometer,
 ) {
     let (p, k) = (cp.p, cp.k);
-    match cp.cone {
-        // A chunk outside the cone keeps its first option.
-        Some(c) => picks.start(dd.slot_chunks().zip(dd.option_counts()).map(|(ch, n)| {
-            if c.pinned[ch] {
-                n.min(1)
-            } else {
-                n
-            }
-        })),
-        None => picks.start(dd.option_counts()),
-    }
+    // With a cone, only the files whose content the properties read have slots (see
+    // `dense/project.rs`): every slot has all its options.
+    picks.start(dd.option_counts());
     loop {
         let pick = &picks.pick;
         let key = dd.make_key(pick);
@@ -517,9 +509,7 @@ fn classes_of_dense(
             if let Some(c) = cp.cone.filter(|_| w.partial) {
                 // A state built as the properties read it is what they read of the whole
                 // state its witness names (the reference code's).
-                let named = downset_excluding(cp, leaf.excluded);
-                let inc = leaf.whole();
-                assert!(named == inc, "the effects left out name another downset");
+                let inc = &leaf.whole();
                 let r = cp.downset(inc);
                 let (rs, _) = cp.state_for(inc, &r, &cp.picks_for(&r, &w.chunks));
                 assert_eq!(c.reads.project(&rs), state, "the projection differs");
@@ -529,12 +519,10 @@ fn classes_of_dense(
                 // The fast view agrees with the reference code.
                 let inc = &*leaf.inc;
                 let r = cp.downset(inc);
-                let pinned = |ch: usize| cp.cone.is_some_and(|c| c.pinned[ch]);
                 assert!(r
                     .options
                     .iter()
-                    .zip(dd.slot_chunks())
-                    .map(|(o, ch)| if pinned(ch) { o.len().min(1) } else { o.len() })
+                    .map(|o| o.len())
                     .eq(picks.counts.iter().copied()));
                 let (rs, rw) = cp.state_for(inc, &r, pick);
                 assert!(

@@ -51,52 +51,31 @@ pub(super) struct Walk {
     /// Per effect: deferred because overwritten (a witness may leave it out, see
     /// `CrashPoint::minimize`).
     pub(super) overwritten: Vec<bool>,
-    /// The effects outside the cone a leaf's [`Leaf::whole`] included (taken out after it).
-    completed: Vec<usize>,
     /// The effects decided out on the current path: they name the downset (see
     /// `explore::downset_excluding`).
     excluded: Vec<usize>,
 }
 
 /// One leaf of the walk: a downset. With a projection, `inc` holds only the floor and the
-/// effects inside the cone until [`Leaf::whole`] adds the others.
+/// effects inside the cone ([`Leaf::whole`] gives the whole downset).
 pub(super) struct Leaf<'l> {
     pub(super) inc: &'l mut [bool],
     /// What a witness may leave out (see `CrashPoint::minimize`).
     pub(super) overwritten: &'l [bool],
     /// The effects decided out: the downset is every effect that follows none of them.
     pub(super) excluded: &'l [usize],
-    whole: bool,
     cp: &'l CrashPoint<'l>,
-    never: &'l [bool],
-    completed: &'l mut Vec<usize>,
 }
 
 impl Leaf<'_> {
-    /// The whole downset: with a projection, each effect outside the cone (in index order) is
-    /// included when its predecessors are. That is the downset the walk stands for: no
-    /// outside effect is ever decided out, so one is in it exactly when no effect decided out
-    /// precedes it.
-    pub(super) fn whole(&mut self) -> &[bool] {
-        if !self.whole {
-            self.whole = true;
-            if let Some(proj) = self.cp.proj {
-                let (p, g, k) = (self.cp.p, self.cp.g, self.cp.k);
-                for (e, eff) in p.effects.iter().enumerate() {
-                    if eff.op > k + 1 {
-                        break;
-                    }
-                    if eff.is_block() || proj.inside[e] || self.inc[e] || self.never[e] {
-                        continue;
-                    }
-                    if g.preds(e).all(|q| self.inc[q]) {
-                        self.inc[e] = true;
-                        self.completed.push(e);
-                    }
-                }
-            }
+    /// The whole downset: with a projection, the one the effects decided out name (no
+    /// outside effect is ever decided out, so one is in it exactly when its predecessors
+    /// are); otherwise `inc`.
+    pub(super) fn whole(&self) -> std::borrow::Cow<'_, [bool]> {
+        match self.cp.proj {
+            Some(_) => super::downset_excluding(self.cp, self.excluded).into(),
+            None => (&*self.inc).into(),
         }
-        self.inc
     }
 }
 
@@ -135,7 +114,6 @@ impl Walk {
         self.never.resize(n, false);
         self.order.clear();
         self.deferred.clear();
-        self.completed.clear();
         self.excluded.clear();
         s.meta_reset(d);
         let inside = |e: usize| cp.proj.is_none_or(|x| x.inside[e]);
@@ -227,16 +205,10 @@ impl Walk {
             inc: at.inc,
             overwritten: &self.overwritten,
             excluded: &self.excluded,
-            whole: false,
             cp: at.cp,
-            never: &self.never,
-            completed: &mut self.completed,
         };
         let go_on = (at.visit)(at.s, &mut leaf);
         for &e in &self.deferred {
-            at.inc[e] = false;
-        }
-        for e in self.completed.drain(..) {
             at.inc[e] = false;
         }
         at.s.meta_undo(at.d, p, mark);

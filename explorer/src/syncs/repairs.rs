@@ -29,42 +29,32 @@ pub(super) fn find_repairs(
     let last = first.unwrap_or(t.ops.len());
     // Only files and directories can be opened and fsynced (a symlink cannot).
     let fsyncable = |ino: &Ino| t.kinds.get(ino) != Some(&Kind::Symlink);
-    // Every (position, inode that has a name there).
-    let named: Vec<(usize, Ino, Path)> = t
+    // Per position up to the first violation: the inodes that have a name there.
+    let named: Vec<Vec<Named>> = t
         .paths_after
         .each()
-        .enumerate()
         .take(last + 1)
-        .flat_map(|(after, paths)| {
-            paths
-                .into_iter()
-                .filter(|(ino, _)| fsyncable(ino))
-                .map(move |(ino, p)| (after, ino, p))
-        })
+        .map(|paths| paths.into_iter().filter(|(i, _)| fsyncable(i)).collect())
         .collect();
     let single: Vec<Repair> = named
+        .iter()
+        .enumerate()
+        .flat_map(|(after, here)| here.iter().map(move |x| (after, x)))
+        .collect::<Vec<_>>()
         .par_iter()
-        .filter_map(|(after, ino, path)| {
-            try_insert(a, model, i, *after, vec![fsync_of(t, *ino, path)])
+        .filter_map(|&(after, (ino, path))| {
+            try_insert(a, model, i, after, vec![fsync_of(t, *ino, path)])
         })
         .collect();
     if !single.is_empty() {
         return single;
     }
-    let pairs: Vec<(usize, Named, Named)> = t
-        .paths_after
-        .each()
+    let pairs: Vec<(usize, &Named, &Named)> = named
+        .iter()
         .enumerate()
-        .take(last + 1)
-        .flat_map(|(after, paths)| {
-            let here: Vec<Named> = paths.into_iter().filter(|(i, _)| fsyncable(i)).collect();
-            let mut v = Vec::new();
-            for x in 0..here.len() {
-                for y in x + 1..here.len() {
-                    v.push((after, here[x].clone(), here[y].clone()));
-                }
-            }
-            v
+        .flat_map(|(after, here)| {
+            (0..here.len())
+                .flat_map(move |x| (x + 1..here.len()).map(move |y| (after, &here[x], &here[y])))
         })
         .collect();
     pairs
@@ -75,7 +65,7 @@ pub(super) fn find_repairs(
                 model,
                 i,
                 after,
-                vec![fsync_of(t, i1, &p1), fsync_of(t, i2, &p2)],
+                vec![fsync_of(t, *i1, p1), fsync_of(t, *i2, p2)],
             )
         })
         .collect()

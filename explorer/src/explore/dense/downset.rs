@@ -435,11 +435,6 @@ impl DenseDownset<'_> {
         self.s.slots.iter().map(|s| s.opts.1 as usize)
     }
 
-    /// The chunk of each slot, in slot order.
-    pub(crate) fn slot_chunks(&self) -> impl Iterator<Item = usize> + '_ {
-        self.s.slots.iter().map(|s| s.chunk)
-    }
-
     /// Whether every slot has all its options (see [`subsets_masks`]).
     pub(crate) fn complete(&self) -> bool {
         self.s.complete
