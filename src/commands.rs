@@ -1,5 +1,6 @@
 //! The subcommands: load the program, run the explorer, print text or JSON, return the exit code.
 
+use crate::checker::{AppChecker, CheckerOpts};
 use crate::input::{
     input_error, load, load_source, parse_models, print_json, HOLDS, INPUT_ERROR, NOT_PROVEN,
 };
@@ -10,6 +11,7 @@ use crate::warnings::{self, Warn, Warning};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use unplug_explorer::syncs::{self, Variant};
 use unplug_explorer::{guarantee, replay, Analysis, Limits};
 use unplug_model::{ModelSpec, ProgramErrors};
@@ -38,20 +40,81 @@ pub(crate) struct Common {
 /// The program and the models a command runs on, and the warnings `which` asks for about the
 /// program (printed on stderr here as text; JSON output carries them in `warnings`).
 fn prepare(c: &Common, which: Warn) -> Result<(Analysis, Vec<ModelSpec>, Vec<Warning>), u8> {
+    prepare_checked(c, None, which).map(|(a, ms, w, _)| (a, ms, w))
+}
+
+/// A loaded program, its models, its warnings, and the checker when one was given.
+type Prepared = (
+    Analysis,
+    Vec<ModelSpec>,
+    Vec<Warning>,
+    Option<Arc<AppChecker>>,
+);
+
+/// [`prepare`], with the application's checker when `--checker` is given: the program gets
+/// `property checker: always checker` if no property uses `checker`, and the analysis the
+/// judge. A program whose properties use `checker` needs `--checker`.
+fn prepare_checked(c: &Common, opts: Option<&CheckerOpts>, which: Warn) -> Result<Prepared, u8> {
     let models = parse_models(&c.models, c.json)?;
     let (mut a, src) = load_source(&c.program, c.json)?;
     a.limits.max_states = c.max_states;
     a.limits.max_memory = c.budget.install();
+    let uses = a.program.properties.iter().any(|p| uses_checker(&p.expr));
+    let judge = match opts.and_then(|o| o.checker.as_deref().map(|cmd| (o, cmd))) {
+        None if uses => {
+            return Err(input_error(
+                c.json,
+                "the program's properties use `checker`: give the checker command with \
+                 --checker 'CMD' (it runs on each crash state, written as a directory: {dir})",
+            ))
+        }
+        None => None,
+        Some((o, cmd)) => {
+            if !uses {
+                let name = ["checker", "app_checker", "unplug_checker"]
+                    .into_iter()
+                    .find(|n| a.program.properties.iter().all(|p| p.name != *n))
+                    .unwrap_or("checker");
+                let expr = unplug_model::Expr::Checker(o.checker_reads.clone());
+                a.program.properties.push(unplug_model::Property {
+                    name: name.to_string(),
+                    when: unplug_model::When::Always,
+                    text: format!("always {}", unplug_model::print::expr(&expr)),
+                    expr,
+                    span: Default::default(),
+                });
+            }
+            let data = crate::input::load_data(&a.program, &c.program, &src, c.json)?;
+            let j =
+                AppChecker::new(o, cmd, &a.program, data).map_err(|e| input_error(c.json, &e))?;
+            let j = Arc::new(j);
+            a.set_judge(Some(j.clone()));
+            Some(j)
+        }
+    };
     let warned = warnings::of(&a.program, &src, which);
     if !c.json {
         warnings::print(&crate::input::shown(&c.program), &warned);
     }
-    Ok((a, models, warned))
+    Ok((a, models, warned, judge))
 }
 
-pub(crate) fn check(c: &Common) -> u8 {
+/// Whether an expression asks the application's checker.
+fn uses_checker(e: &unplug_model::Expr) -> bool {
+    use unplug_model::Expr;
+    match e {
+        Expr::Checker(_) => true,
+        Expr::Not(a) => uses_checker(a),
+        Expr::And(a, b) | Expr::Or(a, b) | Expr::Implies(a, b) => {
+            uses_checker(a) || uses_checker(b)
+        }
+        _ => false,
+    }
+}
+
+pub(crate) fn check(c: &Common, opts: &CheckerOpts) -> u8 {
     let (path, json) = (c.program.as_path(), c.json);
-    let (a, ms, warned) = match prepare(c, Warn::Properties) {
+    let (a, ms, warned, judge) = match prepare_checked(c, Some(opts), Warn::Properties) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -68,12 +131,20 @@ pub(crate) fn check(c: &Common) -> u8 {
         progress.step(format!("checking under {m}"));
         // Each property is checked on what it reads (its cone of influence).
         let run = a.prepare(m);
+        if let Some(j) = &judge {
+            // Every distinct state once, in parallel: the check then finds the verdicts cached.
+            j.prefetch(&run);
+        }
         for i in 0..a.program.properties.len() {
             let r = run.check_in_cone(i);
             let cx = r
                 .counterexample
                 .as_ref()
                 .map(|v| syncs::Counterexample::of(&run, &Variant::default(), v));
+            let failed_run = judge
+                .as_ref()
+                .zip(cx.as_ref())
+                .and_then(|(j, cx)| j.failure(&cx.state, cx.at));
             // What a holding property rests on (POSIX, documented, implementation).
             let g = if r.holds && !interrupted() {
                 guarantee::guarantee(&a, m, i)
@@ -90,6 +161,9 @@ pub(crate) fn check(c: &Common) -> u8 {
                 cx.as_ref(),
                 g.as_ref(),
             ));
+            if let (Some(j), Some(run), Some(cx)) = (&judge, &failed_run, &cx) {
+                text.push_str(&j.failure_text(run, path, m, &cx.replay));
+            }
             results.push(json!({
                 "model": m.to_string(),
                 "property": r.property,
@@ -101,6 +175,7 @@ pub(crate) fn check(c: &Common) -> u8 {
                 "violating_classes": r.violating_classes,
                 "unproven_crash_points": r.unproven,
                 "counterexample": cx.map(|c| render::counterexample_json(&a, &c)),
+                "checker_run": failed_run.as_ref().zip(judge.as_ref()).map(|(run, j)| j.run_json(run)),
             }));
             all.push(r);
         }
@@ -113,10 +188,14 @@ pub(crate) fn check(c: &Common) -> u8 {
             "program": path.display().to_string(),
             "not_proven": code == NOT_PROVEN,
             "results": results,
+            "checker": judge.as_ref().map(|j| j.summary_json()),
             "warnings": warnings::json(&warned),
         }));
     } else {
         out!("{text}");
+        if let Some(j) = &judge {
+            outln!("{}", j.summary_text());
+        }
     }
     if interrupted() {
         eprintln!("interrupted: the crash points not explored are reported as not proven");
@@ -133,9 +212,9 @@ fn interrupted() -> bool {
     unplug_explorer::budget::interrupted()
 }
 
-pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
+pub(crate) fn states(c: &Common, opts: &CheckerOpts, at: Option<usize>) -> u8 {
     let json = c.json;
-    let (a, ms, warned) = match prepare(c, Warn::Ops) {
+    let (a, ms, warned, judge) = match prepare_checked(c, Some(opts), Warn::Ops) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -179,9 +258,15 @@ pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
                 break 'models;
             }
             incomplete |= p.bound_hit;
+            let verdicts = judge.as_ref().map(|j| j.verdicts(&p.states, p.at));
+            let checker = verdicts.as_deref();
             match &mut doc {
-                Some(doc) => doc.push(&render::PointJson { run: &run, p: &p }),
-                None => out!("{}", render::point_text(&a, &run, &p)),
+                Some(doc) => doc.push(&render::PointJson {
+                    run: &run,
+                    p: &p,
+                    checker,
+                }),
+                None => out!("{}", render::point_text(&a, &run, &p, checker)),
             }
             progress.inc();
         }
@@ -189,6 +274,11 @@ pub(crate) fn states(c: &Common, at: Option<usize>) -> u8 {
     progress.finish();
     if let Some(doc) = doc {
         doc.end();
+    }
+    if let Some(j) = &judge {
+        // On stderr: standard output is the states (or one JSON document).
+        eprintln!("{}", j.summary_text());
+        incomplete |= j.gaps() != (0, 0);
     }
     if interrupted() {
         eprintln!("interrupted: the crash points not listed were not explored");
@@ -265,9 +355,9 @@ impl std::io::Write for Indented {
     }
 }
 
-pub(crate) fn syncs(c: &Common) -> u8 {
+pub(crate) fn syncs(c: &Common, opts: &CheckerOpts) -> u8 {
     let (path, json) = (c.program.as_path(), c.json);
-    let (a, ms, warned) = match prepare(c, Warn::Properties) {
+    let (a, ms, warned, judge) = match prepare_checked(c, Some(opts), Warn::Properties) {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -276,6 +366,10 @@ pub(crate) fn syncs(c: &Common) -> u8 {
     let mut reports: Vec<syncs::SyncReport> = Vec::new();
     for m in &ms {
         progress.step(format!("sync analysis under {m}"));
+        if let Some(j) = &judge {
+            // The program's own states once, in parallel: most variants' states are among them.
+            j.prefetch(&a.prepare(m));
+        }
         let report = syncs::analyse(&a, m);
         progress.inc();
         if interrupted() {
@@ -302,9 +396,15 @@ pub(crate) fn syncs(c: &Common) -> u8 {
         let mut v = render::syncs_json(&a, path, &reports);
         v["warnings"] = warnings::json(&warned);
         v["not_proven"] = json!(code == NOT_PROVEN);
+        if let Some(j) = &judge {
+            v["checker"] = j.summary_json();
+        }
         print_json(&v);
     } else {
         out!("{}", render::syncs_text(&a, path, &reports));
+        if let Some(j) = &judge {
+            outln!("{}", j.summary_text());
+        }
     }
     code
 }
@@ -340,6 +440,118 @@ pub(crate) fn explain(c: &Common, text: &str) -> u8 {
         print_json(&e.json);
     } else {
         out!("{}", e.text);
+    }
+    HOLDS
+}
+
+/// `unplug materialize`: one crash state (a replay string) written as a directory tree with
+/// the real bytes of the program's data, to look at or to run the application on.
+pub(crate) fn materialize(c: &Common, text: &str, into: &Path, member: usize) -> u8 {
+    let json = c.json;
+    let (a, ms, _) = match prepare(c, Warn::Nothing) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    if ms.len() != 1 {
+        return input_error(
+            json,
+            "materialize needs exactly one --model (the one the replay string came from)",
+        );
+    }
+    let m = &ms[0];
+    let (variant, rest) = match Variant::split(text) {
+        Ok(x) => x,
+        Err(e) => return input_error(json, &format!("--state: {e}")),
+    };
+    let run = match variant.run(&a, m) {
+        Ok(r) => r,
+        Err(e) => return input_error(json, &format!("--state: {e}")),
+    };
+    let w = match replay::parse(&run, rest) {
+        Ok(w) => w,
+        Err(e) => return input_error(json, &format!("--state `{text}` under {m}: {e}")),
+    };
+    let state = replay::state_of(&run, &w).expect("parse checked it");
+    let (_, src) = match load_source(&c.program, json) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let data = match crate::input::load_data(&a.program, &c.program, &src, json) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let (members, exhaustive) = crate::checker::tree::members(&state);
+    let Some(chosen) = members.get(member) else {
+        return input_error(
+            json,
+            &format!(
+                "--member {member}: this state has {} member{} to write (0 to {})",
+                members.len(),
+                if members.len() == 1 { "" } else { "s" },
+                members.len() - 1
+            ),
+        );
+    };
+    match std::fs::read_dir(into) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return input_error(
+                    json,
+                    &format!(
+                        "--into {}: is not empty (give a new or an empty directory)",
+                        into.display()
+                    ),
+                );
+            }
+        }
+        Err(_) if !into.exists() => {
+            if let Err(e) = std::fs::create_dir_all(into) {
+                return input_error(
+                    json,
+                    &format!("--into {}: cannot create it: {e}", into.display()),
+                );
+            }
+        }
+        Err(e) => return input_error(json, &format!("--into {}: {e}", into.display())),
+    }
+    if let Err(e) = crate::checker::tree::write(&state, chosen, &data, into) {
+        return input_error(
+            json,
+            &format!("cannot write the state into {}: {e}", into.display()),
+        );
+    }
+    let torn = members.len() > 1 || !exhaustive;
+    if json {
+        print_json(&json!({
+            "into": into.display().to_string(),
+            "crash_point": w.at,
+            "paths": state.tree.len().saturating_sub(1),
+            "member": member,
+            "members": members.len(),
+            "all_members": exhaustive,
+            "concrete_states": render::count_json(&state.concrete_count()),
+        }));
+    } else {
+        outln!(
+            "wrote the crash state {text} under {m} into {} ({} path{}, crash point {})",
+            into.display(),
+            state.tree.len().saturating_sub(1),
+            if state.tree.len() == 2 { "" } else { "s" },
+            w.at
+        );
+        if torn {
+            outln!(
+                "it has torn blocks: it stands for {} concrete states; this is member {member} of \
+                 the {} {} (--member K picks another)",
+                render::count_str(&state.concrete_count()),
+                members.len(),
+                if exhaustive {
+                    "states"
+                } else {
+                    "representatives (a write torn at its start or its end)"
+                }
+            );
+        }
     }
     HOLDS
 }

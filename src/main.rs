@@ -5,6 +5,7 @@
 #![deny(clippy::print_stdout)]
 
 mod bench;
+mod checker;
 mod commands;
 mod input;
 mod memory;
@@ -105,7 +106,12 @@ struct Cli {
 enum Command {
     /// Check each property under each model: holds, or a counterexample (the crash point, what
     /// persisted, the resulting tree with sizes and content origins, and a replay string).
-    Check(Common),
+    Check {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        checker: checker::CheckerOpts,
+    },
     /// List the distinct crash states at each crash point, with counts.
     ///
     /// Crash point K means ops 1..K have returned and op K+1 may have started. A row can stand
@@ -114,6 +120,8 @@ enum Command {
     States {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        checker: checker::CheckerOpts,
         /// Only this crash point.
         #[arg(long, value_name = "K")]
         at: Option<usize>,
@@ -122,7 +130,12 @@ enum Command {
     /// property: needed (with the crash state that breaks the property without it) or redundant.
     /// Also the minimal sets of syncs that keep every property, cheaper calls that do the same
     /// job (fsync -> fdatasync), and a repair where a property fails as written.
-    Syncs(Common),
+    Syncs {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        checker: checker::CheckerOpts,
+    },
     /// Show one crash state (from a replay string printed by check or syncs) and the rules, with
     /// their sources, that allowed it.
     Explain {
@@ -131,6 +144,26 @@ enum Command {
         /// The replay string, e.g. `no8@8:m1,m2` (variant @ crash point : persisted effects).
         #[arg(long, value_name = "REPLAY")]
         state: String,
+    },
+    /// Write one crash state (a replay string printed by check, syncs or states) as a real
+    /// directory tree: the program's data with their real bytes (traced programs carry them),
+    /// sizes, holes, hard links and symlinks. Look at it, or run the application on it.
+    ///
+    /// A state with torn blocks stands for many concrete states: `--member K` picks one.
+    ///
+    ///   unplug materialize app.up -m ext4 --state '12:m1,m4' --into /tmp/crash
+    Materialize {
+        #[command(flatten)]
+        common: Common,
+        /// The replay string, e.g. `12:m1,m4` or `no8@8:m1,m2`.
+        #[arg(long, value_name = "REPLAY")]
+        state: String,
+        /// The directory to write (created if missing; it must be empty).
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// Which concrete state of a state with torn blocks to write (0: the first).
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        member: usize,
     },
     /// List every model, its options and its rules with their sources.
     Models {
@@ -327,10 +360,20 @@ fn main() -> ExitCode {
     };
     out::set_ascii(cli.ascii);
     let code = match cli.command {
-        Command::Check(c) => commands::check(&c),
-        Command::States { common: c, at } => commands::states(&c, at),
-        Command::Syncs(c) => commands::syncs(&c),
+        Command::Check { common, checker } => commands::check(&common, &checker),
+        Command::States {
+            common,
+            checker,
+            at,
+        } => commands::states(&common, &checker, at),
+        Command::Syncs { common, checker } => commands::syncs(&common, &checker),
         Command::Explain { common: c, state } => commands::explain(&c, &state),
+        Command::Materialize {
+            common,
+            state,
+            into,
+            member,
+        } => commands::materialize(&common, &state, &into, member),
         Command::Models { json, markdown } => commands::models(json, markdown.as_deref()),
         Command::Table(t) => commands::table(&t),
         Command::Real(r) => real::real(&r),

@@ -101,6 +101,9 @@ pub(crate) fn bound_name() -> String {
                 "a block with more than {} combinations of versions, or more than 64 versions",
                 unplug_explorer::explore::MAX_OPTIONS
             ),
+            Bound::Checker => "the checker's judgment (states past --checker-budget, or with \
+                               torn blocks judged on representatives: see the checker line)"
+                .into(),
             Bound::Elided => format!(
                 "a write over {} pages, whose page-by-page sizes are not enumerated",
                 unplug_model::persist::posix::MAX_SIZE_STEPS
@@ -239,7 +242,13 @@ pub(crate) fn counterexample_json(a: &Analysis, c: &Counterexample) -> Value {
 }
 
 /// One crash point of `unplug states`: its count line and its table of classes.
-pub(crate) fn point_text(a: &Analysis, run: &ModelRun, p: &Point) -> String {
+/// One crash point of `unplug states`; with `checker`, each state's checker verdict.
+pub(crate) fn point_text(
+    a: &Analysis,
+    run: &ModelRun,
+    p: &Point,
+    checker: Option<&[String]>,
+) -> String {
     let mut s = String::new();
     let plural = if p.total == Count::one() { "" } else { "s" };
     if p.bound_hit {
@@ -259,14 +268,22 @@ pub(crate) fn point_text(a: &Analysis, run: &ModelRun, p: &Point) -> String {
         );
     }
     let mut t = crate::out::table();
-    t.set_header(vec!["#", "count", "state", "replay"]);
+    let mut header = vec!["#", "count", "state", "replay"];
+    if checker.is_some() {
+        header.push("checker");
+    }
+    t.set_header(header);
     for (i, e) in p.states.iter().enumerate() {
-        t.add_row(vec![
+        let mut row = vec![
             (i + 1).to_string(),
             count_str(&e.count),
             e.state.to_string(),
             unplug_explorer::replay::format(run, &e.witness),
-        ]);
+        ];
+        if let Some(c) = checker {
+            row.push(c.get(i).cloned().unwrap_or_default());
+        }
+        t.add_row(row);
     }
     let _ = writeln!(s, "{t}");
     s
@@ -278,6 +295,8 @@ pub(crate) fn point_text(a: &Analysis, run: &ModelRun, p: &Point) -> String {
 pub(crate) struct PointJson<'a> {
     pub(crate) run: &'a ModelRun<'a>,
     pub(crate) p: &'a Point,
+    /// Each state's checker verdict (`--checker`).
+    pub(crate) checker: Option<&'a [String]>,
 }
 
 impl serde::Serialize for PointJson<'_> {
@@ -299,15 +318,19 @@ struct StatesJson<'a>(&'a PointJson<'a>);
 impl serde::Serialize for StatesJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
-        let PointJson { run, p } = self.0;
+        let PointJson { run, p, checker } = self.0;
         let mut seq = s.serialize_seq(Some(p.states.len()))?;
-        for e in &p.states {
-            seq.serialize_element(&json!({
+        for (i, e) in p.states.iter().enumerate() {
+            let mut v = json!({
                 "count": count_json(&e.count),
                 "tree": state_json(&e.state),
                 "text": e.state.to_string(),
                 "replay": unplug_explorer::replay::format(run, &e.witness),
-            }))?;
+            });
+            if let Some(c) = checker {
+                v["checker"] = json!(c.get(i));
+            }
+            seq.serialize_element(&v)?;
         }
         seq.end()
     }

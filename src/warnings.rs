@@ -89,6 +89,7 @@ fn expr_paths<'e>(e: &'e Expr, out: &mut Vec<&'e Path>) {
         | Expr::Entries(p, _)
         | Expr::Links(p, ..)
         | Expr::Readlink(p, _) => out.push(p),
+        Expr::Checker(paths) => out.extend(paths),
         Expr::Not(x) => expr_paths(x, out),
         Expr::And(x, y) | Expr::Or(x, y) | Expr::Implies(x, y) => {
             expr_paths(x, out);

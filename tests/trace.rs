@@ -394,3 +394,190 @@ fn rust_std_fs_and_memmap2() {
     );
     assert_eq!(tree(&s.root()), tree(&s.0.join("replay")), "{text}");
 }
+
+/// The seed routine exactly as examples/mmap-rename.up writes it (open, ftruncate 8 MiB, mmap,
+/// stores, msync, fsync, rename, fsync), then "saved" on standard output: run under the tracer
+/// by [`checker_answers_the_seed_question`].
+#[test]
+#[ignore = "run under the tracer by checker_answers_the_seed_question"]
+fn helper_bligh_routine() {
+    use std::io::Write;
+    let Ok(dir) = std::env::var("UNPLUG_SEED_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join("tmp"))
+        .expect("open tmp create rdwr");
+    f.set_len(8 << 20).expect("ftruncate");
+    // SAFETY: the file is ours, open, and nothing else maps or truncates it meanwhile.
+    #[allow(
+        unsafe_code,
+        reason = "memmap2's map_mut is unsafe: the mapping must not be truncated under it"
+    )]
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&f) }.expect("mmap");
+    map.copy_from_slice(&seed_bytes());
+    map.flush().expect("msync");
+    f.sync_all().expect("fsync");
+    std::fs::rename(dir.join("tmp"), dir.join("final")).expect("rename");
+    f.sync_all().expect("fsync again");
+    let mut out = std::io::stdout().lock();
+    out.write_all(b"saved\n").expect("stdout");
+    out.flush().expect("stdout");
+}
+
+/// The 8 MiB the seed routine writes.
+fn seed_bytes() -> Vec<u8> {
+    (0..8usize << 20).map(|i| (i % 251) as u8 + 1).collect()
+}
+
+/// Per model, what `unplug syncs --json` says of property `prop`: its verdict as written, each
+/// sync's verdict in order, and the minimal sets of syncs (as sync ordinals, so that programs
+/// with other ops between the syncs compare).
+fn sync_verdicts(v: &serde_json::Value, prop: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for m in v["models"].as_array().expect("models") {
+        let syncs = m["syncs"].as_array().expect("syncs");
+        let ordinal = |op: &serde_json::Value| {
+            syncs
+                .iter()
+                .position(|s| s["op"] == *op)
+                .map_or("?".to_string(), |i| i.to_string())
+        };
+        let holds = m["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["property"] == prop)
+            .map(|r| r["verdict"].to_string());
+        let verdicts: Vec<String> = syncs
+            .iter()
+            .map(|s| s["verdicts"][prop].to_string())
+            .collect();
+        let sets: Vec<String> = m["minimal_sets"][prop]
+            .as_array()
+            .map(|sets| {
+                sets.iter()
+                    .map(|set| {
+                        let ops: Vec<String> =
+                            set.as_array().expect("a set").iter().map(ordinal).collect();
+                        format!("{{{}}}", ops.join(","))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push((
+            m["model"].as_str().expect("model").to_string(),
+            format!("{holds:?} {verdicts:?} {sets:?}"),
+        ));
+    }
+    out
+}
+
+/// The seed question for a real program: the routine of examples/mmap-rename.up compiled (Rust,
+/// memmap2) and traced, then judged by checkers that say what the example's properties say. A:
+/// a file under the final name holds all the data (`--checker` alone, a property added). B:
+/// once the routine returned, the final name holds the data (a property `after N: checker
+/// {final}` added to the traced program, N its last fsync). `unplug syncs` must give each sync
+/// the verdicts the example's properties get, per model.
+#[test]
+fn checker_answers_the_seed_question() {
+    let me = std::env::current_exe().expect("test binary");
+    let s = Scratch::new("bligh");
+    let prog = s.0.join("seed.up");
+    let out = unplug()
+        .current_dir(&s.0)
+        .env("UNPLUG_SEED_DIR", s.root())
+        .args(["trace", "--root", "root", "--out"])
+        .arg(&prog)
+        .arg("--")
+        .arg(&me)
+        .args([
+            "--ignored",
+            "--exact",
+            "helper_bligh_routine",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .output()
+        .expect("unplug trace runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&prog).expect("program");
+    // What the routine printed is in the program, after the op it followed.
+    assert!(text.contains("stdout hex 73617665640a"), "{text}");
+    let expected = s.0.join("expected");
+    std::fs::write(&expected, seed_bytes()).expect("expected bytes");
+    let e = expected.display();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mmap-rename.up");
+    let out = unplug()
+        .args(["syncs", "--json"])
+        .arg(&example)
+        .output()
+        .expect("syncs runs");
+    let want: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+
+    // A: the checker alone (the CLI adds `property checker: always checker {final}`).
+    let a = format!("test ! -e {{dir}}/final || cmp -s {{dir}}/final {e}");
+    let out = unplug()
+        .args([
+            "syncs",
+            "--json",
+            "--checker-reads",
+            "final",
+            "--checker",
+            &a,
+        ])
+        .arg(&prog)
+        .output()
+        .expect("syncs runs");
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(got["checker"]["runs"].as_u64().expect("runs") > 0, "{got}");
+    assert_eq!(
+        sync_verdicts(&got, "checker"),
+        sync_verdicts(&want, "A"),
+        "checker for A on\n{text}"
+    );
+
+    // B: from the last fsync on (the op before the "saved" line).
+    let ops: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with(['#', ' '])
+                && !l.starts_with("data ")
+                && !l.starts_with("stdout ")
+        })
+        .collect();
+    let last_fsync = ops
+        .iter()
+        .rposition(|l| l.starts_with("fsync "))
+        .expect("an fsync")
+        + 1;
+    std::fs::write(
+        &prog,
+        format!("{text}property B: after {last_fsync}: checker {{final}}\n"),
+    )
+    .expect("property B");
+    let b = format!("cmp -s {{dir}}/final {e}");
+    let out = unplug()
+        .args(["syncs", "--json", "--checker", &b])
+        .arg(&prog)
+        .output()
+        .expect("syncs runs");
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        sync_verdicts(&got, "B"),
+        sync_verdicts(&want, "B"),
+        "checker for B on\n{text}"
+    );
+}

@@ -68,6 +68,10 @@ pub enum Bound {
     /// A chunk with more than [`crate::explore::MAX_OPTIONS`] combinations of block versions,
     /// or more than 64 versions: only one version per block of it was enumerated.
     Choices = 8,
+    /// The application's checker accepted a state it did not check fully: past its budget of
+    /// runs, or a state with torn blocks judged on some of its concrete states
+    /// ([`crate::state::Judge::unsure`]).
+    Checker = 16,
 }
 
 /// Records that `b` cut a crash point short.
@@ -84,6 +88,7 @@ pub fn bounds_hit() -> Vec<Bound> {
         Bound::Downsets,
         Bound::Elided,
         Bound::Choices,
+        Bound::Checker,
     ]
     .into_iter()
     .filter(|b| bits & *b as u8 != 0)

@@ -78,7 +78,16 @@ impl Reads {
                 self.listed.insert(p.clone());
                 true
             }
-            Expr::Links(..) => false,
+            // A checker reads what it names (each path's node and content), else the whole
+            // tree; link counts are not told apart by projections.
+            Expr::Checker(paths) if !paths.is_empty() => {
+                for p in paths {
+                    self.shown.insert(p.clone());
+                    self.contents.insert(p.clone());
+                }
+                true
+            }
+            Expr::Links(..) | Expr::Checker(_) => false,
             Expr::Not(a) => self.add(a),
             Expr::And(a, b) | Expr::Or(a, b) | Expr::Implies(a, b) => self.add(a) && self.add(b),
         }

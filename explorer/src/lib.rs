@@ -52,6 +52,8 @@ pub struct Analysis {
     on_explore: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
     /// What the properties read, when runs enumerate only that: see [`Analysis::set_cone`].
     cone: Option<cone::Reads>,
+    /// What the `checker` predicate asks: see [`Analysis::set_judge`].
+    judge: Option<std::sync::Arc<dyn state::Judge>>,
 }
 
 /// A program explored under one model.
@@ -106,6 +108,7 @@ impl Analysis {
             drop_rule: None,
             on_explore: None,
             cone: None,
+            judge: None,
         }
     }
 
@@ -140,6 +143,23 @@ impl Analysis {
         } else {
             None
         };
+    }
+
+    /// Gives the `checker` predicate its judge (the application's checker). A crash point
+    /// where the judge was unsure of some state it accepted (see [`state::Judge::unsure`]) is
+    /// reported as not proven.
+    pub fn set_judge(&mut self, judge: Option<std::sync::Arc<dyn state::Judge>>) {
+        self.judge = judge;
+    }
+
+    /// The judge of the `checker` predicate, if one is set.
+    pub fn judge(&self) -> Option<&dyn state::Judge> {
+        self.judge.as_deref()
+    }
+
+    /// How many unsure judgments the judge has made so far (0 without a judge).
+    fn unsure(&self) -> usize {
+        self.judge.as_ref().map_or(0, |j| j.unsure())
     }
 
     /// What runs enumerate, when not every state: see [`Analysis::set_cone`].
@@ -234,11 +254,6 @@ impl Analysis {
         let (p, g) = self.persistence(model, trace);
         let props = &self.program.properties;
         let from: Vec<usize> = props.iter().map(|x| threshold(&x.when, inserted)).collect();
-        let cx = state::EvalContext {
-            old: &self.old,
-            new: &self.new,
-            data_len: &trace.data_len,
-        };
         let mut ok: Vec<Option<bool>> = (0..props.len())
             .map(|i| Some(only.is_none_or(|o| o == i)))
             .collect();
@@ -259,6 +274,8 @@ impl Analysis {
             // Each live property's verdict is settled by its first violating state: the
             // enumeration stops once every live property has one.
             let mut violated = vec![false; live.len()];
+            let cx = state::EvalContext::of(self, trace, k);
+            let unsure = self.unsure();
             let point = explorer.point_until(k, self.limits, &mut |s| {
                 for (v, &i) in violated.iter_mut().zip(&live) {
                     *v = *v || !state::eval(&props[i].expr, s, &cx);
@@ -268,7 +285,10 @@ impl Analysis {
             for (v, &i) in violated.iter().zip(&live) {
                 if *v {
                     ok[i] = Some(false);
-                } else if point.bound_hit {
+                } else if point.bound_hit || self.unsure() > unsure {
+                    if !point.bound_hit {
+                        budget::note(budget::Bound::Checker);
+                    }
                     ok[i] = None;
                 }
             }
@@ -301,6 +321,7 @@ impl Analysis {
                 after + i,
                 OpFacts {
                     sync: Some(req),
+                    inserted: true,
                     ..OpFacts::default()
                 },
             );
@@ -404,20 +425,15 @@ impl ModelRun<'_> {
         reads: Option<&cone::Reads>,
         points: impl Iterator<Item = P>,
     ) -> PropertyResult {
-        let cx = state::EvalContext {
-            old: &self.analysis.old,
-            new: &self.analysis.new,
-            data_len: &self.trace.data_len,
-        };
         let mut counterexample = None;
         let mut violating = 0;
         let mut unproven = Vec::new();
         for point in points {
             let point = point.borrow();
-            if point.bound_hit {
-                unproven.push(point.at);
-            }
+            let cx = state::EvalContext::of(self.analysis, &self.trace, point.at);
+            let unsure = self.analysis.unsure();
             let mut shown = std::collections::BTreeSet::new();
+            let before = violating;
             for s in point.seen() {
                 if !state::eval(&p.expr, &s.state, &cx)
                     && reads.is_none_or(|r| shown.insert(r.project(&s.state)))
@@ -430,6 +446,14 @@ impl ModelRun<'_> {
                         });
                     }
                 }
+            }
+            // A point where the judge accepted a state it did not check fully is unproven,
+            // unless it found a violation there.
+            if point.bound_hit {
+                unproven.push(point.at);
+            } else if self.analysis.unsure() > unsure && violating == before {
+                budget::note(budget::Bound::Checker);
+                unproven.push(point.at);
             }
         }
         PropertyResult {

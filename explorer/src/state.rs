@@ -191,11 +191,43 @@ fn content_contains(class: &[Segment], c: &[Segment], size: u64) -> bool {
     zeros(pos, size)
 }
 
-/// What `old` and `new` mean for a path, and the lengths of named data.
+/// What `old` and `new` mean for a path, and the lengths of named data; for `checker`, the
+/// judge and the program's crash point being judged.
 pub struct EvalContext<'a> {
     pub old: &'a CrashState,
     pub new: &'a CrashState,
     pub data_len: &'a BTreeMap<String, u64>,
+    /// What `checker` asks (see [`Judge`]); without one, `checker` is false on every state.
+    pub judge: Option<&'a dyn Judge>,
+    /// The program's crash point of the states judged (not a variant's: see
+    /// `Trace::program_point`).
+    pub at: usize,
+}
+
+impl<'a> EvalContext<'a> {
+    /// The context of the analysis's program, for states of `trace` (the program's or a
+    /// variant's) at its crash point `k`.
+    pub fn of(a: &'a crate::Analysis, trace: &'a unplug_model::Trace, k: usize) -> Self {
+        EvalContext {
+            old: &a.old,
+            new: &a.new,
+            data_len: &trace.data_len,
+            judge: a.judge(),
+            at: trace.program_point(k),
+        }
+    }
+}
+
+/// The application's own checker, behind the `checker` predicate: whether it accepts a crash
+/// state (a class: every concrete state it stands for) at a crash point of the program. The
+/// CLI's judge materializes the state as a directory and runs a command on it.
+pub trait Judge: Send + Sync {
+    /// Whether the checker accepts `state` at the program's crash point `at`.
+    fn accepts(&self, state: &CrashState, at: usize) -> bool;
+    /// How many judgments so far were not exhaustive: a state accepted without being checked
+    /// (past a budget), a class judged on some of its concrete states, a run cut short. A
+    /// verdict that rests on one of them is not proven, never "holds".
+    fn unsure(&self) -> usize;
 }
 
 fn exact(content: &[Segment]) -> Option<Vec<&Extent>> {
@@ -233,7 +265,7 @@ fn data_segments(name: &str, len: u64) -> Vec<Segment> {
 /// Evaluates a predicate on a crash state. A mixed segment holds at least two different block
 /// values, so it never equals content that is one fixed value per chunk (named data, zero, or the
 /// old or new content, whose boundaries are all layout cuts): content comparisons are constant
-/// over the class.
+/// over the class. `checker` asks the judge, which answers for the whole class (see [`Judge`]).
 pub fn eval(e: &Expr, s: &CrashState, cx: &EvalContext) -> bool {
     match e {
         Expr::Exists(p) => s.tree.contains_key(p),
@@ -302,6 +334,7 @@ pub fn eval(e: &Expr, s: &CrashState, cx: &EvalContext) -> bool {
             let len = cx.data_len.get(d).copied().unwrap_or(0);
             *size <= len && *content == data_segments(d, *size)
         }
+        Expr::Checker(_) => cx.judge.is_some_and(|j| j.accepts(s, cx.at)),
         Expr::Not(a) => !eval(a, s, cx),
         Expr::And(a, b) => eval(a, s, cx) && eval(b, s, cx),
         Expr::Or(a, b) => eval(a, s, cx) || eval(b, s, cx),

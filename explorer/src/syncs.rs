@@ -478,11 +478,6 @@ fn minimal(
 /// The first violation of property `i` in `run` that is not a violation in `base`.
 fn first_new_violation(base: &ModelRun, run: &ModelRun, i: usize) -> Option<Violation> {
     let p = &run.analysis.program.properties[i];
-    let cx = crate::state::EvalContext {
-        old: &run.analysis.old,
-        new: &run.analysis.new,
-        data_len: &run.trace.data_len,
-    };
     let from = run.threshold(&p.when);
     // In a cone, states compare as the properties read them.
     fn shown<'s>(
@@ -502,6 +497,7 @@ fn first_new_violation(base: &ModelRun, run: &ModelRun, i: usize) -> Option<Viol
             .iter()
             .map(|s| shown(cone, &s.state))
             .collect();
+        let cx = crate::state::EvalContext::of(run.analysis, &run.trace, point.at);
         for s in &point.states {
             if !crate::state::eval(&p.expr, &s.state, &cx)
                 && !base_states.contains(&shown(cone, &s.state))

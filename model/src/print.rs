@@ -39,8 +39,8 @@
 //! of `PATH == ...`, or a data named `old`, `new` or `empty`.
 
 use crate::program::{
-    ContentRef, DataDecl, DataSource, Expr, MsyncMode, Op, OpKind, OpenFlags, Program, Property,
-    RenameMode, Span, When,
+    ContentRef, DataDecl, DataSource, Expr, MsyncMode, Op, OpKind, OpenFlags, Output, Program,
+    Property, RenameMode, Span, When,
 };
 use std::fmt::Write as _;
 
@@ -67,8 +67,15 @@ fn layout(p: &Program, written: bool) -> String {
         }
         s.push_str("end\n");
     }
-    for o in &p.ops {
+    let mut outputs = p.outputs.iter().peekable();
+    for (i, o) in p.ops.iter().enumerate() {
+        while let Some(out) = outputs.next_if(|out| out.after <= i) {
+            let _ = writeln!(s, "{}", output(out));
+        }
         let _ = writeln!(s, "{}", op_line(o, written));
+    }
+    for out in outputs {
+        let _ = writeln!(s, "{}", output(out));
     }
     for prop in &p.properties {
         let text = if written {
@@ -79,6 +86,22 @@ fn layout(p: &Program, written: bool) -> String {
         let _ = writeln!(s, "{text}");
     }
     s
+}
+
+/// `stdout hex HEXDIGITS`, with the printable text in a comment.
+pub fn output(o: &Output) -> String {
+    let hex: String = o.bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let text: String = o
+        .bytes
+        .iter()
+        .map(|&b| match b {
+            b'\n' => "\\n".to_string(),
+            b' '..=b'~' => (b as char).to_string(),
+            _ => ".".to_string(),
+        })
+        .collect();
+    let text: String = text.chars().take(60).collect();
+    format!("stdout hex {hex}  # {text}")
 }
 
 /// `data NAME SIZE`, `data NAME SIZE hex HEXDIGITS` (lowercase) or `data NAME SIZE file RELPATH`.
@@ -321,6 +344,15 @@ pub fn expr(e: &Expr) -> String {
         Expr::Entries(p, names) => format!("entries {p} == {{{}}}", names.join(", ")),
         Expr::Links(p, c, n) => format!("links {p} {} {n}", c.symbol()),
         Expr::Readlink(p, t) => format!("readlink {p} == {t}"),
+        Expr::Checker(paths) if paths.is_empty() => "checker".to_string(),
+        Expr::Checker(paths) => format!(
+            "checker {{{}}}",
+            paths
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Expr::Not(inner) => match &**inner {
             Expr::ContentEq(p, r) => format!("{p} != {}", content(r)),
             Expr::Readlink(p, t) => format!("readlink {p} != {t}"),
@@ -390,6 +422,14 @@ pub fn normalized(p: &Program) -> Program {
                 text: String::new(),
                 span: Span::default(),
                 ..q.clone()
+            })
+            .collect(),
+        outputs: p
+            .outputs
+            .iter()
+            .map(|o| Output {
+                span: Span::default(),
+                ..o.clone()
             })
             .collect(),
     }

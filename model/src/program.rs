@@ -159,6 +159,12 @@ pub enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Implies(Box<Expr>, Box<Expr>),
+    /// `checker`: the application's own checker (`--checker CMD`) accepts the crash state, run on
+    /// it materialized as a directory tree. `checker {a, b/c}`: the checker reads only these
+    /// paths (each one's existence, kind, size and content), so the tree it is given holds only
+    /// them and states that differ elsewhere are one state to it; with no paths it reads the
+    /// whole tree.
+    Checker(Vec<Path>),
 }
 
 /// When a property must hold.
@@ -216,6 +222,31 @@ pub struct Program {
     pub ops: Vec<Op>,
     pub data: Vec<DataDecl>,
     pub properties: Vec<Property>,
+    /// What the application wrote to its standard output, and when (`stdout hex HEX` lines,
+    /// written by `unplug trace`): a checker learns what was printed before the crash.
+    pub outputs: Vec<Output>,
+}
+
+/// `stdout hex HEXDIGITS`: bytes the application wrote to its standard output after op `after`
+/// (the number of program ops before the line) and before the next op.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Output {
+    pub after: usize,
+    pub bytes: Vec<u8>,
+    pub span: Span,
+}
+
+impl Program {
+    /// What the application had printed by crash point `k`: every output written before op
+    /// `k + 1` was issued (a crash just before op `k + 1` leaves the same disk states as one
+    /// right after op `k`).
+    pub fn output_before(&self, k: usize) -> Vec<u8> {
+        self.outputs
+            .iter()
+            .filter(|o| o.after <= k)
+            .flat_map(|o| o.bytes.iter().copied())
+            .collect()
+    }
 }
 
 impl Program {

@@ -62,7 +62,14 @@ struct Conv<'a> {
     unsupported: BTreeMap<String, usize>,
     dirs: std::collections::HashSet<Vec<String>>,
     sites: super::sites::Sites,
+    /// Standard output since the last op (one `stdout` line per gap between ops), and how much
+    /// was kept in all (at most [`STDOUT_KEPT`]).
+    stdout: Vec<u8>,
+    stdout_kept: usize,
 }
+
+/// The most standard output a program keeps (a checker needs the acknowledgements, not a log).
+const STDOUT_KEPT: usize = 1 << 20;
 
 /// FNV-1a 64: the sidecar's content names.
 fn fnv(bytes: &[u8]) -> u64 {
@@ -112,6 +119,7 @@ impl Conv<'_> {
     }
 
     fn op(&mut self, line: String, site: &[Frame], pid: i32) {
+        self.flush_stdout();
         self.ops += 1;
         let site = if site.is_empty() {
             format!("  # pid {pid}")
@@ -119,6 +127,31 @@ impl Conv<'_> {
             format!("  # at {} (pid {pid})", self.sites.describe(site))
         };
         self.lines.push(format!("{line}{site}"));
+    }
+
+    /// Standard output, kept up to [`STDOUT_KEPT`] bytes in all.
+    fn print(&mut self, data: &[u8]) {
+        let room = STDOUT_KEPT.saturating_sub(self.stdout_kept);
+        let keep = &data[..data.len().min(room)];
+        self.stdout.extend_from_slice(keep);
+        self.stdout_kept += keep.len();
+        if keep.len() < data.len() {
+            let dropped = data.len() - keep.len();
+            self.flush_stdout();
+            self.lines
+                .push(format!("# stdout: {dropped} more bytes not kept"));
+        }
+    }
+
+    fn flush_stdout(&mut self) {
+        if !self.stdout.is_empty() {
+            let o = unplug_model::program::Output {
+                after: 0,
+                bytes: std::mem::take(&mut self.stdout),
+                span: Default::default(),
+            };
+            self.lines.push(unplug_model::print::output(&o));
+        }
     }
 
     fn not_expressible(&mut self, kind: &str, what: &str) {
@@ -236,6 +269,8 @@ pub(crate) fn convert(
         unsupported: rec.unsupported.clone(),
         dirs: Default::default(),
         sites: super::sites::Sites::new(),
+        stdout: Vec::new(),
+        stdout_kept: 0,
     };
     let setup = setup(&mut c, start);
     c.lines.clear();
@@ -243,6 +278,7 @@ pub(crate) fn convert(
     for e in &rec.events {
         event(&mut c, e);
     }
+    c.flush_stdout();
     let mut text = String::from(header);
     for l in &c.data_lines {
         let _ = writeln!(text, "{l}");
@@ -573,6 +609,7 @@ fn event(c: &mut Conv, e: &Event) {
                 }
             }
         }
+        Call::Stdout { data } => c.print(data),
         Call::Unsupported { kind, path } => {
             let what = path
                 .as_ref()

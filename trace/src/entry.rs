@@ -71,6 +71,10 @@ pub(crate) enum Kind {
         bufs: Vec<(u64, u64)>,
         offset: Offset,
     },
+    /// A write to the command's standard output.
+    Stdout {
+        bufs: Vec<(u64, u64)>,
+    },
     /// copy_file_range, sendfile, splice into a traced file: the bytes are read back from it.
     CopyInto {
         fd: i32,
@@ -199,6 +203,12 @@ impl Tracer {
                 cloexec: nr == libc::SYS_dup3 && a[2] as i32 & libc::O_CLOEXEC != 0,
             }),
             libc::SYS_fcntl => self.fcntl(tid, fd, a[1] as i32, a[2]),
+            libc::SYS_write if self.is_stdout(tid, fd) => Some(Kind::Stdout {
+                bufs: vec![(a[1], a[2])],
+            }),
+            libc::SYS_writev if self.is_stdout(tid, fd) => Some(Kind::Stdout {
+                bufs: mem::read_iovecs(tid, a[1], a[2]),
+            }),
             libc::SYS_write | libc::SYS_pwrite64 => {
                 let entry = self.traced_fd(tid, fd)?;
                 let offset = write_offset(&entry, (nr == libc::SYS_pwrite64).then_some(a[3]));

@@ -35,6 +35,9 @@ impl Tracer {
         let calls = match p.kind {
             Kind::Done(done) => done,
             k @ (Kind::Write { .. } | Kind::CopyInto { .. }) => self.exit_write(tid, k, ret),
+            Kind::Stdout { bufs } if ret > 0 => vec![Call::Stdout {
+                data: mem::read_buffers(tid, &bufs, ret as u64),
+            }],
             k @ (Kind::Mmap { .. }
             | Kind::Msync { .. }
             | Kind::Munmap { .. }

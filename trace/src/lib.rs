@@ -184,6 +184,11 @@ pub enum Call {
     Msync { addr: u64, len: u64, flags: i32 },
     /// munmap of a range that holds a traced mapping.
     Munmap { addr: u64, len: u64 },
+    /// Bytes the command wrote to its standard output: a write to descriptor 1 of any of its
+    /// processes while that descriptor is the command's own standard output (not a pipe
+    /// between its processes). What it told its user, in order with the calls: a checker can
+    /// require that work the application acknowledged survives a crash.
+    Stdout { data: Vec<u8> },
     /// A call on a traced file that the other variants cannot express (counted in
     /// [`Recording::unsupported`] too). `path` is None when the call names no file (io_uring).
     Unsupported { kind: String, path: Option<PathBuf> },

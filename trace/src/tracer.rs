@@ -43,6 +43,8 @@ pub(crate) struct Tracer {
     events: Vec<Event>,
     unsupported: BTreeMap<String, usize>,
     exit_status: i32,
+    /// What the command's standard output is (`/proc/PID/fd/1` when it started).
+    pub stdout: Option<PathBuf>,
 }
 
 fn wait_flags() -> WaitPidFlag {
@@ -88,6 +90,7 @@ impl Tracer {
             events: Vec::new(),
             unsupported: BTreeMap::new(),
             exit_status: 0,
+            stdout: mem::fd_path(root, 1),
         }
     }
 
@@ -349,6 +352,15 @@ impl Tracer {
     }
 
     /// [`Tracer::fd_entry`], only when the descriptor's file is under a root.
+    /// Whether `fd` of `tid` is descriptor 1 and the command's own standard output.
+    pub(crate) fn is_stdout(&mut self, tid: Pid, fd: i32) -> bool {
+        fd == 1
+            && self.stdout.is_some()
+            && self
+                .fd_entry(tid, fd)
+                .is_some_and(|e| !e.traced && Some(&e.path) == self.stdout.as_ref())
+    }
+
     pub(crate) fn traced_fd(&mut self, tid: Pid, fd: i32) -> Option<FdEntry> {
         self.fd_entry(tid, fd).filter(|e| e.traced)
     }

@@ -93,6 +93,9 @@ impl Edit {
             ops,
             data,
             properties,
+            // What the application printed stays after the same op count (a search edits
+            // only syncs, which a traced application did not print around).
+            outputs: p.outputs.clone(),
         }
     }
 

@@ -198,6 +198,7 @@ impl Workload {
             ops,
             data: Vec::new(),
             properties: Vec::new(),
+            outputs: Vec::new(),
         };
         let trace = unplug_model::execute(&program).ok()?;
         let oracles = Oracles {

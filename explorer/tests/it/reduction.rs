@@ -295,6 +295,8 @@ fn check_exact_under(src: &str, models: &[ModelSpec]) {
             old: &reduced.old,
             new: &reduced.new,
             data_len: &reduced.trace.data_len,
+            judge: None,
+            at: 0,
         };
         for k in 0..=program.ops.len() {
             let brute = brute_states(&reduced.trace, &brute_p, k);
@@ -413,6 +415,8 @@ fn a_directory_renamed_twice_in_the_cone() {
         old: &reduced.old,
         new: &reduced.new,
         data_len: &reduced.trace.data_len,
+        judge: None,
+        at: 0,
     };
     for m in ModelSpec::configurations() {
         let (fast, slow) = (reduced.run(&m), per_block.run(&m));

@@ -36,7 +36,16 @@ fn too_deep(span: Span) -> Diagnostic {
 fn is_expr_keyword(w: &str) -> bool {
     matches!(
         w,
-        "exists" | "size" | "links" | "entries" | "readlink" | "not" | "and" | "or" | "implies"
+        "exists"
+            | "size"
+            | "links"
+            | "entries"
+            | "readlink"
+            | "not"
+            | "and"
+            | "or"
+            | "implies"
+            | "checker"
     )
 }
 
@@ -205,6 +214,7 @@ impl<'a> ExprParser<'a, '_> {
                 }
                 "entries" => self.entries(),
                 "readlink" => self.readlink(),
+                "checker" => self.checker(),
                 w if is_expr_keyword(w) => Err(err(
                     t.span,
                     format!("expected a predicate, found `{w}`"),
@@ -279,6 +289,42 @@ impl<'a> ExprParser<'a, '_> {
             }
         }
         Ok((Expr::Entries(p, names), 1))
+    }
+
+    /// `checker` or `checker {PATH, PATH, ...}`
+    fn checker(&mut self) -> Result<Node, Diagnostic> {
+        const HINT: &str = "usage: checker, or checker {PATH, PATH, ...} (the paths it reads)";
+        let Some(open) = self.peek().filter(|t| t.kind == Kind::LBrace) else {
+            return Ok((Expr::Checker(Vec::new()), 1));
+        };
+        self.pos += 1;
+        let unclosed = || err(open.span, "unclosed `{`", "add a matching `}`");
+        let mut paths: Vec<Path> = Vec::new();
+        loop {
+            let t = self.bump().ok_or_else(unclosed)?;
+            let p = path_of(t, "path")?;
+            if paths.contains(&p) {
+                return Err(err(
+                    t.span,
+                    format!("path `{p}` is listed twice"),
+                    "list each path once",
+                ));
+            }
+            paths.push(p);
+            let sep = self.bump().ok_or_else(unclosed)?;
+            match sep.kind {
+                Kind::Comma => {}
+                Kind::RBrace => break,
+                _ => {
+                    return Err(err(
+                        sep.span,
+                        format!("expected `,` or `}}`, found `{}`", show(sep.text)),
+                        HINT,
+                    ))
+                }
+            }
+        }
+        Ok((Expr::Checker(paths), 1))
     }
 
     /// `readlink PATH == TARGET` (or `!=`)

@@ -70,6 +70,12 @@ pub fn parse_partial(source: &str) -> (Program, Vec<Diagnostic>) {
     parser.finish()
 }
 
+/// Parses a program path (`a/b`: relative, `/`-separated, no empty, `.` or `..` component), as
+/// the language writes it; why not, when it is not one.
+pub fn parse_path(text: &str) -> Result<crate::Path, String> {
+    lexer::path_value(text).map_err(|why| why.to_string())
+}
+
 /// Parses a size: a decimal or `0x` hexadecimal integer with an optional unit `B`, `KiB`, `MiB`,
 /// `GiB`, `TiB`, `PiB`, `EiB`, `K`, `M` or `G` (`K` = `KiB` and so on), with no space before the unit:
 /// `4096`, `4KiB`, `0x1000`, `8M`. Returns `None` if the text is not a size or if it does not
@@ -77,6 +83,9 @@ pub fn parse_partial(source: &str) -> (Program, Vec<Diagnostic>) {
 pub fn parse_size(text: &str) -> Option<u64> {
     size_value(text).ok()
 }
+
+const U_STDOUT: &str = "usage: stdout hex HEXDIGITS (bytes the application printed to its \
+     standard output after the ops above; written by `unplug trace`)";
 
 const U_DATA: &str = "usage: data NAME SIZE, data NAME SIZE hex HEXDIGITS or data NAME SIZE \
      file RELPATH";
@@ -162,7 +171,7 @@ impl<'s> Parser<'s> {
         } else {
             ""
         };
-        if matches!(keyword, "setup" | "end" | "data" | "property") {
+        if matches!(keyword, "setup" | "end" | "data" | "property" | "stdout") {
             if let Some(l) = label {
                 self.diags.push(err(
                     l.span,
@@ -174,6 +183,7 @@ impl<'s> Parser<'s> {
                 "setup" => self.setup(rest),
                 "end" => self.end(rest),
                 "data" => self.data(rest),
+                "stdout" => self.stdout(rest),
                 _ => self.property(rest),
             }
         } else {
@@ -269,6 +279,44 @@ impl<'s> Parser<'s> {
             name,
             len,
             source,
+            span: Span::new(start, end),
+        });
+    }
+
+    /// `stdout hex HEXDIGITS`: what the application printed after the ops so far.
+    fn stdout(&mut self, rest: &[Tok]) {
+        let mut a = Args::new(rest, 1, U_STDOUT);
+        let parsed = (|| {
+            let kw = a.next("`hex`")?;
+            if !kw.is_word("hex") {
+                return Err(err(
+                    kw.span,
+                    format!("expected `hex`, found `{}`", show(kw.text)),
+                    U_STDOUT,
+                ));
+            }
+            let t = a.next("hex digits")?;
+            let bytes = args::hex_of(t, t.text.len() as u64 / 2)?;
+            a.finish()?;
+            Ok::<_, Diagnostic>(bytes)
+        })();
+        let bytes = match parsed {
+            Ok(b) => b,
+            Err(d) => return self.diags.push(d),
+        };
+        let start = rest.first().map(|t| t.span.start).unwrap_or(0);
+        let end = rest.last().map(|t| t.span.end).unwrap_or(start);
+        if self.setup_open.is_some() {
+            self.diags.push(err(
+                Span::new(start, end),
+                "`stdout` is not allowed inside setup",
+                "setup is the tree before the application ran; move the line after `end`",
+            ));
+            return;
+        }
+        self.prog.outputs.push(crate::program::Output {
+            after: self.op_slots,
+            bytes,
             span: Span::new(start, end),
         });
     }

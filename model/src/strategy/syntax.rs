@@ -206,6 +206,8 @@ fn leaf() -> impl Strategy<Value = Expr> {
             .prop_map(|(p, n)| Expr::Entries(p, n.into_iter().map(str::to_string).collect())),
         (path(), cmp(), any::<u64>()).prop_map(|(p, c, n)| Expr::Links(p, c, n)),
         (path(), ident(TARGETS)).prop_map(|(p, t)| Expr::Readlink(p, t)),
+        prop::collection::btree_set(path(), 0..3)
+            .prop_map(|p| Expr::Checker(p.into_iter().collect())),
     ]
 }
 
@@ -256,7 +258,14 @@ pub fn program(ops: Range<usize>) -> impl Strategy<Value = Program> {
     let setup = prop::collection::vec(op_kind(), 0..3);
     let body = prop::collection::vec((op_kind(), prop::option::of(0..LABELS.len())), ops);
     let props = prop::collection::vec((expr(), any::<prop::sample::Index>(), any::<bool>()), 0..4);
-    (data, setup, body, props).prop_map(|(data, setup, body, props)| {
+    let outputs = prop::collection::vec(
+        (
+            any::<prop::sample::Index>(),
+            prop::collection::vec(any::<u8>(), 1..8),
+        ),
+        0..3,
+    );
+    (data, setup, body, props, outputs).prop_map(|(data, setup, body, props, outputs)| {
         let mut used = std::collections::BTreeSet::new();
         let ops: Vec<Op> = body
             .into_iter()
@@ -290,11 +299,22 @@ pub fn program(ops: Range<usize>) -> impl Strategy<Value = Program> {
                 }
             })
             .collect();
+        // What the application printed, after some op (in op order, as the parser keeps it).
+        let mut outputs: Vec<crate::program::Output> = outputs
+            .into_iter()
+            .map(|(at, bytes)| crate::program::Output {
+                after: at.index(ops.len() + 1),
+                bytes,
+                span: Span::default(),
+            })
+            .collect();
+        outputs.sort_by_key(|o| o.after);
         Program {
             setup: setup.into_iter().map(|k| op(k, None)).collect(),
             ops,
             data,
             properties,
+            outputs,
         }
     })
 }

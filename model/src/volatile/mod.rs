@@ -150,6 +150,9 @@ pub struct OpFacts {
     /// sync; a model may later order the range's writeback-time effects (e.g. ext4 delayed
     /// allocation, which happens at writeback) before the next ops' metadata. No model does yet.
     pub writeback: Option<(Ino, u64, u64)>,
+    /// A sync the analysis inserted (a repair or a variant), not an op of the program: crash
+    /// point k of such a trace is crash point [`Trace::program_point`] of the program.
+    pub inserted: bool,
 }
 
 /// The durable state before crash point 0 (the result of setup).
@@ -259,6 +262,12 @@ impl PathsAfter {
 
 impl Trace {
     /// The facts of op number `k`.
+    /// The program's crash point that crash point `k` of this trace stands for: `k` less the
+    /// syncs the analysis inserted among the first `k` ops.
+    pub fn program_point(&self, k: usize) -> usize {
+        k - self.ops.iter().take(k).filter(|f| f.inserted).count()
+    }
+
     pub fn facts(&self, k: OpNo) -> &OpFacts {
         &self.ops[k.index()]
     }
@@ -366,7 +375,8 @@ fn check_properties(program: &Program, fs: &Fs, errors: &mut Vec<Diagnostic>) {
             | Expr::Size(..)
             | Expr::Entries(..)
             | Expr::Links(..)
-            | Expr::Readlink(..) => {}
+            | Expr::Readlink(..)
+            | Expr::Checker(_) => {}
         }
     }
     for p in &program.properties {

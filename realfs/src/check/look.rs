@@ -88,6 +88,8 @@ impl Tally {
             old: &prog.run.analysis.old,
             new: &prog.run.analysis.new,
             data_len: &prog.run.trace.data_len,
+            judge: None,
+            at: img.lo,
         };
         for (p, seen_p) in prog
             .run

@@ -46,6 +46,13 @@ fn sx(e: &Expr) -> String {
         }
         Expr::PrefixOf(p, d) => format!("(prefix-of {p} {d})"),
         Expr::Entries(p, names) => format!("(entries {p} {{{}}})", names.join(",")),
+        Expr::Checker(p) => format!(
+            "(checker {})",
+            p.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         Expr::Not(a) => format!("(not {})", sx(a)),
         Expr::And(a, b) => format!("(and {} {})", sx(a), sx(b)),
         Expr::Or(a, b) => format!("(or {} {})", sx(a), sx(b)),
