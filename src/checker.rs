@@ -15,6 +15,7 @@
 //! sync variants share runs once. Past the budget of runs, a state is accepted without a run
 //! and the judgment is unsure: the crash point is then not proven, never "holds".
 
+pub(crate) mod classify;
 pub(crate) mod tree;
 
 use std::collections::HashMap;
@@ -41,8 +42,10 @@ pub(crate) struct CheckerOpts {
     /// Seconds a checker run may take; past it, it is killed and the state fails ("timed out").
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub(crate) checker_timeout: u64,
-    /// Most checker runs (distinct trees); past it, states are accepted unchecked and the
-    /// verdicts that rest on them are not proven. 0: no limit.
+    /// Most checker runs (distinct trees) per model. When a model's distinct states need more,
+    /// a selection is checked: the sequential prefix states (every op up to a point persisted
+    /// whole, in order), then a sample seeded by --checker-seed; the others are accepted
+    /// unchecked and the verdicts that rest on them are not proven. 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 2000, value_parser = crate::input::limit)]
     pub(crate) checker_budget: usize,
     /// A path the checker reads (repeat for several; default: the whole tree). The tree it is
@@ -50,6 +53,9 @@ pub(crate) struct CheckerOpts {
     /// far fewer runs. Same as the property `always checker {PATH, ...}`.
     #[arg(long = "checker-reads", value_name = "PATH", value_parser = parse_path)]
     pub(crate) checker_reads: Vec<unplug_model::Path>,
+    /// The seed of the sample checked past the budget (after the sequential prefix states).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) checker_seed: u64,
 }
 
 fn parse_path(s: &str) -> Result<unplug_model::Path, String> {
@@ -80,6 +86,72 @@ impl Run {
     }
 }
 
+/// The states of one model the checker rejected that show one [`classify::Class`].
+pub(crate) struct Vulnerability {
+    pub(crate) class: classify::Class,
+    /// How many rejected states (as the checker reads them) show it.
+    pub(crate) states: usize,
+    /// The smallest of them (fewest paths, then fewest bytes), whole, at its crash point.
+    pub(crate) at: usize,
+    pub(crate) state: CrashState,
+    pub(crate) replay: String,
+    pub(crate) run: Run,
+}
+
+/// What makes two rejected states one vulnerability: their kind and the call sites of the ops
+/// involved (the same code path at several crash points, or in several transactions, is one,
+/// as ALICE counted them); ops without a call site (a hand-written program) by number and path.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Group {
+    kind: classify::Kind,
+    sites: Vec<String>,
+    ops: Vec<usize>,
+    path: Option<unplug_model::Path>,
+}
+
+fn group_of(program: &Program, c: &classify::Class) -> Group {
+    // A durability vulnerability is the acknowledged op lost, wherever the state starts.
+    let ops: Vec<usize> = match c.kind {
+        classify::Kind::Durability => c.ops.iter().take(1).copied().collect(),
+        _ => c.ops.clone(),
+    };
+    let sites: Option<Vec<String>> = ops
+        .iter()
+        .map(|&k| {
+            let site = program.ops.get(k.wrapping_sub(1))?.site.as_deref()?;
+            // The process id differs from run to run of the same code.
+            Some(match site.rfind(" (pid ") {
+                Some(i) => site[..i].to_string(),
+                None => site.to_string(),
+            })
+        })
+        .collect();
+    match sites {
+        Some(sites) if !sites.is_empty() => Group {
+            kind: c.kind,
+            sites,
+            ops: Vec::new(),
+            path: None,
+        },
+        _ => Group {
+            kind: c.kind,
+            sites: Vec::new(),
+            ops,
+            path: c.path.clone(),
+        },
+    }
+}
+
+/// The smallest rejected state of a group so far, and how many there are.
+struct Found {
+    states: usize,
+    size: (u64, u64),
+    at: usize,
+    class: classify::Class,
+    entry: unplug_explorer::StateEntry,
+    run: Run,
+}
+
 /// A cached run, filled by the first thread that asks (the others wait for it).
 type Slot = Arc<OnceLock<Run>>;
 
@@ -101,6 +173,34 @@ pub(crate) struct AppChecker {
     sampled: AtomicUsize,
     unchecked: AtomicUsize,
     next: AtomicUsize,
+    /// Runs made since the current model's [`AppChecker::prefetch`] began.
+    fresh: AtomicUsize,
+    seed: u64,
+    /// A selection was made: no more runs (what was not selected stays unchecked).
+    full: std::sync::atomic::AtomicBool,
+    selections: Mutex<Vec<Selection>>,
+}
+
+/// What was checked of one model's states when they needed more runs than the budget: the
+/// sequential prefix states (every op up to a point persisted whole, in order) first, then a
+/// sample of the others, by a hash of each state mixed with `--checker-seed`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct Selection {
+    pub(crate) model: String,
+    /// Distinct states (with what had been printed) over all crash points.
+    pub(crate) states: usize,
+    pub(crate) prefix: usize,
+    pub(crate) prefix_total: usize,
+    pub(crate) sampled: usize,
+    /// Every state fit in the budget: all were checked (no selection).
+    pub(crate) all: bool,
+}
+
+/// A 64-bit mixer (splitmix64's finalizer): the seeded order of the sample.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 impl AppChecker {
@@ -139,6 +239,10 @@ impl AppChecker {
             sampled: AtomicUsize::new(0),
             unchecked: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
+            fresh: AtomicUsize::new(0),
+            seed: opts.checker_seed,
+            full: std::sync::atomic::AtomicBool::new(false),
+            selections: Mutex::new(Vec::new()),
         })
     }
 
@@ -184,9 +288,12 @@ impl AppChecker {
             if let Some(c) = cache.get(&key) {
                 Arc::clone(c)
             } else {
-                if self.budget != 0 && cache.len() >= self.budget {
+                if self.full.load(Ordering::Relaxed)
+                    || (self.budget != 0 && self.fresh.load(Ordering::Relaxed) >= self.budget)
+                {
                     return None;
                 }
+                self.fresh.fetch_add(1, Ordering::Relaxed);
                 let c = Arc::new(OnceLock::new());
                 cache.insert(key, Arc::clone(&c));
                 c
@@ -309,17 +416,117 @@ impl AppChecker {
 impl AppChecker {
     /// Judges every distinct state of `run` once, several at a time (the checker runs are
     /// processes: they overlap), so that the enumeration that follows finds them cached.
+    ///
+    /// When the run's distinct states need more runs than the budget has left, a selection is
+    /// checked (see [`Selection`]); the others are left out of the cache, so that the verdicts
+    /// that rest on them are not proven.
     pub(crate) fn prefetch(&self, run: &unplug_explorer::ModelRun) {
         use rayon::prelude::*;
+        use std::collections::HashSet;
+        // The budget is per model: each starts with all of it (states already checked under
+        // another model cost nothing).
+        self.full.store(false, Ordering::Relaxed);
+        self.fresh.store(0, Ordering::Relaxed);
         let n = run.trace.ops.len();
         let props = &run.analysis.program.properties;
         let reads = unplug_explorer::cone::Reads::of_all(props.iter().map(|p| &p.expr));
-        for p in run.points_reading(0..=n, reads.as_ref()) {
-            if unplug_explorer::budget::interrupted() {
-                return;
+        let points = |r: &unplug_explorer::ModelRun| {
+            r.points_reading(0..=n, reads.as_ref())
+                .take_while(|_| !unplug_explorer::budget::interrupted())
+                .collect::<Vec<_>>()
+        };
+        // Pass 1: every distinct state (with what had been printed), and the runs it needs.
+        let mut need: HashMap<(u64, u64), usize> = HashMap::new();
+        for p in points(run) {
+            let k = run.trace.program_point(p.at);
+            for s in &p.states {
+                let key = self.state_key(&s.state, k);
+                need.entry(key)
+                    .or_insert_with(|| self.new_runs(&s.state, k));
             }
+        }
+        let left = if self.budget == 0 {
+            usize::MAX
+        } else {
+            self.budget
+        };
+        let total: usize = need.values().sum();
+        let selected: Option<HashSet<(u64, u64)>> = (total > left).then(|| {
+            // The sequential prefix states first (every op up to some point persisted whole,
+            // in order: the `seq` model's states), then a seeded sample of the rest.
+            let seq = run.analysis.prepare(&unplug_model::ModelSpec::Seq);
+            let mut prefix: Vec<(u64, u64)> = Vec::new();
+            for p in points(&seq) {
+                let k = seq.trace.program_point(p.at);
+                for s in &p.states {
+                    let key = self.state_key(&s.state, k);
+                    if need.contains_key(&key) && !prefix.contains(&key) {
+                        prefix.push(key);
+                    }
+                }
+            }
+            let mut rest: Vec<(u64, u64)> = need
+                .keys()
+                .filter(|k| !prefix.contains(k))
+                .copied()
+                .collect();
+            rest.sort_by_key(|k| (mix(self.seed ^ k.0 ^ k.1.rotate_left(17)), *k));
+            let mut chosen = HashSet::new();
+            let mut used = 0usize;
+            let (mut n_prefix, mut n_sample) = (0, 0);
+            for (key, is_prefix) in prefix
+                .iter()
+                .map(|k| (k, true))
+                .chain(rest.iter().map(|k| (k, false)))
+            {
+                let cost = need[key];
+                if used + cost > left {
+                    continue;
+                }
+                used += cost;
+                chosen.insert(*key);
+                if is_prefix {
+                    n_prefix += 1;
+                } else {
+                    n_sample += 1;
+                }
+            }
+            self.selections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Selection {
+                    model: run.model.to_string(),
+                    states: need.len(),
+                    prefix: n_prefix,
+                    prefix_total: prefix.len(),
+                    sampled: n_sample,
+                    all: false,
+                });
+            chosen
+        });
+        if selected.is_none() {
+            self.selections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Selection {
+                    model: run.model.to_string(),
+                    states: need.len(),
+                    prefix: 0,
+                    prefix_total: 0,
+                    sampled: 0,
+                    all: true,
+                });
+        }
+        // Pass 2: the runs, several at a time.
+        for p in points(run) {
             let k = run.trace.program_point(p.at);
             p.states.par_iter().for_each(|s| {
+                if selected
+                    .as_ref()
+                    .is_some_and(|c| !c.contains(&self.state_key(&s.state, k)))
+                {
+                    return;
+                }
                 let (members, _) = tree::members(&s.state);
                 for m in &members {
                     if self.run_member(&s.state, m, k).is_none() {
@@ -328,6 +535,204 @@ impl AppChecker {
                 }
             });
         }
+        if selected.is_some() {
+            // Nothing past the selection runs: its verdicts stay unsure.
+            self.full.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The states of `run` the checker rejected (from the runs already made: no new ones),
+    /// grouped by vulnerability, in kind order.
+    pub(crate) fn vulnerabilities(
+        &self,
+        run: &unplug_explorer::ModelRun,
+        seq: &classify::Sequential,
+    ) -> Vec<Vulnerability> {
+        let n = run.trace.ops.len();
+        let props = &run.analysis.program.properties;
+        let reads = unplug_explorer::cone::Reads::of_all(props.iter().map(|p| &p.expr));
+        let program = &run.analysis.program;
+        let mut found: std::collections::BTreeMap<Group, Found> = std::collections::BTreeMap::new();
+        for p in run.points_reading(0..=n, reads.as_ref()) {
+            let k = run.trace.program_point(p.at);
+            for s in &p.states {
+                let Some(failed) = self.cached_failure(&s.state, k) else {
+                    continue;
+                };
+                let acked = run
+                    .analysis
+                    .program
+                    .outputs
+                    .iter()
+                    .map(|o| o.after)
+                    .filter(|&a| a <= k)
+                    .max();
+                let class = seq.classify(&s.state, k, reads.as_ref(), acked);
+                let size = (
+                    s.state.tree.len() as u64,
+                    s.state
+                        .tree
+                        .values()
+                        .map(|n| match n {
+                            unplug_explorer::Node::File { size, .. } => *size,
+                            _ => 0,
+                        })
+                        .sum::<u64>(),
+                );
+                let group = group_of(program, &class);
+                let e = found.entry(group).or_insert_with(|| Found {
+                    states: 0,
+                    size,
+                    at: p.at,
+                    class: class.clone(),
+                    entry: s.clone(),
+                    run: failed.clone(),
+                });
+                e.states += 1;
+                if size < e.size {
+                    (e.size, e.at, e.class, e.entry, e.run) =
+                        (size, p.at, class, s.clone(), failed);
+                }
+            }
+        }
+        found
+            .into_values()
+            .map(|f| {
+                let whole = run.whole(&f.entry);
+                Vulnerability {
+                    class: f.class,
+                    states: f.states,
+                    at: f.at,
+                    replay: unplug_explorer::replay::format(run, &whole.witness),
+                    state: whole.state,
+                    run: f.run,
+                }
+            })
+            .collect()
+    }
+
+    /// The report of one model's vulnerabilities: one paragraph each, in kind order.
+    pub(crate) fn vulnerabilities_text(
+        &self,
+        program: &Program,
+        path: &Path,
+        model: &unplug_model::ModelSpec,
+        vs: &[Vulnerability],
+    ) -> String {
+        let mut s = String::new();
+        if vs.is_empty() {
+            return s;
+        }
+        let count = |k: classify::Kind| vs.iter().filter(|v| v.class.kind == k).count();
+        let kinds: Vec<String> = [
+            classify::Kind::Atomicity,
+            classify::Kind::Ordering,
+            classify::Kind::Durability,
+            classify::Kind::Other,
+        ]
+        .into_iter()
+        .filter(|&k| count(k) > 0)
+        .map(|k| format!("{} {}", count(k), k.name()))
+        .collect();
+        s.push_str(&format!(
+            "  vulnerabilities under {model}: {} ({})\n",
+            vs.len(),
+            kinds.join(", ")
+        ));
+        for v in vs {
+            s.push_str(&format!(
+                "  - {}: {} ({} rejected state{})\n",
+                v.class.kind.name(),
+                describe(program, &v.class),
+                v.states,
+                if v.states == 1 { "" } else { "s" }
+            ));
+            for &op in &v.class.ops {
+                if let Some(o) = program.ops.get(op.wrapping_sub(1)) {
+                    if let Some(site) = &o.site {
+                        s.push_str(&format!("      op {op} at {site}\n"));
+                    }
+                }
+            }
+            s.push_str(&format!(
+                "      smallest at crash point {}: {}; the checker: {}\n",
+                v.at,
+                v.state.to_string().lines().collect::<Vec<_>>().join("; "),
+                v.run.verdict(self.timeout_secs())
+            ));
+            if let Some(l) = v.run.output.lines().find(|l| !l.trim().is_empty()) {
+                s.push_str(&format!("        | {l}\n"));
+            }
+            s.push_str(&format!(
+                "      unplug materialize {} -m {model} --state {} --into DIR\n",
+                shell_quote(&path.display().to_string()),
+                shell_quote(&v.replay)
+            ));
+        }
+        s
+    }
+
+    pub(crate) fn vulnerabilities_json(
+        &self,
+        program: &Program,
+        model: &unplug_model::ModelSpec,
+        vs: &[Vulnerability],
+    ) -> Vec<serde_json::Value> {
+        vs.iter()
+            .map(|v| {
+                serde_json::json!({
+                    "model": model.to_string(),
+                    "kind": v.class.kind,
+                    "what": describe(program, &v.class),
+                    "path": v.class.path.as_ref().map(ToString::to_string),
+                    "ops": v.class.ops.iter().map(|&op| {
+                        let o = program.ops.get(op.wrapping_sub(1));
+                        serde_json::json!({
+                            "op": op,
+                            "text": o.map(|o| o.text.clone()),
+                            "site": o.and_then(|o| o.site.clone()),
+                        })
+                    }).collect::<Vec<_>>(),
+                    "states": v.states,
+                    "crash_point": v.at,
+                    "state": v.state.to_string(),
+                    "replay": v.replay,
+                    "checker_run": self.run_json(&v.run),
+                })
+            })
+            .collect()
+    }
+
+    /// A failing run cached for some member of `state` at `at`.
+    fn cached_failure(&self, state: &CrashState, at: usize) -> Option<Run> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let printed = self.printed_key(at);
+        tree::members(state).0.iter().find_map(|m| {
+            cache
+                .get(&(tree::tree_hash(state, m), printed))
+                .and_then(|c| c.get())
+                .filter(|r| !r.ok)
+                .cloned()
+        })
+    }
+
+    /// A state with what had been printed by its crash point.
+    fn state_key(&self, state: &CrashState, at: usize) -> (u64, u64) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        state.tree.hash(&mut h);
+        (h.finish(), self.printed_key(at))
+    }
+
+    /// How many runs judging `state` at `at` would add (its members not cached yet).
+    fn new_runs(&self, state: &CrashState, at: usize) -> usize {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let printed = self.printed_key(at);
+        tree::members(state)
+            .0
+            .iter()
+            .filter(|m| !cache.contains_key(&(tree::tree_hash(state, m), printed)))
+            .count()
     }
 
     /// Each state's verdict, `accepted` or why not (the states judged several at a time).
@@ -405,8 +810,22 @@ impl AppChecker {
         );
         if unchecked > 0 {
             s.push_str(&format!(
-                "; {unchecked} states accepted unchecked past --checker-budget {} (not proven)",
+                "; {unchecked} judgments accepted a state unchecked past --checker-budget {} (not proven)",
                 self.budget
+            ));
+        }
+        for sel in self
+            .selections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| !s.all)
+        {
+            s.push_str(&format!(
+                "\n  {}: {} distinct states need more runs than the budget: checked the {} of {} \
+                 sequential prefix states that fit, and {} others sampled (--checker-seed {}); \
+                 the rest unchecked (not proven)",
+                sel.model, sel.states, sel.prefix, sel.prefix_total, sel.sampled, self.seed
             ));
         }
         if sampled > 0 {
@@ -427,6 +846,8 @@ impl AppChecker {
             "unchecked_past_budget": unchecked,
             "judged_on_representatives": sampled,
             "budget": self.budget,
+            "seed": self.seed,
+            "selections": *self.selections.lock().unwrap_or_else(|e| e.into_inner()),
             "timeout_seconds": self.timeout_secs(),
         })
     }
@@ -455,6 +876,46 @@ impl Judge for AppChecker {
 
     fn unsure(&self) -> usize {
         self.unsure.load(Ordering::Relaxed)
+    }
+}
+
+/// One vulnerability in words: `op 7 \`rename tmp final\` durable before op 5 \`msync\``.
+fn describe(program: &Program, c: &classify::Class) -> String {
+    let op = |k: usize| match program.ops.get(k.wrapping_sub(1)) {
+        Some(o) => format!("op {k} `{}`", o.text),
+        None => format!("op {k}"),
+    };
+    let on = c
+        .path
+        .as_ref()
+        .map(|p| format!(" ({p})"))
+        .unwrap_or_default();
+    match (c.kind, c.ops.as_slice()) {
+        (classify::Kind::Atomicity, [j, ..]) => format!(
+            "{} holds what no op left there whole (torn or partial; last changed by {})",
+            c.path.as_ref().map_or("a path".into(), ToString::to_string),
+            op(*j)
+        ),
+        (classify::Kind::Atomicity, []) => format!("a path holds what no op left whole{on}"),
+        (classify::Kind::Ordering, [lost, made, ..]) => {
+            format!("{} durable before {}{on}", op(*made), op(*lost))
+        }
+        (classify::Kind::Ordering, _) => format!("ops durable out of order{on}"),
+        (classify::Kind::Durability, [last, first]) if last == first => {
+            format!("{} lost", op(*last))
+        }
+        (classify::Kind::Durability, [last, first]) => {
+            format!(
+                "{} lost, and the ops after it up to {}",
+                op(*first),
+                op(*last)
+            )
+        }
+        (classify::Kind::Durability, _) => "work lost".into(),
+        (classify::Kind::Other, [k]) => {
+            format!("the application's own state after op {k}, with no crash, is rejected")
+        }
+        (classify::Kind::Other, _) => "rejected".into(),
     }
 }
 

@@ -123,6 +123,10 @@ pub(crate) fn check(c: &Common, opts: &CheckerOpts) -> u8 {
     let mut results = Vec::new();
     let mut text = String::new();
     let progress = Progress::new(ms.len(), "models", json);
+    let seq = judge
+        .as_ref()
+        .map(|_| crate::checker::classify::Sequential::of(&a.program));
+    let mut vulnerabilities = Vec::new();
     for m in &ms {
         if a.program.properties.is_empty() {
             // Nothing to check (warned above): no exploration.
@@ -179,6 +183,11 @@ pub(crate) fn check(c: &Common, opts: &CheckerOpts) -> u8 {
             }));
             all.push(r);
         }
+        if let (Some(j), Some(seq)) = (&judge, &seq) {
+            let vs = j.vulnerabilities(&run, seq);
+            text.push_str(&j.vulnerabilities_text(&a.program, path, m, &vs));
+            vulnerabilities.extend(j.vulnerabilities_json(&a.program, m, &vs));
+        }
         progress.inc();
     }
     progress.finish();
@@ -189,6 +198,7 @@ pub(crate) fn check(c: &Common, opts: &CheckerOpts) -> u8 {
             "not_proven": code == NOT_PROVEN,
             "results": results,
             "checker": judge.as_ref().map(|j| j.summary_json()),
+            "vulnerabilities": judge.as_ref().map(|_| vulnerabilities),
             "warnings": warnings::json(&warned),
         }));
     } else {

@@ -466,6 +466,8 @@ fn language_reference_covers_every_keyword() {
         "and",
         "or",
         "implies",
+        "checker",
+        "hex",
         "at",
         "keep-size",
         "exchange",

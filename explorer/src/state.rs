@@ -199,8 +199,8 @@ pub struct EvalContext<'a> {
     pub data_len: &'a BTreeMap<String, u64>,
     /// What `checker` asks (see [`Judge`]); without one, `checker` is false on every state.
     pub judge: Option<&'a dyn Judge>,
-    /// The program's crash point of the states judged (not a variant's: see
-    /// `Trace::program_point`).
+    /// The program's crash point of the states judged (not a variant's), for what the
+    /// application had printed by then: see `Trace::printed_point`.
     pub at: usize,
 }
 
@@ -213,7 +213,7 @@ impl<'a> EvalContext<'a> {
             new: &a.new,
             data_len: &trace.data_len,
             judge: a.judge(),
-            at: trace.program_point(k),
+            at: trace.printed_point(k),
         }
     }
 }

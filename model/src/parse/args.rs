@@ -28,11 +28,11 @@ pub(super) const STATEMENT_HINT: &str =
      pwrite, ftruncate, fallocate, mmap (as `m = mmap f OFFSET LEN`), \
      store, msync, munmap, fsync, fdatasync, sync, syncfs, \
      sync_file_range, rename, link, flink, symlink, unlink, mkdir, \
-     rmdir, data, setup, end, property";
+     rmdir, data, setup, end, property, stdout";
 pub(super) const EXPR_HINT: &str = "expected a predicate: `exists PATH`, `size PATH CMP SIZE`, \
      `links PATH CMP N`, `entries PATH == {a, b}`, `readlink PATH == TARGET`, \
      `PATH == DATA|old|new|empty`, `PATH != ...`, `PATH prefix-of DATA`, \
-     `not ...` or `( ... )`";
+     `checker`, `checker {PATH, ...}`, `not ...` or `( ... )`";
 pub(super) const CMP_HINT: &str = "expected a comparison: one of ==, !=, <, <=, >, >=";
 pub(super) const PROPERTY_USAGE: &str =
     "usage: `property NAME: always EXPR`, `property NAME: after N: \

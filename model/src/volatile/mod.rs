@@ -268,6 +268,19 @@ impl Trace {
         k - self.ops.iter().take(k).filter(|f| f.inserted).count()
     }
 
+    /// The program's crash point whose printed output a crash at crash point `k` of this
+    /// trace follows: [`Trace::program_point`], except just before an inserted sync, where
+    /// what the application printed after the op before it is not printed yet (a repair puts
+    /// the sync between the op and the acknowledgement).
+    pub fn printed_point(&self, k: usize) -> usize {
+        let p = self.program_point(k);
+        if self.ops.get(k).is_some_and(|f| f.inserted) {
+            p.saturating_sub(1)
+        } else {
+            p
+        }
+    }
+
     pub fn facts(&self, k: OpNo) -> &OpFacts {
         &self.ops[k.index()]
     }
