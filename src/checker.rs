@@ -48,9 +48,10 @@ pub(crate) struct CheckerOpts {
     /// unchecked and the verdicts that rest on them are not proven. 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 2000, value_parser = crate::input::limit)]
     pub(crate) checker_budget: usize,
-    /// A path the checker reads (repeat for several; default: the whole tree). The tree it is
-    /// given then holds only these paths, and states that differ only elsewhere are one state:
-    /// far fewer runs. Same as the property `always checker {PATH, ...}`.
+    /// A path the checker reads (repeat for several; default: the whole tree); a directory
+    /// stands for everything under it. The tree it is given then holds only these paths, and
+    /// states that differ only elsewhere are one state: far fewer runs. Same as the property
+    /// `always checker {PATH, ...}` with every path listed.
     #[arg(long = "checker-reads", value_name = "PATH", value_parser = parse_path)]
     pub(crate) checker_reads: Vec<unplug_model::Path>,
     /// The seed of the sample checked past the budget (after the sequential prefix states).
@@ -71,7 +72,8 @@ pub(crate) struct Run {
     pub(crate) code: Option<i32>,
     /// The start of what it printed (stdout, then stderr).
     pub(crate) output: String,
-    pub(crate) seconds: f64,
+    /// Killed because the user asked unplug to stop: no verdict.
+    pub(crate) interrupted: bool,
 }
 
 impl Run {
@@ -91,7 +93,8 @@ pub(crate) struct Vulnerability {
     pub(crate) class: classify::Class,
     /// How many rejected states (as the checker reads them) show it.
     pub(crate) states: usize,
-    /// The smallest of them (fewest paths, then fewest bytes), whole, at its crash point.
+    /// The smallest of them (fewest paths, then fewest bytes) as the checker reads it, at its
+    /// crash point; `replay` names the whole state.
     pub(crate) at: usize,
     pub(crate) state: CrashState,
     pub(crate) replay: String,
@@ -182,8 +185,10 @@ pub(crate) struct AppChecker {
 }
 
 /// What was checked of one model's states when they needed more runs than the budget: the
-/// sequential prefix states (every op up to a point persisted whole, in order) first, then a
-/// sample of the others, by a hash of each state mixed with `--checker-seed`.
+/// sequential prefix states (every op up to a point persisted whole, in order) first, then
+/// ALICE's single-deviation states (`explore::deviations`: one op left out, or one op's write
+/// one version older, everything else durable), crash point by crash point, then a sample of
+/// the others, by a hash of each state mixed with `--checker-seed`.
 #[derive(Clone, Debug, serde::Serialize)]
 pub(crate) struct Selection {
     pub(crate) model: String,
@@ -191,6 +196,8 @@ pub(crate) struct Selection {
     pub(crate) states: usize,
     pub(crate) prefix: usize,
     pub(crate) prefix_total: usize,
+    /// ALICE's single-deviation states (one op, or one op's write, left out or older).
+    pub(crate) deviations: usize,
     pub(crate) sampled: usize,
     /// Every state fit in the budget: all were checked (no selection).
     pub(crate) all: bool,
@@ -267,9 +274,10 @@ impl AppChecker {
     /// checker where no verdict is cached), or None if every member checked is accepted.
     pub(crate) fn failure(&self, state: &CrashState, at: usize) -> Option<Run> {
         let (members, _) = tree::members(state);
+        // The report's own runs: past the budget too (a counterexample is shown with them).
         members
             .iter()
-            .filter_map(|m| self.run_member(state, m, at))
+            .filter_map(|m| self.run_member_with(state, m, at, true))
             .find(|r| !r.ok)
     }
 
@@ -282,14 +290,25 @@ impl AppChecker {
 
     /// The run of one member (cached), or None past the budget.
     fn run_member(&self, state: &CrashState, m: &tree::Member, at: usize) -> Option<Run> {
+        self.run_member_with(state, m, at, false)
+    }
+
+    fn run_member_with(
+        &self,
+        state: &CrashState,
+        m: &tree::Member,
+        at: usize,
+        past_budget: bool,
+    ) -> Option<Run> {
         let key = (tree::tree_hash(state, m), self.printed_key(at));
         let cell = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(c) = cache.get(&key) {
                 Arc::clone(c)
             } else {
-                if self.full.load(Ordering::Relaxed)
-                    || (self.budget != 0 && self.fresh.load(Ordering::Relaxed) >= self.budget)
+                if !past_budget
+                    && (self.full.load(Ordering::Relaxed)
+                        || (self.budget != 0 && self.fresh.load(Ordering::Relaxed) >= self.budget))
                 {
                     return None;
                 }
@@ -299,7 +318,9 @@ impl AppChecker {
                 c
             }
         };
-        Some(cell.get_or_init(|| self.execute(state, m, at)).clone())
+        let run = cell.get_or_init(|| self.execute(state, m, at)).clone();
+        // A run cut short by Ctrl-C says nothing of the state.
+        (!run.interrupted).then_some(run)
     }
 
     /// Writes the member into a fresh directory, runs the checker on it, removes the directory.
@@ -312,7 +333,7 @@ impl AppChecker {
             timed_out: false,
             code: None,
             output: why,
-            seconds: 0.0,
+            interrupted: false,
         };
         if let Err(e) = std::fs::create_dir(&dir)
             .and_then(|()| tree::write(state, m, &self.data, &dir))
@@ -323,6 +344,7 @@ impl AppChecker {
         }
         let run = self.spawn(&dir, &stdout_file, at);
         self.runs.fetch_add(1, Ordering::Relaxed);
+        RUNS.fetch_add(1, Ordering::Relaxed);
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(&stdout_file);
         run
@@ -351,7 +373,7 @@ impl AppChecker {
                     timed_out: false,
                     code: None,
                     output: format!("cannot run sh: {e}"),
-                    seconds: 0.0,
+                    interrupted: false,
                 }
             }
         };
@@ -384,7 +406,7 @@ impl AppChecker {
             })
             .collect()
         };
-        let mut timed_out = false;
+        let (mut timed_out, mut interrupted) = (false, false);
         let status = loop {
             match guard.try_wait() {
                 Ok(Some(s)) => break Some(s),
@@ -392,7 +414,8 @@ impl AppChecker {
                 Err(_) => break None,
             }
             if start.elapsed() > self.timeout || unplug_explorer::budget::interrupted() {
-                timed_out = !unplug_explorer::budget::interrupted();
+                interrupted = unplug_explorer::budget::interrupted();
+                timed_out = !interrupted;
                 guard.kill();
                 break None;
             }
@@ -408,7 +431,7 @@ impl AppChecker {
             timed_out,
             code,
             output: String::from_utf8_lossy(&output).into_owned(),
-            seconds: start.elapsed().as_secs_f64(),
+            interrupted,
         }
     }
 }
@@ -430,14 +453,18 @@ impl AppChecker {
         let n = run.trace.ops.len();
         let props = &run.analysis.program.properties;
         let reads = unplug_explorer::cone::Reads::of_all(props.iter().map(|p| &p.expr));
-        let points = |r: &unplug_explorer::ModelRun| {
-            r.points_reading(0..=n, reads.as_ref())
+        // One crash point's states at a time (never the program's: memory stays bounded).
+        fn points<'r>(
+            r: &'r unplug_explorer::ModelRun<'_>,
+            n: usize,
+            reads: Option<&'r unplug_explorer::cone::Reads>,
+        ) -> impl Iterator<Item = unplug_explorer::Point> + 'r {
+            r.points_reading(0..=n, reads)
                 .take_while(|_| !unplug_explorer::budget::interrupted())
-                .collect::<Vec<_>>()
-        };
+        }
         // Pass 1: every distinct state (with what had been printed), and the runs it needs.
         let mut need: HashMap<(u64, u64), usize> = HashMap::new();
-        for p in points(run) {
+        for p in points(run, n, reads.as_ref()) {
             let k = run.trace.program_point(p.at);
             for s in &p.states {
                 let key = self.state_key(&s.state, k);
@@ -451,12 +478,12 @@ impl AppChecker {
             self.budget
         };
         let total: usize = need.values().sum();
-        let selected: Option<HashSet<(u64, u64)>> = (total > left).then(|| {
+        let selected = (total > left).then(|| {
             // The sequential prefix states first (every op up to some point persisted whole,
             // in order: the `seq` model's states), then a seeded sample of the rest.
             let seq = run.analysis.prepare(&unplug_model::ModelSpec::Seq);
             let mut prefix: Vec<(u64, u64)> = Vec::new();
-            for p in points(&seq) {
+            for p in points(&seq, n, reads.as_ref()) {
                 let k = seq.trace.program_point(p.at);
                 for s in &p.states {
                     let key = self.state_key(&s.state, k);
@@ -465,60 +492,65 @@ impl AppChecker {
                     }
                 }
             }
+            let mut chosen = HashSet::new();
+            let used = std::cell::Cell::new(0usize);
+            let take = |key: &(u64, u64), chosen: &mut HashSet<(u64, u64)>| {
+                let cost = need[key];
+                if chosen.contains(key) || used.get() + cost > left {
+                    return false;
+                }
+                used.set(used.get() + cost);
+                chosen.insert(*key)
+            };
+            let n_prefix = prefix.iter().filter(|k| take(k, &mut chosen)).count();
+            // ALICE's single deviations, crash point by crash point, while the budget lasts.
+            let mut n_deviation = 0;
+            'points: for k in 0..=n {
+                let at = run.trace.program_point(k);
+                for (_, s, _) in unplug_explorer::explore::deviations(
+                    &run.trace,
+                    &run.persistence,
+                    &run.graph,
+                    k,
+                ) {
+                    if used.get() >= left || unplug_explorer::budget::interrupted() {
+                        break 'points;
+                    }
+                    let s = match &reads {
+                        Some(r) => r.project(&s),
+                        None => s,
+                    };
+                    let key = self.state_key(&s, at);
+                    if need.contains_key(&key) && take(&key, &mut chosen) {
+                        n_deviation += 1;
+                    }
+                }
+            }
             let mut rest: Vec<(u64, u64)> = need
                 .keys()
-                .filter(|k| !prefix.contains(k))
+                .filter(|k| !chosen.contains(k))
                 .copied()
                 .collect();
             rest.sort_by_key(|k| (mix(self.seed ^ k.0 ^ k.1.rotate_left(17)), *k));
-            let mut chosen = HashSet::new();
-            let mut used = 0usize;
-            let (mut n_prefix, mut n_sample) = (0, 0);
-            for (key, is_prefix) in prefix
-                .iter()
-                .map(|k| (k, true))
-                .chain(rest.iter().map(|k| (k, false)))
-            {
-                let cost = need[key];
-                if used + cost > left {
-                    continue;
-                }
-                used += cost;
-                chosen.insert(*key);
-                if is_prefix {
-                    n_prefix += 1;
-                } else {
-                    n_sample += 1;
-                }
-            }
-            self.selections
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Selection {
-                    model: run.model.to_string(),
-                    states: need.len(),
-                    prefix: n_prefix,
-                    prefix_total: prefix.len(),
-                    sampled: n_sample,
-                    all: false,
-                });
-            chosen
+            let n_sample = rest.iter().filter(|k| take(k, &mut chosen)).count();
+            (chosen, [n_prefix, prefix.len(), n_deviation, n_sample])
         });
-        if selected.is_none() {
-            self.selections
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Selection {
-                    model: run.model.to_string(),
-                    states: need.len(),
-                    prefix: 0,
-                    prefix_total: 0,
-                    sampled: 0,
-                    all: true,
-                });
-        }
+        let [prefix, prefix_total, deviations, sampled] = selected.as_ref().map_or([0; 4], |s| s.1);
+        self.selections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Selection {
+                model: run.model.to_string(),
+                states: need.len(),
+                prefix,
+                prefix_total,
+                deviations,
+                sampled,
+                all: selected.is_none(),
+            });
+        let selected = selected.map(|s| s.0);
         // Pass 2: the runs, several at a time.
-        for p in points(run) {
+        for p in points(run, n, reads.as_ref()) {
             let k = run.trace.program_point(p.at);
             p.states.par_iter().for_each(|s| {
                 if selected
@@ -604,7 +636,15 @@ impl AppChecker {
                     states: f.states,
                     at: f.at,
                     replay: unplug_explorer::replay::format(run, &whole.witness),
-                    state: whole.state,
+                    // The paths the checker reads, as the whole state has them.
+                    state: CrashState {
+                        tree: whole
+                            .state
+                            .tree
+                            .into_iter()
+                            .filter(|(p, _)| f.entry.state.tree.contains_key(p))
+                            .collect(),
+                    },
                     run: f.run,
                 }
             })
@@ -795,7 +835,6 @@ impl AppChecker {
             "exit_code": run.code,
             "timed_out": run.timed_out,
             "output": run.output,
-            "seconds": run.seconds,
         })
     }
 
@@ -822,10 +861,16 @@ impl AppChecker {
             .filter(|s| !s.all)
         {
             s.push_str(&format!(
-                "\n  {}: {} distinct states need more runs than the budget: checked the {} of {} \
-                 sequential prefix states that fit, and {} others sampled (--checker-seed {}); \
-                 the rest unchecked (not proven)",
-                sel.model, sel.states, sel.prefix, sel.prefix_total, sel.sampled, self.seed
+                "\n  {}: {} distinct states need more runs than the budget: selected the {} of {} \
+                 sequential prefix states that fit, {} single-deviation states, and {} others \
+                 sampled (--checker-seed {}); the rest unchecked (not proven)",
+                sel.model,
+                sel.states,
+                sel.prefix,
+                sel.prefix_total,
+                sel.deviations,
+                sel.sampled,
+                self.seed
             ));
         }
         if sampled > 0 {
@@ -915,8 +960,17 @@ fn describe(program: &Program, c: &classify::Class) -> String {
         (classify::Kind::Other, [k]) => {
             format!("the application's own state after op {k}, with no crash, is rejected")
         }
-        (classify::Kind::Other, _) => "rejected".into(),
+        (classify::Kind::Other, _) => {
+            "paths hold versions from different points that no one pair of ops explains".into()
+        }
     }
+}
+
+/// Checker runs made by this process, for the progress bar.
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn runs_so_far() -> usize {
+    RUNS.load(Ordering::Relaxed)
 }
 
 /// `s` as one shell word.

@@ -75,7 +75,21 @@ fn prepare_checked(c: &Common, opts: Option<&CheckerOpts>, which: Warn) -> Resul
                     .into_iter()
                     .find(|n| a.program.properties.iter().all(|p| p.name != *n))
                     .unwrap_or("checker");
-                let expr = unplug_model::Expr::Checker(o.checker_reads.clone());
+                // A directory read stands for everything under it.
+                let reads: Vec<unplug_model::Path> = if o.checker_reads.is_empty() {
+                    Vec::new()
+                } else {
+                    let seq = crate::checker::classify::Sequential::of(&a.program);
+                    let mut all: Vec<unplug_model::Path> = o
+                        .checker_reads
+                        .iter()
+                        .flat_map(|p| seq.with_descendants(p))
+                        .collect();
+                    all.sort();
+                    all.dedup();
+                    all
+                };
+                let expr = unplug_model::Expr::Checker(reads);
                 a.program.properties.push(unplug_model::Property {
                     name: name.to_string(),
                     when: unplug_model::When::Always,
@@ -431,20 +445,10 @@ pub(crate) fn explain(c: &Common, text: &str) -> u8 {
             "explain needs exactly one --model (the one the replay string came from)",
         );
     }
-    let m = &ms[0];
-    let (variant, rest) = match Variant::split(text) {
+    let (variant, run, w, state) = match replayed(&a, &ms[0], text, json) {
         Ok(x) => x,
-        Err(e) => return input_error(json, &format!("--state: {e}")),
+        Err(code) => return code,
     };
-    let run = match variant.run(&a, m) {
-        Ok(r) => r,
-        Err(e) => return input_error(json, &format!("--state: {e}")),
-    };
-    let w = match replay::parse(&run, rest) {
-        Ok(w) => w,
-        Err(e) => return input_error(json, &format!("--state `{text}` under {m}: {e}")),
-    };
-    let state = replay::state_of(&run, &w).expect("parse checked it");
     let e = render::explanation(&a, &run, &variant, &w, &state);
     if json {
         print_json(&e.json);
@@ -452,6 +456,33 @@ pub(crate) fn explain(c: &Common, text: &str) -> u8 {
         out!("{}", e.text);
     }
     HOLDS
+}
+
+/// The crash state a replay string names under `m`: its variant, the variant's run, the
+/// witness and the state; an input error (exit 2) when the string does not name one.
+fn replayed<'a>(
+    a: &'a Analysis,
+    m: &ModelSpec,
+    text: &str,
+    json: bool,
+) -> Result<
+    (
+        Variant,
+        unplug_explorer::ModelRun<'a>,
+        unplug_explorer::Witness,
+        unplug_explorer::CrashState,
+    ),
+    u8,
+> {
+    let (variant, rest) =
+        Variant::split(text).map_err(|e| input_error(json, &format!("--state: {e}")))?;
+    let run = variant
+        .run(a, m)
+        .map_err(|e| input_error(json, &format!("--state: {e}")))?;
+    let w = replay::parse(&run, rest)
+        .map_err(|e| input_error(json, &format!("--state `{text}` under {m}: {e}")))?;
+    let state = replay::state_of(&run, &w).expect("parse checked it");
+    Ok((variant, run, w, state))
 }
 
 /// `unplug materialize`: one crash state (a replay string) written as a directory tree with
@@ -469,19 +500,10 @@ pub(crate) fn materialize(c: &Common, text: &str, into: &Path, member: usize) ->
         );
     }
     let m = &ms[0];
-    let (variant, rest) = match Variant::split(text) {
+    let (_, _, w, state) = match replayed(&a, m, text, json) {
         Ok(x) => x,
-        Err(e) => return input_error(json, &format!("--state: {e}")),
+        Err(code) => return code,
     };
-    let run = match variant.run(&a, m) {
-        Ok(r) => r,
-        Err(e) => return input_error(json, &format!("--state: {e}")),
-    };
-    let w = match replay::parse(&run, rest) {
-        Ok(w) => w,
-        Err(e) => return input_error(json, &format!("--state `{text}` under {m}: {e}")),
-    };
-    let state = replay::state_of(&run, &w).expect("parse checked it");
     let (_, src) = match load_source(&c.program, json) {
         Ok(x) => x,
         Err(code) => return code,

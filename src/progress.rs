@@ -21,12 +21,19 @@ impl Progress {
         let points = |_: &ProgressState, w: &mut dyn std::fmt::Write| {
             let _ = write!(w, "{}", unplug_explorer::budget::points_explored());
         };
+        let runs = |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let n = crate::checker::runs_so_far();
+            if n > 0 {
+                let _ = write!(w, ", {n} checker runs");
+            }
+        };
         bar.set_style(
             ProgressStyle::with_template(&format!(
-                "{{spinner}} {{msg}} [{{bar:20}}] {{pos}}/{{len}} {unit}, {{points}} crash points explored ({{elapsed}})"
+                "{{spinner}} {{msg}} [{{bar:20}}] {{pos}}/{{len}} {unit}, {{points}} crash points explored{{runs}} ({{elapsed}})"
             ))
             .expect("valid template")
             .with_key("points", points)
+            .with_key("runs", runs)
             .progress_chars("=> "),
         );
         let done = Arc::new(AtomicBool::new(false));

@@ -101,9 +101,11 @@ pub(crate) fn bound_name() -> String {
                 "a block with more than {} combinations of versions, or more than 64 versions",
                 unplug_explorer::explore::MAX_OPTIONS
             ),
-            Bound::Checker => "the checker's judgment (states past --checker-budget, or with \
-                               torn blocks judged on representatives: see the checker line)"
-                .into(),
+            Bound::Checker => {
+                "the checker's budget, or torn states judged on representatives (see the \
+                 checker line)"
+                    .into()
+            }
             Bound::Elided => format!(
                 "a write over {} pages, whose page-by-page sizes are not enumerated",
                 unplug_model::persist::posix::MAX_SIZE_STEPS

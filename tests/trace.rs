@@ -335,25 +335,24 @@ fn helper_seed_routine() {
     std::fs::write(dir.join("log"), b"saved\n").expect("std::fs::write");
 }
 
-/// A Rust program using std::fs and memmap2 + msync (the seed routine): its stores through the
-/// mapping are recorded, and the replay leaves its tree byte for byte.
-#[test]
-fn rust_std_fs_and_memmap2() {
+/// Traces this test binary running the ignored test `helper` (with the scratch root in
+/// UNPLUG_SEED_DIR, its standard output not captured) into `prog`; returns the trace's output
+/// (a JSON summary).
+fn trace_helper(s: &Scratch, prog: &Path, helper: &str) -> std::process::Output {
     let me = std::env::current_exe().expect("test binary");
-    let s = Scratch::new("rust-seed");
-    let prog = s.0.join("seed.up");
     let out = unplug()
         .current_dir(&s.0)
         .env("UNPLUG_SEED_DIR", s.root())
         .args(["trace", "--json", "--root", "root", "--out"])
-        .arg(&prog)
+        .arg(prog)
         .arg("--")
         .arg(&me)
         .args([
             "--ignored",
             "--exact",
-            "helper_seed_routine",
+            helper,
             "--test-threads=1",
+            "--nocapture",
         ])
         .output()
         .expect("unplug trace runs");
@@ -362,6 +361,16 @@ fn rust_std_fs_and_memmap2() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// A Rust program using std::fs and memmap2 + msync (the seed routine): its stores through the
+/// mapping are recorded, and the replay leaves its tree byte for byte.
+#[test]
+fn rust_std_fs_and_memmap2() {
+    let s = Scratch::new("rust-seed");
+    let prog = s.0.join("seed.up");
+    let out = trace_helper(&s, &prog, "helper_seed_routine");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["exit_status"], 0, "{v}");
     let text = std::fs::read_to_string(&prog).expect("program");
@@ -486,30 +495,9 @@ fn sync_verdicts(v: &serde_json::Value, prop: &str) -> Vec<(String, String)> {
 /// the verdicts the example's properties get, per model.
 #[test]
 fn checker_answers_the_seed_question() {
-    let me = std::env::current_exe().expect("test binary");
     let s = Scratch::new("bligh");
     let prog = s.0.join("seed.up");
-    let out = unplug()
-        .current_dir(&s.0)
-        .env("UNPLUG_SEED_DIR", s.root())
-        .args(["trace", "--root", "root", "--out"])
-        .arg(&prog)
-        .arg("--")
-        .arg(&me)
-        .args([
-            "--ignored",
-            "--exact",
-            "helper_bligh_routine",
-            "--test-threads=1",
-            "--nocapture",
-        ])
-        .output()
-        .expect("unplug trace runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    trace_helper(&s, &prog, "helper_bligh_routine");
     let text = std::fs::read_to_string(&prog).expect("program");
     // What the routine printed is in the program, after the op it followed.
     assert!(text.contains("stdout hex 73617665640a"), "{text}");
@@ -581,3 +569,76 @@ fn checker_answers_the_seed_question() {
         "checker for B on\n{text}"
     );
 }
+
+/// The application study (scripts/applications) end to end on SQLite's rollback journal and
+/// on `OTHER_APP`: each traced, then judged by its own checker (apps/*/checker) under posix,
+/// ext4 and seq. The checker accepts the application's own states (no "other"); `seq` (ops in
+/// order, a prefix persisted) shows only durability; SQLite loses an acknowledged commit on
+/// every model, because the unlink of its journal is not durable when sqlite3 returns (ALICE's
+/// SQLite-Roll vulnerability).
+#[test]
+fn application_study_sqlite_and_other() {
+    let out = std::env::temp_dir().join(format!("unplug-apps-{}", std::process::id()));
+    std::fs::create_dir_all(&out).expect("out dir");
+    let md = out.join("applications.md");
+    let js = out.join("applications.json");
+    let run = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/applications"))
+        .args([
+            "--apps",
+            &format!("sqlite-rollback,{OTHER_APP}"),
+            "--models",
+            "posix,ext4,seq",
+        ])
+        .arg("--unplug")
+        .arg(env!("CARGO_BIN_EXE_unplug"))
+        .arg("--out")
+        .arg(&md)
+        .arg("--json")
+        .arg(&js)
+        .output()
+        .expect("scripts/applications runs");
+    let text = std::fs::read_to_string(&md).unwrap_or_default();
+    assert!(
+        run.status.success(),
+        "{}\n{text}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&js).expect("JSON")).expect("JSON");
+    let _ = std::fs::remove_dir_all(&out);
+    let apps = v.as_array().expect("apps");
+    assert_eq!(apps.len(), 2, "{v}");
+    for app in apps {
+        let name = app["app"].as_str().expect("name");
+        assert!(app["checker"]["runs"].as_u64().expect("runs") > 0, "{name}");
+        let vs = app["vulnerabilities"].as_array().expect("vulnerabilities");
+        assert!(
+            vs.iter().all(|x| x["kind"] != "other"),
+            "{name}: the checker rejects the application's own state: {vs:?}"
+        );
+        assert!(
+            vs.iter()
+                .filter(|x| x["model"] == "seq")
+                .all(|x| x["kind"] == "durability"),
+            "{name}: seq shows only lost tails: {vs:?}"
+        );
+    }
+    let sqlite = &apps[0];
+    for model in ["posix", "ext4", "seq"] {
+        let lost: Vec<&serde_json::Value> = sqlite["vulnerabilities"]
+            .as_array()
+            .expect("vulnerabilities")
+            .iter()
+            .filter(|x| x["model"] == model && x["kind"] == "durability")
+            .collect();
+        assert!(
+            lost.iter().any(|x| x["what"]
+                .as_str()
+                .is_some_and(|w| w.contains("unlink t.db-journal"))),
+            "{model}: {lost:?}\n{text}"
+        );
+    }
+}
+
+/// The second application of [`application_study_sqlite_and_other`].
+const OTHER_APP: &str = "lmdb";

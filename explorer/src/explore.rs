@@ -368,6 +368,88 @@ pub fn whole(trace: &Trace, p: &Persistence, g: &Graph, w: &Witness) -> (CrashSt
     (state, whole)
 }
 
+/// ALICE's single-deviation states at crash point `k`, whole: first the state where everything
+/// that can be durable there is, each chunk holding its newest version; then, for each op up to
+/// the one in flight, that state without the op's metadata effects (and what follows them):
+/// the op lost or reordered against the later ones; then, for each chunk with two versions or
+/// more, that state with the chunk one version older (a write seen in part). Each comes with
+/// what it deviates by (`None` for the first). Duplicates are left in.
+pub fn deviations(
+    trace: &Trace,
+    p: &Persistence,
+    g: &Graph,
+    k: usize,
+) -> Vec<(Deviation, CrashState, Witness)> {
+    let cp = CrashPoint::new(trace, p, g, k);
+    // Per chunk: its versions that can be durable with `inc`, oldest first.
+    let versions = |inc: &[bool], c: usize| -> Vec<usize> {
+        g.blocks_of_chunk[c]
+            .iter()
+            .copied()
+            .filter(|&b| p.effects[b].op <= k + 1 && g.preds(b).all(|q| inc[q]))
+            .collect()
+    };
+    let build = |excluded: Vec<usize>, older: Option<usize>| {
+        let inc = downset_excluding(&cp, &excluded);
+        let chunks = (0..g.blocks_of_chunk.len())
+            .filter_map(|c| {
+                let v = versions(&inc, c);
+                let pick = if Some(c) == older {
+                    v.len().checked_sub(2).map(|i| v[i])
+                } else {
+                    v.last().copied()
+                };
+                match pick {
+                    Some(b) => Some((c, vec![Some(b)])),
+                    // The base value: one version older than the only one.
+                    None if Some(c) == older && !v.is_empty() => Some((c, vec![None])),
+                    None => None,
+                }
+            })
+            .collect();
+        let w = Witness {
+            at: k,
+            persisted: Vec::new(),
+            chunks,
+            partial: true,
+            excluded,
+        };
+        whole(trace, p, g, &w)
+    };
+    let mut out = Vec::new();
+    let (s, w) = build(Vec::new(), None);
+    out.push((Deviation::None, s, w));
+    let last = (k + 1).min(trace.ops.len());
+    for op in 1..=last {
+        let mine: Vec<usize> = (0..p.effects.len())
+            .filter(|&e| p.effects[e].op == op && !p.effects[e].is_block() && !cp.floor[e])
+            .collect();
+        if !mine.is_empty() {
+            let (s, w) = build(mine, None);
+            out.push((Deviation::Op(op), s, w));
+        }
+    }
+    let full = downset_excluding(&cp, &[]);
+    for c in 0..g.blocks_of_chunk.len() {
+        let v = versions(&full, c);
+        if let Some(&b) = v.last() {
+            let (s, w) = build(Vec::new(), Some(c));
+            out.push((Deviation::Part(p.effects[b].op), s, w));
+        }
+    }
+    out
+}
+
+/// What a single-deviation state deviates by (see [`deviations`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Deviation {
+    None,
+    /// The op's metadata effects left out.
+    Op(usize),
+    /// One chunk the op wrote one version older.
+    Part(usize),
+}
+
 /// The state of downset `inc` with the choices of `w`, through the reference code.
 fn reference_state(cp: &CrashPoint, inc: &[bool], w: &Witness) -> (CrashState, Witness) {
     let r = cp.downset(inc);

@@ -473,6 +473,46 @@ impl ModelRun<'_> {
 mod tests {
     use super::*;
 
+    /// ALICE's single deviations: everything durable is the running system's state; leaving
+    /// the rename out keeps the old name; the write one version older leaves zeros under the
+    /// new name (its size durable). Each is a crash state the enumeration finds too.
+    #[test]
+    fn single_deviations_are_crash_states() {
+        let src = "f = open a create\nftruncate f 4KiB\nwrite f 4KiB D\nrename a b\n";
+        let program = unplug_model::parse::parse(src).expect("parses");
+        let a = Analysis::new(&program).expect("runs");
+        let m = ModelSpec::Posix;
+        let run = a.run(&m);
+        let devs = explore::deviations(&run.trace, &run.persistence, &run.graph, 4);
+        let shown: Vec<String> = devs
+            .iter()
+            .map(|(d, s, _)| format!("{d:?}: {}", s.to_string().replace('\n', "; ")))
+            .collect();
+        assert_eq!(devs[0].1, a.new, "{shown:#?}");
+        let states: Vec<&CrashState> = run.exploration.points[4]
+            .states
+            .iter()
+            .map(|s| &s.state)
+            .collect();
+        for (d, s, _) in &devs {
+            assert!(states.contains(&s), "{d:?} is no crash state: {s}");
+        }
+        let text = |d: explore::Deviation| {
+            devs.iter()
+                .find(|x| x.0 == d)
+                .map(|x| x.1.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            text(explore::Deviation::Op(4)).starts_with("a "),
+            "{shown:#?}"
+        );
+        assert!(
+            text(explore::Deviation::Part(3)).contains("zero"),
+            "{shown:#?}"
+        );
+    }
+
     /// Sync analysis and "rests on" ask only whether properties hold: a crash point's
     /// enumeration ends at the first state that violates every live property, instead of
     /// enumerating (or running into a bound on) all of them.

@@ -12,8 +12,9 @@
 //!   has them all: a later op's change is durable while an earlier op's change to another path
 //!   is not; or a path holds what another path held earlier (a file renamed before its data
 //!   was durable: the data's op lost, the rename durable).
-//! - **other**: the state is the sequential state at its own crash point: the checker rejects
-//!   what the application left with no crash at all.
+//! - **other**: the state is the sequential state at its own crash point (the checker rejects
+//!   what the application left with no crash at all), or a mix of versions that no one pair of
+//!   ops explains.
 //!
 //! Paths are compared as the checker reads them (its `checker {PATHS}`), so a vulnerability
 //! names only what the checker can see.
@@ -71,6 +72,24 @@ impl Sequential {
             })
             .collect();
         Sequential { states }
+    }
+
+    /// `p` and, when it is a directory after some op, every path under it after any op: what a
+    /// checker that reads the directory can see.
+    pub(crate) fn with_descendants(&self, p: &Path) -> Vec<Path> {
+        let mut out = std::collections::BTreeSet::new();
+        out.insert(p.clone());
+        for s in &self.states {
+            if matches!(s.tree.get(p), Some(Node::Dir { .. })) {
+                out.extend(
+                    s.tree
+                        .keys()
+                        .filter(|q| q.0.len() > p.0.len() && q.0.starts_with(&p.0))
+                        .cloned(),
+                );
+            }
+        }
+        out.into_iter().collect()
     }
 
     /// The class of a rejected state `s` at crash point `k` (op `k + 1` may have started),
@@ -171,9 +190,11 @@ impl Sequential {
                     path: Some((*b).clone()),
                 }
             }
+            // Each path holds a version some sequential state had, no one state has them all,
+            // and no path is strictly behind another: not tied to one pair of ops.
             _ => Class {
                 kind: Kind::Other,
-                ops: vec![k],
+                ops: Vec::new(),
                 path: None,
             },
         }
