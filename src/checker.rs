@@ -44,8 +44,9 @@ pub(crate) struct CheckerOpts {
     pub(crate) checker_timeout: u64,
     /// Most checker runs (distinct trees) per model. When a model's distinct states need more,
     /// a selection is checked: the sequential prefix states (every op up to a point persisted
-    /// whole, in order), then a sample seeded by --checker-seed; the others are accepted
-    /// unchecked and the verdicts that rest on them are not proven. 0: no limit.
+    /// whole, in order), then ALICE's single-deviation states (one op, or one op's write, left
+    /// out), then a sample seeded by --checker-seed; the others are accepted unchecked and the
+    /// verdicts that rest on them are not proven. 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 2000, value_parser = crate::input::limit)]
     pub(crate) checker_budget: usize,
     /// A path the checker reads (repeat for several; default: the whole tree); a directory
@@ -54,7 +55,8 @@ pub(crate) struct CheckerOpts {
     /// `always checker {PATH, ...}` with every path listed.
     #[arg(long = "checker-reads", value_name = "PATH", value_parser = parse_path)]
     pub(crate) checker_reads: Vec<unplug_model::Path>,
-    /// The seed of the sample checked past the budget (after the sequential prefix states).
+    /// The seed of the sample checked past the budget (after the prefix and single-deviation
+    /// states).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub(crate) checker_seed: u64,
 }
