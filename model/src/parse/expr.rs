@@ -251,15 +251,12 @@ impl<'a> ExprParser<'a, '_> {
                 HINT,
             ));
         }
-        let unclosed = || err(open.span, "unclosed `{`", "add a matching `}`");
-        let mut names: Vec<String> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
         if self.peek().is_some_and(|t| t.kind == Kind::RBrace) {
             self.pos += 1;
-            return Ok((Expr::Entries(p, names), 1));
+            return Ok((Expr::Entries(p, Vec::new()), 1));
         }
-        loop {
-            let t = self.bump().ok_or_else(unclosed)?;
+        let names = self.braced(open, HINT, |t| {
             if t.kind != Kind::Word || !is_name(t.text) {
                 return Err(err(
                     t.span,
@@ -274,21 +271,37 @@ impl<'a> ExprParser<'a, '_> {
                     "list each name once",
                 ));
             }
-            names.push(t.text.to_string());
+            Ok(t.text.to_string())
+        })?;
+        Ok((Expr::Entries(p, names), 1))
+    }
+
+    /// The items of a `{A, B, ...}` list whose `{` (`open`) was read, each read by `item`,
+    /// up to the closing `}`.
+    fn braced<T>(
+        &mut self,
+        open: Tok<'a>,
+        hint: &str,
+        mut item: impl FnMut(Tok<'a>) -> Result<T, Diagnostic>,
+    ) -> Result<Vec<T>, Diagnostic> {
+        let unclosed = || err(open.span, "unclosed `{`", "add a matching `}`");
+        let mut out = Vec::new();
+        loop {
+            let t = self.bump().ok_or_else(unclosed)?;
+            out.push(item(t)?);
             let sep = self.bump().ok_or_else(unclosed)?;
             match sep.kind {
                 Kind::Comma => {}
-                Kind::RBrace => break,
+                Kind::RBrace => return Ok(out),
                 _ => {
                     return Err(err(
                         sep.span,
                         format!("expected `,` or `}}`, found `{}`", show(sep.text)),
-                        HINT,
+                        hint,
                     ))
                 }
             }
         }
-        Ok((Expr::Entries(p, names), 1))
     }
 
     /// `checker` or `checker {PATH, PATH, ...}`
@@ -298,32 +311,19 @@ impl<'a> ExprParser<'a, '_> {
             return Ok((Expr::Checker(Vec::new()), 1));
         };
         self.pos += 1;
-        let unclosed = || err(open.span, "unclosed `{`", "add a matching `}`");
-        let mut paths: Vec<Path> = Vec::new();
-        loop {
-            let t = self.bump().ok_or_else(unclosed)?;
+        let mut seen: Vec<Path> = Vec::new();
+        let paths = self.braced(open, HINT, |t| {
             let p = path_of(t, "path")?;
-            if paths.contains(&p) {
+            if seen.contains(&p) {
                 return Err(err(
                     t.span,
                     format!("path `{p}` is listed twice"),
                     "list each path once",
                 ));
             }
-            paths.push(p);
-            let sep = self.bump().ok_or_else(unclosed)?;
-            match sep.kind {
-                Kind::Comma => {}
-                Kind::RBrace => break,
-                _ => {
-                    return Err(err(
-                        sep.span,
-                        format!("expected `,` or `}}`, found `{}`", show(sep.text)),
-                        HINT,
-                    ))
-                }
-            }
-        }
+            seen.push(p.clone());
+            Ok(p)
+        })?;
         Ok((Expr::Checker(paths), 1))
     }
 
