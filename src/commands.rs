@@ -433,19 +433,25 @@ pub(crate) fn syncs(c: &Common, opts: &CheckerOpts) -> u8 {
     code
 }
 
+/// The program and the one model a command about a replay string needs (`what`: the command).
+fn with_one_model(c: &Common, what: &str) -> Result<(Analysis, ModelSpec), u8> {
+    let (a, mut ms, _) = prepare(c, Warn::Nothing)?;
+    if ms.len() != 1 {
+        return Err(input_error(
+            c.json,
+            &format!("{what} needs exactly one --model (the one the replay string came from)"),
+        ));
+    }
+    Ok((a, ms.remove(0)))
+}
+
 pub(crate) fn explain(c: &Common, text: &str) -> u8 {
     let json = c.json;
-    let (a, ms, _) = match prepare(c, Warn::Nothing) {
+    let (a, m) = match with_one_model(c, "explain") {
         Ok(x) => x,
-        Err(c) => return c,
+        Err(code) => return code,
     };
-    if ms.len() != 1 {
-        return input_error(
-            json,
-            "explain needs exactly one --model (the one the replay string came from)",
-        );
-    }
-    let (variant, run, w, state) = match replayed(&a, &ms[0], text, json) {
+    let (variant, run, w, state) = match replayed(&a, &m, text, json) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -489,17 +495,11 @@ fn replayed<'a>(
 /// the real bytes of the program's data, to look at or to run the application on.
 pub(crate) fn materialize(c: &Common, text: &str, into: &Path, member: usize) -> u8 {
     let json = c.json;
-    let (a, ms, _) = match prepare(c, Warn::Nothing) {
+    let (a, m) = match with_one_model(c, "materialize") {
         Ok(x) => x,
-        Err(c) => return c,
+        Err(code) => return code,
     };
-    if ms.len() != 1 {
-        return input_error(
-            json,
-            "materialize needs exactly one --model (the one the replay string came from)",
-        );
-    }
-    let m = &ms[0];
+    let m = &m;
     let (_, _, w, state) = match replayed(&a, m, text, json) {
         Ok(x) => x,
         Err(code) => return code,
