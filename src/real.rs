@@ -272,6 +272,12 @@ fn run_sessions(
                     eprintln!("interrupted: everything was cleaned up");
                     return Err(INTERRUPTED);
                 }
+                // A Ctrl-C from a terminal reaches the tools recording runs (losetup, mkfs, in
+                // unplug's process group) too: their failure is the interruption.
+                Err(e) if unplug_realfs::child::interrupt::interrupted() => {
+                    eprintln!("interrupted (while recording: {e}): everything was cleaned up");
+                    return Err(INTERRUPTED);
+                }
                 Err(e) => {
                     return Err(input_error(
                         json,
