@@ -418,7 +418,8 @@ impl AppChecker {
             if start.elapsed() > self.timeout || unplug_explorer::budget::interrupted() {
                 interrupted = unplug_explorer::budget::interrupted();
                 timed_out = !interrupted;
-                guard.kill();
+                // SIGTERM first: a checker's own clean-up (its temporary copies) runs.
+                guard.terminate(Duration::from_secs(1));
                 break None;
             }
             std::thread::sleep(Duration::from_millis(1));

@@ -494,3 +494,51 @@ fn language_reference_covers_every_keyword() {
     let missing: Vec<&String> = keywords.iter().filter(|k| !words.contains(*k)).collect();
     assert!(missing.is_empty(), "docs/LANGUAGE.md lacks {missing:?}");
 }
+
+/// A checker killed at `--checker-timeout` gets SIGTERM first, so its own clean-up runs: no
+/// temporary directory of the checker's, nor of unplug's, is left behind.
+#[test]
+fn a_checker_past_its_timeout_cleans_up() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("checker-timeout-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("scratch");
+    let checker = dir.join("slow-checker");
+    std::fs::write(
+        &checker,
+        "#!/bin/sh\n# Copies the state, then hangs; removes its copy when asked to stop.\n\
+         copy=$(mktemp -d)\ntrap 'rm -rf \"$copy\"' EXIT\ntrap 'exit 1' TERM\ncp -a \"$1/.\" \"$copy\"\n\
+         sleep 30 &\nwait\n",
+    )
+    .expect("checker");
+    std::fs::set_permissions(
+        &checker,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unplug"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmd"))
+        .env("TMPDIR", &tmp)
+        .args([
+            "check",
+            "--model",
+            "seq",
+            "--checker-timeout",
+            "1",
+            "--checker",
+        ])
+        .arg(format!("{} {{dir}}", checker.display()))
+        .arg("checker-uses.up")
+        .output()
+        .expect("unplug runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("timed out after 1 s"), "{stdout}");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("tmp")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -78,6 +78,29 @@ impl Guard {
         }
     }
 
+    /// Asks the whole group to stop (SIGTERM), so that its processes can clean up after
+    /// themselves, and kills it if it is still there after `grace`; reaps the child.
+    pub fn terminate(&mut self, grace: std::time::Duration) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: kill(2) with a negative pid signals a process group; no memory is
+            // involved.
+            unsafe { libc::kill(-pid, libc::SIGTERM) };
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < grace {
+            if matches!(self.try_wait(), Ok(Some(_)) | Err(_)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // A leader still running is killed with its group (once reaped, its pid may name
+        // another group: nothing is sent then).
+        self.kill();
+    }
+
     /// Kills the whole group and reaps the child.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
