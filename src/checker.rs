@@ -184,6 +184,9 @@ pub(crate) struct AppChecker {
     /// A selection was made: no more runs (what was not selected stays unchecked).
     full: std::sync::atomic::AtomicBool,
     selections: Mutex<Vec<Selection>>,
+    /// The program's sequential states, built once when first asked for (directory reads,
+    /// the classification of rejected states).
+    sequential: OnceLock<classify::Sequential>,
 }
 
 /// What was checked of one model's states when they needed more runs than the budget: the
@@ -252,7 +255,14 @@ impl AppChecker {
             seed: opts.checker_seed,
             full: std::sync::atomic::AtomicBool::new(false),
             selections: Mutex::new(Vec::new()),
+            sequential: OnceLock::new(),
         })
+    }
+
+    /// The sequential states of `program` (the program this checker was made for).
+    pub(crate) fn sequential(&self, program: &Program) -> &classify::Sequential {
+        self.sequential
+            .get_or_init(|| classify::Sequential::of(program))
     }
 
     /// Checker runs made so far.
@@ -878,9 +888,8 @@ impl AppChecker {
         }
         if sampled > 0 {
             s.push_str(&format!(
-                "; {sampled} states judged on {} representatives of their torn blocks, not on all \
-                 (not proven)",
-                "a few"
+                "; {sampled} states judged on a few representatives of their torn blocks, not on \
+                 all (not proven)"
             ));
         }
         s

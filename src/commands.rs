@@ -70,6 +70,9 @@ fn prepare_checked(c: &Common, opts: Option<&CheckerOpts>, which: Warn) -> Resul
         }
         None => None,
         Some((o, cmd)) => {
+            let data = crate::input::load_data(&a.program, &c.program, &src, c.json)?;
+            let j =
+                AppChecker::new(o, cmd, &a.program, data).map_err(|e| input_error(c.json, &e))?;
             if !uses {
                 let name = ["checker", "app_checker", "unplug_checker"]
                     .into_iter()
@@ -79,7 +82,7 @@ fn prepare_checked(c: &Common, opts: Option<&CheckerOpts>, which: Warn) -> Resul
                 let reads: Vec<unplug_model::Path> = if o.checker_reads.is_empty() {
                     Vec::new()
                 } else {
-                    let seq = crate::checker::classify::Sequential::of(&a.program);
+                    let seq = j.sequential(&a.program);
                     let mut all: Vec<unplug_model::Path> = o
                         .checker_reads
                         .iter()
@@ -98,9 +101,6 @@ fn prepare_checked(c: &Common, opts: Option<&CheckerOpts>, which: Warn) -> Resul
                     span: Default::default(),
                 });
             }
-            let data = crate::input::load_data(&a.program, &c.program, &src, c.json)?;
-            let j =
-                AppChecker::new(o, cmd, &a.program, data).map_err(|e| input_error(c.json, &e))?;
             let j = Arc::new(j);
             a.set_judge(Some(j.clone()));
             Some(j)
@@ -137,9 +137,7 @@ pub(crate) fn check(c: &Common, opts: &CheckerOpts) -> u8 {
     let mut results = Vec::new();
     let mut text = String::new();
     let progress = Progress::new(ms.len(), "models", json);
-    let seq = judge
-        .as_ref()
-        .map(|_| crate::checker::classify::Sequential::of(&a.program));
+    let seq = judge.as_ref().map(|j| j.sequential(&a.program));
     let mut vulnerabilities = Vec::new();
     for m in &ms {
         if a.program.properties.is_empty() {
