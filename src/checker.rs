@@ -259,6 +259,34 @@ impl AppChecker {
         })
     }
 
+    /// Adds `property checker: always checker {READS}` to `program` (the program this checker
+    /// was made for), under a name no property has; a directory in `reads` stands for
+    /// everything under it (no reads: the whole tree).
+    pub(crate) fn add_property(&self, program: &mut Program, reads: &[unplug_model::Path]) {
+        let name = ["checker", "app_checker", "unplug_checker"]
+            .into_iter()
+            .find(|n| program.properties.iter().all(|p| p.name != *n))
+            .unwrap_or("checker");
+        let reads: Vec<unplug_model::Path> = if reads.is_empty() {
+            Vec::new()
+        } else {
+            let seq = self.sequential(program);
+            let mut all: Vec<unplug_model::Path> =
+                reads.iter().flat_map(|p| seq.with_descendants(p)).collect();
+            all.sort();
+            all.dedup();
+            all
+        };
+        let expr = unplug_model::Expr::Checker(reads);
+        program.properties.push(unplug_model::Property {
+            name: name.to_string(),
+            when: unplug_model::When::Always,
+            text: format!("always {}", unplug_model::print::expr(&expr)),
+            expr,
+            span: Default::default(),
+        });
+    }
+
     /// The sequential states of `program` (the program this checker was made for).
     pub(crate) fn sequential(&self, program: &Program) -> &classify::Sequential {
         self.sequential
@@ -336,6 +364,27 @@ impl AppChecker {
     }
 
     /// Writes the member into a fresh directory, runs the checker on it, removes the directory.
+    /// One run on a directory that already holds a tree (a real crash image's, `unplug real
+    /// --exec`), at crash point `at`; not cached (the caller caches by tree).
+    pub(crate) fn judge_dir(&self, dir: &Path, at: usize) -> Run {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let stdout_file = self.tmp.path().join(format!("r{id}.stdout"));
+        if let Err(e) = std::fs::write(&stdout_file, &self.printed[at.min(self.ops)]) {
+            return Run {
+                ok: false,
+                timed_out: false,
+                code: None,
+                output: format!("unplug could not write the printed output: {e}"),
+                interrupted: false,
+            };
+        }
+        let run = self.spawn(dir, &stdout_file, at);
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        RUNS.fetch_add(1, Ordering::Relaxed);
+        let _ = std::fs::remove_file(&stdout_file);
+        run
+    }
+
     fn execute(&self, state: &CrashState, m: &tree::Member, at: usize) -> Run {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let dir = self.tmp.path().join(format!("s{id}"));

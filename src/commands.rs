@@ -74,32 +74,7 @@ fn prepare_checked(c: &Common, opts: Option<&CheckerOpts>, which: Warn) -> Resul
             let j =
                 AppChecker::new(o, cmd, &a.program, data).map_err(|e| input_error(c.json, &e))?;
             if !uses {
-                let name = ["checker", "app_checker", "unplug_checker"]
-                    .into_iter()
-                    .find(|n| a.program.properties.iter().all(|p| p.name != *n))
-                    .unwrap_or("checker");
-                // A directory read stands for everything under it.
-                let reads: Vec<unplug_model::Path> = if o.checker_reads.is_empty() {
-                    Vec::new()
-                } else {
-                    let seq = j.sequential(&a.program);
-                    let mut all: Vec<unplug_model::Path> = o
-                        .checker_reads
-                        .iter()
-                        .flat_map(|p| seq.with_descendants(p))
-                        .collect();
-                    all.sort();
-                    all.dedup();
-                    all
-                };
-                let expr = unplug_model::Expr::Checker(reads);
-                a.program.properties.push(unplug_model::Property {
-                    name: name.to_string(),
-                    when: unplug_model::When::Always,
-                    text: format!("always {}", unplug_model::print::expr(&expr)),
-                    expr,
-                    span: Default::default(),
-                });
+                j.add_property(&mut a.program, &o.checker_reads);
             }
             let j = Arc::new(j);
             a.set_judge(Some(j.clone()));

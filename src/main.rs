@@ -195,9 +195,21 @@ enum Command {
     /// recorded. Needs root, loop devices, qemu-system-common, xfsprogs and btrfs-progs
     /// (`scripts/install-deps`), and for `--backend vm` the guest kernel (`scripts/guest-kernel`).
     ///
-    /// Exit status: 0 no unsound state, 1 an observed state the model did not predict (its image
-    /// is kept), 2 bad usage, a bad program or a failed run, 3 no unsound state but the model hit
-    /// a bound (its predictions are incomplete), 130 interrupted (cleaned up).
+    /// With `--exec 'CMD'` it runs an application instead (the host backend): in a fresh
+    /// directory of the recorded file system (its working directory, and `{dir}`), after
+    /// `--setup 'CMD'` made the starting tree durable, under the tracer of `unplug trace`, with a
+    /// mark in the write log after every traced call. Each crash image's recovered tree is judged
+    /// by `--checker 'CMD'` (as `unplug check --checker` judges the model's states) and must be a
+    /// state the model predicts for the traced program; a rejected tree names the calls around
+    /// the crash, and says whether the model's own `--checker` analysis finds it.
+    ///
+    /// Example: unplug real --fs ext4 --setup 'apps/sqlite-rollback/setup .' \
+    ///   --exec 'apps/sqlite-rollback/workload .' --checker 'apps/sqlite-rollback/checker {dir}'
+    ///
+    /// Exit status: 0 no unsound state (and with --exec, no tree the checker rejected), 1 an
+    /// observed state the model did not predict or a rejected tree (its image is kept), 2 bad
+    /// usage, a bad program or a failed run, 3 none of those but the model hit a bound (its
+    /// predictions are incomplete), 130 interrupted (cleaned up).
     Real(real::RealArgs),
     /// Run a command under a tracer (ptrace with a seccomp filter, every child process and
     /// thread followed) and write what it did to the files under the roots as a `.up` program:

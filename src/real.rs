@@ -13,11 +13,32 @@ use unplug_realfs::crash::PlanOptions;
 use unplug_realfs::record::{Backend, FsConfig, Host, RecordError, Vm};
 use unplug_realfs::session::{FsType, Job, Schedule};
 
+mod exec;
+
 #[derive(clap::Args, Debug)]
 pub(crate) struct RealArgs {
     /// Programs (`.up` files), or directories whose `*.up` files are all run.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "exec")]
     pub(crate) programs: Vec<PathBuf>,
+    /// Run an application instead of programs: a shell command run under the tracer in a fresh
+    /// directory of the recorded file system (its working directory; also `{dir}` in the
+    /// command). Host backend only. With `--schedules all`: a plain run, a run with a journal
+    /// commit after every traced call, and one with writeback after every call.
+    #[arg(long, value_name = "CMD", conflicts_with = "programs")]
+    pub(crate) exec: Option<String>,
+    /// With --exec: a shell command that makes the starting tree in the directory (`{dir}`, and
+    /// its working directory) before the application runs; not traced, and made durable.
+    #[arg(long, value_name = "CMD", requires = "exec")]
+    pub(crate) setup: Option<String>,
+    /// With --exec: keep the traced program here (its data in `NAME.data/` beside it), to ask
+    /// `unplug check` or `unplug syncs` about it. With several runs, each gets the file system
+    /// and schedule in its name.
+    #[arg(long, value_name = "PROG.up", requires = "exec")]
+    pub(crate) trace_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) checker: crate::checker::CheckerOpts,
+    #[command(flatten)]
+    pub(crate) budget: crate::memory::Budget,
     /// A file system to run on: ext4, xfs or btrfs. Repeat for several. Default: all three.
     #[arg(long = "fs", value_name = "FS")]
     pub(crate) fs: Vec<String>,
@@ -354,6 +375,15 @@ pub(crate) fn threads(n: Option<usize>) -> usize {
 
 pub(crate) fn real(a: &RealArgs) -> u8 {
     let json = a.json;
+    if let Some(cmd) = &a.exec {
+        return real_exec(a, cmd);
+    }
+    if a.checker.checker.is_some() {
+        return input_error(
+            json,
+            "--checker applies to --exec (an application's run); for programs, use a property",
+        );
+    }
     let files = match program_files(&a.programs) {
         Ok(f) => f,
         Err(e) => return input_error(json, &e),
@@ -383,10 +413,7 @@ pub(crate) fn real(a: &RealArgs) -> u8 {
         },
         threads: threads(a.threads),
         keep: &a.keep,
-        limits: Limits {
-            max_states: a.max_states,
-            ..Limits::default()
-        },
+        limits: limits(a),
         json,
     };
     if let Some(shard) = a.shard {
@@ -555,4 +582,74 @@ fn text(reports: &[RunReport]) -> String {
         }
     }
     s
+}
+
+/// `unplug real --exec`: checks the options that apply, then runs the application.
+fn real_exec(a: &RealArgs, cmd: &str) -> u8 {
+    let json = a.json;
+    let mut errs = Vec::new();
+    if a.backend != BackendArg::Host {
+        errs.push("--exec runs on the host backend only (--backend host)".to_string());
+    }
+    if a.shard.is_some() {
+        errs.push(
+            "--shard does not apply to --exec (one application run per configuration)".to_string(),
+        );
+    }
+    if !a.checker.checker_reads.is_empty() && a.checker.checker.is_none() {
+        errs.push("--checker-reads needs --checker".to_string());
+    }
+    let configs = match configs(&a.fs, &a.mount_opts) {
+        Ok(c) => c,
+        Err(e) => {
+            errs.push(e);
+            Vec::new()
+        }
+    };
+    if let Err(e) = crate::input::check_output_dir("--keep", &a.keep) {
+        errs.push(e);
+    }
+    if let Some(p) = &a.trace_out {
+        if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                errs.push(format!(
+                    "--trace-out: {}: no such directory (it is not created)",
+                    parent.display()
+                ));
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return input_error(json, &errs.join("\n"));
+    }
+    exec::real_exec(&exec::Exec {
+        exec: cmd,
+        setup: a.setup.as_deref(),
+        checker: &a.checker,
+        trace_out: a.trace_out.as_deref(),
+        configs,
+        all_schedules: a.schedules == Schedules::All,
+        plan: PlanOptions {
+            exhaustive_up_to: a.exhaustive_up_to,
+            samples: a.samples,
+            seed: a.seed,
+            torn: false,
+            max_images: (a.max_images > 0).then_some(a.max_images),
+        },
+        threads: a.threads,
+        keep: &a.keep,
+        limits: limits(a),
+        json,
+    })
+}
+
+/// The model's limits: `--max-states`, and `--max-memory` (installed here, with Ctrl-C and
+/// SIGTERM stopping the model's exploration too).
+fn limits(a: &RealArgs) -> Limits {
+    crate::memory::install_interrupt();
+    Limits {
+        max_states: a.max_states,
+        max_memory: a.budget.install(),
+        ..Limits::default()
+    }
 }

@@ -3,9 +3,9 @@
 //! starting tree as its setup, each call as an op, the bytes written as named data with their real
 //! content (`PROG.data/` beside the program for all but small data).
 
-mod convert;
+pub(crate) mod convert;
 mod sites;
-mod tree;
+pub(crate) mod tree;
 
 use crate::input;
 use crate::out;
@@ -114,6 +114,7 @@ pub(crate) fn trace(args: &TraceArgs) -> u8 {
         stack_depth: args.stack_depth,
         // With --json, standard output is the report.
         stdout_to_stderr: json,
+        cancel: None,
     };
     let started = std::time::Instant::now();
     let rec = match unplug_trace::record(&args.cmd, &opts) {

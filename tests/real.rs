@@ -220,3 +220,132 @@ fn the_litmus_corpus_is_sound_on_real_file_systems() {
     }
     assert_eq!(code, 0);
 }
+
+/// `unplug real --exec`: SQLite (rollback journal) traced and run on each file system, its crash
+/// images judged by its checker. Every recovered tree must be one the model predicts for the
+/// traced program, and every tree the checker rejects must be found by the model's own
+/// `--checker` analysis. The rollback journal's deletion is not made durable (no fsync of the
+/// directory), so a crash can bring back the journal of a committed transaction and roll it back:
+/// every file system shows an acknowledged transaction lost.
+#[test]
+fn an_application_runs_end_to_end_on_each_file_system() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/sqlite-rollback");
+    let keep = dir.path().join("kept");
+    let prog = dir.path().join("app.up");
+    let (code, v) = run_json(&[
+        "real",
+        "--fs",
+        "ext4",
+        "--fs",
+        "xfs",
+        "--fs",
+        "btrfs",
+        "--schedules",
+        "plain",
+        "--setup",
+        &format!("{}/setup .", app.display()),
+        "--exec",
+        &format!("{}/workload .", app.display()),
+        "--checker",
+        &format!("{}/checker {{dir}}", app.display()),
+        "--keep",
+        keep.to_str().unwrap(),
+        "--trace-out",
+        prog.to_str().unwrap(),
+    ]);
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3, "{v:#}");
+    for r in runs {
+        let rep = &r["report"];
+        let fs = rep["fs"].as_str().unwrap();
+        assert_eq!(r["exit_status"], 0, "{fs}: the workload failed: {r:#}");
+        let ops = r["ops"].as_u64().unwrap();
+        assert!(
+            ops >= 60 && r["calls"].as_u64().unwrap() >= ops,
+            "{fs}: {r:#}"
+        );
+        assert!(rep["images_checked"].as_u64().unwrap() > 0, "{fs}");
+        assert!(rep["predicted_observed"].as_u64().unwrap() > 0, "{fs}");
+        assert_eq!(rep["unsound"], serde_json::json!([]), "{fs}: {rep:#}");
+        let failures = rep["failures"].as_array().unwrap();
+        assert!(!failures.is_empty(), "{fs}: no rejected tree: {rep:#}");
+        for (f, found) in failures.iter().zip(r["model_finds"].as_array().unwrap()) {
+            assert!(
+                f["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("acknowledged but is lost"),
+                "{fs}: {f:#}"
+            );
+            assert!(Path::new(f["image"].as_str().unwrap()).exists(), "{fs}");
+            assert!(found.as_str().unwrap().starts_with("yes"), "{fs}: {found}");
+        }
+        let kept = r["program"].as_str().expect("the traced program is kept");
+        assert!(Path::new(kept).exists(), "{kept}");
+    }
+    assert_eq!(code, 1);
+}
+
+/// Ctrl-C while an application runs under `--exec`, blocked in a call the tracer does not stop
+/// at (`sleep`): the application is killed at once, exit 130, nothing left behind.
+#[test]
+fn an_interrupted_application_run_leaves_nothing_behind() {
+    let mut child = unplug()
+        .args([
+            "real",
+            "--fs",
+            "ext4",
+            "--schedules",
+            "plain",
+            "--exec",
+            "echo a > a; sleep 60; echo b > b",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawns");
+    let pid = child.id();
+    // Until the application runs (its shell, in the run's scratch directory), and a little
+    // more for its `sleep` to start.
+    let start = Instant::now();
+    let shell = format!("unplug-real-{pid}/mnt/job0/root && echo a");
+    while !Command::new("pgrep")
+        .args(["-f", &shell])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on the process group we just made; no memory is involved.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(-(pid as i32), libc::SIGINT)
+    };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("waits") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no exit 30 s after Ctrl-C (the application's sleep was not killed)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    let left = leftovers(pid);
+    assert!(left.is_empty(), "{left:#?}");
+}

@@ -35,6 +35,7 @@ use std::time::Instant;
 use unplug_explorer::{Analysis, CrashState, Limits, ModelRun};
 use unplug_model::ModelSpec;
 
+pub mod app;
 mod look;
 mod window;
 

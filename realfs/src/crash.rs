@@ -282,7 +282,11 @@ impl Marks {
             // No mark yet at b: the first mark, which comes before e since `last` exists.
             None => self.at[0].1,
         };
-        let hi = (last + 1).min(last_op);
+        // Up to the op of the next mark: the next op, or several when one marked step made
+        // several ops (`unplug real --exec`: a call that became several ops).
+        let k = self.at.partition_point(|&(i, _)| i < e);
+        let next = self.at.get(k).map_or(last + 1, |&(_, op)| op.max(last + 1));
+        let hi = next.min(last_op);
         Some((lo.min(hi), hi))
     }
 }

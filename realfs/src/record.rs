@@ -202,6 +202,36 @@ pub struct Recording {
     pub elapsed: Duration,
 }
 
+impl Recording {
+    /// Renumbers job `job`'s marks: `Op(n)` becomes `Op(op_of(n))`, and a mark that names the
+    /// same op as the job's mark before it is dropped (the log then has one mark per op
+    /// boundary it saw; ops with no mark between them share a window). `unplug real --exec`
+    /// marks after each traced call and numbers the marks by the ops the calls became.
+    pub fn renumber_marks(&mut self, job: usize, op_of: &dyn Fn(usize) -> usize) {
+        let fs_bytes = self.fs_bytes;
+        let mut last: Option<usize> = None;
+        self.log.entries.retain_mut(|e| {
+            if !(e.is_write() && e.sector * 512 >= fs_bytes) {
+                return true;
+            }
+            let Some((j, session::Mark::Op(n))) = session::decode_mark(&e.data) else {
+                return true;
+            };
+            if j != job {
+                return true;
+            }
+            let op = op_of(n);
+            if last == Some(op) {
+                return false;
+            }
+            last = Some(op);
+            let seq = u64::from_le_bytes(e.data[24..32].try_into().unwrap_or([0; 8]));
+            e.data[..512].copy_from_slice(&session::encode_mark(j, session::Mark::Op(op), seq));
+            true
+        });
+    }
+}
+
 /// A way to record jobs.
 pub trait Backend {
     fn kind(&self) -> BackendKind;
@@ -398,8 +428,35 @@ impl Backend for Host {
         work: &Path,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Recording, RecordError> {
-        let start = Instant::now();
         let programs = programs(jobs)?;
+        self.record_with(cfg, work, &mut |mnt, marker| {
+            session::run_jobs(
+                cfg.fs,
+                mnt,
+                marker,
+                &programs,
+                &interrupt::interrupted,
+                progress,
+            )
+        })
+    }
+}
+
+/// What runs on the mounted file system of a host recording: given the mount point and the
+/// marker of its device, the jobs' outcomes (an error of kind `Interrupted` is an interruption).
+pub type SessionFn<'a> = dyn FnMut(&Path, &mut Marker) -> io::Result<Vec<JobOutcome>> + 'a;
+
+impl Host {
+    /// Records whatever `session` does on a fresh `cfg` file system in `work` (see
+    /// [`Backend::record`], which runs `.up` jobs this way; `unplug real --exec` runs an
+    /// application).
+    pub fn record_with(
+        &self,
+        cfg: &FsConfig,
+        work: &Path,
+        session: &mut SessionFn,
+    ) -> Result<Recording, RecordError> {
+        let start = Instant::now();
         let (disk, base) = make_disk(cfg, work)?;
         let log_path = work.join("write.log");
         let export = work.join("export");
@@ -463,15 +520,7 @@ impl Backend for Host {
         g.mounted = true;
         let mut marker = Marker::open(Path::new(&dev), cfg.fs_bytes())
             .map_err(io_err(format!("opening {dev} for marks")))?;
-        let outcomes = session::run_jobs(
-            cfg.fs,
-            &mnt,
-            &mut marker,
-            &programs,
-            &interrupt::interrupted,
-            progress,
-        )
-        .map_err(|e| {
+        let outcomes = session(&mnt, &mut marker).map_err(|e| {
             if e.kind() == io::ErrorKind::Interrupted {
                 RecordError::Interrupted
             } else {

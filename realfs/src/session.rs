@@ -52,16 +52,33 @@ pub enum Event {
     Writeback,
 }
 
+impl Event {
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Commit => "commit",
+            Event::Writeback => "writeback",
+        }
+    }
+}
+
 /// Background events to cause after chosen ops: `(n, events)` runs `events` in order after op
 /// `n` returned (and its mark was written).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schedule {
     pub at: Vec<(usize, Vec<Event>)>,
+    /// Events after every op (`unplug real --exec`, where the number of ops is known only
+    /// after the run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub every: Vec<Event>,
 }
 
 impl Schedule {
     /// Short text: `plain`, or e.g. `commit@2 writeback+commit@3`.
     pub fn name(&self) -> String {
+        if !self.every.is_empty() {
+            let names: Vec<&str> = self.every.iter().map(|e| e.name()).collect();
+            return format!("{} after every call", names.join("+"));
+        }
         if self.at.iter().all(|(_, e)| e.is_empty()) {
             return "plain".into();
         }
@@ -69,13 +86,7 @@ impl Schedule {
             .iter()
             .filter(|(_, e)| !e.is_empty())
             .map(|(n, e)| {
-                let names: Vec<&str> = e
-                    .iter()
-                    .map(|e| match e {
-                        Event::Commit => "commit",
-                        Event::Writeback => "writeback",
-                    })
-                    .collect();
+                let names: Vec<&str> = e.iter().map(|e| e.name()).collect();
                 format!("{}@{n}", names.join("+"))
             })
             .collect::<Vec<_>>()
@@ -87,6 +98,7 @@ impl Schedule {
             .iter()
             .filter(move |(m, _)| *m == n)
             .flat_map(|(_, e)| e.iter().copied())
+            .chain(self.every.iter().copied().filter(move |_| n > 0))
     }
 
     /// The schedules a program of `ops` ops is run under: no events; a commit after every op;
@@ -97,6 +109,7 @@ impl Schedule {
     pub fn all_for(ops: usize) -> Vec<Schedule> {
         let every = |e: Vec<Event>| Schedule {
             at: (1..=ops).map(|n| (n, e.clone())).collect(),
+            every: Vec::new(),
         };
         let mut out = vec![Schedule::default()];
         if ops == 0 {
@@ -110,7 +123,10 @@ impl Schedule {
                 vec![Event::Writeback],
                 vec![Event::Writeback, Event::Commit],
             ] {
-                out.push(Schedule { at: vec![(n, e)] });
+                out.push(Schedule {
+                    at: vec![(n, e)],
+                    every: Vec::new(),
+                });
             }
         }
         out
@@ -205,7 +221,7 @@ pub struct JobOutcome {
 }
 
 /// Writes marks to the block device under the file system.
-pub(crate) struct Marker {
+pub struct Marker {
     dev: OwnedFd,
     /// The byte offset of the reserved area (the file system's size).
     area: u64,
@@ -309,6 +325,38 @@ fn run_job(
     program: &Program,
     schedule: &Schedule,
 ) -> io::Result<JobOutcome> {
+    let program = salted(program, j);
+    run_job_with(fs, mnt, marker, j, schedule, &mut |root, step| {
+        let run = run_with(&program, root, &mut |s| match s {
+            Step::BeforeSetup => Ok(()),
+            Step::AfterSetup => step(0),
+            Step::AfterOp(n) => step(n),
+        });
+        match run {
+            // A failing mark or event is the session's failure, not the program's.
+            Err(RunError::Hook { source, .. }) => Err(source),
+            run => Ok(run.map_err(|e| e.to_string())),
+        }
+    })
+}
+
+/// What a job does in its root: it calls `step(0)` once its starting tree is durable (after a
+/// `syncfs`) and `step(n)` after its op `n` returned (each writes the mark and causes the
+/// schedule's events; an error from `step` must be returned as the session's error), and says
+/// how its own run went.
+pub type JobBody<'a> = dyn FnMut(&StdPath, &mut dyn FnMut(usize) -> io::Result<()>) -> io::Result<Result<RunLog, String>>
+    + 'a;
+
+/// Runs one job whose ops are whatever `body` does in the job's root (a program's ops, or an
+/// application under the tracer: `unplug real --exec`), as the module doc says.
+pub fn run_job_with(
+    fs: FsType,
+    mnt: &StdPath,
+    marker: &mut Marker,
+    j: usize,
+    schedule: &Schedule,
+    body: &mut JobBody,
+) -> io::Result<JobOutcome> {
     let dir = job_dir(mnt, j);
     let root = dir.join("root");
     let aux = dir.join("aux");
@@ -316,29 +364,23 @@ fn run_job(
     std::fs::create_dir(&root)?;
     std::fs::write(&aux, b"aux")?;
     syncfs(mnt)?;
-    let program = salted(program, j);
-    let run = run_with(&program, &root, &mut |step| match step {
-        Step::BeforeSetup => Ok(()),
-        Step::AfterSetup => marker.mark(j, Mark::Op(0)),
-        Step::AfterOp(n) => {
-            marker.mark(j, Mark::Op(n))?;
-            for e in schedule.events_after(n) {
-                cause(fs, e, &root, &aux)?;
-            }
-            Ok(())
+    let run = body(&root, &mut |n| {
+        marker.mark(j, Mark::Op(n))?;
+        for e in schedule.events_after(n) {
+            cause(fs, e, &root, &aux)?;
         }
-    });
-    // A failing mark or event is the session's failure, not the program's.
-    if let Err(RunError::Hook { source, .. }) = run {
-        return Err(source);
-    }
+        Ok(())
+    })?;
     marker.mark(j, Mark::End)?;
     syncfs(mnt)?;
     std::fs::remove_dir_all(&dir)?;
     syncfs(mnt)?;
-    Ok(JobOutcome {
-        run: run.map_err(|e| e.to_string()),
-    })
+    Ok(JobOutcome { run })
+}
+
+/// `syncfs` of the file system holding `dir`.
+pub fn syncfs_of(dir: &StdPath) -> io::Result<()> {
+    syncfs(dir)
 }
 
 // BTRFS_IOC_START_SYNC = _IOR(0x94, 24, __u64); BTRFS_IOC_WAIT_SYNC = _IOW(0x94, 22, __u64)

@@ -24,6 +24,9 @@ pub(crate) struct Converted {
     /// Sidecar files: (file name, content).
     pub(crate) sidecar: Vec<(String, Vec<u8>)>,
     pub(crate) ops: usize,
+    /// Per event of the recording: how many ops the program has once it is converted (an
+    /// event makes none, one or several ops).
+    pub(crate) ops_after: Vec<usize>,
     pub(crate) syncs: usize,
     /// Calls the program cannot express, by kind (the tracer's and the conversion's).
     pub(crate) unsupported: BTreeMap<String, usize>,
@@ -275,8 +278,10 @@ pub(crate) fn convert(
     let setup = setup(&mut c, start);
     c.lines.clear();
     c.ops = 0;
+    let mut ops_after = Vec::with_capacity(rec.events.len());
     for e in &rec.events {
         event(&mut c, e);
+        ops_after.push(c.ops);
     }
     c.flush_stdout();
     let mut text = String::from(header);
@@ -297,6 +302,7 @@ pub(crate) fn convert(
         text,
         sidecar: c.sidecar,
         ops: c.ops,
+        ops_after,
         syncs: c.syncs,
         unsupported: c.unsupported,
     }

@@ -116,7 +116,7 @@ fn round_page(n: u64) -> u64 {
     n.div_ceil(4096) * 4096
 }
 
-impl Tracer {
+impl Tracer<'_> {
     /// Decodes the call `tid` is stopped at.
     pub(crate) fn entry(&mut self, tid: Pid, regs: &user_regs_struct) -> Option<Pending> {
         let a = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];

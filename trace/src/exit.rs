@@ -16,7 +16,7 @@ use crate::{mem, Call};
 const CLOSE_RANGE_UNSHARE: u32 = 1 << 1;
 const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
 
-impl Tracer {
+impl Tracer<'_> {
     /// Finishes `p` for `tid`, whose call returned `ret`.
     pub(crate) fn exit(&mut self, tid: Pid, p: Pending, ret: i64) {
         let site = p.site;

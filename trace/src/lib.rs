@@ -50,6 +50,10 @@ pub struct Options {
     /// The command's standard output goes to the caller's standard error (for a caller whose
     /// own standard output is a report, e.g. JSON).
     pub stdout_to_stderr: bool,
+    /// Polled every 20 ms while the command runs: once it returns true, the command's process
+    /// group is killed and the trace ends with [`TraceError::Stopped`] (a caller's Ctrl-C, where
+    /// the command may be blocked in a call the tracer does not stop at).
+    pub cancel: Option<fn() -> bool>,
 }
 
 /// What a traced command did under the roots.
@@ -213,6 +217,8 @@ pub enum TraceError {
     #[error("the child could not set up tracing (status {0})")]
     Setup(String),
     /// A ptrace or wait call failed.
+    #[error("stopped by the caller")]
+    Stopped,
     #[error("{what}: {err}")]
     Ptrace {
         /// What the tracer was doing.
@@ -236,6 +242,29 @@ pub enum TraceError {
 /// with another architecture's convention); the copies of shared mappings a forked child inherits
 /// are not followed, and `mprotect` making a shared read-only mapping writable is not seen.
 pub fn record(cmd: &[OsString], opts: &Options) -> Result<Recording, TraceError> {
+    run(cmd, opts, None)
+}
+
+/// [`record`], calling `on_event` with each event as it is made, while the task that made it is
+/// stopped (for a call, at its syscall-exit stop: the call has returned and the task has not yet
+/// run on). Returning false stops the trace: every traced process is killed and the result is
+/// [`TraceError::Stopped`].
+///
+/// `unplug real --exec` writes a mark into a block-write log here, so that the log says which
+/// calls had returned before each write.
+pub fn record_with(
+    cmd: &[OsString],
+    opts: &Options,
+    on_event: &mut dyn FnMut(&Event) -> bool,
+) -> Result<Recording, TraceError> {
+    run(cmd, opts, Some(on_event))
+}
+
+fn run(
+    cmd: &[OsString],
+    opts: &Options,
+    hook: Option<&mut dyn FnMut(&Event) -> bool>,
+) -> Result<Recording, TraceError> {
     if cmd.is_empty() {
         return Err(TraceError::EmptyCommand);
     }
@@ -247,9 +276,33 @@ pub fn record(cmd: &[OsString], opts: &Options) -> Result<Recording, TraceError>
     let filter = child::filter()?;
     let argv = child::Argv::new(cmd)?;
     let pid = child::spawn(&argv, &filter, opts.stdout_to_stderr)?;
-    let mut tracer = tracer::Tracer::new(pid, roots, opts.stack_depth);
-    match tracer.run() {
-        Ok(()) => Ok(tracer.into_recording()),
+    let mut tracer = tracer::Tracer::new(pid, roots, opts.stack_depth, hook);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cancelled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = opts.cancel.map(|cancel| {
+        let (done, cancelled) = (done.clone(), cancelled.clone());
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
+            while !done.load(SeqCst) {
+                if cancel() {
+                    cancelled.store(true, SeqCst);
+                    let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    });
+    let result = tracer.run();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
+    match result {
+        Ok(()) if !cancelled.load(std::sync::atomic::Ordering::SeqCst) => {
+            Ok(tracer.into_recording())
+        }
+        Ok(()) => Err(TraceError::Stopped),
         Err(e) => {
             tracer.kill_all();
             Err(e)

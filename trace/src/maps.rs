@@ -1,6 +1,7 @@
 //! Shared writable mappings of traced files. Stores into a mapping are not system calls: the
-//! tracer snapshots a mapping's bytes when it is made and, at msync, munmap, exec and exit, reads
-//! it again and reports the changed ranges as [`Call::Store`]s.
+//! tracer snapshots a mapping's bytes when it is made and, at every traced call of the process
+//! (msync, munmap and exec among them) and at its exit, reads it again and reports the changed
+//! ranges as [`Call::Store`]s: a store is seen at the first traced call after it.
 
 use std::cell::RefCell;
 use std::path::PathBuf;

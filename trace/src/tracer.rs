@@ -32,7 +32,7 @@ pub(crate) struct Task {
 }
 
 /// The tracer's state.
-pub(crate) struct Tracer {
+pub(crate) struct Tracer<'h> {
     root: Pid,
     pub roots: Vec<PathBuf>,
     pub depth: usize,
@@ -45,6 +45,11 @@ pub(crate) struct Tracer {
     exit_status: i32,
     /// What the command's standard output is (`/proc/PID/fd/1` when it started).
     pub stdout: Option<PathBuf>,
+    /// Called with each event as it is made, while the task that made it is stopped; false
+    /// stops the trace (see `stopped`).
+    hook: Option<&'h mut dyn FnMut(&Event) -> bool>,
+    /// The hook asked to stop.
+    stopped: bool,
 }
 
 fn wait_flags() -> WaitPidFlag {
@@ -68,8 +73,13 @@ fn resume(pid: Pid, to_exit: bool, sig: Option<Signal>) -> Result<(), TraceError
     }
 }
 
-impl Tracer {
-    pub(crate) fn new(root: Pid, roots: Vec<PathBuf>, depth: usize) -> Tracer {
+impl<'h> Tracer<'h> {
+    pub(crate) fn new(
+        root: Pid,
+        roots: Vec<PathBuf>,
+        depth: usize,
+        hook: Option<&'h mut dyn FnMut(&Event) -> bool>,
+    ) -> Tracer<'h> {
         let mut tasks = HashMap::new();
         tasks.insert(
             root,
@@ -91,6 +101,8 @@ impl Tracer {
             unsupported: BTreeMap::new(),
             exit_status: 0,
             stdout: mem::fd_path(root, 1),
+            hook,
+            stopped: false,
         }
     }
 
@@ -118,6 +130,9 @@ impl Tracer {
                 }
             };
             self.handle(status)?;
+            if self.stopped {
+                return Err(TraceError::Stopped);
+            }
             if self.tasks.is_empty() && !self.parked.is_empty() {
                 // Their parent died before its clone event: trace them on their own.
                 for pid in std::mem::take(&mut self.parked) {
@@ -202,6 +217,10 @@ impl Tracer {
         let Ok(regs) = ptrace::getregs(tid) else {
             return false;
         };
+        // Stores to shared mappings since the process's last traced call come before this one:
+        // a caller that acts between calls (`unplug real --exec` writes back dirty pages after a
+        // call) must know every store made by then.
+        self.flush_maps(tid);
         let pending = self.entry(tid, &regs);
         let to_exit = pending.is_some();
         if let Some(task) = self.tasks.get_mut(&tid) {
@@ -319,13 +338,17 @@ impl Tracer {
         if let Call::Unsupported { kind, .. } = &call {
             *self.unsupported.entry(kind.clone()).or_default() += 1;
         }
-        self.events.push(Event {
+        let event = Event {
             seq: self.events.len(),
             pid: pid.as_raw(),
             tid: tid.as_raw(),
             call,
             site: site.to_vec(),
-        });
+        };
+        if let Some(hook) = &mut self.hook {
+            self.stopped |= !hook(&event);
+        }
+        self.events.push(event);
     }
 
     /// Whether `path` is under a root.
@@ -374,24 +397,28 @@ impl Tracer {
             .chain(self.parked.iter())
             .copied()
             .collect();
-        for pid in pids {
+        for &pid in &pids {
             let _ = kill(pid, Signal::SIGKILL);
         }
         let _ = nix::sys::signal::killpg(self.root, Signal::SIGKILL);
         self.tasks.clear();
         self.parked.clear();
-        // Every tracee dies of SIGKILL; bound the loop anyway.
-        for _ in 0..100_000 {
-            match waitpid(None, Some(wait_flags())) {
-                Err(Errno::EINTR) => {}
-                Err(_) => break,
-                Ok(_) => {}
+        // Reap the tasks it knows, each until it is gone: not any child (the caller may have
+        // children of its own that live on, e.g. `unplug real`'s storage daemon). Every tracee
+        // dies of SIGKILL; bound the loops anyway.
+        for pid in pids {
+            for _ in 0..1_000 {
+                match waitpid(pid, Some(wait_flags())) {
+                    Err(Errno::EINTR) => {}
+                    Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_) => break,
+                    Ok(_) => {}
+                }
             }
         }
     }
 }
 
-impl Drop for Tracer {
+impl Drop for Tracer<'_> {
     fn drop(&mut self) {
         if !self.tasks.is_empty() || !self.parked.is_empty() {
             self.kill_all();

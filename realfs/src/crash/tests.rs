@@ -292,3 +292,19 @@ fn write_image_bytes() {
     };
     assert!(write_image(&base, &log, &flush, &out).is_err());
 }
+
+#[test]
+fn a_step_of_several_ops_spans_their_crash_points() {
+    // `unplug real --exec`: one traced call became ops 1 to 3 (marks 0 then 3), the next op 4.
+    let plan = show(
+        &[Mark(0), w(0), Flush, Mark(3), w(1), Flush, Mark(4)],
+        4,
+        &PlanOptions::default(),
+    );
+    // A crash before the call's write completed may be after any of its three ops returned
+    // (one mark per op would have said 0..=1 here).
+    assert_eq!(plan, vec!["[] 0..=3 P", "[0] 0..=4 P", "[0, 1] 3..=4 P"]);
+    // One op per mark: the window ends at the next op, as before.
+    let plan = show(&[Mark(0), w(0), Flush, Mark(1)], 1, &PlanOptions::default());
+    assert_eq!(plan, vec!["[] 0..=1 P", "[0] 0..=1 P"]);
+}
