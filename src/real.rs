@@ -287,25 +287,7 @@ fn run_sessions(
             bar.set_length(jobs.len() as u64);
             let rec = backend.record(cfg, jobs, &scratch.0, &mut |n| bar.set_position(n as u64));
             bar.finish_and_clear();
-            let rec = match rec {
-                Ok(r) => r,
-                Err(RecordError::Interrupted) => {
-                    eprintln!("interrupted: everything was cleaned up");
-                    return Err(INTERRUPTED);
-                }
-                // A Ctrl-C from a terminal reaches the tools recording runs (losetup, mkfs, in
-                // unplug's process group) too: their failure is the interruption.
-                Err(e) if unplug_realfs::child::interrupt::interrupted() => {
-                    eprintln!("interrupted (while recording: {e}): everything was cleaned up");
-                    return Err(INTERRUPTED);
-                }
-                Err(e) => {
-                    return Err(input_error(
-                        json,
-                        &format!("{}: recording failed: {e}", cfg.label()),
-                    ))
-                }
-            };
+            let rec = rec.map_err(|e| recording_failed(e, &cfg.label(), json))?;
             let opts = CheckOptions {
                 plan: s.plan.clone(),
                 threads: s.threads,
@@ -336,6 +318,34 @@ fn run_sessions(
         }
     }
     Ok((units, reports))
+}
+
+/// The exit code of a recording that failed (the message is printed).
+pub(crate) fn recording_failed(e: RecordError, label: &str, json: bool) -> u8 {
+    match e {
+        RecordError::Interrupted => {
+            eprintln!("interrupted: everything was cleaned up");
+            INTERRUPTED
+        }
+        // A Ctrl-C from a terminal reaches the tools recording runs (losetup, mkfs, in
+        // unplug's process group) too: their failure is the interruption.
+        e if interrupt::interrupted() => {
+            eprintln!("interrupted (while recording: {e}): everything was cleaned up");
+            INTERRUPTED
+        }
+        e => input_error(json, &format!("{label}: recording failed: {e}")),
+    }
+}
+
+/// The crash-image plan of `--exhaustive-up-to`, `--samples`, `--seed` and `--max-images`.
+fn plan_options(a: &RealArgs) -> PlanOptions {
+    PlanOptions {
+        exhaustive_up_to: a.exhaustive_up_to,
+        samples: a.samples,
+        seed: a.seed,
+        torn: false,
+        max_images: (a.max_images > 0).then_some(a.max_images),
+    }
 }
 
 /// Jobs per host session at most (whole programs are never split): every job's crash images are
@@ -404,13 +414,7 @@ pub(crate) fn real(a: &RealArgs) -> u8 {
         configs,
         backend: a.backend,
         schedules: a.schedules,
-        plan: PlanOptions {
-            exhaustive_up_to: a.exhaustive_up_to,
-            samples: a.samples,
-            seed: a.seed,
-            torn: false,
-            max_images: (a.max_images > 0).then_some(a.max_images),
-        },
+        plan: plan_options(a),
         threads: threads(a.threads),
         keep: &a.keep,
         limits: limits(a),
@@ -629,13 +633,7 @@ fn real_exec(a: &RealArgs, cmd: &str) -> u8 {
         trace_out: a.trace_out.as_deref(),
         configs,
         all_schedules: a.schedules == Schedules::All,
-        plan: PlanOptions {
-            exhaustive_up_to: a.exhaustive_up_to,
-            samples: a.samples,
-            seed: a.seed,
-            torn: false,
-            max_images: (a.max_images > 0).then_some(a.max_images),
-        },
+        plan: plan_options(a),
         threads: a.threads,
         keep: &a.keep,
         limits: limits(a),

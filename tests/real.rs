@@ -138,30 +138,7 @@ fn an_interrupted_run_leaves_nothing_behind() {
             .expect("spawns");
         let pid = child.id();
         std::thread::sleep(Duration::from_millis(wait_ms));
-        // SAFETY: kill(2) on the process group we just made; no memory is involved.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::kill(-(pid as i32), libc::SIGINT)
-        };
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("waits") {
-                break s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "no exit 60 s after Ctrl-C"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut err = String::new();
-        use std::io::Read;
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let (status, err) = interrupt(&mut child, 60);
         assert_eq!(status.code(), Some(130), "after {wait_ms} ms: {err}");
         let left = leftovers(pid);
         assert!(left.is_empty(), "after {wait_ms} ms: {left:#?}");
@@ -169,6 +146,36 @@ fn an_interrupted_run_leaves_nothing_behind() {
 }
 
 use std::os::unix::process::CommandExt;
+
+/// Sends SIGINT to the process group of `child` (as a terminal's Ctrl-C does) and waits for it
+/// to exit, at most `limit_s` seconds: its status and standard error.
+fn interrupt(child: &mut std::process::Child, limit_s: u64) -> (std::process::ExitStatus, String) {
+    // SAFETY: kill(2) on the child's own process group; no memory is involved.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGINT)
+    };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("waits") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(limit_s),
+            "no exit {limit_s} s after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status, err)
+}
 
 /// The vm backend: a Debian kernel in qemu runs the program; the report names that kernel.
 /// Needs scripts/guest-kernel and a static unplug (UNPLUG_STATIC_BIN, or it is built).
@@ -321,30 +328,8 @@ fn an_interrupted_application_run_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: kill(2) on the process group we just made; no memory is involved.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(-(pid as i32), libc::SIGINT)
-    };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("waits") {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no exit 30 s after Ctrl-C (the application's sleep was not killed)"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    // Within 30 s: the application's sleep (60 s) must be killed, not waited for.
+    let (status, err) = interrupt(&mut child, 30);
     assert_eq!(status.code(), Some(130), "{err}");
     let left = leftovers(pid);
     assert!(left.is_empty(), "{left:#?}");

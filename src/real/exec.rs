@@ -27,7 +27,7 @@ use unplug_realfs::check::app::{check_app, AppReport, Judged, APP_JOB};
 use unplug_realfs::check::{CheckError, CheckOptions};
 use unplug_realfs::child::interrupt;
 use unplug_realfs::crash::PlanOptions;
-use unplug_realfs::record::{FsConfig, Host, RecordError};
+use unplug_realfs::record::{FsConfig, Host};
 use unplug_realfs::session::{self, Event, Schedule};
 use unplug_realfs::RunLog;
 
@@ -157,23 +157,7 @@ fn record(
         Ok(vec![outcome])
     });
     bar.finish_and_clear();
-    let rec = match rec {
-        Ok(r) => r,
-        Err(RecordError::Interrupted) => {
-            eprintln!("interrupted: everything was cleaned up");
-            return Err(INTERRUPTED);
-        }
-        Err(e) if interrupt::interrupted() => {
-            eprintln!("interrupted (while recording: {e}): everything was cleaned up");
-            return Err(INTERRUPTED);
-        }
-        Err(e) => {
-            return Err(input_error(
-                json,
-                &format!("{label}: recording failed: {e}"),
-            ))
-        }
-    };
+    let rec = rec.map_err(|e| super::recording_failed(e, label, json))?;
     if let Some(e) = failed {
         return Err(input_error(json, &format!("{label}: {e}")));
     }
@@ -478,8 +462,15 @@ fn text(runs: &[AppRun]) -> String {
     for r in runs {
         let rep = &r.report;
         s += &format!(
-            "{} on {} ({:?} backend, kernel {}), schedule {}: the application made {} traced calls ({} ops, {} syncs) and exited with status {}\n",
-            r.config, rep.fs, rep.backend, rep.kernel, r.schedule, r.calls, r.ops, r.syncs, r.exit_status
+            "{} ({} backend, kernel {}), schedule {}: the application made {} traced calls ({} ops, {} syncs) and exited with status {}\n",
+            r.config,
+            format!("{:?}", rep.backend).to_lowercase(),
+            rep.kernel,
+            r.schedule,
+            r.calls,
+            r.ops,
+            r.syncs,
+            r.exit_status
         );
         if let Some(p) = &r.program {
             s += &format!("  traced program: {p}\n");

@@ -173,42 +173,7 @@ fn contains_reading(
     data: &DataBytes,
     reads: Option<&Reads>,
 ) -> bool {
-    let read = |p: &Path| reads.is_none_or(|r| r.contents.contains(p));
-    class.tree.len() == shape.tree.len()
-        && class.tree.iter().zip(&shape.tree).all(|((p, n), (q, m))| {
-            p == q
-                && match (n, m) {
-                    (
-                        Node::File {
-                            size,
-                            links,
-                            content,
-                            same_file_as,
-                        },
-                        Node::File {
-                            size: s2,
-                            links: l2,
-                            same_file_as: f2,
-                            ..
-                        },
-                    ) => {
-                        size == s2
-                            && links == l2
-                            && same_file_as == f2
-                            && (same_file_as.is_some()
-                                || !read(p)
-                                || tree
-                                    .bytes_at(p)
-                                    .is_some_and(|b| content_holds(content, b, data)))
-                    }
-                    (a, b) => a == b,
-                }
-        })
-}
-
-/// Whether `bytes` (a whole file) is a member of the class content `segments`.
-fn content_holds(segments: &[Segment], bytes: &[u8], data: &DataBytes) -> bool {
-    content_mismatch(segments, bytes, data).is_none()
+    mismatch(class, shape, tree, data, reads).is_none()
 }
 
 /// Where `bytes` (a whole file) first departs from the class content `segments`: the byte
