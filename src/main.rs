@@ -195,7 +195,8 @@ enum Command {
     /// recorded. Needs root, loop devices, qemu-system-common, xfsprogs and btrfs-progs
     /// (`scripts/install-deps`), and for `--backend vm` the guest kernel (`scripts/guest-kernel`).
     ///
-    /// With `--exec 'CMD'` it runs an application instead (the host backend): in a fresh
+    /// With `--exec 'CMD'` it runs an application instead (in a guest too: `--backend vm` with
+    /// `--vm-file` for what it needs there): in a fresh
     /// directory of the recorded file system (its working directory, and `{dir}`), after
     /// `--setup 'CMD'` made the starting tree durable, under the tracer of `unplug trace`, with a
     /// mark in the write log after every traced call. Each crash image's recovered tree is judged
@@ -347,6 +348,9 @@ enum Command {
     /// The guest side of `unplug real --backend vm` (runs inside the VM).
     #[command(name = "__guest", hide = true)]
     Guest { spec: std::path::PathBuf },
+    /// The guest side of `unplug real --exec --backend vm` (runs inside the VM).
+    #[command(name = "__guest-exec", hide = true)]
+    GuestExec { spec: std::path::PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -411,6 +415,13 @@ fn main() -> ExitCode {
                 Err(e) => input::input_error(false, &format!("cannot render the manual page: {e}")),
             }
         }
+        Command::GuestExec { spec } => match real::guest_exec(&spec) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("unplug __guest-exec: {e}");
+                1
+            }
+        },
         Command::Guest { spec } => match unplug_realfs::record::guest_main(&spec) {
             Ok(()) => 0,
             Err(e) => {

@@ -15,6 +15,8 @@ use unplug_realfs::session::{FsType, Job, Schedule};
 
 mod exec;
 
+pub(crate) use exec::guest_exec;
+
 #[derive(clap::Args, Debug)]
 pub(crate) struct RealArgs {
     /// Programs (`.up` files), or directories whose `*.up` files are all run.
@@ -22,7 +24,7 @@ pub(crate) struct RealArgs {
     pub(crate) programs: Vec<PathBuf>,
     /// Run an application instead of programs: a shell command run under the tracer in a fresh
     /// directory of the recorded file system (its working directory; also `{dir}` in the
-    /// command). Host backend only. With `--schedules all`: a plain run, a run with a journal
+    /// command). With `--backend vm`, the files it needs come with --vm-file. With `--schedules all`: a plain run, a run with a journal
     /// commit after every traced call, and one with writeback after every call.
     #[arg(long, value_name = "CMD", conflicts_with = "programs")]
     pub(crate) exec: Option<String>,
@@ -35,6 +37,11 @@ pub(crate) struct RealArgs {
     /// and schedule in its name.
     #[arg(long, value_name = "PROG.up", requires = "exec")]
     pub(crate) trace_out: Option<PathBuf>,
+    /// With --exec --backend vm: a file the application needs in the guest, at the same path
+    /// (repeat; a directory brings its files). An executable brings the shared libraries it
+    /// loads (`ldd`). The guest has busybox in /bin and runs with PATH=/usr/local/bin:/usr/bin:/bin.
+    #[arg(long = "vm-file", value_name = "PATH", requires = "exec")]
+    pub(crate) vm_files: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) checker: crate::checker::CheckerOpts,
     #[command(flatten)]
@@ -592,8 +599,11 @@ fn text(reports: &[RunReport]) -> String {
 fn real_exec(a: &RealArgs, cmd: &str) -> u8 {
     let json = a.json;
     let mut errs = Vec::new();
-    if a.backend != BackendArg::Host {
-        errs.push("--exec runs on the host backend only (--backend host)".to_string());
+    if a.backend == BackendArg::Vm && a.vm_files.is_empty() {
+        errs.push(
+            "--exec --backend vm: give the files the application needs in the guest with --vm-file (its commands, their scripts; shared libraries come with executables)"
+                .to_string(),
+        );
     }
     if a.shard.is_some() {
         errs.push(
@@ -631,6 +641,8 @@ fn real_exec(a: &RealArgs, cmd: &str) -> u8 {
         setup: a.setup.as_deref(),
         checker: &a.checker,
         trace_out: a.trace_out.as_deref(),
+        vm: a.backend == BackendArg::Vm,
+        vm_files: &a.vm_files,
         configs,
         all_schedules: a.schedules == Schedules::All,
         plan: plan_options(a),

@@ -228,41 +228,38 @@ fn the_litmus_corpus_is_sound_on_real_file_systems() {
     assert_eq!(code, 0);
 }
 
-/// `unplug real --exec`: SQLite (rollback journal) traced and run on each file system, its crash
-/// images judged by its checker. Every recovered tree must be one the model predicts for the
-/// traced program, and every tree the checker rejects must be found by the model's own
-/// `--checker` analysis. The rollback journal's deletion is not made durable (no fsync of the
-/// directory), so a crash can bring back the journal of a committed transaction and roll it back:
-/// every file system shows an acknowledged transaction lost.
-#[test]
-fn an_application_runs_end_to_end_on_each_file_system() {
+/// `unplug real --exec`: SQLite (rollback journal) traced and run on each file system (and on
+/// ext4 in a guest with Debian's kernel), its crash images judged by its checker. Every
+/// recovered tree must be one the model predicts for the traced program, and every tree the
+/// checker rejects must be found by the model's own `--checker` analysis. The rollback
+/// journal's deletion is not made durable (no fsync of the directory), so a crash can bring back
+/// the journal of a committed transaction and roll it back: every run shows an acknowledged
+/// transaction lost.
+fn sqlite_rollback_runs(extra: &[&str], configs: usize) -> Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/sqlite-rollback");
     let keep = dir.path().join("kept");
     let prog = dir.path().join("app.up");
-    let (code, v) = run_json(&[
-        "real",
-        "--fs",
-        "ext4",
-        "--fs",
-        "xfs",
-        "--fs",
-        "btrfs",
-        "--schedules",
-        "plain",
-        "--setup",
-        &format!("{}/setup .", app.display()),
-        "--exec",
-        &format!("{}/workload .", app.display()),
-        "--checker",
-        &format!("{}/checker {{dir}}", app.display()),
-        "--keep",
-        keep.to_str().unwrap(),
-        "--trace-out",
-        prog.to_str().unwrap(),
-    ]);
+    let mut args = vec![
+        "real".to_string(),
+        "--schedules".into(),
+        "plain".into(),
+        "--setup".into(),
+        format!("{}/setup .", app.display()),
+        "--exec".into(),
+        format!("{}/workload .", app.display()),
+        "--checker".into(),
+        format!("{}/checker {{dir}}", app.display()),
+        "--keep".into(),
+        keep.display().to_string(),
+        "--trace-out".into(),
+        prog.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, v) = run_json(&args);
     let runs = v["runs"].as_array().expect("runs");
-    assert_eq!(runs.len(), 3, "{v:#}");
+    assert_eq!(runs.len(), configs, "{v:#}");
     for r in runs {
         let rep = &r["report"];
         let fs = rep["fs"].as_str().unwrap();
@@ -292,6 +289,40 @@ fn an_application_runs_end_to_end_on_each_file_system() {
         assert!(Path::new(kept).exists(), "{kept}");
     }
     assert_eq!(code, 1);
+    v
+}
+
+#[test]
+fn an_application_runs_end_to_end_on_each_file_system() {
+    let v = sqlite_rollback_runs(&["--fs", "ext4", "--fs", "xfs", "--fs", "btrfs"], 3);
+    assert_eq!(v["runs"][0]["report"]["backend"], "host");
+}
+
+/// The same in a guest (`--backend vm`): the application, its scripts and its libraries are
+/// copied in (`--vm-file`), and the report names the guest's kernel.
+#[test]
+fn an_application_runs_in_a_guest() {
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("apps/sqlite-rollback");
+    let app = app.display().to_string();
+    let v = sqlite_rollback_runs(
+        &[
+            "--backend",
+            "vm",
+            "--fs",
+            "ext4",
+            "--vm-file",
+            &app,
+            "--vm-file",
+            "/usr/bin/sqlite3",
+        ],
+        1,
+    );
+    let rep = &v["runs"][0]["report"];
+    assert_eq!(rep["backend"], "vm");
+    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let kernel = rep["kernel"].as_str().unwrap();
+    assert_ne!(kernel, host.trim(), "the guest's kernel, not the host's");
+    assert!(kernel.ends_with("-amd64"), "{kernel}");
 }
 
 /// Ctrl-C while an application runs under `--exec`, blocked in a call the tracer does not stop

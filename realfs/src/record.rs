@@ -107,7 +107,7 @@ impl FsConfig {
 
     /// The mount(2) data string: the options, minus `fast_commit` (a mkfs feature), plus
     /// `nouuid` for xfs (images of one base are mounted side by side when checking).
-    pub(crate) fn mount_data(&self) -> String {
+    pub fn mount_data(&self) -> String {
         let mut v: Vec<&str> = self
             .mount_opts
             .split(',')
@@ -576,28 +576,45 @@ pub fn guest_main(spec_path: &Path) -> Result<(), RecordError> {
     let spec: GuestSpec =
         serde_json::from_str(&text).map_err(|e| RecordError::Guest(format!("bad spec: {e}")))?;
     let programs = programs(&spec.jobs)?;
+    let outcomes = guest_session(
+        spec.fs,
+        &spec.mount_data,
+        spec.fs_bytes,
+        &mut |mnt, marker| {
+            session::run_jobs(spec.fs, mnt, marker, &programs, &|| false, &mut |_| {})
+        },
+    )?;
+    let line = serde_json::to_string(&outcomes).map_err(|e| RecordError::Guest(e.to_string()))?;
+    println!("{GUEST_RESULT}{line}");
+    Ok(())
+}
+
+/// In the guest: mounts `/dev/vda` (an `fs` file system of `fs_bytes` bytes, mount data
+/// `mount_data`) on `/mnt`, runs `session` there with the device's marker, and unmounts.
+pub fn guest_session<T>(
+    fs: FsType,
+    mount_data: &str,
+    fs_bytes: u64,
+    session: &mut dyn FnMut(&Path, &mut Marker) -> io::Result<T>,
+) -> Result<T, RecordError> {
     let dev = Path::new("/dev/vda");
     let mnt = Path::new("/mnt");
     std::fs::create_dir_all(mnt).map_err(io_err("creating /mnt"))?;
     rustix::mount::mount(
         dev,
         mnt,
-        spec.fs.name(),
+        fs.name(),
         rustix::mount::MountFlags::empty(),
-        spec.mount_data.as_str(),
+        mount_data,
     )
     .map_err(|e| io_err("mounting /dev/vda")(e.into()))?;
-    let mut marker =
-        Marker::open(dev, spec.fs_bytes).map_err(io_err("opening /dev/vda for marks"))?;
-    let outcomes = session::run_jobs(spec.fs, mnt, &mut marker, &programs, &|| false, &mut |_| {})
-        .map_err(io_err("running the jobs"));
+    let mut marker = Marker::open(dev, fs_bytes).map_err(io_err("opening /dev/vda for marks"))?;
+    let out = session(mnt, &mut marker).map_err(io_err("running the jobs"));
     drop(marker);
     let unmounted = umount(mnt);
-    let outcomes = outcomes?;
+    let out = out?;
     unmounted?;
-    let line = serde_json::to_string(&outcomes).map_err(|e| RecordError::Guest(e.to_string()))?;
-    println!("{GUEST_RESULT}{line}");
-    Ok(())
+    Ok(out)
 }
 
 /// The vm backend (see the module doc).
@@ -615,11 +632,7 @@ impl Backend for Vm {
         work: &Path,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Recording, RecordError> {
-        let start = Instant::now();
         programs(jobs)?;
-        let kernel = crate::vm::find_kernel()?;
-        let unplug = crate::vm::static_binary()?;
-        let (disk, base) = make_disk(cfg, work)?;
         let spec = GuestSpec {
             fs: cfg.fs,
             mount_data: cfg.mount_data(),
@@ -627,27 +640,57 @@ impl Backend for Vm {
             jobs: jobs.to_vec(),
         };
         let spec = serde_json::to_vec(&spec).map_err(|e| RecordError::Guest(e.to_string()))?;
+        let guest = GuestRun {
+            files: vec![("/jobs.json".into(), spec, 0o644)],
+            command: "/unplug __guest /jobs.json".into(),
+            // TCG runs about 10x slower than the host; give long job lists room.
+            timeout: Duration::from_secs(120 + 2 * jobs.len() as u64),
+        };
+        let (mut rec, line) = self.record_with(cfg, work, guest)?;
+        rec.jobs = serde_json::from_str(&line)
+            .map_err(|e| RecordError::Guest(format!("bad result: {e}")))?;
+        progress(rec.jobs.len());
+        Ok(rec)
+    }
+}
+
+/// What a guest runs besides the static unplug (`/unplug`): files to add to its initramfs
+/// (absolute guest path, content, mode), its command (run by `sh` after the devices are up),
+/// which must print one line starting with [`GUEST_RESULT`], and how long it may take.
+pub struct GuestRun {
+    pub files: Vec<(String, Vec<u8>, u32)>,
+    pub command: String,
+    pub timeout: Duration,
+}
+
+impl Vm {
+    /// Boots a guest on a fresh `cfg` file system (`/dev/vda`, every write logged) that runs
+    /// `guest`: the recording (with no job outcomes) and the guest's result line (after
+    /// [`GUEST_RESULT`]). `unplug real --exec --backend vm` runs an application this way.
+    pub fn record_with(
+        &self,
+        cfg: &FsConfig,
+        work: &Path,
+        guest: GuestRun,
+    ) -> Result<(Recording, String), RecordError> {
+        let start = Instant::now();
+        let kernel = crate::vm::find_kernel()?;
+        let unplug = crate::vm::static_binary()?;
+        let (disk, base) = make_disk(cfg, work)?;
         let binary =
             std::fs::read(&unplug).map_err(io_err(format!("reading {}", unplug.display())))?;
         let initramfs = work.join("initramfs.cpio");
-        crate::vm::build_initramfs(
-            &kernel,
-            cfg.fs.name(),
-            &[
-                ("/unplug".into(), binary, 0o755),
-                ("/jobs.json".into(), spec, 0o644),
-                (
-                    "/guest-cmd".into(),
-                    b"/unplug __guest /jobs.json\n".to_vec(),
-                    0o755,
-                ),
-            ],
-            &initramfs,
-        )?;
+        let mut files = guest.files;
+        files.push(("/unplug".into(), binary, 0o755));
+        files.push((
+            "/guest-cmd".into(),
+            format!("{}\n", guest.command).into_bytes(),
+            0o755,
+        ));
+        crate::vm::build_initramfs(&kernel, cfg.fs.name(), &files, &initramfs)?;
         let log_path = work.join("write.log");
         let mut boot = crate::vm::Boot::new(kernel, &initramfs, &disk, &log_path);
-        // TCG runs about 10x slower than the host; give long job lists room.
-        boot.timeout = Duration::from_secs(120 + 2 * jobs.len() as u64);
+        boot.timeout = guest.timeout;
         let run = crate::vm::boot(&boot)?;
         let _ = std::fs::remove_file(&initramfs);
         let out = run.output();
@@ -662,13 +705,11 @@ impl Backend for Vm {
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             )));
         };
-        let outcomes: Vec<JobOutcome> = serde_json::from_str(line)
-            .map_err(|e| RecordError::Guest(format!("bad result: {e}")))?;
-        progress(outcomes.len());
+        let line = line.to_string();
         let log = FileLog(log_path.clone()).read_log()?;
         let _ = std::fs::remove_file(&disk);
         let _ = std::fs::remove_file(&log_path);
-        Ok(Recording {
+        let rec = Recording {
             disk: None,
             fs: cfg.clone(),
             backend: BackendKind::Vm,
@@ -676,8 +717,9 @@ impl Backend for Vm {
             base,
             log,
             fs_bytes: cfg.fs_bytes(),
-            jobs: outcomes,
+            jobs: Vec::new(),
             elapsed: start.elapsed(),
-        })
+        };
+        Ok((rec, line))
     }
 }

@@ -2,7 +2,9 @@
 //! `unplug trace`, with power cuts replayed from its block-write log; each recovered tree judged
 //! by the application's checker and held against the model's states of the traced program.
 //!
-//! The run: a fresh file system (the host backend), a directory `job0/root` on it, the
+//! The run: a fresh file system (on the host, or in a guest: `record_vm`, where the guest runs
+//! `unplug __guest-exec`, the same job, and sends back the converted trace), a directory
+//! `job0/root` on it, the
 //! `--setup` command run there and made durable (`syncfs`), then the `--exec` command under the
 //! tracer. The tracer calls back at every traced call while the calling task is stopped at its
 //! syscall exit; the callback writes an `O_DIRECT` mark to the device (the marks of `.up` runs,
@@ -27,7 +29,7 @@ use unplug_realfs::check::app::{check_app, AppReport, Judged, APP_JOB};
 use unplug_realfs::check::{CheckError, CheckOptions};
 use unplug_realfs::child::interrupt;
 use unplug_realfs::crash::PlanOptions;
-use unplug_realfs::record::{FsConfig, Host};
+use unplug_realfs::record::{FsConfig, Host, RecordError};
 use unplug_realfs::session::{self, Event, Schedule};
 use unplug_realfs::RunLog;
 
@@ -37,6 +39,9 @@ pub(crate) struct Exec<'a> {
     pub(crate) setup: Option<&'a str>,
     pub(crate) checker: &'a CheckerOpts,
     pub(crate) trace_out: Option<&'a Path>,
+    /// `--backend vm`, and the files the guest needs (`--vm-file`).
+    pub(crate) vm: bool,
+    pub(crate) vm_files: &'a [std::path::PathBuf],
     pub(crate) configs: Vec<FsConfig>,
     pub(crate) all_schedules: bool,
     pub(crate) plan: PlanOptions,
@@ -137,43 +142,211 @@ fn record(
     let json = x.json;
     let bar = progress_bar(json);
     bar.set_message(format!("{label}: running the application"));
-    let mut traced: Option<Traced> = None;
-    let mut failed: Option<String> = None;
-    let rec = Host::default().record_with(cfg, scratch, &mut |mnt, marker| {
-        let outcome =
-            session::run_job_with(cfg.fs, mnt, marker, APP_JOB, schedule, &mut |root, step| {
-                match run_app(x, root, step, &bar) {
-                    Ok(t) => {
-                        traced = Some(t);
-                        Ok(Ok(RunLog::default()))
-                    }
-                    Err(AppError::Session(e)) => Err(e),
-                    Err(AppError::App(e)) => {
-                        failed = Some(e.clone());
-                        Ok(Err(e))
-                    }
-                }
-            })?;
-        Ok(vec![outcome])
-    });
+    let app = App {
+        setup: x.setup,
+        exec: x.exec,
+        cancel: Some(interrupt::interrupted),
+    };
+    let recorded = if x.vm {
+        record_vm(x, &app, cfg, schedule, scratch)
+    } else {
+        let mut traced: Option<Result<Traced, String>> = None;
+        Host::default()
+            .record_with(cfg, scratch, &mut |mnt, marker| {
+                let (outcome, t) = app.job(cfg.fs, mnt, marker, schedule, &|n| {
+                    bar.set_position(n as u64)
+                })?;
+                traced = Some(t);
+                Ok(vec![outcome])
+            })
+            .map(|rec| {
+                (
+                    rec,
+                    traced.unwrap_or(Err("the application did not run".into())),
+                )
+            })
+    };
     bar.finish_and_clear();
-    let rec = rec.map_err(|e| super::recording_failed(e, label, json))?;
-    if let Some(e) = failed {
-        return Err(input_error(json, &format!("{label}: {e}")));
-    }
-    match traced {
-        Some(t) => Ok((rec, t)),
-        None => Err(input_error(
-            json,
-            &format!("{label}: the application did not run"),
-        )),
+    let (rec, traced) = recorded.map_err(|e| super::recording_failed(e, label, json))?;
+    traced
+        .map(|t| (rec, t))
+        .map_err(|e| input_error(json, &format!("{label}: {e}")))
+}
+
+/// The traced run: its calls, the application's exit status and the program it became.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Traced {
+    calls: usize,
+    exit_status: i32,
+    conv: crate::trace::convert::Converted,
+}
+
+/// An application's run, where the job runs (the host, or a guest).
+struct App<'a> {
+    setup: Option<&'a str>,
+    exec: &'a str,
+    /// Polled to stop the application (the host's Ctrl-C).
+    cancel: Option<fn() -> bool>,
+}
+
+impl App<'_> {
+    /// The job on the file system mounted at `mnt`: its outcome, and the traced run or why the
+    /// application could not run (an error of the session itself is the error).
+    fn job(
+        &self,
+        fs: unplug_realfs::session::FsType,
+        mnt: &Path,
+        marker: &mut unplug_realfs::session::Marker,
+        schedule: &Schedule,
+        on_call: &dyn Fn(usize),
+    ) -> std::io::Result<(unplug_realfs::session::JobOutcome, Result<Traced, String>)> {
+        let mut traced = Err("the application did not run".to_string());
+        let outcome = session::run_job_with(
+            fs,
+            mnt,
+            marker,
+            APP_JOB,
+            schedule,
+            &mut |root, step| match self.run(root, step, on_call) {
+                Ok(t) => {
+                    traced = Ok(t);
+                    Ok(Ok(RunLog::default()))
+                }
+                Err(AppError::Session(e)) => Err(e),
+                Err(AppError::App(e)) => {
+                    traced = Err(e.clone());
+                    Ok(Err(e))
+                }
+            },
+        )?;
+        Ok((outcome, traced))
     }
 }
 
-/// The traced run: the tracer's recording and the program it became.
-struct Traced {
-    rec: unplug_trace::Recording,
-    conv: crate::trace::convert::Converted,
+/// What the guest of `--backend vm` runs (`unplug __guest-exec SPEC`).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct GuestExec {
+    fs: unplug_realfs::session::FsType,
+    mount_data: String,
+    fs_bytes: u64,
+    setup: Option<String>,
+    exec: String,
+    schedule: Schedule,
+}
+
+/// The guest's side of `--exec --backend vm`: the job on `/dev/vda`, then one result line with
+/// the traced run (converted here, in the guest, where the application's files are).
+pub(crate) fn guest_exec(spec: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(spec).map_err(|e| format!("{}: {e}", spec.display()))?;
+    let g: GuestExec = serde_json::from_str(&text).map_err(|e| format!("bad spec: {e}"))?;
+    let app = App {
+        setup: g.setup.as_deref(),
+        exec: &g.exec,
+        cancel: None,
+    };
+    let (outcome, traced) = unplug_realfs::record::guest_session(
+        g.fs,
+        &g.mount_data,
+        g.fs_bytes,
+        &mut |mnt, marker| app.job(g.fs, mnt, marker, &g.schedule, &|_| {}),
+    )
+    .map_err(|e| e.to_string())?;
+    let line = serde_json::to_string(&(outcome, traced)).map_err(|e| e.to_string())?;
+    crate::out::print(&format!("{}{line}\n", unplug_realfs::record::GUEST_RESULT));
+    Ok(())
+}
+
+/// `--backend vm`: the application runs in a guest booting Debian's kernel, with the files of
+/// `--vm-file` (and the shared libraries the executables among them load).
+fn record_vm(
+    x: &Exec,
+    app: &App,
+    cfg: &FsConfig,
+    schedule: &Schedule,
+    scratch: &Path,
+) -> Result<(unplug_realfs::record::Recording, Result<Traced, String>), RecordError> {
+    let spec = GuestExec {
+        fs: cfg.fs,
+        mount_data: cfg.mount_data(),
+        fs_bytes: cfg.fs_bytes(),
+        setup: app.setup.map(str::to_string),
+        exec: app.exec.to_string(),
+        schedule: schedule.clone(),
+    };
+    let mut files = vm_files(x.vm_files).map_err(RecordError::Config)?;
+    files.push((
+        "/exec.json".into(),
+        serde_json::to_vec(&spec).map_err(|e| RecordError::Guest(e.to_string()))?,
+        0o644,
+    ));
+    let guest = unplug_realfs::record::GuestRun {
+        files,
+        command: "PATH=/usr/local/bin:/usr/bin:/bin /unplug __guest-exec /exec.json".into(),
+        timeout: std::time::Duration::from_secs(600),
+    };
+    let (rec, line) = unplug_realfs::record::Vm.record_with(cfg, scratch, guest)?;
+    let (_outcome, traced): (unplug_realfs::session::JobOutcome, Result<Traced, String>) =
+        serde_json::from_str(&line).map_err(|e| RecordError::Guest(format!("bad result: {e}")))?;
+    Ok((rec, traced))
+}
+
+/// The guest's copies of `paths` (each file at its own absolute path; a directory's files,
+/// recursively) and of every shared library the executables among them load (`ldd`).
+fn vm_files(paths: &[std::path::PathBuf]) -> Result<Vec<(String, Vec<u8>, u32)>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut todo: Vec<std::path::PathBuf> = Vec::new();
+    for p in paths {
+        let p = std::path::absolute(p).map_err(|e| format!("--vm-file {}: {e}", p.display()))?;
+        if p.is_dir() {
+            let mut stack = vec![p];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
+                    let e = e.map_err(|e| e.to_string())?.path();
+                    if e.is_dir() {
+                        stack.push(e);
+                    } else {
+                        todo.push(e);
+                    }
+                }
+            }
+        } else {
+            todo.push(p);
+        }
+    }
+    let mut out: std::collections::BTreeMap<String, (Vec<u8>, u32)> = Default::default();
+    while let Some(p) = todo.pop() {
+        let key = p.display().to_string();
+        if out.contains_key(&key) {
+            continue;
+        }
+        let bytes = std::fs::read(&p).map_err(|e| format!("--vm-file {key}: {e}"))?;
+        let mode = std::fs::metadata(&p)
+            .map_err(|e| format!("--vm-file {key}: {e}"))?
+            .permissions()
+            .mode();
+        if bytes.starts_with(b"\x7fELF") {
+            let ldd = std::process::Command::new("ldd")
+                .arg(&p)
+                .output()
+                .map_err(|e| format!("ldd {key}: {e}"))?;
+            for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+                // `libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)`, or the loader:
+                // `/lib64/ld-linux-x86-64.so.2 (0x...)`.
+                let lib = line
+                    .split("=>")
+                    .nth(1)
+                    .unwrap_or(line)
+                    .split_whitespace()
+                    .next()
+                    .filter(|l| l.starts_with('/'));
+                if let Some(lib) = lib {
+                    todo.push(lib.into());
+                }
+            }
+        }
+        out.insert(key, (bytes, mode));
+    }
+    Ok(out.into_iter().map(|(k, (b, m))| (k, b, m)).collect())
 }
 
 fn run_one(x: &Exec, cfg: &FsConfig, schedule: &Schedule) -> Result<AppRun, u8> {
@@ -271,8 +444,8 @@ fn run_one(x: &Exec, cfg: &FsConfig, schedule: &Schedule) -> Result<AppRun, u8> 
         around,
         config: cfg.label(),
         schedule: schedule.name(),
-        exit_status: t.rec.exit_status,
-        calls: t.rec.events.len(),
+        exit_status: t.exit_status,
+        calls: t.calls,
         ops: t.conv.ops,
         syncs: t.conv.syncs,
         program: kept,
@@ -346,79 +519,85 @@ enum AppError {
     App(String),
 }
 
-/// Runs the setup, then the command under the tracer with a mark after every call.
-fn run_app(
-    x: &Exec,
-    root: &Path,
-    step: &mut dyn FnMut(usize) -> std::io::Result<()>,
-    bar: &indicatif::ProgressBar,
-) -> Result<Traced, AppError> {
-    let root = std::fs::canonicalize(root).map_err(AppError::Session)?;
-    let quoted = crate::checker::shell_quote(&root.display().to_string());
-    if let Some(setup) = x.setup {
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(setup.replace("{dir}", &quoted))
-            .current_dir(&root)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .status()
-            .map_err(|e| AppError::App(format!("--setup: cannot run sh: {e}")))?;
-        if !status.success() {
-            return Err(AppError::App(format!("--setup failed: {status}")));
+impl App<'_> {
+    /// Runs the setup, then the command under the tracer with a mark after every call.
+    fn run(
+        &self,
+        root: &Path,
+        step: &mut dyn FnMut(usize) -> std::io::Result<()>,
+        on_call: &dyn Fn(usize),
+    ) -> Result<Traced, AppError> {
+        let root = std::fs::canonicalize(root).map_err(AppError::Session)?;
+        let quoted = crate::checker::shell_quote(&root.display().to_string());
+        if let Some(setup) = self.setup {
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(setup.replace("{dir}", &quoted))
+                .current_dir(&root)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_err(|e| AppError::App(format!("--setup: cannot run sh: {e}")))?;
+            if !status.success() {
+                return Err(AppError::App(format!("--setup failed: {status}")));
+            }
         }
+        session::syncfs_of(&root).map_err(AppError::Session)?;
+        let start = crate::trace::tree::snapshot(&root)
+            .map_err(|e| AppError::App(format!("reading the starting tree: {e}")))?;
+        step(0).map_err(AppError::Session)?;
+        let cmd: Vec<OsString> = vec![
+            "sh".into(),
+            "-c".into(),
+            format!("cd {quoted} && {}", self.exec.replace("{dir}", &quoted)).into(),
+        ];
+        let opts = unplug_trace::Options {
+            roots: vec![root.clone()],
+            stack_depth: 8,
+            // Standard output is the report.
+            stdout_to_stderr: true,
+            cancel: self.cancel,
+        };
+        let mut calls = 0usize;
+        let mut session_err: Option<std::io::Error> = None;
+        let rec = unplug_trace::record_with(&cmd, &opts, &mut |_event| {
+            calls += 1;
+            on_call(calls);
+            if let Err(e) = step(calls) {
+                session_err = Some(e);
+                return false;
+            }
+            !self.cancel.is_some_and(|c| c())
+        });
+        if let Some(e) = session_err {
+            return Err(AppError::Session(e));
+        }
+        let rec = match rec {
+            Ok(r) => r,
+            Err(unplug_trace::TraceError::Stopped) => {
+                return Err(AppError::Session(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "interrupted",
+                )))
+            }
+            Err(e) => return Err(AppError::App(format!("tracing failed: {e}"))),
+        };
+        let roots = [crate::trace::convert::Root {
+            real: root.clone(),
+            prefix: Vec::new(),
+        }];
+        let header = format!(
+            "# traced by `unplug real --exec` from: {}\n# the command exited with status {}\n",
+            self.exec.replace('\n', " "),
+            rec.exit_status
+        );
+        let conv = crate::trace::convert::convert(&roots, &[(0, start)], &rec, "app.data", &header);
+        Ok(Traced {
+            calls: rec.events.len(),
+            exit_status: rec.exit_status,
+            conv,
+        })
     }
-    session::syncfs_of(&root).map_err(AppError::Session)?;
-    let start = crate::trace::tree::snapshot(&root)
-        .map_err(|e| AppError::App(format!("reading the starting tree: {e}")))?;
-    step(0).map_err(AppError::Session)?;
-    let cmd: Vec<OsString> = vec![
-        "sh".into(),
-        "-c".into(),
-        format!("cd {quoted} && {}", x.exec.replace("{dir}", &quoted)).into(),
-    ];
-    let opts = unplug_trace::Options {
-        roots: vec![root.clone()],
-        stack_depth: 8,
-        // Standard output is the report.
-        stdout_to_stderr: true,
-        cancel: Some(interrupt::interrupted),
-    };
-    let mut calls = 0usize;
-    let mut session_err: Option<std::io::Error> = None;
-    let rec = unplug_trace::record_with(&cmd, &opts, &mut |_event| {
-        calls += 1;
-        bar.set_position(calls as u64);
-        if let Err(e) = step(calls) {
-            session_err = Some(e);
-            return false;
-        }
-        !interrupt::interrupted()
-    });
-    if let Some(e) = session_err {
-        return Err(AppError::Session(e));
-    }
-    let rec = match rec {
-        Ok(r) => r,
-        Err(unplug_trace::TraceError::Stopped) => {
-            return Err(AppError::Session(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
-                "interrupted",
-            )))
-        }
-        Err(e) => return Err(AppError::App(format!("tracing failed: {e}"))),
-    };
-    let roots = [crate::trace::convert::Root {
-        real: root.clone(),
-        prefix: Vec::new(),
-    }];
-    let header = format!(
-        "# traced by `unplug real --exec` from: {}\n# the command exited with status {}\n",
-        x.exec.replace('\n', " "),
-        rec.exit_status
-    );
-    let conv = crate::trace::convert::convert(&roots, &[(0, start)], &rec, "app.data", &header);
-    Ok(Traced { rec, conv })
 }
 
 /// Writes the program and its data directory (`NAME.data` beside it).

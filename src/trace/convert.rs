@@ -19,6 +19,7 @@ pub(crate) struct Root {
 }
 
 /// The program and what goes beside it.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Converted {
     pub(crate) text: String,
     /// Sidecar files: (file name, content).
