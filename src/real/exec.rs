@@ -2,18 +2,17 @@
 //! `unplug trace`, with power cuts replayed from its block-write log; each recovered tree judged
 //! by the application's checker and held against the model's states of the traced program.
 //!
-//! The run: a fresh file system (on the host, or in a guest: `record_vm`, where the guest runs
-//! `unplug __guest-exec`, the same job, and sends back the converted trace), a directory
-//! `job0/root` on it, the
-//! `--setup` command run there and made durable (`syncfs`), then the `--exec` command under the
-//! tracer. The tracer calls back at every traced call while the calling task is stopped at its
-//! syscall exit; the callback writes an `O_DIRECT` mark to the device (the marks of `.up` runs,
-//! numbered by call) and causes the schedule's background events. The marks go below the file
-//! system (the reserved area past its end) and without a flush, so they order nothing the file
-//! system does: each only says which calls had returned before the writes after it. After the
-//! run, the trace is converted to a program exactly as `unplug trace` does, and the marks are
-//! renumbered from calls to the ops the calls became. From there the check is realfs's
-//! (`check::app`).
+//! The run: a fresh file system, on the host or in a guest (`record_vm`: the guest runs `unplug
+//! __guest-exec`, the same job, and sends back the converted trace); a directory `job0/root` on
+//! it; the `--setup` command run there and made durable (`syncfs`); then the `--exec` command
+//! under the tracer. The tracer calls back at every traced call while the calling task is
+//! stopped at its syscall exit; the callback writes an `O_DIRECT` mark to the device (the marks
+//! of `.up` runs, numbered by call) and causes the schedule's background events. The marks go
+//! below the file system (the reserved area past its end) and without a flush, so they order
+//! nothing the file system does: each only says which calls had returned before the writes
+//! after it. After the run, the trace is converted to a program exactly as `unplug trace` does,
+//! and the marks are renumbered from calls to the ops the calls became. From there the check is
+//! realfs's (`check::app`).
 
 use super::{progress_bar, threads, Scratch, INTERRUPTED};
 use crate::checker::{AppChecker, CheckerOpts};
@@ -502,10 +501,22 @@ fn model_side(x: &Exec, c: &AppChecker, run: &mut AppRun) {
         ));
         return;
     }
+    let bar = progress_bar(x.json);
+    bar.set_message(format!(
+        "{}: the checker on the model's {} predicted classes",
+        run.config,
+        classes.len()
+    ));
+    bar.set_length(classes.len() as u64);
     let rejected: Vec<usize> = (0..classes.len())
         .into_par_iter()
-        .filter(|&i| !interrupt::interrupted() && rejects(&classes[i], 0..=usize::MAX))
+        .filter(|&i| {
+            let r = !interrupt::interrupted() && rejects(&classes[i], 0..=usize::MAX);
+            bar.inc(1);
+            r
+        })
         .collect();
+    bar.finish_and_clear();
     let seen = &run.report.observed;
     run.model_rejected_seen = Some(rejected.iter().filter(|i| seen.contains(i)).count());
     run.model_rejected_classes = Some(rejected.len());
