@@ -365,3 +365,32 @@ fn an_interrupted_application_run_leaves_nothing_behind() {
     let left = leftovers(pid);
     assert!(left.is_empty(), "{left:#?}");
 }
+
+/// ext4 data=journal: a write of several pages takes a handle per page, each journaling the
+/// page's data with the size up to it (ext4.data-journal with ext4.page-handles), so the model
+/// predicts only prefixes of pages, and a rename after the write commits after all of them. The
+/// real kernel must show nothing else: no image of these programs is unsound, and their
+/// properties (a prefix of the data; the renamed file whole) hold on every image.
+#[test]
+fn ext4_data_journal_long_writes_persist_page_by_page() {
+    let (code, v) = run_json(&[
+        "real",
+        "litmus/alice-a6-multiblock-prefix.up",
+        "litmus/journal-long-write-rename.up",
+        "--fs",
+        "ext4",
+        "--mount-opts",
+        "data=journal",
+    ]);
+    let r = &v["runs"][0];
+    assert_eq!(r["mount_opts"], "data=journal", "{v:#}");
+    assert_eq!(r["unsound"], 0, "{r:#}");
+    assert!(r["images_checked"].as_u64().unwrap() > 100, "{r:#}");
+    for p in r["programs"].as_array().unwrap() {
+        for prop in p["properties"].as_array().unwrap() {
+            assert!(prop["images"].as_u64().unwrap() > 0, "{prop:#}");
+            assert_eq!(prop["violated"], 0, "{}: {prop:#}", p["program"]);
+        }
+    }
+    assert_eq!(code, 0);
+}

@@ -208,11 +208,7 @@ impl Analysis {
         let layout = if self.per_block {
             Layout::per_block(trace, model.unit())
         } else {
-            if model.splits_last_block() {
-                Layout::with_last_blocks(trace, model.unit())
-            } else {
-                Layout::new(trace, model.unit())
-            }
+            model.layout(trace)
         };
         let persistence =
             unplug_model::persist::build_dropping(model, trace, layout, self.drop_rule.as_deref());

@@ -106,7 +106,24 @@ impl Layout {
         Self::build(trace, unit, true, true)
     }
 
+    /// The reduced layout with the extra cuts a model asks for: where each write's last block
+    /// starts, and at every page of a write of several pages (see
+    /// [`crate::ModelSpec::splits_pages`]).
+    pub fn for_model(trace: &Trace, unit: u64, last_blocks: bool, pages: bool) -> Self {
+        Self::build_with(trace, unit, false, last_blocks, pages)
+    }
+
     fn build(trace: &Trace, unit: u64, per_block: bool, last_blocks: bool) -> Self {
+        Self::build_with(trace, unit, per_block, last_blocks, false)
+    }
+
+    fn build_with(
+        trace: &Trace,
+        unit: u64,
+        per_block: bool,
+        last_blocks: bool,
+        pages: bool,
+    ) -> Self {
         // The cuts of every file apply to every file: two inodes that may appear at one path
         // (the old and the new file of a replace-by-rename) then share a layout, so crash states
         // compare chunk by chunk.
@@ -114,6 +131,13 @@ impl Layout {
             trace.cuts.values().flatten().copied().collect();
         if last_blocks {
             all.extend(trace.last_blocks.values().flatten().copied());
+        }
+        if pages {
+            for d in trace.ops.iter().flat_map(|o| &o.dirtied) {
+                if let Some(r) = page_handled(d) {
+                    all.extend(r.map(|p| p * crate::volatile::BLOCK));
+                }
+            }
         }
         let end_block = all.iter().max().copied().unwrap_or(0).div_ceil(unit);
         let mut block_cuts = std::collections::BTreeSet::new();
@@ -160,4 +184,15 @@ impl Layout {
         let (b, e) = self.by_ino.get(&ino).copied().unwrap_or((0, 0));
         b..e
     }
+}
+
+/// The pages of a write that takes a journal handle per page (ext4 data=journal), each its own
+/// chunk: a write() (not a store through a mapping) across 2 to
+/// [`MAX_SIZE_STEPS`](crate::persist::posix::MAX_SIZE_STEPS) pages. Longer writes keep one
+/// chunk per run (their page-by-page sizes are elided).
+pub fn page_handled(d: &crate::volatile::Dirty) -> Option<std::ops::Range<u64>> {
+    let block = crate::volatile::BLOCK;
+    let (first, end) = (d.start / block, d.end.div_ceil(block));
+    (!d.mapped && end - first >= 2 && end - first <= crate::persist::posix::MAX_SIZE_STEPS)
+        .then_some(first..end + 1)
 }

@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use unplug_explorer::{guarantee, Analysis};
 use unplug_model::persist::{self, seq};
-use unplug_model::{Layout, ModelSpec, Program};
+use unplug_model::{ModelSpec, Program};
 
 fn corpus() -> Vec<(String, Program)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../litmus");
@@ -44,12 +44,7 @@ fn corpus() -> Vec<(String, Program)> {
 /// as the explorer builds it.
 fn carried(prog: &Program, model: &ModelSpec) -> BTreeSet<&'static str> {
     let trace = unplug_model::execute(prog).expect("litmus programs run");
-    let layout = if model.splits_last_block() {
-        Layout::with_last_blocks(&trace, model.unit())
-    } else {
-        Layout::new(&trace, model.unit())
-    };
-    let p = unplug_model::persist::build(model, &trace, layout);
+    let p = unplug_model::persist::build(model, &trace, model.layout(&trace));
     let effects = p
         .effects
         .iter()

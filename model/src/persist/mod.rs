@@ -92,6 +92,13 @@ pub trait FsModel: Sync {
     fn splits_last_block(&self) -> bool {
         false
     }
+    /// Whether the model treats each page of a write of several pages apart (a journal handle
+    /// per page that carries the page's data: ext4 data=journal), so the layout must cut at
+    /// every page of such a write. `model` is this file system's spec.
+    fn splits_pages(&self, model: &ModelSpec) -> bool {
+        let _ = model;
+        false
+    }
     /// Builds the effects, edges and floors of the builder's trace under `model`.
     fn build(&self, model: &ModelSpec, b: &mut Builder<'_>);
 }
@@ -241,6 +248,26 @@ impl ModelSpec {
     /// the write (xfs: the on-disk size follows that block's data), so the layout must cut there.
     pub fn splits_last_block(&self) -> bool {
         self.fs().splits_last_block()
+    }
+
+    /// Whether the layout must cut at every page of a write of several pages (see
+    /// [`FsModel::splits_pages`]).
+    pub fn splits_pages(&self) -> bool {
+        match self {
+            ModelSpec::Torn { base, .. } => base.splits_pages(),
+            m => m.fs().splits_pages(m),
+        }
+    }
+
+    /// The layout of `trace`'s files under this model: maximal runs of interchangeable blocks,
+    /// cut where the model treats blocks apart.
+    pub fn layout(&self, trace: &crate::volatile::Trace) -> crate::layout::Layout {
+        crate::layout::Layout::for_model(
+            trace,
+            self.unit(),
+            self.splits_last_block(),
+            self.splits_pages(),
+        )
     }
 
     /// Whether a unit being written when the power fails may hold garbage.

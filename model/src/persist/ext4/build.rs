@@ -94,7 +94,14 @@ impl Builder<'_> {
                 .map(|d| d.end.div_ceil(BLOCK) - d.start / BLOCK)
                 .sum();
             let one_handle = pages <= 1;
-            if !opts.delalloc && !one_handle {
+            // data=journal: each page's handle carries the page's data with its size.
+            let mut carried = BTreeSet::new();
+            if !opts.delalloc && !one_handle && st.journal() && self.enabled(&EXT4_DATA_JOURNAL) {
+                if let Some(c) = self.ext4_journal_pages(&mut st, k, facts, &dirty) {
+                    carried = c;
+                }
+            }
+            if !opts.delalloc && !one_handle && carried.is_empty() {
                 self.ext4_page_sizes(&mut st, k, facts, &dirty);
             }
             if !opts.delalloc && one_handle {
@@ -113,7 +120,9 @@ impl Builder<'_> {
                 st.da_alloc_close.insert(ino, k);
             }
             for (c, _) in dirty {
-                self.ext4_block(&mut st, k, facts, c, one_handle);
+                if !carried.contains(&c) {
+                    self.ext4_block(&mut st, k, facts, c, one_handle);
+                }
             }
             self.ext4_writeback(&mut st, k, facts);
             if let Some((v, rule)) = self.ext4_floor(&st, k, facts) {
@@ -253,6 +262,72 @@ impl Builder<'_> {
                 st.data_touched.insert((k, ino));
             }
         }
+    }
+
+    /// data=journal, a write of several pages: one handle per page (ext4_write_begin and
+    /// ext4_journalled_write_end), each journaling the page's data, its allocation and
+    /// i_disksize up to the page's end, committed in page order: a chain of effects, each
+    /// carrying its page's chunks (the layout cuts every page of such a write, see
+    /// `Layout::for_model`). The chunks carried; None (nothing built) when the write is not
+    /// cut per page (a store, or more pages than the size steps allow).
+    fn ext4_journal_pages(
+        &mut self,
+        st: &mut State,
+        k: usize,
+        facts: &OpFacts,
+        dirty: &[(usize, Ino)],
+    ) -> Option<BTreeSet<usize>> {
+        if facts
+            .dirtied
+            .iter()
+            .any(|d| crate::layout::page_handled(d).is_none())
+        {
+            return None;
+        }
+        let mut pages: BTreeMap<(Ino, u64), Vec<usize>> = BTreeMap::new();
+        for &(c, ino) in dirty {
+            let chunk = &self.layout.chunks[c];
+            let page = chunk.start() / BLOCK;
+            if (chunk.end() - 1) / BLOCK != page || self.mapped(facts, c) {
+                return None;
+            }
+            pages.entry((ino, page)).or_default().push(c);
+        }
+        let mut carried = BTreeSet::new();
+        for (j, ((ino, page), chunks)) in pages.into_iter().enumerate() {
+            let mut assigns = Vec::new();
+            if let Some((eino, new_size)) = facts.extends {
+                let old = st.vsize.get(&ino).copied().unwrap_or(0);
+                let size = ((page + 1) * BLOCK).min(new_size);
+                if eino == ino && size > old {
+                    assigns.push(Assign::Size {
+                        ino,
+                        size,
+                        holes_from: None,
+                    });
+                }
+            }
+            let e = self.push(
+                k,
+                EffectKind::Meta(assigns),
+                format!("m{k}.s{j}"),
+                &EXT4_JOURNAL_PREFIX,
+            );
+            for c in chunks {
+                if self.ext4_unallocated(st, c, k) {
+                    st.allocated_by.insert(c, e);
+                }
+                let v = self.value_after(k, c);
+                self.assign_blocks(e, c, v, &EXT4_DATA_JOURNAL);
+                carried.insert(c);
+            }
+            if let Some(prev) = st.last_meta {
+                self.edge(prev, e, &EXT4_PAGE_HANDLES);
+            }
+            st.last_meta = Some(e);
+            st.data_touched.insert((k, ino));
+        }
+        Some(carried)
     }
 
     /// A write (or store) of one page without delalloc is one handle: per chunk, an effect of

@@ -45,8 +45,8 @@ crate::rules! {
         "nodelalloc with data=ordered: blocks are allocated by the write itself (written extents), the inode goes on the ordered list of that transaction, and the commit waits for the data: a new block becomes visible with its data, together with the op's metadata (size included).",
         "fs/ext4/inode.c ext4_write_begin/ext4_get_block and ext4_map_blocks (ordered list for new, written blocks); ext4_should_dioread_nolock is off without delalloc (fs/ext4/ext4_jbd2.h); docs/SEMANTICS.md E4, E9";
     EXT4_PAGE_HANDLES = "ext4.page-handles", Implementation,
-        "Without delalloc, write() and page faults take one journal handle per page: a write of several pages is not atomic; its on-disk size grows a page at a time, and its pages may persist separately (modelled as in any order after the metadata before the write: more states than the kernel's prefix of pages).",
-        "fs/ext4/inode.c ext4_write_begin (ext4_journal_start per page, EXT4_HT_WRITE_PAGE), ext4_write_end (i_disksize per page), ext4_page_mkwrite; mm/filemap.c generic_perform_write; docs/SEMANTICS.md E9, M6, section 6 (ALICE: multi-block append)";
+        "Without delalloc, write() and page faults take one journal handle per page: a write of several pages is not atomic; its on-disk size grows a page at a time. In data=journal each handle journals its page's data with that size, so the file is a prefix of pages; in the other modes its pages may persist separately (modelled as in any order after the metadata before the write: more states than the kernel's prefix of pages).",
+        "fs/ext4/inode.c ext4_write_begin (ext4_journal_start per page, EXT4_HT_WRITE_PAGE), ext4_write_end and ext4_journalled_write_end (i_disksize per page; data=journal: the page's buffers journaled in the same handle), ext4_page_mkwrite; mm/filemap.c generic_perform_write; docs/SEMANTICS.md E9, M6, section 6 (ALICE: multi-block append)";
     EXT4_WRITEBACK_STALE = "ext4.writeback-stale", Documented,
         "data=writeback with nodelalloc: the write's allocation commits with its metadata but its data is not ordered before it, so after a crash a newly allocated block can show stale bytes from another file.",
         "Documentation/admin-guide/ext4.rst data=writeback; fs/ext4/ext4_jbd2.h ext4_should_dioread_nolock (no unwritten extents without delalloc); docs/SEMANTICS.md E1, E4, E9";
@@ -105,6 +105,9 @@ fn fast_commit(m: &ModelSpec) -> bool {
 }
 
 impl FsModel for Ext4 {
+    fn splits_pages(&self, model: &ModelSpec) -> bool {
+        journal(model) // ext4.data-journal: a handle per page carries the page's data
+    }
     fn name(&self) -> &'static str {
         "ext4"
     }
