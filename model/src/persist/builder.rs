@@ -202,7 +202,7 @@ pub(crate) struct SizeNeed {
 
 /// The most part-way sizes [`Builder::writeback_sizes`] gives the rest of an append after an
 /// msync's step (beyond it, the rest keeps only its whole size).
-const MAX_PART_WAY: u64 = 4096;
+pub(crate) const MAX_PART_WAY: u64 = 4096;
 
 impl Builder<'_> {
     /// The 4 KiB block holding chunk `c`'s first unit, as (inode, block index): allocation

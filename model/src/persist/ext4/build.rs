@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::layout::BlockValue;
+use crate::persist::builder::MAX_PART_WAY;
 use crate::persist::posix::MAX_SIZE_STEPS;
 use crate::persist::EffectKind;
 use crate::rules::{self, Rule};
@@ -94,6 +95,10 @@ impl Builder<'_> {
                 .map(|d| d.end.div_ceil(BLOCK) - d.start / BLOCK)
                 .sum();
             let one_handle = pages <= 1;
+            // The size before the op, of the file it extends (for the writeback's page sizes).
+            let old_size = facts
+                .extends
+                .map(|(ino, _)| st.vsize.get(&ino).copied().unwrap_or(0));
             // data=journal: each page's handle carries the page's data with its size.
             let mut carried = BTreeSet::new();
             if !opts.delalloc && !one_handle && st.journal() && self.enabled(&EXT4_DATA_JOURNAL) {
@@ -124,7 +129,7 @@ impl Builder<'_> {
                     self.ext4_block(&mut st, k, facts, c, one_handle);
                 }
             }
-            self.ext4_writeback(&mut st, k, facts);
+            self.ext4_writeback(&mut st, k, facts, old_size.unwrap_or(0));
             if let Some((v, rule)) = self.ext4_floor(&st, k, facts) {
                 self.floor(k, v, rule);
             }
@@ -483,19 +488,43 @@ impl Builder<'_> {
     /// delalloc: an append's on-disk size moves at writeback, after the op; auto_da_alloc:
     /// releasing an open file description after a truncate to 0 starts that writeback, so the
     /// next metadata follows it.
-    fn ext4_writeback(&mut self, st: &mut State, k: usize, facts: &OpFacts) {
+    fn ext4_writeback(&mut self, st: &mut State, k: usize, facts: &OpFacts, old_size: u64) {
         if let (true, Some((ino, size))) = (st.opts.delalloc, facts.extends) {
-            // Part-way sizes an msync of a range of the append needs (ext4.msync-range-size):
-            // a chain of writeback sizes before the whole one.
-            let e = self.writeback_sizes(
-                k,
-                ino,
-                size,
-                &st.msync_steps,
-                st.meta_upto[k],
-                &EXT4_DELALLOC,
-                &EXT4_MSYNC_SIZE,
-            );
+            let msync = st
+                .msync_steps
+                .get(&k)
+                .is_some_and(|s| s.iter().any(|(i, _)| *i == ino));
+            let e = if !msync && self.enabled(&EXT4_WRITEBACK_PAGES) {
+                // ext4.writeback-page-sizes: the size may stop at any page boundary inside
+                // the append (one mapped extent at a time), up to MAX_PART_WAY of them.
+                let first = old_size / BLOCK + 1;
+                let last = size.div_ceil(BLOCK);
+                let mut steps: BTreeMap<usize, BTreeSet<(Ino, u64)>> = BTreeMap::new();
+                if last.saturating_sub(first) <= MAX_PART_WAY {
+                    steps.insert(k, (first..last).map(|b| (ino, b * BLOCK)).collect());
+                }
+                self.writeback_sizes(
+                    k,
+                    ino,
+                    size,
+                    &steps,
+                    st.meta_upto[k],
+                    &EXT4_DELALLOC,
+                    &EXT4_WRITEBACK_PAGES,
+                )
+            } else {
+                // Part-way sizes an msync of a range of the append needs
+                // (ext4.msync-range-size): a chain of writeback sizes before the whole one.
+                self.writeback_sizes(
+                    k,
+                    ino,
+                    size,
+                    &st.msync_steps,
+                    st.meta_upto[k],
+                    &EXT4_DELALLOC,
+                    &EXT4_MSYNC_SIZE,
+                )
+            };
             st.writebacks.entry(ino).or_default().push(e);
         }
         if let (true, Some(ino)) = (st.opts.auto_da_alloc, facts.released) {

@@ -35,6 +35,9 @@ crate::rules! {
     EXT4_MSYNC_SIZE = "ext4.msync-range-size", Implementation,
         "msync(MS_SYNC) writes back the range: its delayed blocks are allocated and the on-disk size moves to cover them (capped at the file size) in the writeback's handle, which moves i_datasync_tid, so the msync's commit makes that size durable: at least the end of the range's last new page, or the file size. (An append's writeback-time size is split there, since only the range is written back.)",
         "fs/ext4/inode.c mpage_map_and_submit_extent (i_disksize = min(i_size, end of the submitted pages), ext4_mark_inode_dirty), ext4_do_update_inode (need_datasync -> ext4_update_inode_fsync_trans); fs/ext4/fsync.c ext4_sync_file (file_write_and_wait_range, then ext4_fsync_journal with i_datasync_tid); mm/msync.c vfs_fsync_range(datasync=1); docs/SEMANTICS.md E7, E8, M1, M2";
+    EXT4_WRITEBACK_PAGES = "ext4.writeback-page-sizes", Implementation,
+        "delalloc writeback maps and submits an append one extent at a time and moves the on-disk size after each to the end of the pages submitted so far (capped at the file size), so a commit can make any page boundary inside the append the durable size, ahead of data still in flight (an overwritten page is not ordered).",
+        "fs/ext4/inode.c mpage_map_and_submit_extent (disksize = first_page << PAGE_SHIFT, then ext4_mark_inode_dirty, after each extent); observed by unplug real: a truncate-then-append cut at a page boundary on Linux 6.18, and SQLite's WAL cut at 4 KiB on Debian's 6.1 (docs/REAL-APPS.md); litmus/ext4-writeback-page-size.up";
     EXT4_FSYNC_DIR = "ext4.fsync-dir-full-commit", Implementation,
         "fsync or fdatasync of a directory forces a full journal commit: every metadata change issued before it is durable.",
         "fs/ext4/fsync.c ext4_fsync_journal (non-regular inode -> ext4_force_commit); docs/SEMANTICS.md E5";
@@ -170,6 +173,7 @@ impl FsModel for Ext4 {
             RuleUse::new(&EXT4_PAGE_HANDLES, nodelalloc),
             RuleUse::new(&EXT4_FSYNC_ALLOC, delalloc),
             RuleUse::new(&EXT4_MSYNC_SIZE, delalloc),
+            RuleUse::new(&EXT4_WRITEBACK_PAGES, delalloc),
             RuleUse::new(&EXT4_AUTO_DA_ALLOC_RENAME, auto_da_alloc),
             RuleUse::new(&EXT4_AUTO_DA_ALLOC_CLOSE, auto_da_alloc),
             RuleUse::new(&EXT4_FAST_COMMIT, fast_commit),
