@@ -209,7 +209,10 @@ fn table_json_shape() {
 #[test]
 fn explain_cites_the_rule_that_allows_append_zeros() {
     let f = "tests/cmd/explain-append-zeros.up";
-    for (model, want) in [("ext4", Some(vec!["ext4.delalloc"])), ("ext4:data=journal", None)] {
+    for (model, want) in [
+        ("ext4", Some(vec!["ext4.delalloc"])),
+        ("ext4:data=journal", None),
+    ] {
         let (code, states) = json_of(&["states", "--json", "--model", model, "--at", "2", f]);
         assert_eq!(code, 0, "{states}");
         let zeros: Vec<&str> = states["crash_points"][0]["states"]
@@ -220,7 +223,10 @@ fn explain_cites_the_rule_that_allows_append_zeros() {
             .map(|s| s["replay"].as_str().expect("replay"))
             .collect();
         let Some(want) = want else {
-            assert!(zeros.is_empty(), "{model}: no state of 12KiB of zeros: {zeros:?}");
+            assert!(
+                zeros.is_empty(),
+                "{model}: no state of 12KiB of zeros: {zeros:?}"
+            );
             continue;
         };
         assert_eq!(zeros.len(), 1, "{model}: one state of 12KiB of zeros");
