@@ -202,7 +202,8 @@ fn table_json_shape() {
 }
 
 /// `explain` on the state where an unsynced append to a new file shows zeros at its full size
-/// cites the rule that allows that state: delayed allocation under ext4, and never
+/// cites the rules that allow that state: delayed allocation under ext4, with the writeback's
+/// page-by-page sizes the whole size comes after, and never
 /// ext4.overwrite-unordered (blocks allocated before crash point 0), which an appended block is
 /// not. Under data=journal there is no such state: each page's handle journals the page's data
 /// with the size up to it (ext4.data-journal, ext4.page-handles).
@@ -210,7 +211,10 @@ fn table_json_shape() {
 fn explain_cites_the_rule_that_allows_append_zeros() {
     let f = "tests/cmd/explain-append-zeros.up";
     for (model, want) in [
-        ("ext4", Some(vec!["ext4.delalloc"])),
+        (
+            "ext4",
+            Some(vec!["ext4.delalloc", "ext4.writeback-page-sizes"]),
+        ),
         ("ext4:data=journal", None),
     ] {
         let (code, states) = json_of(&["states", "--json", "--model", model, "--at", "2", f]);
