@@ -140,55 +140,75 @@ fn content_contains(class: &[Segment], c: &[Segment], size: u64) -> bool {
         )
     };
     let zeros = |lo: u64, hi: u64| lo >= hi || slice(lo, hi) == flat(Vec::new(), lo, hi);
+    let exact = |e: &Extent| slice(e.start, e.end) == flat(vec![e.clone()], e.start, e.end);
+    let unit = |v: &BlockValue, b: u64, e: u64| {
+        let ext: Vec<Extent> =
+            v.0.iter()
+                .map(|(s, t, o)| Extent {
+                    start: b + s,
+                    end: b + t,
+                    origin: o.clone(),
+                })
+                .collect();
+        flat(ext, b, e) == slice(b, e)
+    };
+    departure(class, size, &zeros, &exact, &unit).is_none()
+}
+
+/// Where a concrete content of `size` bytes first departs from the class content `class`: the
+/// byte range of the first segment, gap or unit that does not hold, or None if it is a member
+/// (the class definition, over any representation of the concrete content). `zeros(lo, hi)`:
+/// the range reads as zeros; `exact(e)`: the range of `e` holds its origin's bytes; `unit(v, b,
+/// e)`: the unit `[b, e)` holds value `v` (relative to `b`, gaps as zeros). A mixed segment
+/// holds when each unit holds one of its values and every value is held by some unit.
+pub fn departure(
+    class: &[Segment],
+    size: u64,
+    zeros: &dyn Fn(u64, u64) -> bool,
+    exact: &dyn Fn(&Extent) -> bool,
+    unit: &dyn Fn(&BlockValue, u64, u64) -> bool,
+) -> Option<(u64, u64)> {
     let mut pos = 0;
     for seg in class {
         match seg {
             Segment::Exact(e) => {
-                if !zeros(pos, e.start)
-                    || slice(e.start, e.end) != flat(vec![e.clone()], e.start, e.end)
-                {
-                    return false;
+                if !zeros(pos, e.start) {
+                    return Some((pos, e.start));
+                }
+                if !exact(e) {
+                    return Some((e.start, e.end));
                 }
                 pos = e.end;
             }
             Segment::Mixed {
-                unit,
+                unit: u,
                 start,
                 end,
                 blocks,
                 values,
             } => {
                 if !zeros(pos, *start) {
-                    return false;
+                    return Some((pos, *start));
                 }
                 let mut used = BTreeSet::new();
                 for i in 0..*blocks {
-                    let b = start + i * unit;
-                    let e = (b + unit).min(*end);
-                    let observed = slice(b, e);
-                    let Some(v) = values.iter().find(|v| {
-                        let ext: Vec<Extent> =
-                            v.0.iter()
-                                .map(|(s, t, o)| Extent {
-                                    start: b + s,
-                                    end: b + t,
-                                    origin: o.clone(),
-                                })
-                                .collect();
-                        flat(ext, b, e) == observed
-                    }) else {
-                        return false;
-                    };
-                    used.insert(v);
+                    let b = start + i * u;
+                    let e = (b + u).min(*end);
+                    match values.iter().position(|v| unit(v, b, e)) {
+                        Some(v) => {
+                            used.insert(v);
+                        }
+                        None => return Some((b, e)),
+                    }
                 }
                 if used.len() != values.len() {
-                    return false;
+                    return Some((*start, *end));
                 }
                 pos = *end;
             }
         }
     }
-    zeros(pos, size)
+    (!zeros(pos, size)).then_some((pos, size))
 }
 
 /// What `old` and `new` mean for a path, and the lengths of named data; for `checker`, the

@@ -177,57 +177,17 @@ fn contains_reading(
 }
 
 /// Where `bytes` (a whole file) first departs from the class content `segments`: the byte
-/// range of the first segment (or gap) that does not hold; None if it is a member.
+/// range of the first segment (or gap, or unit) that does not hold; None if it is a member.
 fn content_mismatch(segments: &[Segment], bytes: &[u8], data: &DataBytes) -> Option<(u64, u64)> {
     let at = |lo: u64, hi: u64| bytes.get(lo as usize..hi as usize);
     let zeros =
         |lo: u64, hi: u64| lo >= hi || at(lo, hi).is_some_and(|b| b.iter().all(|&x| x == 0));
-    let mut pos = 0;
-    for seg in segments {
-        match seg {
-            Segment::Exact(e) => {
-                if !zeros(pos, e.start) {
-                    return Some((pos, e.start));
-                }
-                if !at(e.start, e.end).is_some_and(|b| origin_holds(&e.origin, e.start, b, data)) {
-                    return Some((e.start, e.end));
-                }
-                pos = e.end;
-            }
-            Segment::Mixed {
-                unit,
-                start,
-                end,
-                blocks,
-                values,
-            } => {
-                if !zeros(pos, *start) {
-                    return Some((pos, *start));
-                }
-                let mut used = BTreeSet::new();
-                for i in 0..*blocks {
-                    let b = start + i * unit;
-                    let e = (b + unit).min(*end);
-                    let v = at(b, e).and_then(|observed| {
-                        values
-                            .iter()
-                            .position(|v| value_holds(v, b, observed, data))
-                    });
-                    match v {
-                        Some(v) => {
-                            used.insert(v);
-                        }
-                        None => return Some((b, e)),
-                    }
-                }
-                if used.len() != values.len() {
-                    return Some((*start, *end));
-                }
-                pos = *end;
-            }
-        }
-    }
-    (!zeros(pos, bytes.len() as u64)).then_some((pos, bytes.len() as u64))
+    let exact = |e: &unplug_model::Extent| {
+        at(e.start, e.end).is_some_and(|b| origin_holds(&e.origin, e.start, b, data))
+    };
+    let unit =
+        |v: &BlockValue, b: u64, e: u64| at(b, e).is_some_and(|o| value_holds(v, b, o, data));
+    unplug_explorer::state::departure(segments, bytes.len() as u64, &zeros, &exact, &unit)
 }
 
 /// How the tree read back as `tree` (shape `shape`) departs from the class `class`: how many
