@@ -393,7 +393,9 @@ fn run_one(x: &Exec, cfg: &FsConfig, schedule: &Schedule) -> Result<AppRun, u8> 
         plan: x.plan.clone(),
         threads: threads(x.threads),
         scratch: scratch.0.clone(),
-        keep: x.keep.to_path_buf(),
+        // One directory per run: the runs of one command (file systems, options, schedules)
+        // number their images alike.
+        keep: x.keep.join(run_dir_name(cfg, schedule)),
         limits: x.limits,
     };
     let bar = progress_bar(json);
@@ -630,6 +632,15 @@ fn write_program(path: &Path, conv: &crate::trace::convert::Converted) -> Result
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The name of a run's directory of kept images: its configuration and schedule, e.g.
+/// `ext4-data-journal-commit-after-every-call`.
+fn run_dir_name(cfg: &FsConfig, s: &Schedule) -> String {
+    format!("{}-{}", cfg.label(), s.name())
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 /// The file a run's traced program is kept in: `--trace-out` itself for a single run, else
 /// with the configuration and schedule in its name.
 fn kept_name(p: &Path, cfg: &FsConfig, s: &Schedule, configs: usize, all: bool) -> PathBuf {
@@ -640,11 +651,7 @@ fn kept_name(p: &Path, cfg: &FsConfig, s: &Schedule, configs: usize, all: bool) 
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "app".into());
-    let tag: String = format!("{}-{}", cfg.label(), s.name())
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    p.with_file_name(format!("{stem}-{tag}.up"))
+    p.with_file_name(format!("{stem}-{}.up", run_dir_name(cfg, s)))
 }
 
 fn text(runs: &[AppRun]) -> String {
