@@ -129,13 +129,8 @@ fn leftovers(pid: u32) -> Vec<String> {
 #[test]
 fn an_interrupted_run_leaves_nothing_behind() {
     for wait_ms in [300, 2500] {
-        let mut child = unplug()
-            .args(["real", "litmus", "--fs", "btrfs", "--max-images", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("spawns");
+        let mut child =
+            spawn_in_own_group(&["real", "litmus", "--fs", "btrfs", "--max-images", "0"]);
         let pid = child.id();
         std::thread::sleep(Duration::from_millis(wait_ms));
         let (status, err) = interrupt(&mut child, 60);
@@ -146,6 +141,18 @@ fn an_interrupted_run_leaves_nothing_behind() {
 }
 
 use std::os::unix::process::CommandExt;
+
+/// `unplug ARGS` in a process group of its own (as a terminal runs a command), its standard
+/// error piped for [`interrupt`].
+fn spawn_in_own_group(args: &[&str]) -> std::process::Child {
+    unplug()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("spawns")
+}
 
 /// Sends SIGINT to the process group of `child` (as a terminal's Ctrl-C does) and waits for it
 /// to exit, at most `limit_s` seconds: its status and standard error.
@@ -329,21 +336,15 @@ fn an_application_runs_in_a_guest() {
 /// at (`sleep`): the application is killed at once, exit 130, nothing left behind.
 #[test]
 fn an_interrupted_application_run_leaves_nothing_behind() {
-    let mut child = unplug()
-        .args([
-            "real",
-            "--fs",
-            "ext4",
-            "--schedules",
-            "plain",
-            "--exec",
-            "echo a > a; sleep 60; echo b > b",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("spawns");
+    let mut child = spawn_in_own_group(&[
+        "real",
+        "--fs",
+        "ext4",
+        "--schedules",
+        "plain",
+        "--exec",
+        "echo a > a; sleep 60; echo b > b",
+    ]);
     let pid = child.id();
     // Until the application runs (its shell, in the run's scratch directory), and a little
     // more for its `sleep` to start.
